@@ -1,0 +1,206 @@
+/* buf.c - see buf.h. */
+#include "buf.h"
+#include "util.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void buf_reserve(struct buf *b, size_t extra)
+{
+  size_t need = b->len + extra + 1;
+  if (need <= b->cap) return;
+  size_t cap = b->cap ? b->cap : 64;
+  while (cap < need) cap *= 2;
+  b->p = xrealloc(b->p, cap);
+  b->cap = cap;
+}
+
+void buf_free(struct buf *b)
+{
+  free(b->p);
+  b->p = NULL;
+  b->len = b->cap = 0;
+}
+
+void buf_add(struct buf *b, const void *data, size_t n)
+{
+  buf_reserve(b, n);
+  if (n) memcpy(b->p + b->len, data, n);
+  b->len += n;
+  b->p[b->len] = 0;
+}
+
+void buf_adds(struct buf *b, const char *s)
+{
+  buf_add(b, s, strlen(s));
+}
+
+void buf_addc(struct buf *b, char c)
+{
+  buf_reserve(b, 1);
+  b->p[b->len++] = c;
+  b->p[b->len] = 0;
+}
+
+void buf_printf(struct buf *b, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+  va_end(ap);
+  bh_assert(n >= 0);
+  if (b->p && (size_t)n < b->cap - b->len) {
+    b->len += (size_t)n;
+    return;
+  }
+  buf_reserve(b, (size_t)n);
+  va_start(ap, fmt);
+  vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+  va_end(ap);
+  b->len += (size_t)n;
+}
+
+void buf_add_u64(struct buf *b, uint64_t v)
+{
+  char tmp[24];
+  int i = (int)sizeof tmp;
+  do {
+    tmp[--i] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  buf_add(b, tmp + i, sizeof tmp - (size_t)i);
+}
+
+void buf_add_i64(struct buf *b, int64_t v)
+{
+  if (v < 0) {
+    buf_addc(b, '-');
+    buf_add_u64(b, (uint64_t)0 - (uint64_t)v);
+  } else {
+    buf_add_u64(b, (uint64_t)v);
+  }
+}
+
+void buf_add_double(struct buf *b, double v, int is_float)
+{
+  char tmp[40];
+  if (!isfinite(v)) {
+    buf_adds(b, "null");
+    return;
+  }
+  /* %g at increasing precision: the first text that reads back exactly is the
+   * shortest; %g drops trailing zeros, so starting near the limit is enough. */
+  int lo = is_float ? 6 : 15, hi = is_float ? 9 : 17;
+  for (int prec = lo; prec <= hi; prec++) {
+    snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+    double back = strtod(tmp, NULL);
+    if (is_float ? (float)back == (float)v : back == v) break;
+  }
+  buf_adds(b, tmp);
+}
+
+static const char hexdig[] = "0123456789abcdef";
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+  unsigned c = s[0];
+  size_t len;
+  unsigned min;
+  if (c < 0x80) return 1;
+  if (c >= 0xc2 && c <= 0xdf) len = 2, min = 0x80;
+  else if (c >= 0xe0 && c <= 0xef) len = 3, min = 0x800;
+  else if (c >= 0xf0 && c <= 0xf4) len = 4, min = 0x10000;
+  else return 0;
+  if (len > n) return 0;
+  unsigned cp = c & (0xff >> (len + 1));
+  for (size_t i = 1; i < len; i++) {
+    if ((s[i] & 0xc0) != 0x80) return 0;
+    cp = (cp << 6) | (s[i] & 0x3f);
+  }
+  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+  return len;
+}
+
+void buf_add_json_str(struct buf *b, const char *str, size_t n)
+{
+  const unsigned char *s = (const unsigned char *)str;
+  buf_reserve(b, n + 2);
+  b->p[b->len++] = '"';
+  size_t i = 0;
+  while (i < n) {
+    /* Copy the longest run that needs no escaping in one go. */
+    size_t j = i;
+    while (j < n && s[j] >= 0x20 && s[j] < 0x80 && s[j] != '"' && s[j] != '\\') j++;
+    if (j > i) {
+      buf_add(b, s + i, j - i);
+      i = j;
+      continue;
+    }
+    unsigned c = s[i];
+    if (c >= 0x80) {
+      size_t l = utf8_seq(s + i, n - i);
+      if (l) {
+        buf_add(b, s + i, l);
+        i += l;
+      } else {
+        buf_add(b, "\xef\xbf\xbd", 3);
+        i++;
+      }
+      continue;
+    }
+    char esc[7];
+    switch (c) {
+    case '"': buf_add(b, "\\\"", 2); break;
+    case '\\': buf_add(b, "\\\\", 2); break;
+    case '\n': buf_add(b, "\\n", 2); break;
+    case '\r': buf_add(b, "\\r", 2); break;
+    case '\t': buf_add(b, "\\t", 2); break;
+    case '\b': buf_add(b, "\\b", 2); break;
+    case '\f': buf_add(b, "\\f", 2); break;
+    default:
+      esc[0] = '\\', esc[1] = 'u', esc[2] = '0', esc[3] = '0';
+      esc[4] = hexdig[c >> 4], esc[5] = hexdig[c & 15], esc[6] = 0;
+      buf_add(b, esc, 6);
+    }
+    i++;
+  }
+  buf_addc(b, '"');
+}
+
+void buf_add_base64(struct buf *b, const void *data, size_t n)
+{
+  static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  const unsigned char *s = data;
+  buf_reserve(b, (n + 2) / 3 * 4);
+  char *o = b->p + b->len;
+  size_t i = 0;
+  for (; i + 3 <= n; i += 3) {
+    uint32_t v = ((uint32_t)s[i] << 16) | ((uint32_t)s[i + 1] << 8) | s[i + 2];
+    *o++ = tab[v >> 18];
+    *o++ = tab[(v >> 12) & 63];
+    *o++ = tab[(v >> 6) & 63];
+    *o++ = tab[v & 63];
+  }
+  if (i < n) {
+    uint32_t v = (uint32_t)s[i] << 16;
+    if (i + 1 < n) v |= (uint32_t)s[i + 1] << 8;
+    *o++ = tab[v >> 18];
+    *o++ = tab[(v >> 12) & 63];
+    *o++ = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+    *o++ = '=';
+  }
+  b->len = (size_t)(o - b->p);
+  b->p[b->len] = 0;
+}
+
+char *buf_steal(struct buf *b)
+{
+  char *p = b->p ? b->p : xstrdup("");
+  b->p = NULL;
+  b->len = b->cap = 0;
+  return p;
+}

@@ -1,0 +1,41 @@
+/* buf.h - a growable byte buffer and the encoders that write into it (JSON
+ * strings, base64). A buf owns its bytes; buf_free releases them. The content
+ * is always NUL-terminated for convenience, the NUL not counted in len. */
+#ifndef BH_BUF_H
+#define BH_BUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct buf {
+  char *p;
+  size_t len;
+  size_t cap;
+};
+
+#define BUF_INIT {NULL, 0, 0}
+
+void buf_reserve(struct buf *b, size_t extra);
+void buf_free(struct buf *b);
+static inline void buf_reset(struct buf *b) { b->len = 0; if (b->p) b->p[0] = 0; }
+
+void buf_add(struct buf *b, const void *data, size_t n);
+void buf_adds(struct buf *b, const char *s);
+void buf_addc(struct buf *b, char c);
+void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_add_u64(struct buf *b, uint64_t v);
+void buf_add_i64(struct buf *b, int64_t v);
+/* Shortest decimal text that reads back to the same double (or float when
+ * is_float); NaN and infinities, which JSON cannot hold, become null. */
+void buf_add_double(struct buf *b, double v, int is_float);
+
+/* Appends s as a quoted JSON string. Invalid UTF-8 bytes become U+FFFD, so the
+ * output is valid JSON whatever the input. */
+void buf_add_json_str(struct buf *b, const char *s, size_t n);
+/* Appends the base64 (RFC 4648, padded) of data, without quotes. */
+void buf_add_base64(struct buf *b, const void *data, size_t n);
+
+/* Takes the bytes out of b (caller frees), leaving b empty. */
+char *buf_steal(struct buf *b);
+
+#endif

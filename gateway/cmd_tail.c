@@ -1,0 +1,305 @@
+/* cmd_tail.c - `binhook tail`: canonical events as NDJSON on stdout, from a
+ * live server (through the source thread) or from binlog files. On stderr at
+ * the end: the position to continue from, so that a stopped tail can be
+ * resumed with nothing repeated and nothing missed. */
+#include "binfile.h"
+#include "commands.h"
+#include "config.h"
+#include "decoder.h"
+#include "log.h"
+#include "source.h"
+#include "util.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct tail {
+  FILE *out;
+  struct buf line;
+  unsigned long long limit, printed;
+  int write_failed;
+  /* Where to continue from: file, transaction start, changes printed of it. */
+  char file[POS_FILE_MAX];
+  uint64_t pos;
+  uint32_t skip;
+};
+
+static void usage(FILE *f)
+{
+  fprintf(f,
+          "usage: binhook tail [-c gateway.toml] [--source URL] [--from POS] [--limit N]\n"
+          "                    [--table GLOB]... [--exclude GLOB]... [--server-id N]\n"
+          "       binhook tail [--table GLOB]... --binlog FILE...\n\n"
+          "Prints one canonical change event (JSON) per line on stdout.\n\n"
+          "  -c, --config FILE   read [source] from FILE (url, password, tables, server_id)\n"
+          "  --source URL        mysql://user@host:port; the password comes from the environment\n"
+          "                      variable BINHOOK_MYSQL_PASSWORD (or password_env in the config)\n"
+          "  --from POS          end (default), start, FILE:OFFSET[+K] or gtid:SET (MariaDB)\n"
+          "  --limit N           stop after N changes\n"
+          "  --table GLOB        only tables matching schema.table GLOB (repeatable)\n"
+          "  --exclude GLOB      skip tables matching GLOB (repeatable)\n"
+          "  --server-id N       replica id to register with (default 4242, or [source] server_id)\n"
+          "  --binlog FILE...    read binlog files instead of a server (all remaining arguments)\n\n"
+          "When it stops, tail prints on stderr the --from position that continues exactly where it\n"
+          "stopped.\n");
+}
+
+/* Returns 1 when the limit is reached or output failed (stop reading). */
+static int tail_event(struct tail *t, struct event *e)
+{
+  if (e->type == EVENT_COMMIT) {
+    snprintf(t->file, sizeof t->file, "%s", e->position.file);
+    t->pos = e->end_pos;
+    t->skip = 0;
+    return 0;
+  }
+  if (e->type == EVENT_HEARTBEAT) {
+    if (!t->skip && e->position.file[0]) {
+      snprintf(t->file, sizeof t->file, "%s", e->position.file);
+      t->pos = e->end_pos;
+    }
+    return 0;
+  }
+  buf_reset(&t->line);
+  event_to_json(e, &t->line);
+  buf_addc(&t->line, '\n');
+  if (fwrite(t->line.p, 1, t->line.len, t->out) != t->line.len) {
+    t->write_failed = 1;
+    return 1;
+  }
+  snprintf(t->file, sizeof t->file, "%s", e->position.file);
+  t->pos = e->tx_pos;
+  t->skip = e->tx_index + 1;
+  t->printed++;
+  return t->limit && t->printed >= t->limit;
+}
+
+static int offline_emit(void *ctx, struct event *e, char *err, size_t errsz)
+{
+  struct tail *t = ctx;
+  int stop = tail_event(t, e);
+  event_free(e);
+  if (stop) return bh_err(err, errsz, "limit");
+  return 0;
+}
+
+static void offline_warn(void *ctx, const char *msg)
+{
+  (void)ctx;
+  log_warn("%s", msg);
+}
+
+static void print_resume(const struct tail *t)
+{
+  if (!t->file[0]) return;
+  if (t->skip)
+    fprintf(stderr, "binhook: stopped inside a transaction; continue with --from %s:%" PRIu64 "+%u\n", t->file,
+            t->pos, t->skip);
+  else
+    fprintf(stderr, "binhook: stopped; continue with --from %s:%" PRIu64 "\n", t->file, t->pos);
+}
+
+struct sigwaiter {
+  sigset_t set;
+  struct evq *q;
+};
+
+static void *sig_main(void *arg)
+{
+  struct sigwaiter *w = arg;
+  int sig;
+  if (sigwait(&w->set, &sig) == 0 && w->q) evq_close(w->q);
+  return NULL;
+}
+
+static void strlist_add(char ***l, size_t *n, const char *s)
+{
+  *l = xrealloc(*l, (*n + 2) * sizeof **l);
+  (*l)[(*n)++] = xstrdup(s);
+  (*l)[*n] = NULL;
+}
+
+static void strlist_free(char **l)
+{
+  if (!l) return;
+  for (char **p = l; *p; p++) free(*p);
+  free(l);
+}
+
+int cmd_tail(int argc, char **argv)
+{
+  static const struct option longopts[] = {
+      {"config", required_argument, NULL, 'c'}, {"source", required_argument, NULL, 's'},
+      {"from", required_argument, NULL, 'f'},   {"limit", required_argument, NULL, 'l'},
+      {"table", required_argument, NULL, 't'},  {"exclude", required_argument, NULL, 'x'},
+      {"server-id", required_argument, NULL, 'i'}, {"binlog", no_argument, NULL, 'b'},
+      {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+  };
+  const char *config_path = NULL, *url = NULL, *from = NULL;
+  char **include = NULL, **exclude = NULL;
+  size_t ninclude = 0, nexclude = 0;
+  unsigned long long limit = 0;
+  long server_id = -1;
+  int offline = 0, opt, rc = 2;
+  struct config cfg;
+  config_defaults(&cfg);
+  struct tail t = {.out = stdout};
+  char err[4096];
+
+  optind = 1;
+  while (!offline && (opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+    char *end;
+    switch (opt) {
+    case 'c': config_path = optarg; break;
+    case 's': url = optarg; break;
+    case 'f': from = optarg; break;
+    case 'l':
+      errno = 0;
+      limit = strtoull(optarg, &end, 10);
+      if (*end || errno || optarg[0] == '-') {
+        fprintf(stderr, "binhook tail: --limit '%s' is not a count\n", optarg);
+        goto out;
+      }
+      break;
+    case 't': strlist_add(&include, &ninclude, optarg); break;
+    case 'x': strlist_add(&exclude, &nexclude, optarg); break;
+    case 'i':
+      server_id = strtol(optarg, &end, 10);
+      if (*end || server_id <= 0 || server_id > 4294967295L) {
+        fprintf(stderr, "binhook tail: --server-id '%s' is not a number from 1 to 4294967295\n", optarg);
+        goto out;
+      }
+      break;
+    case 'b': offline = 1; break;
+    case 'h': usage(stdout); rc = 0; goto out;
+    default: usage(stderr); goto out;
+    }
+  }
+  if (config_path && config_load(config_path, &cfg, err, sizeof err)) {
+    fprintf(stderr, "%s", err);
+    if (err[0] && err[strlen(err) - 1] != '\n') fputc('\n', stderr);
+    goto out;
+  }
+  if (cfg.log.level) {
+    enum log_level lvl;
+    if (!log_parse_level(cfg.log.level, &lvl)) log_set_level(lvl);
+  }
+  char **inc = include ? include : cfg.source.tables;
+  char **exc = exclude ? exclude : cfg.source.exclude;
+  t.limit = limit;
+
+  if (offline) {
+    if (optind >= argc) {
+      fprintf(stderr, "binhook tail: --binlog needs at least one file\n");
+      goto out;
+    }
+    if (url || from) {
+      fprintf(stderr, "binhook tail: --binlog reads files; --source and --from do not apply\n");
+      goto out;
+    }
+    struct decoder_opts dopts = {.include = inc, .exclude = exc};
+    struct decoder_cb cb = {.ctx = &t, .emit = offline_emit, .warn = offline_warn};
+    rc = 0;
+    for (int i = optind; i < argc && !rc; i++) {
+      /* Each file starts afresh, as a server's next file does. */
+      struct decoder *d = decoder_new(&dopts, &cb);
+      if (binfile_read(argv[i], d, err, sizeof err) && !(t.limit && t.printed >= t.limit) && !t.write_failed) {
+        fflush(stdout);
+        fprintf(stderr, "binhook tail: %s\n", err);
+        rc = 1;
+      }
+      decoder_free(d);
+      if (t.limit && t.printed >= t.limit) break;
+    }
+    if (fflush(stdout) || t.write_failed) rc = rc ? rc : (errno == EPIPE ? 0 : 1);
+    goto out;
+  }
+  if (optind < argc) {
+    fprintf(stderr, "binhook tail: unexpected argument '%s' (files are read with --binlog FILE...)\n", argv[optind]);
+    goto out;
+  }
+
+  struct source_opts so;
+  memset(&so, 0, sizeof so);
+  if (url) {
+    free(cfg.source.url);
+    cfg.source.url = xstrdup(url);
+  }
+  if (!config_path && !url) {
+    fprintf(stderr, "binhook tail: say where to read from: --source mysql://user@host:port, -c gateway.toml, "
+                    "or --binlog FILE...\n");
+    goto out;
+  }
+  if (config_source_conn(&cfg, &so.conn, err, sizeof err)) {
+    fprintf(stderr, "binhook tail: %s\n", err);
+    goto out;
+  }
+  if (start_pos_parse(from ? from : (cfg.source.start ? cfg.source.start : "end"), &so.start, err, sizeof err)) {
+    fprintf(stderr, "binhook tail: %s\n", err);
+    conn_opts_free(&so.conn);
+    goto out;
+  }
+  so.server_id = server_id > 0 ? (unsigned)server_id : cfg.source.server_id;
+  so.include = inc;
+  so.exclude = exc;
+  so.heartbeat = cfg.source.heartbeat;
+  so.queue_events = cfg.source.queue_events;
+
+  /* Signals go to one thread that closes the queue: the main loop then ends. */
+  struct sigwaiter w;
+  sigemptyset(&w.set);
+  sigaddset(&w.set, SIGINT);
+  sigaddset(&w.set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &w.set, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  struct source *src = source_new(&so);
+  conn_opts_free(&so.conn);
+  if (source_start(src, err, sizeof err)) {
+    fprintf(stderr, "binhook tail: %s\n", err);
+    source_free(src);
+    rc = 1;
+    goto out;
+  }
+  w.q = source_queue(src);
+  pthread_t sigthr;
+  pthread_create(&sigthr, NULL, sig_main, &w);
+  pthread_detach(sigthr);
+
+  rc = 0;
+  for (;;) {
+    struct event *e = evq_trypop(w.q);
+    if (!e) {
+      if (fflush(stdout)) break;
+      e = evq_pop(w.q);
+      if (!e) break;
+    }
+    int stop = tail_event(&t, e);
+    event_free(e);
+    if (stop) break;
+  }
+  if (fflush(stdout) && errno != EPIPE) t.write_failed = 1;
+  const char *serr = source_error(src);
+  if (serr) {
+    fprintf(stderr, "binhook tail: %s\n", serr);
+    rc = 1;
+  } else if (t.write_failed && errno != EPIPE) {
+    fprintf(stderr, "binhook tail: cannot write to standard output\n");
+    rc = 1;
+  }
+  source_free(src);
+  print_resume(&t);
+
+out:
+  strlist_free(include);
+  strlist_free(exclude);
+  buf_free(&t.line);
+  config_free(&cfg);
+  return rc;
+}

@@ -1,0 +1,25 @@
+/* coldec.h - column values from row images. Given a table definition and the
+ * bytes of one row image, fills struct value entries (event.h) per the value
+ * mapping of DESIGN.md, appending text to the event's arena. */
+#ifndef BH_COLDEC_H
+#define BH_COLDEC_H
+
+#include "binlog.h"
+#include "charset.h"
+#include "event.h"
+#include "schema.h"
+
+/* Decodes one row image at r: the null bitmap over the columns set in
+ * present (a bitmap of t->ncols bits), then their values. Columns not present
+ * get VAL_ABSENT. Returns 0, or -1 with err naming the column. */
+int coldec_row(struct reader *r, const struct table *t, const unsigned char *present, struct value *vals,
+               struct buf *arena, struct charset_conv *cs, char *err, size_t errsz);
+
+/* Pieces exposed for unit tests. Each appends the text form to out and
+ * returns the number of bytes consumed from p (n available), or -1. */
+int coldec_decimal(const unsigned char *p, size_t n, int precision, int scale, struct buf *out);
+void coldec_time_text(int neg, unsigned hours, unsigned min, unsigned sec, unsigned usec, int fsp,
+                      struct buf *out);
+int coldec_wkb_to_wkt(const unsigned char *p, size_t n, struct buf *out);
+
+#endif

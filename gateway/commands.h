@@ -1,0 +1,11 @@
+/* commands.h - the subcommands main.c dispatches to. Each takes the arguments
+ * after its name (argv[0] is the command name) and returns the process exit
+ * status: 0 success, 1 runtime failure, 2 usage or configuration error. */
+#ifndef BH_COMMANDS_H
+#define BH_COMMANDS_H
+
+int cmd_tail(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
+int cmd_toml_decode(int argc, char **argv);
+
+#endif

@@ -1,0 +1,268 @@
+/* event.c - see event.h. */
+#include "event.h"
+#include "util.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct rcstr *rcstr_new(const char *s, size_t n)
+{
+  struct rcstr *r = xmalloc(sizeof *r + n + 1);
+  atomic_init((_Atomic int *)&r->refs, 1);
+  r->len = n;
+  memcpy(r->s, s, n);
+  r->s[n] = 0;
+  return r;
+}
+
+struct rcstr *rcstr_ref(struct rcstr *r)
+{
+  if (r) atomic_fetch_add((_Atomic int *)&r->refs, 1);
+  return r;
+}
+
+void rcstr_unref(struct rcstr *r)
+{
+  if (r && atomic_fetch_sub((_Atomic int *)&r->refs, 1) == 1) free(r);
+}
+
+struct event *event_new(enum event_type type, struct table *table)
+{
+  size_t nv = table ? table->ncols : 0;
+  /* One allocation for the event and both value arrays. */
+  struct event *e = xmalloc(sizeof *e + 2 * nv * sizeof(struct value));
+  memset(e, 0, sizeof *e);
+  e->type = type;
+  if (table) {
+    e->table = table_ref(table);
+    struct value *vals = (struct value *)(e + 1);
+    memset(vals, 0, 2 * nv * sizeof *vals);
+    e->before = vals;
+    e->after = vals + nv;
+  }
+  return e;
+}
+
+void event_free(struct event *e)
+{
+  if (!e) return;
+  table_unref(e->table);
+  rcstr_unref(e->sql);
+  buf_free(&e->arena);
+  free(e);
+}
+
+size_t event_size(const struct event *e)
+{
+  size_t n = sizeof *e + e->arena.cap;
+  if (e->table) n += 2 * e->table->ncols * sizeof(struct value);
+  return n;
+}
+
+const char *event_type_name(enum event_type t)
+{
+  switch (t) {
+  case EVENT_INSERT: return "insert";
+  case EVENT_UPDATE: return "update";
+  case EVENT_DELETE: return "delete";
+  case EVENT_SNAPSHOT: return "snapshot";
+  case EVENT_STATEMENT: return "statement";
+  case EVENT_COMMIT: return "commit";
+  case EVENT_HEARTBEAT: return "heartbeat";
+  }
+  return "unknown";
+}
+
+const char *statement_kind_name(enum statement_kind k)
+{
+  switch (k) {
+  case STMT_DDL: return "ddl";
+  case STMT_DCL: return "dcl";
+  case STMT_OTHER: return "other";
+  }
+  return "other";
+}
+
+void event_id(const struct event *e, struct buf *out)
+{
+  if (e->position.gtid[0]) {
+    buf_adds(out, e->position.gtid);
+  } else {
+    buf_adds(out, e->position.file);
+    buf_addc(out, ':');
+    buf_add_u64(out, e->tx_pos);
+  }
+  buf_addc(out, '/');
+  buf_add_u64(out, e->tx_index);
+}
+
+static const char *arena_str(const struct event *e, const struct value *v)
+{
+  return e->arena.p + v->off;
+}
+
+void value_to_json(const struct event *e, const struct column *c, const struct value *v, struct buf *out)
+{
+  switch (v->kind) {
+  case VAL_ABSENT:
+  case VAL_NULL: buf_add(out, "null", 4); break;
+  case VAL_INT: buf_add_i64(out, v->i); break;
+  case VAL_UINT:
+  case VAL_BIT: buf_add_u64(out, v->u); break;
+  case VAL_FLOAT: buf_add_double(out, v->d, 1); break;
+  case VAL_DOUBLE: buf_add_double(out, v->d, 0); break;
+  case VAL_DECIMAL:
+  case VAL_STRING: buf_add_json_str(out, arena_str(e, v), v->len); break;
+  case VAL_BYTES:
+    buf_addc(out, '"');
+    buf_add_base64(out, arena_str(e, v), v->len);
+    buf_addc(out, '"');
+    break;
+  case VAL_JSON: buf_add(out, arena_str(e, v), v->len); break;
+  case VAL_ENUM:
+    if (v->u == 0) buf_add(out, "\"\"", 2);
+    else if (c && c->labels && v->u <= c->nlabels) buf_add_json_str(out, c->labels[v->u - 1], strlen(c->labels[v->u - 1]));
+    else buf_add_u64(out, v->u); /* labels unknown: the index */
+    break;
+  case VAL_SET:
+    if (c && c->labels) {
+      buf_addc(out, '[');
+      int first = 1;
+      for (uint32_t k = 0; k < c->nlabels && k < 64; k++) {
+        if (!(v->u >> k & 1)) continue;
+        if (!first) buf_addc(out, ',');
+        first = 0;
+        buf_add_json_str(out, c->labels[k], strlen(c->labels[k]));
+      }
+      buf_addc(out, ']');
+    } else {
+      buf_add_u64(out, v->u);
+    }
+    break;
+  }
+}
+
+int value_equal(const struct event *e, const struct value *a, const struct value *b)
+{
+  if (a->kind != b->kind) return 0;
+  switch (a->kind) {
+  case VAL_ABSENT:
+  case VAL_NULL: return 1;
+  case VAL_INT: return a->i == b->i;
+  case VAL_UINT:
+  case VAL_BIT:
+  case VAL_ENUM:
+  case VAL_SET: return a->u == b->u;
+  case VAL_FLOAT:
+  case VAL_DOUBLE: return a->d == b->d || (a->d != a->d && b->d != b->d);
+  default: return a->len == b->len && !memcmp(arena_str(e, a), arena_str(e, b), a->len);
+  }
+}
+
+static void add_row(const struct event *e, const struct value *vals, struct buf *out)
+{
+  const struct table *t = e->table;
+  buf_addc(out, '{');
+  int first = 1;
+  for (uint32_t i = 0; i < t->ncols; i++) {
+    if (vals[i].kind == VAL_ABSENT) continue;
+    if (!first) buf_addc(out, ',');
+    first = 0;
+    buf_add_json_str(out, t->cols[i].name, strlen(t->cols[i].name));
+    buf_addc(out, ':');
+    value_to_json(e, &t->cols[i], &vals[i], out);
+  }
+  buf_addc(out, '}');
+}
+
+static void add_ts(struct buf *out, uint32_t ts)
+{
+  time_t t = (time_t)ts;
+  struct tm tm;
+  char s[32];
+  gmtime_r(&t, &tm);
+  strftime(s, sizeof s, "\"%Y-%m-%dT%H:%M:%SZ\"", &tm);
+  buf_adds(out, s);
+}
+
+void event_to_json(const struct event *e, struct buf *out)
+{
+  buf_adds(out, "{\"id\":\"");
+  event_id(e, out);
+  buf_adds(out, "\",\"type\":\"");
+  buf_adds(out, event_type_name(e->type));
+  buf_addc(out, '"');
+  if (e->table) {
+    buf_adds(out, ",\"schema\":");
+    buf_add_json_str(out, e->table->schema, strlen(e->table->schema));
+    buf_adds(out, ",\"table\":");
+    buf_add_json_str(out, e->table->name, strlen(e->table->name));
+  } else if (e->type == EVENT_STATEMENT) {
+    buf_adds(out, ",\"schema\":");
+    if (e->schema_len) buf_add_json_str(out, e->arena.p + e->schema_off, e->schema_len);
+    else buf_adds(out, "null");
+  }
+  buf_adds(out, ",\"ts\":");
+  add_ts(out, e->ts);
+  buf_adds(out, ",\"position\":{\"file\":");
+  buf_add_json_str(out, e->position.file, strlen(e->position.file));
+  buf_adds(out, ",\"pos\":");
+  buf_add_u64(out, e->position.pos);
+  if (e->position.gtid[0]) {
+    buf_adds(out, ",\"gtid\":");
+    buf_add_json_str(out, e->position.gtid, strlen(e->position.gtid));
+  }
+  buf_adds(out, "},\"tx\":{\"index\":");
+  buf_add_u64(out, e->tx_index);
+  buf_addc(out, '}');
+
+  if (e->type == EVENT_STATEMENT) {
+    buf_adds(out, ",\"kind\":\"");
+    buf_adds(out, statement_kind_name(e->kind));
+    buf_adds(out, "\",\"thread_id\":");
+    buf_add_u64(out, e->thread_id);
+  } else if (e->table) {
+    const struct table *t = e->table;
+    const struct value *img = e->type == EVENT_DELETE ? e->before : e->after;
+    if (t->npk) {
+      buf_adds(out, ",\"key\":{");
+      for (uint32_t k = 0; k < t->npk; k++) {
+        uint32_t c = t->pk[k];
+        if (k) buf_addc(out, ',');
+        buf_add_json_str(out, t->cols[c].name, strlen(t->cols[c].name));
+        buf_addc(out, ':');
+        /* A partial image may lack the key in after: take it from before. */
+        const struct value *v = img[c].kind == VAL_ABSENT && e->type == EVENT_UPDATE ? &e->before[c] : &img[c];
+        value_to_json(e, &t->cols[c], v, out);
+      }
+      buf_addc(out, '}');
+    }
+    if (e->type == EVENT_UPDATE || e->type == EVENT_DELETE) {
+      buf_adds(out, ",\"before\":");
+      add_row(e, e->before, out);
+    }
+    if (e->type != EVENT_DELETE) {
+      buf_adds(out, ",\"after\":");
+      add_row(e, e->after, out);
+    }
+    if (e->type == EVENT_UPDATE) {
+      buf_adds(out, ",\"changed\":[");
+      int first = 1;
+      for (uint32_t i = 0; i < t->ncols; i++) {
+        if (e->before[i].kind == VAL_ABSENT || e->after[i].kind == VAL_ABSENT) continue;
+        if (value_equal(e, &e->before[i], &e->after[i])) continue;
+        if (!first) buf_addc(out, ',');
+        first = 0;
+        buf_add_json_str(out, t->cols[i].name, strlen(t->cols[i].name));
+      }
+      buf_addc(out, ']');
+    }
+  }
+  if (e->sql) {
+    buf_adds(out, ",\"sql\":");
+    buf_add_json_str(out, e->sql->s, e->sql->len);
+  }
+  buf_addc(out, '}');
+}

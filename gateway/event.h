@@ -1,0 +1,116 @@
+/* event.h - the canonical change event of DESIGN.md: what the source hands to
+ * the main loop, what rules and templates see and what `binhook tail` prints.
+ *
+ * An event owns its arena (the bytes of its string values), its value arrays
+ * and a reference to the table definition it was decoded with; event_free
+ * releases all of it. Events travel between threads, so everything they
+ * share (tables, SQL text) is reference-counted atomically. */
+#ifndef BH_EVENT_H
+#define BH_EVENT_H
+
+#include "buf.h"
+#include "schema.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum val_kind {
+  VAL_ABSENT, /* not in the row image (partial images) */
+  VAL_NULL,
+  VAL_INT,     /* i */
+  VAL_UINT,    /* u */
+  VAL_FLOAT,   /* d, from a 4-byte FLOAT: printed with float precision */
+  VAL_DOUBLE,  /* d */
+  VAL_DECIMAL, /* text in the arena, exact, printed as a JSON string */
+  VAL_STRING,  /* UTF-8 text in the arena (also dates, times, WKT) */
+  VAL_BYTES,   /* raw bytes in the arena, printed as base64 */
+  VAL_JSON,    /* JSON text in the arena, printed as is */
+  VAL_ENUM,    /* u = 1-based index, 0 for the empty value; labels from the column */
+  VAL_SET,     /* u = bitmask over the column's labels */
+  VAL_BIT,     /* u */
+};
+
+struct value {
+  uint8_t kind;
+  uint32_t len; /* arena bytes for text kinds */
+  union {
+    int64_t i;
+    uint64_t u;
+    double d;
+    size_t off; /* arena offset for text kinds */
+  };
+};
+
+/* Shared immutable text (the SQL of a statement, shared by all its rows). */
+struct rcstr {
+  int refs; /* atomic */
+  size_t len;
+  char s[];
+};
+struct rcstr *rcstr_new(const char *s, size_t n);
+struct rcstr *rcstr_ref(struct rcstr *r);
+void rcstr_unref(struct rcstr *r);
+
+enum event_type {
+  EVENT_INSERT,
+  EVENT_UPDATE,
+  EVENT_DELETE,
+  EVENT_SNAPSHOT,
+  EVENT_STATEMENT,
+  EVENT_COMMIT,    /* end of a transaction: the position after it is a safe resume point */
+  EVENT_HEARTBEAT, /* no change, but the stream's position moved (idle server, filtered events) */
+};
+
+enum statement_kind { STMT_DDL, STMT_DCL, STMT_OTHER };
+
+#define POS_FILE_MAX 256
+#define GTID_MAX 160
+
+struct position {
+  char file[POS_FILE_MAX];
+  uint64_t pos;
+  char gtid[GTID_MAX];
+};
+
+struct event {
+  struct event *next; /* queue link */
+  enum event_type type;
+  uint32_t ts;          /* commit time, seconds since the epoch */
+  uint32_t server_id;
+  struct position position; /* of the event that carried this change */
+  uint64_t tx_pos;          /* offset where the transaction starts */
+  uint32_t tx_index;        /* 0-based number of this change in its transaction */
+  uint64_t end_pos;         /* COMMIT, HEARTBEAT: resume position (file in position.file) */
+  struct table *table;      /* row events */
+  struct value *before, *after; /* table->ncols values each, or NULL */
+  struct rcstr *sql;        /* statement text or annotated SQL, or NULL */
+  enum statement_kind kind; /* statements */
+  uint32_t thread_id;       /* statements */
+  size_t schema_off, schema_len; /* statements: the default database, in the arena */
+  struct buf arena;
+};
+
+/* A new zeroed event of type; values arrays allocated for row events when
+ * table is given (the event takes a new reference to it). */
+struct event *event_new(enum event_type type, struct table *table);
+void event_free(struct event *e);
+/* Approximate memory held, for the queue's byte bound. */
+size_t event_size(const struct event *e);
+
+/* The stable id of a change: "GTID/INDEX", or "FILE:TXPOS/INDEX" without GTIDs. */
+void event_id(const struct event *e, struct buf *out);
+
+/* Appends the canonical JSON object (one line, no newline) for a change or
+ * statement event. */
+void event_to_json(const struct event *e, struct buf *out);
+
+/* Appends the JSON of one value of column c (null for VAL_ABSENT). */
+void value_to_json(const struct event *e, const struct column *c, const struct value *v, struct buf *out);
+
+/* 1 when the two values are equal (same kind and same content). */
+int value_equal(const struct event *e, const struct value *a, const struct value *b);
+
+const char *event_type_name(enum event_type t);
+const char *statement_kind_name(enum statement_kind k);
+
+#endif

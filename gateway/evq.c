@@ -1,0 +1,156 @@
+/* evq.c - see evq.h. A mutex, two condition variables and an eventfd that
+ * mirrors "not empty" for event loops. */
+#include "evq.h"
+#include "util.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+struct evq {
+  pthread_mutex_t lock;
+  pthread_cond_t not_full, not_empty;
+  struct event *head, *tail;
+  size_t n, bytes, max_n, max_bytes;
+  int closed;
+  int efd;
+  unsigned long long blocked_ms;
+};
+
+struct evq *evq_new(size_t max_events, size_t max_bytes)
+{
+  struct evq *q = xcalloc(1, sizeof *q);
+  pthread_mutex_init(&q->lock, NULL);
+  pthread_cond_init(&q->not_full, NULL);
+  pthread_cond_init(&q->not_empty, NULL);
+  q->max_n = max_events ? max_events : 1;
+  q->max_bytes = max_bytes ? max_bytes : SIZE_MAX;
+  q->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  return q;
+}
+
+void evq_free(struct evq *q)
+{
+  if (!q) return;
+  struct event *e = q->head;
+  while (e) {
+    struct event *next = e->next;
+    event_free(e);
+    e = next;
+  }
+  if (q->efd >= 0) close(q->efd);
+  pthread_cond_destroy(&q->not_full);
+  pthread_cond_destroy(&q->not_empty);
+  pthread_mutex_destroy(&q->lock);
+  free(q);
+}
+
+static void signal_fd(struct evq *q)
+{
+  uint64_t one = 1;
+  if (q->efd >= 0 && write(q->efd, &one, sizeof one) < 0) {
+    /* the counter is already non-zero: the reader will wake anyway */
+  }
+}
+
+static void drain_fd(struct evq *q)
+{
+  uint64_t v;
+  if (q->efd >= 0 && read(q->efd, &v, sizeof v) < 0) {
+    /* nothing pending */
+  }
+}
+
+static long long now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int evq_push(struct evq *q, struct event *e)
+{
+  size_t sz = event_size(e);
+  pthread_mutex_lock(&q->lock);
+  if (!q->closed && (q->n >= q->max_n || (q->n > 0 && q->bytes + sz > q->max_bytes))) {
+    long long t0 = now_ms();
+    while (!q->closed && (q->n >= q->max_n || (q->n > 0 && q->bytes + sz > q->max_bytes)))
+      pthread_cond_wait(&q->not_full, &q->lock);
+    q->blocked_ms += (unsigned long long)(now_ms() - t0);
+  }
+  if (q->closed) {
+    pthread_mutex_unlock(&q->lock);
+    event_free(e);
+    return -1;
+  }
+  e->next = NULL;
+  if (q->tail) q->tail->next = e;
+  else q->head = e;
+  q->tail = e;
+  q->n++;
+  q->bytes += sz;
+  int was_empty = q->n == 1;
+  pthread_cond_signal(&q->not_empty);
+  pthread_mutex_unlock(&q->lock);
+  if (was_empty) signal_fd(q);
+  return 0;
+}
+
+static struct event *take(struct evq *q)
+{
+  struct event *e = q->head;
+  q->head = e->next;
+  if (!q->head) q->tail = NULL;
+  q->n--;
+  q->bytes -= event_size(e);
+  e->next = NULL;
+  pthread_cond_signal(&q->not_full);
+  return e;
+}
+
+struct event *evq_pop(struct evq *q)
+{
+  pthread_mutex_lock(&q->lock);
+  while (!q->head && !q->closed) pthread_cond_wait(&q->not_empty, &q->lock);
+  struct event *e = q->head ? take(q) : NULL;
+  if (!q->head && !q->closed) drain_fd(q);
+  pthread_mutex_unlock(&q->lock);
+  return e;
+}
+
+struct event *evq_trypop(struct evq *q)
+{
+  pthread_mutex_lock(&q->lock);
+  struct event *e = q->head ? take(q) : NULL;
+  if (!q->head && !q->closed) drain_fd(q);
+  pthread_mutex_unlock(&q->lock);
+  return e;
+}
+
+void evq_close(struct evq *q)
+{
+  pthread_mutex_lock(&q->lock);
+  q->closed = 1;
+  pthread_cond_broadcast(&q->not_full);
+  pthread_cond_broadcast(&q->not_empty);
+  pthread_mutex_unlock(&q->lock);
+  signal_fd(q);
+}
+
+int evq_fd(struct evq *q)
+{
+  return q->efd;
+}
+
+size_t evq_depth(struct evq *q, size_t *bytes, unsigned long long *blocked_ms)
+{
+  pthread_mutex_lock(&q->lock);
+  size_t n = q->n;
+  if (bytes) *bytes = q->bytes;
+  if (blocked_ms) *blocked_ms = q->blocked_ms;
+  pthread_mutex_unlock(&q->lock);
+  return n;
+}

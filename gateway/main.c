@@ -1,0 +1,46 @@
+/* main.c - the binhook command line: finds the subcommand and hands over. */
+#include "commands.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct command {
+  const char *name;
+  int (*fn)(int, char **);
+  const char *help;
+} commands[] = {
+    {"tail", cmd_tail, "print canonical change events as NDJSON, from a live server or binlog files"},
+    {"doctor", cmd_doctor, "check the server's settings and the user's privileges; say what to change"},
+    {"toml-decode", cmd_toml_decode, "TOML on stdin, toml-test's tagged JSON on stdout"},
+};
+
+static void usage(FILE *out)
+{
+  fprintf(out, "usage: binhook <command> [options]\n\ncommands:\n");
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].help);
+  fprintf(out, "\n'binhook <command> --help' describes a command's options.\n"
+               "exit status: 0 success, 1 runtime failure, 2 usage or configuration error\n");
+}
+
+int main(int argc, char **argv)
+{
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  const char *name = argv[1];
+  if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
+    usage(stdout);
+    return 0;
+  }
+  if (!strcmp(name, "--version") || !strcmp(name, "version")) {
+    printf("binhook %s\n", BINHOOK_VERSION);
+    return 0;
+  }
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (!strcmp(name, commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+  fprintf(stderr, "binhook: unknown command '%s'\n\n", name);
+  usage(stderr);
+  return 2;
+}
