@@ -125,20 +125,34 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
   return len;
 }
 
+/* Bytes that can be copied into a JSON string as they are. */
+static const unsigned char json_plain[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
 void buf_add_json_str(struct buf *b, const char *str, size_t n)
 {
   const unsigned char *s = (const unsigned char *)str;
+  /* Most text needs no escaping: reserve for that case and copy runs. */
   buf_reserve(b, n + 2);
   b->p[b->len++] = '"';
   size_t i = 0;
   while (i < n) {
-    /* Copy the longest run that needs no escaping in one go. */
     size_t j = i;
-    while (j < n && s[j] >= 0x20 && s[j] < 0x80 && s[j] != '"' && s[j] != '\\') j++;
+    while (j < n && json_plain[s[j]]) j++;
     if (j > i) {
-      buf_add(b, s + i, j - i);
+      buf_reserve(b, j - i);
+      memcpy(b->p + b->len, s + i, j - i);
+      b->len += j - i;
       i = j;
-      continue;
+      if (i == n) break;
     }
     unsigned c = s[i];
     if (c >= 0x80) {

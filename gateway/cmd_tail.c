@@ -273,16 +273,20 @@ int cmd_tail(int argc, char **argv)
   pthread_detach(sigthr);
 
   rc = 0;
-  for (;;) {
-    struct event *e = evq_trypop(w.q);
+  int stop = 0;
+  while (!stop) {
+    /* Output is flushed when the stream pauses, not after every event. */
+    struct event *e = evq_pop_all(w.q, 20);
     if (!e) {
-      if (fflush(stdout)) break;
-      e = evq_pop(w.q);
-      if (!e) break;
+      if (evq_closed(w.q) || fflush(stdout)) break;
+      continue;
     }
-    int stop = tail_event(&t, e);
-    event_free(e);
-    if (stop) break;
+    while (e) {
+      struct event *next = e->next;
+      if (!stop) stop = tail_event(&t, e);
+      event_free(e);
+      e = next;
+    }
   }
   if (fflush(stdout) && errno != EPIPE) t.write_failed = 1;
   const char *serr = source_error(src);

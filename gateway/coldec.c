@@ -11,6 +11,16 @@
 
 static const int dig2bytes[10] = {0, 1, 1, 2, 2, 3, 3, 4, 4, 4};
 
+/* Writes v as exactly width decimal digits (zero-padded, high digits cut). */
+static char *put_digits(char *o, uint32_t v, int width)
+{
+  for (int i = width - 1; i >= 0; i--) {
+    o[i] = (char)('0' + v % 10);
+    v /= 10;
+  }
+  return o + width;
+}
+
 int coldec_decimal(const unsigned char *p, size_t n, int precision, int scale, struct buf *out)
 {
   if (precision <= 0 || precision > 65 || scale < 0 || scale > 38 || scale > precision) return -1;
@@ -31,10 +41,13 @@ int coldec_decimal(const unsigned char *p, size_t n, int precision, int scale, s
   if (intg0x) {
     uint32_t v = (uint32_t)be_n(b, (size_t)dig2bytes[intg0x]);
     off += (size_t)dig2bytes[intg0x];
-    nd += (size_t)snprintf(digits + nd, sizeof digits - nd, "%0*u", intg0x, v % 1000000000u);
+    put_digits(digits + nd, v, intg0x);
+    nd += (size_t)intg0x;
   }
-  for (int i = 0; i < intg0; i++, off += 4)
-    nd += (size_t)snprintf(digits + nd, sizeof digits - nd, "%09u", (uint32_t)be_n(b + off, 4) % 1000000000u);
+  for (int i = 0; i < intg0; i++, off += 4) {
+    put_digits(digits + nd, (uint32_t)be_n(b + off, 4), 9);
+    nd += 9;
+  }
   /* Strip leading zeros of the integer part, keeping one. */
   size_t lead = 0;
   while (lead < nd && digits[lead] == '0') lead++;
@@ -45,12 +58,11 @@ int coldec_decimal(const unsigned char *p, size_t n, int precision, int scale, s
     buf_addc(out, '.');
     char f[16];
     for (int i = 0; i < frac0; i++, off += 4) {
-      snprintf(f, sizeof f, "%09u", (uint32_t)be_n(b + off, 4) % 1000000000u);
+      put_digits(f, (uint32_t)be_n(b + off, 4), 9);
       buf_add(out, f, 9);
     }
     if (frac0x) {
-      uint32_t v = (uint32_t)be_n(b + off, (size_t)dig2bytes[frac0x]);
-      snprintf(f, sizeof f, "%0*u", frac0x, v % 1000000000u);
+      put_digits(f, (uint32_t)be_n(b + off, (size_t)dig2bytes[frac0x]), frac0x);
       buf_add(out, f, (size_t)frac0x);
     }
   }
@@ -60,10 +72,11 @@ int coldec_decimal(const unsigned char *p, size_t n, int precision, int scale, s
 static void add_frac(struct buf *out, unsigned usec, int fsp)
 {
   if (fsp <= 0) return;
-  char f[16];
+  char f[8];
   static const unsigned div[7] = {1000000, 100000, 10000, 1000, 100, 10, 1};
-  snprintf(f, sizeof f, ".%0*u", fsp, usec / div[fsp]);
-  buf_adds(out, f);
+  f[0] = '.';
+  put_digits(f + 1, usec / div[fsp], fsp);
+  buf_add(out, f, (size_t)fsp + 1);
 }
 
 void coldec_time_text(int neg, unsigned hours, unsigned min, unsigned sec, unsigned usec, int fsp,
@@ -78,11 +91,15 @@ void coldec_time_text(int neg, unsigned hours, unsigned min, unsigned sec, unsig
 static void add_datetime(struct buf *out, unsigned y, unsigned mo, unsigned d, unsigned h, unsigned mi,
                          unsigned s, unsigned usec, int fsp)
 {
-  char t[48];
+  char t[24], *o = t;
   /* Zero or partial dates are printed as the server prints them. */
-  char sep = (y == 0 || mo == 0 || d == 0) ? ' ' : 'T';
-  snprintf(t, sizeof t, "%04u-%02u-%02u%c%02u:%02u:%02u", y, mo, d, sep, h, mi, s);
-  buf_adds(out, t);
+  o = put_digits(o, y, 4), *o++ = '-';
+  o = put_digits(o, mo, 2), *o++ = '-';
+  o = put_digits(o, d, 2), *o++ = (y == 0 || mo == 0 || d == 0) ? ' ' : 'T';
+  o = put_digits(o, h, 2), *o++ = ':';
+  o = put_digits(o, mi, 2), *o++ = ':';
+  o = put_digits(o, s, 2);
+  buf_add(out, t, (size_t)(o - t));
   add_frac(out, usec, fsp);
 }
 

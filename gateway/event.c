@@ -163,15 +163,14 @@ int value_equal(const struct event *e, const struct value *a, const struct value
 
 static void add_row(const struct event *e, const struct value *vals, struct buf *out)
 {
-  const struct table *t = e->table;
+  struct table *t = e->table;
   buf_addc(out, '{');
   int first = 1;
   for (uint32_t i = 0; i < t->ncols; i++) {
     if (vals[i].kind == VAL_ABSENT) continue;
     if (!first) buf_addc(out, ',');
     first = 0;
-    buf_add_json_str(out, t->cols[i].name, strlen(t->cols[i].name));
-    buf_addc(out, ':');
+    buf_adds(out, table_json_key(t, i));
     value_to_json(e, &t->cols[i], &vals[i], out);
   }
   buf_addc(out, '}');
@@ -179,11 +178,16 @@ static void add_row(const struct event *e, const struct value *vals, struct buf 
 
 static void add_ts(struct buf *out, uint32_t ts)
 {
-  time_t t = (time_t)ts;
-  struct tm tm;
-  char s[32];
-  gmtime_r(&t, &tm);
-  strftime(s, sizeof s, "\"%Y-%m-%dT%H:%M:%SZ\"", &tm);
+  /* Rows of one transaction share their timestamp: format it once. */
+  static _Thread_local uint32_t last = UINT32_MAX;
+  static _Thread_local char s[32];
+  if (ts != last) {
+    time_t t = (time_t)ts;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(s, sizeof s, "\"%Y-%m-%dT%H:%M:%SZ\"", &tm);
+    last = ts;
+  }
   buf_adds(out, s);
 }
 
@@ -231,8 +235,7 @@ void event_to_json(const struct event *e, struct buf *out)
       for (uint32_t k = 0; k < t->npk; k++) {
         uint32_t c = t->pk[k];
         if (k) buf_addc(out, ',');
-        buf_add_json_str(out, t->cols[c].name, strlen(t->cols[c].name));
-        buf_addc(out, ':');
+        buf_adds(out, table_json_key(e->table, c));
         /* A partial image may lack the key in after: take it from before. */
         const struct value *v = img[c].kind == VAL_ABSENT && e->type == EVENT_UPDATE ? &e->before[c] : &img[c];
         value_to_json(e, &t->cols[c], v, out);

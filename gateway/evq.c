@@ -17,6 +17,9 @@ struct evq {
   size_t n, bytes, max_n, max_bytes;
   int closed;
   int efd;
+  int fd_used;       /* someone waits on efd: keep it in step */
+  int pop_waiters;   /* consumers blocked in a pop */
+  int push_waiters;  /* producers blocked on a full queue */
   unsigned long long blocked_ms;
 };
 
@@ -51,7 +54,7 @@ void evq_free(struct evq *q)
 static void signal_fd(struct evq *q)
 {
   uint64_t one = 1;
-  if (q->efd >= 0 && write(q->efd, &one, sizeof one) < 0) {
+  if (q->efd >= 0 && q->fd_used && write(q->efd, &one, sizeof one) < 0) {
     /* the counter is already non-zero: the reader will wake anyway */
   }
 }
@@ -59,7 +62,7 @@ static void signal_fd(struct evq *q)
 static void drain_fd(struct evq *q)
 {
   uint64_t v;
-  if (q->efd >= 0 && read(q->efd, &v, sizeof v) < 0) {
+  if (q->efd >= 0 && q->fd_used && read(q->efd, &v, sizeof v) < 0) {
     /* nothing pending */
   }
 }
@@ -77,8 +80,10 @@ int evq_push(struct evq *q, struct event *e)
   pthread_mutex_lock(&q->lock);
   if (!q->closed && (q->n >= q->max_n || (q->n > 0 && q->bytes + sz > q->max_bytes))) {
     long long t0 = now_ms();
+    q->push_waiters++;
     while (!q->closed && (q->n >= q->max_n || (q->n > 0 && q->bytes + sz > q->max_bytes)))
       pthread_cond_wait(&q->not_full, &q->lock);
+    q->push_waiters--;
     q->blocked_ms += (unsigned long long)(now_ms() - t0);
   }
   if (q->closed) {
@@ -93,7 +98,7 @@ int evq_push(struct evq *q, struct event *e)
   q->n++;
   q->bytes += sz;
   int was_empty = q->n == 1;
-  pthread_cond_signal(&q->not_empty);
+  if (q->pop_waiters) pthread_cond_signal(&q->not_empty);
   pthread_mutex_unlock(&q->lock);
   if (was_empty) signal_fd(q);
   return 0;
@@ -107,14 +112,16 @@ static struct event *take(struct evq *q)
   q->n--;
   q->bytes -= event_size(e);
   e->next = NULL;
-  pthread_cond_signal(&q->not_full);
+  if (q->push_waiters) pthread_cond_signal(&q->not_full);
   return e;
 }
 
 struct event *evq_pop(struct evq *q)
 {
   pthread_mutex_lock(&q->lock);
+  q->pop_waiters++;
   while (!q->head && !q->closed) pthread_cond_wait(&q->not_empty, &q->lock);
+  q->pop_waiters--;
   struct event *e = q->head ? take(q) : NULL;
   if (!q->head && !q->closed) drain_fd(q);
   pthread_mutex_unlock(&q->lock);
@@ -140,8 +147,46 @@ void evq_close(struct evq *q)
   signal_fd(q);
 }
 
+struct event *evq_pop_all(struct evq *q, int timeout_ms)
+{
+  pthread_mutex_lock(&q->lock);
+  if (!q->head && !q->closed && timeout_ms != 0) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) until.tv_sec++, until.tv_nsec -= 1000000000;
+    q->pop_waiters++;
+    while (!q->head && !q->closed) {
+      if (timeout_ms < 0) pthread_cond_wait(&q->not_empty, &q->lock);
+      else if (pthread_cond_timedwait(&q->not_empty, &q->lock, &until)) break;
+    }
+    q->pop_waiters--;
+  }
+  struct event *list = q->head;
+  q->head = q->tail = NULL;
+  q->n = 0;
+  q->bytes = 0;
+  if (list && q->push_waiters) pthread_cond_broadcast(&q->not_full);
+  drain_fd(q);
+  pthread_mutex_unlock(&q->lock);
+  return list;
+}
+
+int evq_closed(struct evq *q)
+{
+  pthread_mutex_lock(&q->lock);
+  int c = q->closed && !q->head;
+  pthread_mutex_unlock(&q->lock);
+  return c;
+}
+
 int evq_fd(struct evq *q)
 {
+  pthread_mutex_lock(&q->lock);
+  q->fd_used = 1;
+  if (q->head) signal_fd(q);
+  pthread_mutex_unlock(&q->lock);
   return q->efd;
 }
 

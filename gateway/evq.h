@@ -27,11 +27,20 @@ struct event *evq_pop(struct evq *q);
 /* Same without blocking: NULL when empty. */
 struct event *evq_trypop(struct evq *q);
 
+/* Takes everything queued, as a list linked by next (caller frees each),
+ * waiting up to timeout_ms (-1: forever, 0: not at all) for the first event.
+ * NULL on timeout, or when closed and empty. */
+struct event *evq_pop_all(struct evq *q, int timeout_ms);
+
+/* 1 once the queue is closed and drained. */
+int evq_closed(struct evq *q);
+
 /* Closes the queue: producers fail, the consumer drains what is left and then
  * gets NULL. */
 void evq_close(struct evq *q);
 
-/* A descriptor that is readable while events are queued (or after close). */
+/* A descriptor that is readable while events are queued (or after close);
+ * kept up to date only once asked for. */
 int evq_fd(struct evq *q);
 
 /* Current depth, for metrics; *blocked_ms is how long producers waited in all. */

@@ -4,6 +4,7 @@
  * metadata as type-length-value fields. */
 #include "schema.h"
 #include "binlog.h"
+#include "buf.h"
 #include "util.h"
 
 #include <stdatomic.h>
@@ -291,6 +292,9 @@ void table_unref(struct table *t)
     free(t->cols[i].labels);
   }
   free(t->cols);
+  if (t->json_keys)
+    for (uint32_t i = 0; i < t->ncols; i++) free(t->json_keys[i]);
+  free(t->json_keys);
   free(t->pk);
   free(t->schema);
   free(t->name);
@@ -312,6 +316,21 @@ void table_set_names(struct table *t, char *const *names, const uint32_t *pk, ui
     for (uint32_t k = 0; k < npk; k++) t->cols[pk[k]].in_pk = 1;
   }
   t->names_known = 1;
+}
+
+const char *table_json_key(struct table *t, uint32_t i)
+{
+  if (!t->json_keys) {
+    char **keys = xcalloc(t->ncols ? t->ncols : 1, sizeof *keys);
+    for (uint32_t k = 0; k < t->ncols; k++) {
+      struct buf b = BUF_INIT;
+      buf_add_json_str(&b, t->cols[k].name, strlen(t->cols[k].name));
+      buf_addc(&b, ':');
+      keys[k] = buf_steal(&b);
+    }
+    t->json_keys = keys;
+  }
+  return t->json_keys[i];
 }
 
 const char *column_type_name(const struct column *c)

@@ -38,6 +38,7 @@ struct table {
   int names_known;          /* column names came from metadata or the server */
   int has_metadata;         /* the TABLE_MAP carried optional metadata */
   int filtered;             /* excluded by the table globs: its rows are skipped */
+  char **json_keys;         /* per column: the name as a quoted JSON string and a colon, built on first use */
 };
 
 /* Parses a TABLE_MAP body (after the common header, checksum excluded).
@@ -54,6 +55,10 @@ void table_unref(struct table *t);
  * not be shared yet: used when names come from information_schema. names has
  * t->ncols entries, copied. */
 void table_set_names(struct table *t, char *const *names, const uint32_t *pk, uint32_t npk);
+
+/* The quoted JSON key ("name":) of column i, built once per table. Safe to
+ * call from one thread per table at a time (the consumer). */
+const char *table_json_key(struct table *t, uint32_t i);
 
 /* A column's SQL type family name for messages ("varchar", "enum"). */
 const char *column_type_name(const struct column *c);

@@ -475,7 +475,7 @@ static int scan_string(struct parser *p, char **out, size_t *outlen)
   int literal = q == '\'';
   int multi = peek_at(p, 1) == q && peek_at(p, 2) == q;
   struct buf b = BUF_INIT;
-  buf_reserve(&b, 16);
+  buf_add(&b, "", 0); /* allocated and NUL-terminated even when empty */
 
   advn(p, multi ? 3 : 1);
   if (multi) { /* a newline right after the opening delimiter is trimmed */

@@ -28,7 +28,7 @@ mariadb_sql "CREATE DATABASE bench; CREATE TABLE bench.t (
 start=$(mariadb_binlog_pos)
 batches=$(( (ROWS + 999) / 1000 ))
 for ((i = 0; i < batches; i++)); do
-  echo "INSERT INTO bench.t SELECT $i*1000+seq, seq*1234567, CONCAT('name-', seq), seq/7, '2024-01-02 03:04:05.123456' + INTERVAL seq SECOND, 1+seq%3, seq%100, seq/3, REPEAT('x', 100), CONCAT('{\"k\":', seq, '}') FROM seq_1_to_1000;"
+  echo "INSERT INTO bench.t SELECT $i*1000+seq, seq*1234567, CONCAT('name-', seq), seq/7, '2024-01-02 03:04:05.123456' + INTERVAL seq SECOND, 1+seq%3, seq%100, seq/3, REPEAT('x', 100), CONCAT('{\"k\":', seq, '}') FROM bench.seq_1_to_1000;"
   [ $((i % 100)) -eq 99 ] && say "  $(( (i + 1) * 1000 )) rows"
 done | mariadb_sql
 total=$((batches * 1000))
