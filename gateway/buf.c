@@ -2,6 +2,7 @@
 #include "buf.h"
 #include "util.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -94,6 +95,8 @@ void buf_add_double(struct buf *b, double v, int is_float)
   /* %g at increasing precision: the first text that reads back exactly is the
    * shortest; %g drops trailing zeros, so starting near the limit is enough. */
   int lo = is_float ? 6 : 15, hi = is_float ? 9 : 17;
+  /* Subnormals have fewer significant bits: their shortest form can be short. */
+  if (v != 0 && fabs(v) < (is_float ? FLT_MIN : DBL_MIN)) lo = 1;
   for (int prec = lo; prec <= hi; prec++) {
     snprintf(tmp, sizeof tmp, "%.*g", prec, v);
     double back = strtod(tmp, NULL);

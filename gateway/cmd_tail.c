@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct tail {
   FILE *out;
@@ -44,7 +45,8 @@ static void usage(FILE *f)
           "  --limit N           stop after N changes\n"
           "  --table GLOB        only tables matching schema.table GLOB (repeatable)\n"
           "  --exclude GLOB      skip tables matching GLOB (repeatable)\n"
-          "  --server-id N       replica id to register with (default 4242, or [source] server_id)\n"
+          "  --server-id N       replica id to register with (default: one of its own, derived from\n"
+          "                      the process id, so that tail never displaces another replica)\n"
           "  --binlog FILE...    read binlog files instead of a server (all remaining arguments)\n\n"
           "When it stops, tail prints on stderr the --from position that continues exactly where it\n"
           "stopped.\n");
@@ -245,7 +247,10 @@ int cmd_tail(int argc, char **argv)
     conn_opts_free(&so.conn);
     goto out;
   }
-  so.server_id = server_id > 0 ? (unsigned)server_id : cfg.source.server_id;
+  /* A server drops a replica when another registers with its id: unless told
+   * otherwise, tail takes an id of its own so that it never knocks out the
+   * daemon (or another tail) reading the same server. */
+  so.server_id = server_id > 0 ? (unsigned)server_id : 0x40000000u + ((unsigned)getpid() & 0x3fffffffu);
   so.include = inc;
   so.exclude = exc;
   so.heartbeat = cfg.source.heartbeat;

@@ -31,9 +31,12 @@ static const char *tag(enum toml_type t)
 
 static void add_float_text(struct buf *b, double d)
 {
-  if (isnan(d)) buf_adds(b, "nan");
-  else if (isinf(d)) buf_adds(b, d < 0 ? "-inf" : "inf");
-  else buf_add_double(b, d, 0);
+  if (isnan(d))
+    buf_adds(b, "nan");
+  else if (isinf(d))
+    buf_adds(b, d < 0 ? "-inf" : "inf");
+  else
+    buf_add_double(b, d, 0);
 }
 
 static void encode(struct buf *b, const struct toml_value *v)
@@ -101,7 +104,8 @@ int cmd_toml_decode(int argc, char **argv)
   struct buf in = BUF_INIT;
   char chunk[65536];
   size_t n;
-  while ((n = fread(chunk, 1, sizeof chunk, stdin)) > 0) buf_add(&in, chunk, n);
+  while ((n = fread(chunk, 1, sizeof chunk, stdin)) > 0)
+    buf_add(&in, chunk, n);
   if (ferror(stdin)) {
     char ebuf[128];
     fprintf(stderr, "binhook toml-decode: cannot read standard input: %s\n",

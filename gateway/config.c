@@ -2,8 +2,9 @@
  * module walks the tree section by section, checks every key against the
  * list of keys it knows, converts the values into struct config and collects
  * every problem, with the position toml.c kept for it, into the caller's
- * buffer. Sections later work will fill ([admin], [endpoint.*], [[rule]])
- * are accepted as they are for now. */
+ * buffer. Relative paths (state dir, password and TLS files) are taken from
+ * the directory of the file. Sections later work will fill ([admin],
+ * [endpoint.*], [[rule]]) are accepted as they are for now. */
 #include "config.h"
 #include "log.h"
 #include "source.h"
@@ -25,10 +26,10 @@
 
 static const char *const top_keys[] = {"include", "templates", "source", "state", "log",
                                        "admin",   "endpoint",  "rule",   NULL};
-static const char *const source_keys[] = {"url",       "password_env", "password_file", "tls",
-                                          "tls_ca",    "tls_cert",     "tls_key",       "server_id",
-                                          "start",     "tables",       "exclude",       "heartbeat",
-                                          "connect_timeout", "queue_events", NULL};
+static const char *const source_keys[] = {
+    "url",      "password_env", "password_file",   "tls",          "tls_ca",
+    "tls_cert", "tls_key",      "server_id",       "start",        "tables",
+    "exclude",  "heartbeat",    "connect_timeout", "queue_events", NULL};
 static const char *const state_keys[] = {"dir", NULL};
 static const char *const log_keys[] = {"level", NULL};
 
@@ -56,7 +57,8 @@ void config_defaults(struct config *cfg)
 static void strv_free(char **v)
 {
   if (!v) return;
-  for (char **p = v; *p; p++) free(*p);
+  for (char **p = v; *p; p++)
+    free(*p);
   free(v);
 }
 
@@ -88,20 +90,28 @@ int config_parse_duration(const char *s, double *seconds)
   while (*s) {
     if (*s < '0' || *s > '9') return -1;
     double v = 0;
-    while (*s >= '0' && *s <= '9') v = v * 10 + (*s++ - '0');
+    while (*s >= '0' && *s <= '9')
+      v = v * 10 + (*s++ - '0');
     if (*s == '.') {
       double scale = 0.1;
       s++;
       if (*s < '0' || *s > '9') return -1;
-      while (*s >= '0' && *s <= '9') v += (*s++ - '0') * scale, scale /= 10;
+      while (*s >= '0' && *s <= '9')
+        v += (*s++ - '0') * scale, scale /= 10;
     }
     double unit;
-    if (s[0] == 'm' && s[1] == 's') unit = 0.001, s += 2;
-    else if (*s == 's') unit = 1, s++;
-    else if (*s == 'm') unit = 60, s++;
-    else if (*s == 'h') unit = 3600, s++;
-    else if (*s == 'd') unit = 86400, s++;
-    else return -1;
+    if (s[0] == 'm' && s[1] == 's')
+      unit = 0.001, s += 2;
+    else if (*s == 's')
+      unit = 1, s++;
+    else if (*s == 'm')
+      unit = 60, s++;
+    else if (*s == 'h')
+      unit = 3600, s++;
+    else if (*s == 'd')
+      unit = 86400, s++;
+    else
+      return -1;
     total += v * unit;
   }
   if (!isfinite(total)) return -1;
@@ -130,6 +140,27 @@ static char *redact_url(const char *url)
   return out;
 }
 
+/* ---- paths ---- */
+
+/* A relative path in the file is taken from the file's own directory, so that
+ * a configuration means the same whatever the working directory. Caller frees. */
+static char *resolve_path(const char *cfgpath, const char *p)
+{
+  const char *slash = strrchr(cfgpath, '/');
+  if (p[0] == '/' || !slash) return xstrdup(p);
+  size_t n = (size_t)(slash - cfgpath) + 1 + strlen(p) + 1;
+  char *out = xmalloc(n);
+  snprintf(out, n, "%.*s/%s", (int)(slash - cfgpath), cfgpath, p);
+  return out;
+}
+
+static void set_path(const char *cfgpath, char **field, const char *p)
+{
+  if (!p) return;
+  free(*field);
+  *field = resolve_path(cfgpath, p);
+}
+
 /* ---- messages ---- */
 
 struct loader {
@@ -139,7 +170,8 @@ struct loader {
   int nerr, dropped;
 };
 
-__attribute__((format(printf, 4, 5))) static void lerr(struct loader *l, int line, int col, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static void lerr(struct loader *l, int line, int col, const char *fmt,
+                                                       ...)
 {
   char msg[1024];
   va_list ap;
@@ -178,8 +210,10 @@ static const char *a_type(enum toml_type t)
 /* "'key' in [section]", or "'key'" at the top level. */
 static const char *key_where(char *buf, size_t size, const struct toml_key *k, const char *sect)
 {
-  if (sect) snprintf(buf, size, "'%s' in [%s]", k->key, sect);
-  else snprintf(buf, size, "'%s'", k->key);
+  if (sect)
+    snprintf(buf, size, "'%s' in [%s]", k->key, sect);
+  else
+    snprintf(buf, size, "'%s'", k->key);
   return buf;
 }
 
@@ -196,8 +230,10 @@ static size_t distance(const char *a, const char *b)
   size_t n = strlen(a), m = strlen(b);
   size_t d[33][33];
   if (n > 32 || m > 32) return SIZE_MAX;
-  for (size_t i = 0; i <= n; i++) d[i][0] = i;
-  for (size_t j = 0; j <= m; j++) d[0][j] = j;
+  for (size_t i = 0; i <= n; i++)
+    d[i][0] = i;
+  for (size_t j = 0; j <= m; j++)
+    d[0][j] = j;
   for (size_t i = 1; i <= n; i++) {
     for (size_t j = 1; j <= m; j++) {
       int ca = a[i - 1] >= 'A' && a[i - 1] <= 'Z' ? a[i - 1] + 32 : a[i - 1];
@@ -225,11 +261,14 @@ static const char *nearest(const char *key, const char *const *known)
   return best <= limit ? found : NULL;
 }
 
-static void unknown_key(struct loader *l, const struct toml_key *k, const char *sect, const char *const *known)
+static void unknown_key(struct loader *l, const struct toml_key *k, const char *sect,
+                        const char *const *known)
 {
   char where[200];
-  if (sect) snprintf(where, sizeof where, "in [%s]", sect);
-  else snprintf(where, sizeof where, "at the top level");
+  if (sect)
+    snprintf(where, sizeof where, "in [%s]", sect);
+  else
+    snprintf(where, sizeof where, "at the top level");
   /* a known key in the wrong place */
   for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++) {
     if (sect && !strcmp(sect, sections[i].name)) continue;
@@ -322,7 +361,8 @@ static int get_duration(struct loader *l, const struct toml_key *k, const char *
   double d;
   if (v->type == TOML_STRING) {
     if (config_parse_duration(v->u.str.ptr, &d) || strlen(v->u.str.ptr) != v->u.str.len) {
-      lerr(l, v->line, v->col, "%s: '%s' is not a duration (write it like \"500ms\", \"15s\", \"5m\", \"2h\" or \"1d\")",
+      lerr(l, v->line, v->col,
+           "%s: '%s' is not a duration (write it like \"500ms\", \"15s\", \"5m\", \"2h\" or \"1d\")",
            key_where(w, sizeof w, k, sect), v->u.str.ptr);
       return -1;
     }
@@ -335,7 +375,8 @@ static int get_duration(struct loader *l, const struct toml_key *k, const char *
     return -1;
   }
   if (d < min || d > max) {
-    lerr(l, v->line, v->col, "%s must be from %gs to %gs, not %gs", key_where(w, sizeof w, k, sect), min, max, d);
+    lerr(l, v->line, v->col, "%s must be from %gs to %gs, not %gs", key_where(w, sizeof w, k, sect), min, max,
+         d);
     return -1;
   }
   *out = d;
@@ -372,10 +413,12 @@ static int get_globs(struct loader *l, const struct toml_key *k, const char *sec
     const char *dot = strchr(s, '.');
     if (strlen(s) != it->u.str.len || !dot || dot == s || !dot[1]) {
       if (!dot && *s && strlen(s) == it->u.str.len)
-        lerr(l, it->line, it->col, "%s: '%s' is not a \"schema.table\" pattern (for every table of '%s', write '%s.*')",
+        lerr(l, it->line, it->col,
+             "%s: '%s' is not a \"schema.table\" pattern (for every table of '%s', write '%s.*')",
              key_where(w, sizeof w, k, sect), s, s, s);
       else
-        lerr(l, it->line, it->col, "%s: '%s' is not a \"schema.table\" pattern (such as \"shop.orders\" or \"shop.*\")",
+        lerr(l, it->line, it->col,
+             "%s: '%s' is not a \"schema.table\" pattern (such as \"shop.orders\" or \"shop.*\")",
              key_where(w, sizeof w, k, sect), s);
       bad = 1;
       continue;
@@ -383,7 +426,8 @@ static int get_globs(struct loader *l, const struct toml_key *k, const char *sec
     vec[i] = xstrdup(s);
   }
   if (bad) {
-    for (size_t i = 0; i < n; i++) free(vec[i]);
+    for (size_t i = 0; i < n; i++)
+      free(vec[i]);
     free(vec);
     return -1;
   }
@@ -427,7 +471,7 @@ static void load_source(struct loader *l, const struct toml_value *t, struct con
       else
         set_string(&src->password_env, s);
     } else if (!strcmp(name, "password_file")) {
-      set_string(&src->password_file, get_string(l, k, S, 1));
+      set_path(l->file, &src->password_file, get_string(l, k, S, 1));
     } else if (!strcmp(name, "tls")) {
       enum conn_tls mode;
       if (!(s = get_string(l, k, S, 1))) continue;
@@ -438,11 +482,11 @@ static void load_source(struct loader *l, const struct toml_value *t, struct con
       else
         set_string(&src->tls, s);
     } else if (!strcmp(name, "tls_ca")) {
-      set_string(&src->tls_ca, get_string(l, k, S, 1));
+      set_path(l->file, &src->tls_ca, get_string(l, k, S, 1));
     } else if (!strcmp(name, "tls_cert")) {
-      set_string(&src->tls_cert, get_string(l, k, S, 1));
+      set_path(l->file, &src->tls_cert, get_string(l, k, S, 1));
     } else if (!strcmp(name, "tls_key")) {
-      set_string(&src->tls_key, get_string(l, k, S, 1));
+      set_path(l->file, &src->tls_key, get_string(l, k, S, 1));
     } else if (!strcmp(name, "server_id")) {
       if (!get_integer(l, k, S, 1, UINT32_MAX, &n)) src->server_id = (unsigned)n;
     } else if (!strcmp(name, "start")) {
@@ -456,7 +500,8 @@ static void load_source(struct loader *l, const struct toml_value *t, struct con
       char **vec, ***field = name[0] == 't' ? &src->tables : &src->exclude;
       if (get_globs(l, k, S, &vec)) continue;
       if (!vec && field == &src->tables) {
-        lerr(l, v->line, v->col, "%s is empty: leave it out to read every table", key_where(w, sizeof w, k, S));
+        lerr(l, v->line, v->col, "%s is empty: leave it out to read every table",
+             key_where(w, sizeof w, k, S));
         continue;
       }
       strv_free(*field);
@@ -478,8 +523,10 @@ static void load_state(struct loader *l, const struct toml_value *t, struct conf
 {
   for (size_t i = 0; i < t->u.table.len; i++) {
     const struct toml_key *k = &t->u.table.entries[i];
-    if (!strcmp(k->key, "dir")) set_string(&st->dir, get_string(l, k, "state", 1));
-    else unknown_key(l, k, "state", state_keys);
+    if (!strcmp(k->key, "dir"))
+      set_path(l->file, &st->dir, get_string(l, k, "state", 1));
+    else
+      unknown_key(l, k, "state", state_keys);
   }
 }
 
@@ -494,7 +541,8 @@ static void load_log(struct loader *l, const struct toml_value *t, struct config
       unknown_key(l, k, "log", log_keys);
     } else if ((s = get_string(l, k, "log", 1))) {
       if (log_parse_level(s, &lvl))
-        lerr(l, k->value->line, k->value->col, "%s: unknown level '%s' (use debug, info, notice, warning or error)",
+        lerr(l, k->value->line, k->value->col,
+             "%s: unknown level '%s' (use debug, info, notice, warning or error)",
              key_where(w, sizeof w, k, "log"), s);
       else
         set_string(&lg->level, s);
@@ -507,7 +555,9 @@ static int read_file(const char *path, char **out, size_t *outlen, char *err, si
 {
   char ebuf[128];
   FILE *f = fopen(path, "rb");
-  if (!f) return bh_err(err, errsz, "cannot open config file '%s': %s", path, bh_strerror(errno, ebuf, sizeof ebuf));
+  if (!f)
+    return bh_err(err, errsz, "cannot open config file '%s': %s", path,
+                  bh_strerror(errno, ebuf, sizeof ebuf));
   size_t cap = 4096, len = 0;
   char *p = xmalloc(cap);
   for (;;) {
@@ -556,16 +606,21 @@ int config_load(const char *path, struct config *cfg, char *errs, size_t errsz)
         !strcmp(name, "endpoint")) {
       char want[64];
       snprintf(want, sizeof want, "a table ([%s])", name);
-      if (v->type != TOML_TABLE) type_error(&l, k, NULL, want);
-      else if (!strcmp(name, "source")) load_source(&l, v, &cfg->source);
-      else if (!strcmp(name, "state")) load_state(&l, v, &cfg->state);
-      else if (!strcmp(name, "log")) load_log(&l, v, &cfg->log);
+      if (v->type != TOML_TABLE)
+        type_error(&l, k, NULL, want);
+      else if (!strcmp(name, "source"))
+        load_source(&l, v, &cfg->source);
+      else if (!strcmp(name, "state"))
+        load_state(&l, v, &cfg->state);
+      else if (!strcmp(name, "log"))
+        load_log(&l, v, &cfg->log);
       /* [admin] and [endpoint.*]: read by the modules that will use them */
     } else if (!strcmp(name, "rule")) {
       if (v->type != TOML_ARRAY) type_error(&l, k, NULL, "an array of tables ([[rule]])");
     } else if (!strcmp(name, "include")) {
       int ok = v->type == TOML_ARRAY;
-      for (size_t j = 0; ok && j < v->u.array.len; j++) ok = v->u.array.items[j]->type == TOML_STRING;
+      for (size_t j = 0; ok && j < v->u.array.len; j++)
+        ok = v->u.array.items[j]->type == TOML_STRING;
       if (!ok) type_error(&l, k, NULL, "an array of file patterns (strings)");
     } else if (!strcmp(name, "templates")) {
       get_string(&l, k, NULL, 1);
@@ -597,8 +652,8 @@ int config_source_conn(const struct config *cfg, struct conn_opts *out, char *er
     goto fail;
   }
   if (s->tls && conn_parse_tls(s->tls, &out->tls)) {
-    bh_err(err, errsz, "unknown tls mode '%s' (use disabled, preferred, required, verify_ca or verify_identity)",
-           s->tls);
+    bh_err(err, errsz,
+           "unknown tls mode '%s' (use disabled, preferred, required, verify_ca or verify_identity)", s->tls);
     goto fail;
   }
   if (s->tls_ca) set_string(&out->tls_ca, s->tls_ca);

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #define ER_MASTER_FATAL_READING_BINLOG 1236
+#define ER_SLAVE_SAME_ID 4052
 
 struct name_cache_entry {
   char *key; /* schema.table */
@@ -185,7 +186,8 @@ static int open_stream(struct source *s, int first, char *err, size_t errsz)
     goto fail;
   }
 
-  int use_gtid = first && s->o.start.kind == START_GTID;
+  /* A GTID start stays the request until the stream has told us a file position. */
+  int use_gtid = s->o.start.kind == START_GTID && (first || !s->resume.file[0] || s->resume.pos < 4);
   if (first) {
     memset(&s->resume, 0, sizeof s->resume);
     s->resume_skip = 0;
@@ -379,7 +381,7 @@ static void sleep_backoff(struct source *s, double secs)
  * changes of the open transaction were already handed out. */
 static void note_resume(struct source *s)
 {
-  if (!s->dec) return;
+  if (!s->dec || !decoder_position(s->dec)->file[0]) return; /* nothing seen yet: same request again */
   uint64_t txpos;
   uint32_t emitted;
   const struct position *b = decoder_boundary(s->dec);
@@ -423,6 +425,13 @@ static void *reader_main(void *arg)
     if (len == packet_error || len == 0) {
       unsigned code = mysql_errno(s->m);
       const char *msg = mysql_error(s->m);
+      if (code == ER_SLAVE_SAME_ID) {
+        snprintf(s->err, sizeof s->err, "another replica connected to '%s' with server_id %u and the server "
+                 "dropped this one: give each reader its own server_id ([source] server_id, --server-id)",
+                 conn_where(&s->o.conn, where, sizeof where), s->o.server_id);
+        s->failed = 1;
+        break;
+      }
       if (code == ER_MASTER_FATAL_READING_BINLOG) {
         snprintf(s->err, sizeof s->err, "the server cannot send the binlog from '%s:%" PRIu64 "': %s; if it was "
                  "purged, start from a position the server still has (--from start)", s->resume.file,

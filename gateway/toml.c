@@ -83,7 +83,8 @@ static void adv(struct parser *p)
 
 static void advn(struct parser *p, size_t n)
 {
-  while (n--) adv(p);
+  while (n--)
+    adv(p);
 }
 
 static int is_ctrl(int c)
@@ -99,8 +100,7 @@ static int at_newline(const struct parser *p)
 
 static int is_bare(int c)
 {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-         c == '-';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
 }
 
 static int is_digit(int c)
@@ -126,10 +126,14 @@ static size_t utf8_decode(const unsigned char *s, size_t n, unsigned *cp)
     *cp = c;
     return 1;
   }
-  if (c >= 0xc2 && c <= 0xdf) len = 2, min = 0x80;
-  else if (c >= 0xe0 && c <= 0xef) len = 3, min = 0x800;
-  else if (c >= 0xf0 && c <= 0xf4) len = 4, min = 0x10000;
-  else return 0;
+  if (c >= 0xc2 && c <= 0xdf)
+    len = 2, min = 0x80;
+  else if (c >= 0xe0 && c <= 0xef)
+    len = 3, min = 0x800;
+  else if (c >= 0xf0 && c <= 0xf4)
+    len = 4, min = 0x10000;
+  else
+    return 0;
   if (len > n) return 0;
   unsigned v = c & (0xffu >> (len + 1));
   for (size_t k = 1; k < len; k++) {
@@ -189,8 +193,10 @@ __attribute__((format(printf, 4, 5))) static int perr_at(struct parser *p, int l
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  if (p->file) bh_err(p->err, p->errsz, "%s:%d:%d: %s", p->file, line, col, msg);
-  else bh_err(p->err, p->errsz, "%d:%d: %s", line, col, msg);
+  if (p->file)
+    bh_err(p->err, p->errsz, "%s:%d:%d: %s", p->file, line, col, msg);
+  else
+    bh_err(p->err, p->errsz, "%d:%d: %s", line, col, msg);
   return -1;
 }
 
@@ -240,7 +246,8 @@ static void value_free(struct toml_value *v)
     free(v->u.table.index_);
     break;
   case TOML_ARRAY:
-    for (size_t i = 0; i < v->u.array.len; i++) value_free(v->u.array.items[i]);
+    for (size_t i = 0; i < v->u.array.len; i++)
+      value_free(v->u.array.items[i]);
     free(v->u.array.items);
     break;
   case TOML_STRING:
@@ -261,7 +268,8 @@ void toml_free(struct toml_value *root)
 static uint32_t key_hash(const char *s, size_t n)
 {
   uint32_t h = 2166136261u;
-  for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ (unsigned char)s[i]) * 16777619u;
   return h;
 }
 
@@ -270,7 +278,8 @@ static void index_put(struct toml_value *t, size_t entry)
   const struct toml_key *e = &t->u.table.entries[entry];
   size_t mask = t->u.table.nslots_ - 1;
   size_t h = key_hash(e->key, e->keylen) & mask;
-  while (t->u.table.index_[h]) h = (h + 1) & mask;
+  while (t->u.table.index_[h])
+    h = (h + 1) & mask;
   t->u.table.index_[h] = (uint32_t)(entry + 1);
 }
 
@@ -279,7 +288,8 @@ static void index_rebuild(struct toml_value *t, size_t nslots)
   free(t->u.table.index_);
   t->u.table.index_ = xcalloc(nslots, sizeof *t->u.table.index_);
   t->u.table.nslots_ = nslots;
-  for (size_t i = 0; i < t->u.table.len; i++) index_put(t, i);
+  for (size_t i = 0; i < t->u.table.len; i++)
+    index_put(t, i);
 }
 
 static struct toml_key *table_find(const struct toml_value *t, const char *k, size_t n)
@@ -366,7 +376,8 @@ const char *toml_type_name(enum toml_type t)
 
 static void keypath_free(struct keypath *kp)
 {
-  for (size_t i = 0; i < kp->n; i++) free(kp->v[i].s);
+  for (size_t i = 0; i < kp->n; i++)
+    free(kp->v[i].s);
   free(kp->v);
 }
 
@@ -374,9 +385,12 @@ static void keypath_free(struct keypath *kp)
 static void add_key_text(struct buf *b, const char *s, size_t n)
 {
   size_t i = 0;
-  while (i < n && is_bare((unsigned char)s[i])) i++;
-  if (n && i == n) buf_add(b, s, n);
-  else buf_add_json_str(b, s, n);
+  while (i < n && is_bare((unsigned char)s[i]))
+    i++;
+  if (n && i == n)
+    buf_add(b, s, n);
+  else
+    buf_add_json_str(b, s, n);
 }
 
 /* "prefix.k1.k2..." for messages: the key path up to and including part upto. */
@@ -413,16 +427,19 @@ static int parse_key(struct parser *p, struct keypath *kp)
       if (scan_string(p, &k->s, &k->len)) return -1;
     } else {
       size_t start = p->i;
-      while (is_bare(peek(p))) adv(p);
+      while (is_bare(peek(p)))
+        adv(p);
       if (p->i == start) return perr(p, "expected a key, found %s", describe(p, d, sizeof d));
       k->s = xstrndup(p->s + start, p->i - start);
       k->len = p->i - start;
     }
     kp->n++;
-    while (peek(p) == ' ' || peek(p) == '\t') adv(p);
+    while (peek(p) == ' ' || peek(p) == '\t')
+      adv(p);
     if (peek(p) != '.') return 0;
     adv(p);
-    while (peek(p) == ' ' || peek(p) == '\t') adv(p);
+    while (peek(p) == ' ' || peek(p) == '\t')
+      adv(p);
   }
 }
 
@@ -479,8 +496,10 @@ static int scan_string(struct parser *p, char **out, size_t *outlen)
 
   advn(p, multi ? 3 : 1);
   if (multi) { /* a newline right after the opening delimiter is trimmed */
-    if (peek(p) == '\n') adv(p);
-    else if (peek(p) == '\r' && peek_at(p, 1) == '\n') advn(p, 2);
+    if (peek(p) == '\n')
+      adv(p);
+    else if (peek(p) == '\r' && peek_at(p, 1) == '\n')
+      advn(p, 2);
   }
   for (;;) {
     int c = peek(p);
@@ -494,17 +513,20 @@ static int scan_string(struct parser *p, char **out, size_t *outlen)
         break;
       }
       size_t n = 0;
-      while (peek_at(p, n) == q) n++;
+      while (peek_at(p, n) == q)
+        n++;
       if (n >= 3) {
         if (n > 5) {
           perr(p, "three quotes in a row inside a multi-line string must be escaped");
           goto fail;
         }
-        for (size_t k = 3; k < n; k++) buf_addc(&b, (char)q); /* up to two quotes just before the end */
+        for (size_t k = 3; k < n; k++)
+          buf_addc(&b, (char)q); /* up to two quotes just before the end */
         advn(p, n);
         break;
       }
-      for (size_t k = 0; k < n; k++) buf_addc(&b, (char)q);
+      for (size_t k = 0; k < n; k++)
+        buf_addc(&b, (char)q);
       advn(p, n);
       continue;
     }
@@ -512,13 +534,17 @@ static int scan_string(struct parser *p, char **out, size_t *outlen)
       if (multi) {
         /* a backslash ending a line trims it and all whitespace after it */
         size_t k = 1;
-        while (peek_at(p, k) == ' ' || peek_at(p, k) == '\t') k++;
+        while (peek_at(p, k) == ' ' || peek_at(p, k) == '\t')
+          k++;
         if (peek_at(p, k) == '\n' || (peek_at(p, k) == '\r' && peek_at(p, k + 1) == '\n')) {
           advn(p, k);
           for (;;) {
-            if (peek(p) == ' ' || peek(p) == '\t' || peek(p) == '\n') adv(p);
-            else if (peek(p) == '\r' && peek_at(p, 1) == '\n') advn(p, 2);
-            else break;
+            if (peek(p) == ' ' || peek(p) == '\t' || peek(p) == '\n')
+              adv(p);
+            else if (peek(p) == '\r' && peek_at(p, 1) == '\n')
+              advn(p, 2);
+            else
+              break;
           }
           continue;
         }
@@ -532,9 +558,11 @@ static int scan_string(struct parser *p, char **out, size_t *outlen)
       continue;
     }
     if (is_ctrl(c) && c != '\t') {
-      if (c == '\r') perr(p, "a carriage return not followed by a line feed is not allowed in a string");
-      else perr(p, "control character U+%04X is not allowed in a string%s", (unsigned)c,
-                literal ? "" : " (escape it)");
+      if (c == '\r')
+        perr(p, "a carriage return not followed by a line feed is not allowed in a string");
+      else
+        perr(p, "control character U+%04X is not allowed in a string%s", (unsigned)c,
+             literal ? "" : " (escape it)");
       goto fail;
     }
     /* copy the run of ordinary characters in one go */
@@ -594,8 +622,7 @@ static int scan_digits(const char *t, size_t n, size_t *i, int base)
   return 0;
 }
 
-static int parse_number(struct parser *p, const char *t, size_t n, int line, int col,
-                        struct toml_value **out)
+static int parse_number(struct parser *p, const char *t, size_t n, int line, int col, struct toml_value **out)
 {
   static const char *const base_names[] = {[2] = "binary", [8] = "octal", [16] = "hexadecimal"};
   size_t i = 0;
@@ -667,7 +694,8 @@ static int parse_number(struct parser *p, const char *t, size_t n, int line, int
   for (size_t k = int_start; k < n; k++) {
     if (t[k] == '_') continue;
     uint64_t d = (uint64_t)(t[k] - '0');
-    if (v > (limit - d) / 10) return perr_at(p, line, col, "integer '%.*s' does not fit in 64 bits", (int)n, t);
+    if (v > (limit - d) / 10)
+      return perr_at(p, line, col, "integer '%.*s' does not fit in 64 bits", (int)n, t);
     v = v * 10 + d;
   }
   *out = new_value(TOML_INTEGER, line, col);
@@ -710,7 +738,8 @@ static int scan_time(const char *t, size_t n, size_t *i, const char **why)
   if (j < n && t[j] == '.') {
     j++;
     if (j >= n || !is_digit(t[j])) return *why = "a decimal point must be followed by digits", -1;
-    while (j < n && is_digit(t[j])) j++;
+    while (j < n && is_digit(t[j]))
+      j++;
   }
   *i = j;
   return 0;
@@ -730,7 +759,8 @@ static int parse_datetime(struct parser *p, const char *t, size_t n, int line, i
     type = TOML_TIME_LOCAL;
   } else {
     int y = 0;
-    for (i = 0; i < 4; i++) y = y * 10 + (t[i] - '0');
+    for (i = 0; i < 4; i++)
+      y = y * 10 + (t[i] - '0');
     int mo = n > 4 && t[4] == '-' ? two_digits(t, n, 5) : -1;
     int d = mo >= 0 && n > 7 && t[7] == '-' ? two_digits(t, n, 8) : -1;
     if (mo < 0 || d < 0) {
@@ -801,12 +831,14 @@ static int parse_scalar(struct parser *p, struct toml_value **out)
   int line = p->line, col = p->col;
   size_t start = p->i;
   char d[64];
-  while (token_char(peek(p))) adv(p);
+  while (token_char(peek(p)))
+    adv(p);
   /* a date followed by a space and a time is one date-time */
   if (p->i - start == 10 && is_digit(p->s[start]) && p->s[start + 4] == '-' && peek(p) == ' ' &&
       is_digit(peek_at(p, 1)) && is_digit(peek_at(p, 2)) && peek_at(p, 3) == ':') {
     adv(p);
-    while (token_char(peek(p))) adv(p);
+    while (token_char(peek(p)))
+      adv(p);
   }
   const char *t = p->s + start;
   size_t n = p->i - start;
@@ -825,7 +857,8 @@ static int parse_scalar(struct parser *p, struct toml_value **out)
   }
   if (n >= 5 && is_digit(t[0]) && is_digit(t[1]) && is_digit(t[2]) && is_digit(t[3]) && t[4] == '-')
     return parse_datetime(p, t, n, line, col, out);
-  if (n >= 3 && is_digit(t[0]) && is_digit(t[1]) && t[2] == ':') return parse_datetime(p, t, n, line, col, out);
+  if (n >= 3 && is_digit(t[0]) && is_digit(t[1]) && t[2] == ':')
+    return parse_datetime(p, t, n, line, col, out);
   return parse_number(p, t, n, line, col, out);
 }
 
@@ -841,7 +874,8 @@ static int skip_comment(struct parser *p)
     int c = peek(p);
     if (c < 0 || at_newline(p)) return 0;
     if (is_ctrl(c) && c != '\t') {
-      if (c == '\r') return perr(p, "a carriage return not followed by a line feed is not allowed in a comment");
+      if (c == '\r')
+        return perr(p, "a carriage return not followed by a line feed is not allowed in a comment");
       return perr(p, "control character U+%04X is not allowed in a comment", (unsigned)c);
     }
     adv(p);
@@ -852,11 +886,14 @@ static int skip_blank(struct parser *p)
 {
   for (;;) {
     int c = peek(p);
-    if (c == ' ' || c == '\t' || c == '\n') adv(p);
-    else if (c == '\r' && peek_at(p, 1) == '\n') advn(p, 2);
+    if (c == ' ' || c == '\t' || c == '\n')
+      adv(p);
+    else if (c == '\r' && peek_at(p, 1) == '\n')
+      advn(p, 2);
     else if (c == '#') {
       if (skip_comment(p)) return -1;
-    } else return 0;
+    } else
+      return 0;
   }
 }
 
@@ -879,8 +916,10 @@ static int parse_array(struct parser *p, int depth, const char *name, struct tom
       continue;
     }
     if (peek(p) == ']') break;
-    if (peek(p) < 0) perr_at(p, line, col, "unterminated array");
-    else perr(p, "expected ',' or ']' in the array, found %s", describe(p, d, sizeof d));
+    if (peek(p) < 0)
+      perr_at(p, line, col, "unterminated array");
+    else
+      perr(p, "expected ',' or ']' in the array, found %s", describe(p, d, sizeof d));
     goto fail;
   }
   adv(p); /* ']' */
@@ -900,10 +939,12 @@ static int parse_inline_table(struct parser *p, int depth, const char *name, str
   t->flags_ = F_INLINE;
   unsigned section = ++p->next_section;
   adv(p); /* '{' */
-  while (peek(p) == ' ' || peek(p) == '\t') adv(p);
+  while (peek(p) == ' ' || peek(p) == '\t')
+    adv(p);
   if (peek(p) != '}') {
     for (;;) {
-      while (peek(p) == ' ' || peek(p) == '\t') adv(p);
+      while (peek(p) == ' ' || peek(p) == '\t')
+        adv(p);
       if (at_newline(p)) {
         perr(p, "an inline table must be on one line (TOML 1.0); use a [table] for more");
         goto fail;
@@ -913,15 +954,19 @@ static int parse_inline_table(struct parser *p, int depth, const char *name, str
         goto fail;
       }
       if (parse_keyval(p, t, section, name)) goto fail;
-      while (peek(p) == ' ' || peek(p) == '\t') adv(p);
+      while (peek(p) == ' ' || peek(p) == '\t')
+        adv(p);
       if (peek(p) == ',') {
         adv(p);
         continue;
       }
       if (peek(p) == '}') break;
-      if (peek(p) < 0) perr_at(p, line, col, "unterminated inline table");
-      else if (at_newline(p)) perr(p, "an inline table must be on one line (TOML 1.0); use a [table] for more");
-      else perr(p, "expected ',' or '}' in the inline table, found %s", describe(p, d, sizeof d));
+      if (peek(p) < 0)
+        perr_at(p, line, col, "unterminated inline table");
+      else if (at_newline(p))
+        perr(p, "an inline table must be on one line (TOML 1.0); use a [table] for more");
+      else
+        perr(p, "expected ',' or '}' in the inline table, found %s", describe(p, d, sizeof d));
       goto fail;
     }
   }
@@ -1007,7 +1052,8 @@ static int parse_keyval(struct parser *p, struct toml_value *tab, unsigned secti
     goto out;
   }
   adv(p);
-  while (peek(p) == ' ' || peek(p) == '\t') adv(p);
+  while (peek(p) == ' ' || peek(p) == '\t')
+    adv(p);
   struct toml_value *t = walk_dotted(p, tab, &kp, section, prefix);
   if (!t) goto out;
   struct keyseg *last = &kp.v[kp.n - 1];
@@ -1034,7 +1080,8 @@ out:
 static int end_of_line(struct parser *p, const char *after)
 {
   char d[64];
-  while (peek(p) == ' ' || peek(p) == '\t') adv(p);
+  while (peek(p) == ' ' || peek(p) == '\t')
+    adv(p);
   if (peek(p) == '#' && skip_comment(p)) return -1;
   if (peek(p) < 0) return 0;
   if (at_newline(p)) {
@@ -1054,12 +1101,13 @@ static int parse_header(struct parser *p)
   int rc = -1;
 
   advn(p, aot ? 2 : 1);
-  while (peek(p) == ' ' || peek(p) == '\t') adv(p);
+  while (peek(p) == ' ' || peek(p) == '\t')
+    adv(p);
   if (parse_key(p, &kp)) goto out;
   if (peek(p) != ']' || (aot && peek_at(p, 1) != ']')) {
     if (aot && peek(p) == ']') adv(p);
-    perr(p, "expected '%s' to close the %s header, found %s", aot ? "]]" : "]", aot ? "array-of-tables" : "table",
-         describe(p, d, sizeof d));
+    perr(p, "expected '%s' to close the %s header, found %s", aot ? "]]" : "]",
+         aot ? "array-of-tables" : "table", describe(p, d, sizeof d));
     goto out;
   }
   advn(p, aot ? 2 : 1);
@@ -1115,8 +1163,8 @@ static int parse_header(struct parser *p)
         goto out;
       }
       if (t->flags_ & F_INLINE) {
-        perr_at(p, line, col, "cannot define table '%s': it is an inline table (written at %d:%d)", full, t->line,
-                t->col);
+        perr_at(p, line, col, "cannot define table '%s': it is an inline table (written at %d:%d)", full,
+                t->line, t->col);
         goto out;
       }
       if (t->flags_ & F_DOTTED) {
@@ -1143,8 +1191,8 @@ static int parse_header(struct parser *p)
       a = e->value;
       if (a->type != TOML_ARRAY || !(a->flags_ & F_AOT)) {
         perr_at(p, line, col, "cannot append to '%s' as an array of tables: it is %s%s (set at %d:%d)", full,
-                a->type == TOML_ARRAY ? "a static " : "", a->type == TOML_ARRAY ? "array" : a_type_name(a->type),
-                e->line, e->col);
+                a->type == TOML_ARRAY ? "a static " : "",
+                a->type == TOML_ARRAY ? "array" : a_type_name(a->type), e->line, e->col);
         goto out;
       }
     }
@@ -1166,7 +1214,8 @@ out:
 
 struct toml_value *toml_parse(const char *text, size_t len, const char *filename, char *err, size_t errsz)
 {
-  struct parser p = {.s = text, .len = len, .line = 1, .col = 1, .file = filename, .err = err, .errsz = errsz};
+  struct parser p = {
+      .s = text, .len = len, .line = 1, .col = 1, .file = filename, .err = err, .errsz = errsz};
   if (err && errsz) err[0] = 0;
   p.root = new_value(TOML_TABLE, 1, 1);
   p.cur = p.root;
@@ -1175,7 +1224,8 @@ struct toml_value *toml_parse(const char *text, size_t len, const char *filename
   if (len >= 3 && !memcmp(text, "\xef\xbb\xbf", 3)) p.i = 3; /* a byte order mark */
 
   for (;;) {
-    while (peek(&p) == ' ' || peek(&p) == '\t') adv(&p);
+    while (peek(&p) == ' ' || peek(&p) == '\t')
+      adv(&p);
     int c = peek(&p);
     if (c < 0) break;
     if (c == '#') {

@@ -36,7 +36,7 @@ struct toml_value;
 
 /* One entry of a table. */
 struct toml_key {
-  char *key;     /* NUL-terminated; a quoted key may also hold NUL bytes, see keylen */
+  char *key; /* NUL-terminated; a quoted key may also hold NUL bytes, see keylen */
   size_t keylen;
   int line, col; /* where the key was written (its own segment of a dotted key) */
   struct toml_value *value;

@@ -14,7 +14,10 @@ static int tap_n, tap_failed;
 static inline int tap_ok(int cond, const char *file, int line, const char *name)
 {
   tap_n++;
-  printf("%sok %d - %s\n", cond ? "" : "not ", tap_n, name);
+  printf("%sok %d - ", cond ? "" : "not ", tap_n);
+  for (const char *c = name; *c; c++) /* a name must stay on its line */
+    fputs(*c == '\n' ? "\\n" : (char[2]){*c, 0}, stdout);
+  putchar('\n');
   if (!cond) {
     tap_failed++;
     printf("#   failed at %s:%d\n", file, line);
