@@ -178,6 +178,9 @@ __attribute__((format(printf, 4, 5))) static void lerr(struct loader *l, int lin
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  /* keys and values quoted from the file must not break the one-per-line shape */
+  for (char *c = msg; *c; c++)
+    if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
   l->nerr++;
   if (!l->errs || !l->errsz) return;
   int n = snprintf(l->errs + l->len, l->errsz - l->len, "%s%s:%d:%d: %s", l->len ? "\n" : "", l->file, line,

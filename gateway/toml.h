@@ -12,7 +12,12 @@
  * made it; a table made by a [header] the position of its '['.
  *
  * Errors: parsing stops at the first error, reported as
- * "file:line:col: message" (or "line:col: message" without a file name). */
+ * "file:line:col: message" (or "line:col: message" without a file name).
+ *
+ * Where the specification leaves a choice: integers must fit in 64 bits and
+ * floats in a double (a larger one is an error, not infinity); a line break
+ * inside a multi-line string reads as "\n" whether written LF or CRLF; tables
+ * and arrays nest at most 200 levels deep. */
 #ifndef BH_TOML_H
 #define BH_TOML_H
 

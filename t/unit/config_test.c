@@ -1,0 +1,385 @@
+/* config_test.c - loading gateway.toml: defaults, every [source] key, the
+ * messages of a wrong file (position, suggestion, all of them in one run),
+ * durations, and the connection options built from [source]. */
+#include "tap.h"
+#include "config.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+static char path[256];
+
+/* Writes text to the scratch file and loads it over the defaults. */
+static int load(const char *text, struct config *cfg, char *errs, size_t errsz)
+{
+  FILE *f = fopen(path, "w");
+  if (!f) return -2;
+  fputs(text, f);
+  fclose(f);
+  config_defaults(cfg);
+  return config_load(path, cfg, errs, errsz);
+}
+
+/* The errors of text with the file name taken out, "" when it loads. */
+static const char *errors_of(const char *text)
+{
+  static char errs[4096], out[4096];
+  struct config cfg;
+  int rc = load(text, &cfg, errs, sizeof errs);
+  config_free(&cfg);
+  if (!rc) return "";
+  /* drop "path:" at the start of every line */
+  size_t n = strlen(path), o = 0;
+  for (const char *p = errs; *p && o + 1 < sizeof out;) {
+    if (!strncmp(p, path, n) && p[n] == ':') p += n + 1;
+    while (*p && *p != '\n' && o + 1 < sizeof out)
+      out[o++] = *p++;
+    if (*p == '\n' && o + 1 < sizeof out) out[o++] = *p++;
+  }
+  out[o] = 0;
+  return out;
+}
+
+static void test_defaults(void)
+{
+  struct config cfg;
+  config_defaults(&cfg);
+  is_str(cfg.source.url, "mysql://binhook@127.0.0.1:3306", "default url");
+  is_str(cfg.source.password_env, "BINHOOK_MYSQL_PASSWORD", "default password_env");
+  ok(!cfg.source.password_file, "no password_file by default");
+  ok(!cfg.source.tls, "tls by default: the URL's, else preferred");
+  is_int(cfg.source.server_id, 4242, "default server_id");
+  is_str(cfg.source.start, "end", "default start");
+  ok(!cfg.source.tables && !cfg.source.exclude, "every table by default");
+  ok(cfg.source.heartbeat == 5, "default heartbeat 5 s");
+  ok(cfg.source.connect_timeout == 10, "default connect_timeout 10 s");
+  is_int(cfg.source.queue_events, 10000, "default queue_events");
+  is_str(cfg.state.dir, "/var/lib/binhook", "default state dir");
+  is_str(cfg.log.level, "info", "default log level");
+  config_free(&cfg);
+  ok(!cfg.source.url, "config_free leaves the struct empty");
+  config_free(&cfg);
+  ok(1, "config_free twice is harmless");
+}
+
+static void test_full_file(void)
+{
+  struct config cfg;
+  char errs[1024] = "";
+  int rc = load("include = [\"rules/*.toml\"]\n"
+                "templates = \"templates\"\n"
+                "[source]\n"
+                "url = \"mysql://repl@db.example.com:3307\"\n"
+                "password_env = \"DB_PW\"\n"
+                "password_file = \"/run/secrets/db\"\n"
+                "tls = \"verify_ca\"\n"
+                "tls_ca = \"/etc/ssl/ca.pem\"\n"
+                "tls_cert = \"/etc/ssl/c.pem\"\n"
+                "tls_key = \"/etc/ssl/k.pem\"\n"
+                "server_id = 4294967295\n"
+                "start = \"binlog.000042:1234\"\n"
+                "tables = [\"shop.*\", \"crm.contacts\"]\n"
+                "exclude = \"shop.tmp_*\"\n"
+                "heartbeat = \"1m30s\"\n"
+                "connect_timeout = 2.5\n"
+                "queue_events = 500\n"
+                "[state]\ndir = \"/srv/binhook\"\n"
+                "[log]\nlevel = \"debug\"\n"
+                "[admin]\nlisten = \"127.0.0.1:9465\"\n"
+                "[endpoint.crm]\nurl = \"https://crm.example.com/hooks\"\nwhatever = 1\n"
+                "[[rule]]\nname = \"r\"\n",
+                &cfg, errs, sizeof errs);
+  is_int(rc, 0, "a complete file loads");
+  if (rc) diag("%s", errs);
+  is_str(cfg.path, path, "path kept");
+  is_str(cfg.source.url, "mysql://repl@db.example.com:3307", "url");
+  is_str(cfg.source.password_env, "DB_PW", "password_env");
+  is_str(cfg.source.password_file, "/run/secrets/db", "password_file");
+  is_str(cfg.source.tls, "verify_ca", "tls");
+  is_str(cfg.source.tls_ca, "/etc/ssl/ca.pem", "tls_ca");
+  is_str(cfg.source.tls_cert, "/etc/ssl/c.pem", "tls_cert");
+  is_str(cfg.source.tls_key, "/etc/ssl/k.pem", "tls_key");
+  ok(cfg.source.server_id == 4294967295u, "server_id up to 2^32-1");
+  is_str(cfg.source.start, "binlog.000042:1234", "start");
+  ok(cfg.source.tables && !strcmp(cfg.source.tables[0], "shop.*") &&
+         !strcmp(cfg.source.tables[1], "crm.contacts") && !cfg.source.tables[2],
+     "tables, NULL-terminated");
+  ok(cfg.source.exclude && !strcmp(cfg.source.exclude[0], "shop.tmp_*") && !cfg.source.exclude[1],
+     "one string is a list of one");
+  ok(cfg.source.heartbeat == 90, "heartbeat from a duration");
+  ok(cfg.source.connect_timeout == 2.5, "connect_timeout from a number of seconds");
+  is_int(cfg.source.queue_events, 500, "queue_events");
+  is_str(cfg.state.dir, "/srv/binhook", "state dir");
+  is_str(cfg.log.level, "debug", "log level");
+
+  struct conn_opts o;
+  char err[256];
+  setenv("DB_PW", "s3cret", 1);
+  rc = config_source_conn(&cfg, &o, err, sizeof err);
+  is_int(rc, 0, "connection options built");
+  if (!rc) {
+    is_str(o.host, "db.example.com", "host");
+    is_int(o.port, 3307, "port");
+    is_str(o.user, "repl", "user");
+    is_str(o.password, "s3cret", "password from password_env");
+    is_int(o.tls, CONN_TLS_VERIFY_CA, "tls mode");
+    is_str(o.tls_ca, "/etc/ssl/ca.pem", "tls_ca passed on");
+    is_int(o.connect_timeout, 3, "connect timeout rounded up to whole seconds");
+    conn_opts_free(&o);
+  }
+  unsetenv("DB_PW");
+  config_free(&cfg);
+}
+
+static void test_source_conn(void)
+{
+  struct config cfg;
+  struct conn_opts o;
+  char err[256];
+  config_defaults(&cfg);
+  setenv("BINHOOK_MYSQL_PASSWORD", "pw-from-env", 1);
+  int rc = config_source_conn(&cfg, &o, err, sizeof err);
+  is_int(rc, 0, "defaults give connection options");
+  if (!rc) {
+    is_str(o.host, "127.0.0.1", "default host");
+    is_int(o.port, 3306, "default port");
+    is_str(o.user, "binhook", "default user");
+    is_str(o.password, "pw-from-env", "password from BINHOOK_MYSQL_PASSWORD by default");
+    is_int(o.tls, CONN_TLS_PREFERRED, "tls preferred by default");
+    is_int(o.connect_timeout, 10, "default connect timeout");
+    conn_opts_free(&o);
+  }
+  unsetenv("BINHOOK_MYSQL_PASSWORD");
+
+  free(cfg.source.url);
+  cfg.source.url = xstrdup("mysql://u:topsecret@host:99999");
+  rc = config_source_conn(&cfg, &o, err, sizeof err);
+  is_int(rc, -1, "bad port refused");
+  ok(!strstr(err, "topsecret"), "the password is not in the message");
+  ok(strstr(err, "***"), "the URL is shown redacted");
+  config_free(&cfg);
+
+  char errs[1024];
+  rc = load("[source]\nurl = \"mysql://u:hunter2@h:0\"\n", &cfg, errs, sizeof errs);
+  is_int(rc, -1, "bad URL in the file");
+  ok(strstr(errs, ":2:7: 'url' in [source]: ") && !strstr(errs, "hunter2"),
+     "URL error at the value, without the password");
+  config_free(&cfg);
+}
+
+static void test_unknown_keys(void)
+{
+  is_str(errors_of("[source]\nsever_id = 1\n"),
+         "2:1: unknown key 'sever_id' in [source]; did you mean 'server_id'?", "typo in [source]");
+  is_str(errors_of("[source]\n  hearbeat = \"5s\"\n"),
+         "2:3: unknown key 'hearbeat' in [source]; did you mean 'heartbeat'?", "position of an indented key");
+  is_str(errors_of("sourec.url = \"x\"\n"),
+         "1:1: unknown key 'sourec' at the top level; did you mean 'source'?", "typo of a section");
+  is_str(errors_of("[source]\ndir = \"/x\"\n"),
+         "2:1: unknown key 'dir' in [source]; did you mean 'dir' in [state]?", "key in the wrong section");
+  is_str(errors_of("url = \"mysql://h\"\n"),
+         "1:1: unknown key 'url' at the top level; did you mean 'url' in [source]?",
+         "section key before any section");
+  is_str(errors_of("[log]\ncolour = true\n"), "2:1: unknown key 'colour' in [log] (known keys: level)",
+         "no near key: the list of known keys");
+  is_str(errors_of("[log]\n\"a\\nb\" = 1\n"), "2:1: unknown key 'a?b' in [log] (known keys: level)",
+         "control characters in a key do not break the line");
+  is_str(errors_of("[state]\n[state.sub]\n"), "2:8: unknown key 'sub' in [state] (known keys: dir)",
+         "sub-table of a known section");
+}
+
+static void test_type_errors(void)
+{
+  is_str(errors_of("[source]\nserver_id = \"42\"\n"),
+         "2:13: 'server_id' in [source] must be an integer from 1 to 4294967295, not a string",
+         "string for an integer");
+  is_str(errors_of("[source]\nserver_id = 0\n"),
+         "2:13: 'server_id' in [source] must be from 1 to 4294967295, not 0", "integer out of range");
+  is_str(errors_of("[source]\nurl = 42\n"), "2:7: 'url' in [source] must be a string, not an integer",
+         "integer for a string");
+  is_str(errors_of("source = \"mysql://h\"\n"), "1:10: 'source' must be a table ([source]), not a string",
+         "a section that is not a table");
+  is_str(errors_of("[rule]\nname = \"x\"\n"),
+         "1:1: 'rule' must be an array of tables ([[rule]]), not a table", "[rule] instead of [[rule]]");
+  is_str(errors_of("include = \"rules/*.toml\"\n"),
+         "1:11: 'include' must be an array of file patterns (strings), not a string",
+         "include must be an array");
+  is_str(errors_of("[source]\ntls = \"on\"\n"),
+         "2:7: 'tls' in [source]: unknown mode 'on' (use disabled, preferred, required, verify_ca or "
+         "verify_identity)",
+         "unknown tls mode");
+  is_str(errors_of("[log]\nlevel = \"loud\"\n"),
+         "2:9: 'level' in [log]: unknown level 'loud' (use debug, info, notice, warning or error)",
+         "unknown log level");
+  is_str(errors_of("[source]\ntables = [\"shop\"]\n"),
+         "2:11: 'tables' in [source]: 'shop' is not a \"schema.table\" pattern (for every table of 'shop', "
+         "write "
+         "'shop.*')",
+         "table pattern without a schema");
+  is_str(errors_of("[source]\ntables = []\n"),
+         "2:10: 'tables' in [source] is empty: leave it out to read every table", "empty tables list");
+  is_str(errors_of("[source]\nexclude = [1]\n"),
+         "2:12: 'exclude' in [source] must hold \"schema.table\" patterns (strings), not an integer",
+         "non-string in a pattern list");
+  is_str(errors_of("[source]\nstart = \"somewhere\"\n"),
+         "2:9: 'start' in [source]: position 'somewhere' is not one of end, start, FILE:OFFSET or gtid:SET",
+         "bad start position");
+  is_str(errors_of("[source]\npassword_env = \"MY-PW\"\n"),
+         "2:16: 'password_env' in [source]: 'MY-PW' is not an environment variable name (letters, digits and "
+         "'_')",
+         "bad environment variable name");
+  is_str(errors_of("[state]\ndir = \"\"\n"), "2:7: 'dir' in [state] must not be empty", "empty state dir");
+}
+
+static void test_durations(void)
+{
+  double s = -1;
+  is_int(config_parse_duration("15s", &s), 0, "15s");
+  ok(s == 15, "15s is 15 seconds");
+  config_parse_duration("500ms", &s);
+  ok(s == 0.5, "500ms");
+  config_parse_duration("2h", &s);
+  ok(s == 7200, "2h");
+  config_parse_duration("1d", &s);
+  ok(s == 86400, "1d");
+  config_parse_duration("5m", &s);
+  ok(s == 300, "5m is minutes");
+  config_parse_duration("1h30m", &s);
+  ok(s == 5400, "1h30m");
+  config_parse_duration("1.5s", &s);
+  ok(s == 1.5, "1.5s");
+  config_parse_duration("0s", &s);
+  ok(s == 0, "0s");
+  const char *bad[] = {"", "15", "s", "-1s", "1.s", ".5s", "1 s", "1sec", "1w", "1h 30m", "5S", NULL};
+  int all = 1;
+  for (const char **b = bad; *b; b++) {
+    if (!config_parse_duration(*b, &s)) {
+      diag("'%s' accepted", *b);
+      all = 0;
+    }
+  }
+  ok(all, "not durations: empty, no unit, negative, bad number, spaces, unknown unit");
+
+  is_str(errors_of("[source]\nheartbeat = \"5 seconds\"\n"),
+         "2:13: 'heartbeat' in [source]: '5 seconds' is not a duration (write it like \"500ms\", \"15s\", "
+         "\"5m\", "
+         "\"2h\" or \"1d\")",
+         "bad duration in the file");
+  is_str(errors_of("[source]\nconnect_timeout = 0\n"),
+         "2:19: 'connect_timeout' in [source] must be from 0.001s to 86400s, not 0s",
+         "duration out of range");
+  is_str(errors_of("[source]\nheartbeat = true\n"),
+         "2:13: 'heartbeat' in [source] must be a duration such as \"15s\" or a number of seconds, not a "
+         "boolean",
+         "wrong type for a duration");
+  is_str(errors_of("[source]\nheartbeat = 0\n"), "", "heartbeat 0 turns heartbeats off");
+}
+
+static void test_many_errors(void)
+{
+  is_str(errors_of("colour = 1\n"
+                   "[source]\n"
+                   "sever_id = 1\n"
+                   "server_id = -5\n"
+                   "heartbeat = \"soon\"\n"
+                   "tls = 1\n"
+                   "[log]\n"
+                   "level = \"loud\"\n"),
+         "1:1: unknown key 'colour' at the top level (known keys: include, templates, source, state, log, "
+         "admin, "
+         "endpoint, rule)\n"
+         "3:1: unknown key 'sever_id' in [source]; did you mean 'server_id'?\n"
+         "4:13: 'server_id' in [source] must be from 1 to 4294967295, not -5\n"
+         "5:13: 'heartbeat' in [source]: 'soon' is not a duration (write it like \"500ms\", \"15s\", \"5m\", "
+         "\"2h\" "
+         "or \"1d\")\n"
+         "6:7: 'tls' in [source] must be a string, not an integer\n"
+         "8:9: 'level' in [log]: unknown level 'loud' (use debug, info, notice, warning or error)",
+         "every error of the file in one run, in document order");
+
+  struct config cfg;
+  char small[150];
+  int rc = load("[source]\na = 1\nb = 2\nc = 3\nd = 4\n", &cfg, small, sizeof small);
+  is_int(rc, -1, "errors with a small buffer");
+  ok(strlen(small) < sizeof small && strstr(small, "more error"),
+     "whole lines only, and a count of the rest");
+  config_free(&cfg);
+}
+
+static void test_file_errors(void)
+{
+  struct config cfg;
+  char errs[512], want[600];
+  config_defaults(&cfg);
+  int rc = config_load("/nonexistent/gateway.toml", &cfg, errs, sizeof errs);
+  is_int(rc, -1, "missing file");
+  is_str(errs, "cannot open config file '/nonexistent/gateway.toml': No such file or directory",
+         "missing file message");
+  config_free(&cfg);
+
+  rc = load("[source]\nurl = \"mysql://h\n", &cfg, errs, sizeof errs);
+  is_int(rc, -1, "TOML syntax error");
+  snprintf(want, sizeof want, "%s:2:7: unterminated string", path);
+  is_str(errs, want, "syntax error as file:line:col: message");
+  ok(!strcmp(cfg.source.url, "mysql://binhook@127.0.0.1:3306"), "defaults kept on a syntax error");
+  config_free(&cfg);
+
+  is_str(errors_of(""), "", "an empty file is all defaults");
+}
+
+static void test_relative_paths(void)
+{
+  struct config cfg;
+  char errs[512], want[600];
+  int rc =
+      load("[source]\npassword_file = \"secrets/pw\"\ntls_ca = \"/etc/ca.pem\"\n[state]\ndir = \"state\"\n",
+           &cfg, errs, sizeof errs);
+  is_int(rc, 0, "relative paths load");
+  const char *slash = strrchr(path, '/');
+  snprintf(want, sizeof want, "%.*s/state", (int)(slash - path), path);
+  is_str(cfg.state.dir, want, "a relative state dir is taken from the file's directory");
+  snprintf(want, sizeof want, "%.*s/secrets/pw", (int)(slash - path), path);
+  is_str(cfg.source.password_file, want, "so is a relative password_file");
+  is_str(cfg.source.tls_ca, "/etc/ca.pem", "absolute paths stay as written");
+  config_free(&cfg);
+}
+
+/* The reference configuration shipped with binhook loads without a problem. */
+static void test_reference(const char *file)
+{
+  struct config cfg;
+  char errs[2048];
+  config_defaults(&cfg);
+  int rc = config_load(file, &cfg, errs, sizeof errs);
+  is_int(rc, 0, "the reference gateway.toml loads");
+  if (rc) diag("%s", errs);
+  is_str(cfg.source.url, "mysql://binhook@127.0.0.1:3306", "reference url");
+  is_str(cfg.source.password_env, "BINHOOK_MYSQL_PASSWORD", "reference password_env");
+  config_free(&cfg);
+}
+
+/* argv[1], when given, is the reference gateway.toml to check. */
+int main(int argc, char **argv)
+{
+  const char *tmp = getenv("TMPDIR");
+  snprintf(path, sizeof path, "%s/config_test.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+  int fd = mkstemp(path);
+  if (fd < 0) {
+    printf("Bail out! cannot create a scratch file\n");
+    return 1;
+  }
+  close(fd);
+  test_defaults();
+  test_full_file();
+  test_source_conn();
+  test_unknown_keys();
+  test_type_errors();
+  test_durations();
+  test_many_errors();
+  test_file_errors();
+  test_relative_paths();
+  if (argc > 1) test_reference(argv[1]);
+  unlink(path);
+  return done_testing();
+}
