@@ -35,16 +35,15 @@ DELETE FROM shop.orders WHERE id = 43;
 DROP TABLE shop.orders;"
 
 say "what binhook saw (binhook tail -c gateway.toml --from $from), one event a line:"
-"$BINHOOK" tail -c "$TOP/gateway.toml" --source "$BINHOOK_URL" --from "$from" --limit 6 |
-  if command -v python3 >/dev/null; then
-    python3 -c 'import json,sys
+"$BINHOOK" tail -c "$TOP/gateway.toml" --source "$BINHOOK_URL" --from "$from" --limit 6 2>/dev/null |
+  python3 -c '
+import json, sys
 for line in sys.stdin:
     e = json.loads(line)
     what = e.get("table") or e.get("kind")
-    print(f"\n{e[\"type\"]:9} {e.get(\"schema\")}.{what}  id={e[\"id\"]}")
-    print(json.dumps(e, indent=2, ensure_ascii=False))'
-  else
-    cat
-  fi
+    print()
+    print("%-9s %s.%s  id=%s" % (e["type"], e.get("schema"), what, e["id"]))
+    print(json.dumps(e, indent=2, ensure_ascii=False))
+'
 
 say "done; the server and its files are removed now."
