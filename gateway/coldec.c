@@ -3,6 +3,7 @@
  * DECIMAL and temporal types (with an offset so that negative values sort
  * first), and length-prefixed strings. */
 #include "coldec.h"
+#include "jsonb.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -448,10 +449,25 @@ static int decode_value(struct reader *r, const struct column *c, struct value *
       if (len < 4 || coldec_wkb_to_wkt(p + 4, len - 4, arena))
         return bh_err(err, errsz, "value of column '%s' (geometry) is not valid WKB", c->name);
       set_text(v, arena, start);
-    } else if (c->type == MT_JSON || c->type == MT_VECTOR) {
-      /* MySQL binary JSON and vectors are not decoded yet: keep the bytes. */
-      buf_add(arena, p, len);
-      v->kind = VAL_BYTES, v->off = start, v->len = (uint32_t)len;
+    } else if (c->type == MT_JSON) {
+      char jerr[128];
+      if (jsonb_to_json(p, len, arena, jerr, sizeof jerr))
+        return bh_err(err, errsz, "value of column '%s' (json): %s", c->name, jerr);
+      v->kind = VAL_JSON, v->off = start, v->len = (uint32_t)(arena->len - start);
+    } else if (c->type == MT_VECTOR) {
+      /* MySQL 9 VECTOR: an array of little-endian floats. */
+      if (len % 4) return bh_err(err, errsz, "value of column '%s' (vector) is %zu bytes, not whole floats",
+                                 c->name, len);
+      buf_addc(arena, '[');
+      for (size_t k = 0; k < len; k += 4) {
+        uint32_t bits = le32(p + k);
+        float f;
+        memcpy(&f, &bits, 4);
+        if (k) buf_addc(arena, ',');
+        buf_add_double(arena, f, 1);
+      }
+      buf_addc(arena, ']');
+      v->kind = VAL_JSON, v->off = start, v->len = (uint32_t)(arena->len - start);
     } else {
       set_string(v, arena, p, len, c->charset, cs, 0);
     }

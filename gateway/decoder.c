@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <zlib.h>
+#include <zstd.h>
 
 /* MariaDB GTID event flags. */
 #define GTID_FL_STANDALONE 0x01
@@ -24,6 +26,7 @@ struct decoder {
   struct decoder_cb cb;
   struct binlog_format fmt;
   int have_format;
+  int warned_names;
   struct table_map *tables;
   struct charset_conv *cs;
 
@@ -39,6 +42,11 @@ struct decoder {
   uint32_t tx_index;
   uint32_t skip;       /* changes still to drop (resume) */
   struct rcstr *sql;   /* annotated SQL of the current statement */
+  struct buf scratch;  /* uncompressed parts of MariaDB compressed events */
+  struct buf payload;  /* uncompressed TRANSACTION_PAYLOAD not yet fed */
+  /* Inside a TRANSACTION_PAYLOAD: inner events take the payload's place. */
+  int inner;
+  uint64_t inner_at, inner_end;
 };
 
 struct decoder *decoder_new(const struct decoder_opts *o, const struct decoder_cb *cb)
@@ -59,6 +67,8 @@ void decoder_free(struct decoder *d)
   table_map_free(d->tables);
   charset_conv_free(d->cs);
   rcstr_unref(d->sql);
+  buf_free(&d->scratch);
+  buf_free(&d->payload);
   free(d);
 }
 
@@ -166,6 +176,23 @@ int decoder_classify_sql(const char *sql, size_t n)
   return STMT_OTHER;
 }
 
+/* MariaDB's compressed event parts: a header byte 0x8N (N = bytes of length),
+ * the uncompressed length big-endian, then a zlib stream. */
+static int maria_uncompress(const unsigned char *p, size_t n, struct buf *out)
+{
+  if (n < 1 || (p[0] & 0xe0) != 0x80) return -1;
+  size_t lb = p[0] & 0x07;
+  if (lb < 1 || lb > 4 || n < 1 + lb) return -1;
+  uLongf len = (uLongf)be_n(p + 1, lb);
+  if (len > (1u << 30)) return -1;
+  buf_reset(out);
+  buf_reserve(out, len);
+  if (uncompress((Bytef *)out->p, &len, p + 1 + lb, (uLong)(n - 1 - lb)) != Z_OK) return -1;
+  out->len = len;
+  out->p[len] = 0;
+  return 0;
+}
+
 static int fail(struct decoder *d, uint64_t at, char *err, size_t errsz, const char *what)
 {
   return bh_err(err, errsz, "%s:%" PRIu64 ": %s", d->pos.file[0] ? d->pos.file : "(binlog)", at, what);
@@ -245,6 +272,12 @@ static int on_query(struct decoder *d, const struct binlog_header *h, const unsi
   if (r.overrun || !db) return fail(d, at, err, errsz, "QUERY event cut short");
   const char *sql = (const char *)r.p;
   size_t sqllen = reader_left(&r);
+  if (h->type == BL_MARIA_QUERY_COMPRESSED) {
+    if (maria_uncompress(r.p, sqllen, &d->scratch))
+      return fail(d, at, err, errsz, "QUERY_COMPRESSED event: the statement text does not uncompress");
+    sql = d->scratch.p;
+    sqllen = d->scratch.len;
+  }
 
   int kind = decoder_classify_sql(sql, sqllen);
   if (kind < 0) {
@@ -289,7 +322,9 @@ static int on_rows(struct decoder *d, const struct binlog_header *h, const unsig
   uint64_t table_id = reader_uint(&r, idlen);
   uint16_t flags = (uint16_t)reader_uint(&r, 2);
   int v2 = type == BL_WRITE_ROWS || type == BL_UPDATE_ROWS || type == BL_DELETE_ROWS ||
-           type == BL_PARTIAL_UPDATE_ROWS;
+           type == BL_PARTIAL_UPDATE_ROWS || type == BL_MARIA_WRITE_ROWS_COMPRESSED ||
+           type == BL_MARIA_UPDATE_ROWS_COMPRESSED || type == BL_MARIA_DELETE_ROWS_COMPRESSED;
+  int compressed = type >= BL_MARIA_WRITE_ROWS_COMPRESSED_V1 && type <= BL_MARIA_DELETE_ROWS_COMPRESSED;
   if (v2) {
     size_t extra = reader_uint(&r, 2);
     if (extra >= 2) reader_take(&r, extra - 2);
@@ -318,8 +353,10 @@ static int on_rows(struct decoder *d, const struct binlog_header *h, const unsig
 
   int kind;
   switch (type) {
-  case BL_PRE_GA_WRITE_ROWS: case BL_WRITE_ROWS_V1: case BL_WRITE_ROWS: kind = EVENT_INSERT; break;
-  case BL_PRE_GA_DELETE_ROWS: case BL_DELETE_ROWS_V1: case BL_DELETE_ROWS: kind = EVENT_DELETE; break;
+  case BL_PRE_GA_WRITE_ROWS: case BL_WRITE_ROWS_V1: case BL_WRITE_ROWS:
+  case BL_MARIA_WRITE_ROWS_COMPRESSED_V1: case BL_MARIA_WRITE_ROWS_COMPRESSED: kind = EVENT_INSERT; break;
+  case BL_PRE_GA_DELETE_ROWS: case BL_DELETE_ROWS_V1: case BL_DELETE_ROWS:
+  case BL_MARIA_DELETE_ROWS_COMPRESSED_V1: case BL_MARIA_DELETE_ROWS_COMPRESSED: kind = EVENT_DELETE; break;
   default: kind = EVENT_UPDATE;
   }
 
@@ -338,6 +375,12 @@ static int on_rows(struct decoder *d, const struct binlog_header *h, const unsig
     return fail(d, at, err, errsz,
                 "PARTIAL_UPDATE_ROWS (binlog_row_value_options=PARTIAL_JSON) is not supported yet; set "
                 "binlog_row_value_options='' on the server");
+  if (compressed) {
+    /* The row images are one zlib stream. */
+    if (maria_uncompress(r.p, reader_left(&r), &d->scratch))
+      return fail(d, at, err, errsz, "compressed rows event: the row data does not uncompress");
+    reader_init(&r, (const unsigned char *)d->scratch.p, d->scratch.len);
+  }
 
   char derr[256];
   while (reader_left(&r) > 0) {
@@ -379,6 +422,14 @@ static int on_table_map(struct decoder *d, const unsigned char *body, size_t n, 
     t->filtered = 1; /* kept, so that its rows are recognised and skipped */
   else if (!t->names_known && d->cb.lookup_names)
     d->cb.lookup_names(d->cb.ctx, t);
+  else if (!t->names_known && !d->warned_names) {
+    d->warned_names = 1;
+    char msg[400];
+    snprintf(msg, sizeof msg, "'%s.%s' and other tables have no column names in this binlog "
+             "(binlog_row_metadata=MINIMAL): columns are named @1, @2, ...; set binlog_row_metadata=FULL on the "
+             "server, or read through the server (tail --source), which looks the names up", t->schema, t->name);
+    warn(d, at, msg);
+  }
   table_map_put(d->tables, t);
   return 0;
 }
@@ -422,6 +473,87 @@ static int on_gtid(struct decoder *d, const struct binlog_header *h, const unsig
   return 0;
 }
 
+/* Feeds the complete events at the start of d->payload; keeps the rest. */
+static int feed_inner(struct decoder *d, char *err, size_t errsz)
+{
+  size_t off = 0;
+  struct buf *b = &d->payload;
+  while (b->len - off >= BL_HEADER_LEN) {
+    uint32_t len = le32((const unsigned char *)b->p + off + 9);
+    if (len < BL_HEADER_LEN) return fail(d, d->inner_at, err, errsz, "TRANSACTION_PAYLOAD holds a malformed event");
+    if (b->len - off < len) break;
+    if (decoder_feed(d, (const unsigned char *)b->p + off, len, -1, err, errsz)) return -1;
+    off += len;
+  }
+  memmove(b->p, b->p + off, b->len - off);
+  b->len -= off;
+  return 0;
+}
+
+/* MySQL's binlog_transaction_compression: a header of type-length-value
+ * fields, then the transaction's events compressed with zstd. They are
+ * uncompressed in pieces and fed as they complete, so a large transaction
+ * never sits in memory whole. */
+static int on_payload(struct decoder *d, const unsigned char *body, size_t n, uint64_t at, uint64_t end, char *err,
+                      size_t errsz)
+{
+  struct reader r;
+  reader_init(&r, body, n);
+  uint64_t ctype = 0, usize = 0;
+  for (;;) {
+    uint64_t type = reader_packed(&r);
+    if (r.overrun) return fail(d, at, err, errsz, "TRANSACTION_PAYLOAD header cut short");
+    if (type == 0) break; /* end of the header */
+    uint64_t len = reader_packed(&r);
+    const unsigned char *v = reader_take(&r, len);
+    if (!v) return fail(d, at, err, errsz, "TRANSACTION_PAYLOAD header cut short");
+    struct reader f;
+    reader_init(&f, v, len);
+    if (type == 2) ctype = reader_packed(&f);
+    else if (type == 3) usize = reader_packed(&f);
+  }
+  (void)usize;
+  if (ctype != 0 && ctype != 255) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "TRANSACTION_PAYLOAD uses compression type %" PRIu64 ", which binhook does not know",
+             ctype);
+    return fail(d, at, err, errsz, msg);
+  }
+  d->inner = 1;
+  d->inner_at = at;
+  d->inner_end = end;
+  buf_reset(&d->payload);
+  int rc = 0;
+  if (ctype == 255) {
+    buf_add(&d->payload, r.p, reader_left(&r));
+    rc = feed_inner(d, err, errsz);
+  } else {
+    ZSTD_DStream *zs = ZSTD_createDStream();
+    ZSTD_initDStream(zs);
+    ZSTD_inBuffer in = {r.p, reader_left(&r), 0};
+    size_t zr = 1;
+    while (!rc && (in.pos < in.size || zr != 0)) {
+      buf_reserve(&d->payload, 1 << 16);
+      ZSTD_outBuffer out = {d->payload.p + d->payload.len, d->payload.cap - d->payload.len - 1, 0};
+      zr = ZSTD_decompressStream(zs, &out, &in);
+      if (ZSTD_isError(zr)) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "TRANSACTION_PAYLOAD does not uncompress: %s", ZSTD_getErrorName(zr));
+        rc = fail(d, at, err, errsz, msg);
+        break;
+      }
+      d->payload.len += out.pos;
+      rc = feed_inner(d, err, errsz);
+      if (!out.pos && in.pos >= in.size) break; /* no progress: input ended early */
+    }
+    ZSTD_freeDStream(zs);
+  }
+  if (!rc && d->payload.len) rc = fail(d, at, err, errsz, "TRANSACTION_PAYLOAD ends inside an event");
+  d->inner = 0;
+  buf_reset(&d->payload);
+  return rc;
+}
+
 int decoder_feed(struct decoder *d, const unsigned char *ev, size_t n, int64_t offset, char *err, size_t errsz)
 {
   struct binlog_header h;
@@ -435,7 +567,10 @@ int decoder_feed(struct decoder *d, const unsigned char *ev, size_t n, int64_t o
     return fail(d, here, err, errsz, msg);
   }
   uint64_t at, end;
-  if (offset >= 0) {
+  if (d->inner) { /* inside a TRANSACTION_PAYLOAD: report the payload's place */
+    at = d->inner_at;
+    end = d->inner_end;
+  } else if (offset >= 0) {
     at = (uint64_t)offset;
     end = at + n;
   } else if (h.log_pos >= n) {
@@ -451,7 +586,7 @@ int decoder_feed(struct decoder *d, const unsigned char *ev, size_t n, int64_t o
       return fail(d, at, err, errsz, "checksum mismatch in FORMAT_DESCRIPTION: the binlog is damaged");
     table_map_clear(d->tables);
     d->have_format = 1;
-  } else if (d->fmt.checksum && !d->opts.skip_checksum && binlog_verify_checksum(ev, n)) {
+  } else if (!d->inner && d->fmt.checksum && !d->opts.skip_checksum && binlog_verify_checksum(ev, n)) {
     char msg[200];
     snprintf(msg, sizeof msg,
              "checksum mismatch in %s event: the binlog is damaged here (or was written with another "
@@ -462,6 +597,8 @@ int decoder_feed(struct decoder *d, const unsigned char *ev, size_t n, int64_t o
 
   size_t hl = d->fmt.header_len ? d->fmt.header_len : BL_HEADER_LEN;
   size_t tail = d->fmt.checksum && h.type != BL_FORMAT_DESCRIPTION ? BL_CHECKSUM_LEN : 0;
+  /* Events inside a payload carry no checksum of their own (the payload has one). */
+  if (d->inner && tail && binlog_verify_checksum(ev, n)) tail = 0;
   /* A live stream opens with an artificial ROTATE before any format
    * description: it carries a checksum when the server uses them. */
   if (!d->have_format && h.type == BL_ROTATE && n >= hl + 8 + BL_CHECKSUM_LEN && !binlog_verify_checksum(ev, n))
@@ -545,15 +682,18 @@ int decoder_feed(struct decoder *d, const unsigned char *ev, size_t n, int64_t o
                 "the binlog file is encrypted: read it through the server (binhook tail --source), which "
                 "decrypts it");
   case BL_TRANSACTION_PAYLOAD:
+    if (d->inner) return fail(d, at, err, errsz, "TRANSACTION_PAYLOAD nested in another one");
+    rc = on_payload(d, body, blen, at, end, err, errsz);
+    break;
   case BL_MARIA_QUERY_COMPRESSED:
+    rc = on_query(d, &h, body, blen, at, end, err, errsz);
+    break;
   case BL_MARIA_WRITE_ROWS_COMPRESSED_V1: case BL_MARIA_UPDATE_ROWS_COMPRESSED_V1:
   case BL_MARIA_DELETE_ROWS_COMPRESSED_V1: case BL_MARIA_WRITE_ROWS_COMPRESSED:
-  case BL_MARIA_UPDATE_ROWS_COMPRESSED: case BL_MARIA_DELETE_ROWS_COMPRESSED: {
-    char msg[200];
-    snprintf(msg, sizeof msg, "compressed %s events are not decoded yet; turn binlog compression off on the "
-             "server to stream this transaction", binlog_type_name(h.type));
-    return fail(d, at, err, errsz, msg);
-  }
+  case BL_MARIA_UPDATE_ROWS_COMPRESSED: case BL_MARIA_DELETE_ROWS_COMPRESSED:
+    if (!d->in_tx) begin_tx(d, at);
+    rc = on_rows(d, &h, body, blen, at, err, errsz);
+    break;
   case BL_INTVAR: case BL_RAND: case BL_USER_VAR: case BL_PREVIOUS_GTIDS: case BL_MARIA_GTID_LIST:
   case BL_MARIA_BINLOG_CHECKPOINT: case BL_TRANSACTION_CONTEXT: case BL_VIEW_CHANGE: case BL_IGNORABLE:
   case BL_BEGIN_LOAD_QUERY: case BL_EXECUTE_LOAD_QUERY: case BL_APPEND_BLOCK: case BL_DELETE_FILE:
@@ -568,6 +708,7 @@ int decoder_feed(struct decoder *d, const unsigned char *ev, size_t n, int64_t o
     }
   }
   if (rc) return rc;
+  if (d->inner) return 0;
   if (h.log_pos || offset >= 0) d->pos.pos = end;
   if (!d->in_tx) {
     snprintf(d->boundary.file, sizeof d->boundary.file, "%s", d->pos.file);

@@ -1,0 +1,200 @@
+/* jsonb.c - see jsonb.h. Layout (MySQL's json_binary): a type byte, then the
+ * value. Objects and arrays start with an element count and a byte size (2
+ * bytes each in the small form, 4 in the large), then key entries (offset,
+ * 2-byte length) for objects, then value entries (type byte, then an offset
+ * from the start of the container or, for small scalars, the value itself). */
+#include "jsonb.h"
+#include "coldec.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+enum {
+  JB_SMALL_OBJ = 0, JB_LARGE_OBJ, JB_SMALL_ARR, JB_LARGE_ARR, JB_LITERAL, JB_INT16, JB_UINT16, JB_INT32,
+  JB_UINT32, JB_INT64, JB_UINT64, JB_DOUBLE, JB_STRING, JB_OPAQUE = 15,
+};
+
+#define JB_MAX_DEPTH 100
+
+static int value(const unsigned char *p, size_t n, int type, struct buf *out, int depth);
+
+/* Variable-length length: 7 bits per byte, low bits first. */
+static int read_varlen(const unsigned char *p, size_t n, size_t *len, size_t *used)
+{
+  size_t v = 0;
+  for (size_t i = 0; i < 5 && i < n; i++) {
+    v |= (size_t)(p[i] & 0x7f) << (7 * i);
+    if (!(p[i] & 0x80)) {
+      *len = v;
+      *used = i + 1;
+      return 0;
+    }
+  }
+  return -1;
+}
+
+static int inlined(int type, int large)
+{
+  return type == JB_LITERAL || type == JB_INT16 || type == JB_UINT16 ||
+         (large && (type == JB_INT32 || type == JB_UINT32));
+}
+
+static int container(const unsigned char *p, size_t n, int is_obj, int large, struct buf *out, int depth)
+{
+  size_t w = large ? 4 : 2;
+  if (n < 2 * w) return -1;
+  size_t count = large ? le32(p) : le16(p);
+  size_t size = large ? le32(p + w) : le16(p + w);
+  if (size > n) return -1;
+  size_t key_entry = w + 2, val_entry = 1 + w;
+  size_t hdr = 2 * w + (is_obj ? count * key_entry : 0) + count * val_entry;
+  if (count > size || hdr > size) return -1;
+  buf_addc(out, is_obj ? '{' : '[');
+  for (size_t i = 0; i < count; i++) {
+    if (i) buf_addc(out, ',');
+    if (is_obj) {
+      const unsigned char *ke = p + 2 * w + i * key_entry;
+      size_t koff = large ? le32(ke) : le16(ke), klen = le16(ke + w);
+      if (koff > size || klen > size - koff) return -1;
+      buf_add_json_str(out, (const char *)p + koff, klen);
+      buf_addc(out, ':');
+    }
+    const unsigned char *ve = p + 2 * w + (is_obj ? count * key_entry : 0) + i * val_entry;
+    int t = ve[0];
+    if (inlined(t, large)) {
+      if (value(ve + 1, w, t, out, depth + 1)) return -1;
+    } else {
+      size_t off = large ? le32(ve + 1) : le16(ve + 1);
+      if (off >= size) return -1;
+      if (value(p + off, size - off, t, out, depth + 1)) return -1;
+    }
+  }
+  buf_addc(out, is_obj ? '}' : ']');
+  return 0;
+}
+
+/* MySQL's packed temporal longlong: (intpart << 24) + microseconds, with
+ * intpart = ymd << 17 | hms for dates and hms for times. */
+static void packed_temporal(int64_t packed, int mtype, struct buf *out)
+{
+  char s[48];
+  int neg = packed < 0;
+  uint64_t v = (uint64_t)(neg ? -packed : packed);
+  unsigned usec = (unsigned)(v % (1 << 24));
+  uint64_t ip = v >> 24;
+  if (mtype == 11) { /* TIME */
+    unsigned h = (unsigned)((ip >> 12) % 1024), m = (unsigned)((ip >> 6) % 64), sec = (unsigned)(ip % 64);
+    snprintf(s, sizeof s, "%s%02u:%02u:%02u.%06u", neg ? "-" : "", h, m, sec, usec);
+  } else {
+    uint64_t ymd = ip >> 17, ym = ymd >> 5, hms = ip % (1 << 17);
+    unsigned y = (unsigned)(ym / 13), mo = (unsigned)(ym % 13), d = (unsigned)(ymd % 32);
+    if (mtype == 10) /* DATE */
+      snprintf(s, sizeof s, "%04u-%02u-%02u", y, mo, d);
+    else
+      snprintf(s, sizeof s, "%04u-%02u-%02u %02u:%02u:%02u.%06u", y, mo, d, (unsigned)(hms >> 12),
+               (unsigned)((hms >> 6) % 64), (unsigned)(hms % 64), usec);
+  }
+  buf_add_json_str(out, s, strlen(s));
+}
+
+static int opaque(const unsigned char *p, size_t n, struct buf *out)
+{
+  if (n < 1) return -1;
+  int mtype = p[0];
+  size_t len, used;
+  if (read_varlen(p + 1, n - 1, &len, &used) || len > n - 1 - used) return -1;
+  const unsigned char *d = p + 1 + used;
+  if (mtype == 246 && len >= 2) { /* DECIMAL: precision, scale, binary decimal */
+    size_t start = out->len;
+    if (coldec_decimal(d + 2, len - 2, d[0], d[1], out) < 0) {
+      out->len = start;
+      return -1;
+    }
+    return 0;
+  }
+  if ((mtype == 10 || mtype == 11 || mtype == 12 || mtype == 7 || mtype == 18 || mtype == 17 || mtype == 19) &&
+      len >= 8) {
+    int t = mtype == 18 ? 12 : mtype == 17 ? 7 : mtype == 19 ? 11 : mtype;
+    packed_temporal((int64_t)le64(d), t, out);
+    return 0;
+  }
+  char pre[32];
+  snprintf(pre, sizeof pre, "base64:type%d:", mtype);
+  struct buf s = BUF_INIT;
+  buf_adds(&s, pre);
+  buf_add_base64(&s, d, len);
+  buf_add_json_str(out, s.p, s.len);
+  buf_free(&s);
+  return 0;
+}
+
+static int value(const unsigned char *p, size_t n, int type, struct buf *out, int depth)
+{
+  if (depth > JB_MAX_DEPTH) return -1;
+  switch (type) {
+  case JB_SMALL_OBJ: return container(p, n, 1, 0, out, depth);
+  case JB_LARGE_OBJ: return container(p, n, 1, 1, out, depth);
+  case JB_SMALL_ARR: return container(p, n, 0, 0, out, depth);
+  case JB_LARGE_ARR: return container(p, n, 0, 1, out, depth);
+  case JB_LITERAL:
+    if (n < 1 || p[0] > 2) return -1;
+    buf_adds(out, p[0] == 0 ? "null" : p[0] == 1 ? "true" : "false");
+    return 0;
+  case JB_INT16:
+    if (n < 2) return -1;
+    buf_add_i64(out, (int16_t)le16(p));
+    return 0;
+  case JB_UINT16:
+    if (n < 2) return -1;
+    buf_add_u64(out, le16(p));
+    return 0;
+  case JB_INT32:
+    if (n < 4) return -1;
+    buf_add_i64(out, (int32_t)le32(p));
+    return 0;
+  case JB_UINT32:
+    if (n < 4) return -1;
+    buf_add_u64(out, le32(p));
+    return 0;
+  case JB_INT64:
+    if (n < 8) return -1;
+    buf_add_i64(out, (int64_t)le64(p));
+    return 0;
+  case JB_UINT64:
+    if (n < 8) return -1;
+    buf_add_u64(out, le64(p));
+    return 0;
+  case JB_DOUBLE: {
+    if (n < 8) return -1;
+    uint64_t bits = le64(p);
+    double d;
+    memcpy(&d, &bits, 8);
+    buf_add_double(out, d, 0);
+    return 0;
+  }
+  case JB_STRING: {
+    size_t len, used;
+    if (read_varlen(p, n, &len, &used) || len > n - used) return -1;
+    buf_add_json_str(out, (const char *)p + used, len);
+    return 0;
+  }
+  case JB_OPAQUE: return opaque(p, n, out);
+  default: return -1;
+  }
+}
+
+int jsonb_to_json(const unsigned char *p, size_t n, struct buf *out, char *err, size_t errsz)
+{
+  size_t start = out->len;
+  if (n == 0) {
+    buf_adds(out, "null");
+    return 0;
+  }
+  if (value(p + 1, n - 1, p[0], out, 0)) {
+    out->len = start;
+    if (out->p) out->p[start] = 0;
+    return bh_err(err, errsz, "malformed binary JSON value (%zu bytes)", n);
+  }
+  return 0;
+}

@@ -1,0 +1,18 @@
+/* jsonb.h - MySQL's binary JSON (the storage format of JSON columns in row
+ * events) to JSON text. Objects and arrays in their small and large forms,
+ * literals, integers, doubles, strings, and opaque values: DECIMAL, DATE,
+ * TIME, DATETIME and TIMESTAMP as MySQL prints them inside JSON, other
+ * opaque types as "base64:typeNN:..." strings, the way MySQL shows them. */
+#ifndef BH_JSONB_H
+#define BH_JSONB_H
+
+#include "buf.h"
+
+#include <stddef.h>
+
+/* Appends the JSON text of the binary value p[0..n) to out. An empty value
+ * is JSON null. Returns 0, or -1 with err when the value is malformed
+ * (out is then left as it was). */
+int jsonb_to_json(const unsigned char *p, size_t n, struct buf *out, char *err, size_t errsz);
+
+#endif
