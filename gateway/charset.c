@@ -103,6 +103,7 @@ void charset_to_utf8(struct charset_conv *c, uint16_t id, const char *s, size_t 
     return;
   }
   iconv_t cd = c->cd[id];
+  buf_reserve(out, n * 4 + 16);
   iconv(cd, NULL, NULL, NULL, NULL);
   char *in = (char *)s;
   size_t inleft = n;

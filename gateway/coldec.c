@@ -192,6 +192,17 @@ static int wkb_geom(struct reader *r, struct buf *out, int depth, int with_name)
       buf_addc(out, ')');
     }
     break;
+  case 4: /* MULTIPOINT(1 1,2 2): member points without parentheses */
+    n = wkb_u32(r, little);
+    if (r->overrun || n > reader_left(r) / 21) return -1;
+    for (uint32_t i = 0; i < n; i++) {
+      const unsigned char *mbo = reader_take(r, 1);
+      if (!mbo || *mbo > 1) return -1;
+      if (wkb_u32(r, *mbo == 1) != 1 || r->overrun) return -1;
+      if (i) buf_addc(out, ',');
+      if (wkb_points(r, out, *mbo == 1, 1)) return -1;
+    }
+    break;
   default:
     n = wkb_u32(r, little);
     if (r->overrun || n > reader_left(r) / 5) return -1;
