@@ -6,7 +6,10 @@
 #include "jsonb.h"
 #include "util.h"
 
+#include <float.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -128,9 +131,55 @@ static void set_text(struct value *v, struct buf *arena, size_t start)
   v->len = (uint32_t)(arena->len - start);
 }
 
+/* A coordinate as the server's ST_AsText prints it: the shortest digits that
+ * read back, in fixed notation for exponents from -15 to 14, otherwise as
+ * 1.5e15 (no plus sign, no leading zeros); -0 is 0. */
 static void wkt_num(struct buf *out, double d)
 {
-  buf_add_double(out, d, 0);
+  char t[40];
+  if (d == 0 || !isfinite(d)) {
+    buf_addc(out, '0');
+    return;
+  }
+  int lo = fabs(d) < DBL_MIN ? 1 : 15;
+  for (int prec = lo; prec <= 17; prec++) {
+    snprintf(t, sizeof t, "%.*e", prec - 1, d);
+    if (strtod(t, NULL) == d) break;
+  }
+  /* t is [-]D[.DDD]e[+-]XX: split it into digits and exponent. */
+  char digits[24];
+  size_t nd = 0;
+  const char *c = t;
+  int neg = *c == '-';
+  if (neg) c++;
+  for (; *c && *c != 'e'; c++)
+    if (*c != '.' && nd < sizeof digits - 1) digits[nd++] = *c;
+  int e = atoi(c + 1);
+  while (nd > 1 && digits[nd - 1] == '0') nd--;
+  digits[nd] = 0;
+  if (neg) buf_addc(out, '-');
+  if (e >= -15 && e < 15) {
+    if (e < 0) {
+      buf_add(out, "0.", 2);
+      for (int z = -1; z > e; z--) buf_addc(out, '0');
+      buf_add(out, digits, nd);
+    } else {
+      size_t ip = (size_t)e + 1;
+      for (size_t i = 0; i < ip; i++) buf_addc(out, i < nd ? digits[i] : '0');
+      if (nd > ip) {
+        buf_addc(out, '.');
+        buf_add(out, digits + ip, nd - ip);
+      }
+    }
+  } else {
+    buf_addc(out, digits[0]);
+    if (nd > 1) {
+      buf_addc(out, '.');
+      buf_add(out, digits + 1, nd - 1);
+    }
+    snprintf(t, sizeof t, "e%d", e);
+    buf_adds(out, t);
+  }
 }
 
 static int wkb_geom(struct reader *r, struct buf *out, int depth, int with_name);
@@ -171,8 +220,17 @@ static int wkb_geom(struct reader *r, struct buf *out, int depth, int with_name)
   uint32_t type = wkb_u32(r, little);
   if (r->overrun || type < 1 || type > 7) return -1;
   if (with_name) buf_adds(out, names[type]);
-  buf_addc(out, '(');
   uint32_t n, m;
+  if (type > 1) {
+    /* Peek at the count: an empty geometry prints as "NAME EMPTY". */
+    struct reader peek = *r;
+    if (wkb_u32(&peek, little) == 0 && !peek.overrun) {
+      *r = peek;
+      buf_adds(out, with_name ? " EMPTY" : "EMPTY");
+      return 0;
+    }
+  }
+  buf_addc(out, '(');
   switch (type) {
   case 1:
     if (wkb_points(r, out, little, 1)) return -1;

@@ -418,6 +418,18 @@ static int on_table_map(struct decoder *d, const unsigned char *body, size_t n, 
   size_t idlen = d->fmt.post_header_len[BL_TABLE_MAP] == 6 ? 4 : 6;
   struct table *t = table_from_map(body, n, (int)idlen, d->fmt.mariadb, terr, sizeof terr);
   if (!t) return fail(d, at, err, errsz, terr);
+  /* ENUM and SET labels are in the column's charset; events carry UTF-8. */
+  for (uint32_t i = 0; i < t->ncols; i++) {
+    struct column *c = &t->cols[i];
+    enum charset_kind k = c->labels ? charset_kind_of(d->cs, c->charset) : CS_UTF8;
+    if (k != CS_LATIN1 && k != CS_OTHER) continue;
+    for (uint32_t l = 0; l < c->nlabels; l++) {
+      buf_reset(&d->scratch);
+      charset_to_utf8(d->cs, c->charset, c->labels[l], strlen(c->labels[l]), &d->scratch);
+      free(c->labels[l]);
+      c->labels[l] = xstrndup(d->scratch.p, d->scratch.len);
+    }
+  }
   if (!decoder_table_selected(d->opts.include, d->opts.exclude, t->schema, t->name))
     t->filtered = 1; /* kept, so that its rows are recognised and skipped */
   else if (!t->names_known && d->cb.lookup_names)

@@ -198,3 +198,79 @@ int jsonb_to_json(const unsigned char *p, size_t n, struct buf *out, char *err, 
   }
   return 0;
 }
+
+/* One diff entry: operation (0 replace, 1 insert, 2 remove), a packed-length
+ * path, and for all but remove a packed-length binary value. */
+struct diff_op {
+  int op;
+  const char *path;
+  size_t pathlen;
+  const unsigned char *val;
+  size_t vallen;
+};
+
+static int read_packed(const unsigned char **p, const unsigned char *end, uint64_t *v)
+{
+  if (*p >= end) return -1;
+  unsigned c = **p;
+  size_t n = c < 0xfb ? 0 : c == 0xfc ? 2 : c == 0xfd ? 3 : c == 0xfe ? 8 : 9;
+  if (n == 9 || (size_t)(end - *p) < n + 1) return -1;
+  *v = n ? 0 : c;
+  for (size_t i = 0; i < n; i++) *v |= (uint64_t)(*p)[1 + i] << (8 * i);
+  *p += n + 1;
+  return 0;
+}
+
+/* Reads the next op at *p; 1 when one was read, 0 at the end, -1 malformed. */
+static int next_op(const unsigned char **p, const unsigned char *end, struct diff_op *o)
+{
+  if (*p >= end) return 0;
+  o->op = *(*p)++;
+  if (o->op > 2) return -1;
+  uint64_t len;
+  if (read_packed(p, end, &len) || len > (uint64_t)(end - *p)) return -1;
+  o->path = (const char *)*p;
+  o->pathlen = (size_t)len;
+  *p += len;
+  o->val = NULL;
+  o->vallen = 0;
+  if (o->op != 2) {
+    if (read_packed(p, end, &len) || len > (uint64_t)(end - *p)) return -1;
+    o->val = *p;
+    o->vallen = (size_t)len;
+    *p += len;
+  }
+  return 1;
+}
+
+static const char *op_names[] = {"replace", "insert", "remove"};
+
+int jsonb_diff_to_json(const unsigned char *diff, size_t dn, struct buf *out, char *err, size_t errsz)
+{
+  size_t start = out->len;
+  const unsigned char *p = diff, *end = diff + dn;
+  struct diff_op o;
+  int r, first = 1;
+  buf_addc(out, '[');
+  while ((r = next_op(&p, end, &o)) == 1) {
+    if (!first) buf_addc(out, ',');
+    first = 0;
+    buf_adds(out, "{\"op\":\"");
+    buf_adds(out, op_names[o.op]);
+    buf_adds(out, "\",\"path\":");
+    buf_add_json_str(out, o.path, o.pathlen);
+    if (o.op != 2) {
+      buf_adds(out, ",\"value\":");
+      if (jsonb_to_json(o.val, o.vallen, out, err, errsz)) r = -1;
+    }
+    buf_addc(out, '}');
+    if (r < 0) break;
+  }
+  if (r < 0) {
+    out->len = start;
+    if (out->p) out->p[start] = 0;
+    return bh_err(err, errsz, "malformed partial JSON diff");
+  }
+  buf_addc(out, ']');
+  return 0;
+}
