@@ -550,11 +550,47 @@ static int decode_value(struct reader *r, const struct column *c, struct value *
 int coldec_row(struct reader *r, const struct table *t, const unsigned char *present, struct value *vals,
                struct buf *arena, struct charset_conv *cs, char *err, size_t errsz)
 {
+  return coldec_row_partial(r, t, present, vals, arena, cs, NULL, NULL, err, errsz);
+}
+
+/* A JSON column sent as a diff: applied to the before image when there is
+ * one, otherwise kept as the diff under a key that says so. */
+static int partial_json(struct reader *r, const struct column *c, struct value *v, const struct value *before,
+                        struct buf *arena, char *err, size_t errsz)
+{
+  size_t lb = c->meta >= 1 && c->meta <= 4 ? c->meta : 4;
+  size_t len = reader_uint(r, lb);
+  const unsigned char *p = reader_take(r, len);
+  if (!p) return cut_short(c, err, errsz);
+  size_t start = arena->len;
+  char jerr[200];
+  if (before && before->kind == VAL_JSON) {
+    /* The before text lives in the same arena, which may move as it grows. */
+    char *copy = xstrndup(arena->p + before->off, before->len);
+    int rc = jsonb_apply_diff(copy, before->len, p, len, arena, jerr, sizeof jerr);
+    free(copy);
+    if (!rc) {
+      v->kind = VAL_JSON, v->off = start, v->len = (uint32_t)(arena->len - start);
+      return 0;
+    }
+  }
+  buf_adds(arena, "{\"$partial_json_diff\":");
+  if (jsonb_diff_to_json(p, len, arena, jerr, sizeof jerr))
+    return bh_err(err, errsz, "value of column '%s' (json, partial): %s", c->name, jerr);
+  buf_addc(arena, '}');
+  v->kind = VAL_JSON, v->off = start, v->len = (uint32_t)(arena->len - start);
+  return 0;
+}
+
+int coldec_row_partial(struct reader *r, const struct table *t, const unsigned char *present, struct value *vals,
+                       struct buf *arena, struct charset_conv *cs, const unsigned char *partial,
+                       const struct value *before, char *err, size_t errsz)
+{
   uint32_t npresent = 0;
   for (uint32_t i = 0; i < t->ncols; i++) npresent += (present[i / 8] >> (i % 8)) & 1;
   const unsigned char *nulls = reader_take(r, (npresent + 7) / 8);
   if (!nulls) return bh_err(err, errsz, "row image of '%s.%s' cut short", t->schema, t->name);
-  uint32_t k = 0;
+  uint32_t k = 0, j = 0;
   for (uint32_t i = 0; i < t->ncols; i++) {
     if (!((present[i / 8] >> (i % 8)) & 1)) {
       vals[i].kind = VAL_ABSENT;
@@ -562,11 +598,18 @@ int coldec_row(struct reader *r, const struct table *t, const unsigned char *pre
     }
     int is_null = (nulls[k / 8] >> (k % 8)) & 1;
     k++;
+    int is_partial = 0;
+    if (t->cols[i].type == MT_JSON) {
+      is_partial = partial && ((partial[j / 8] >> (j % 8)) & 1);
+      j++;
+    }
     if (is_null) {
       vals[i].kind = VAL_NULL;
       continue;
     }
-    if (decode_value(r, &t->cols[i], &vals[i], arena, cs, err, errsz)) return -1;
+    int rc = is_partial ? partial_json(r, &t->cols[i], &vals[i], before ? &before[i] : NULL, arena, err, errsz)
+                        : decode_value(r, &t->cols[i], &vals[i], arena, cs, err, errsz);
+    if (rc) return -1;
   }
   return 0;
 }

@@ -15,6 +15,13 @@
 int coldec_row(struct reader *r, const struct table *t, const unsigned char *present, struct value *vals,
                struct buf *arena, struct charset_conv *cs, char *err, size_t errsz);
 
+/* The after image of a PARTIAL_UPDATE_ROWS event: JSON columns whose bit is
+ * set in partial (one bit per JSON column present, in order) hold a diff,
+ * applied to before (the decoded before image) when it has the column. */
+int coldec_row_partial(struct reader *r, const struct table *t, const unsigned char *present, struct value *vals,
+                       struct buf *arena, struct charset_conv *cs, const unsigned char *partial,
+                       const struct value *before, char *err, size_t errsz);
+
 /* Pieces exposed for unit tests. Each appends the text form to out and
  * returns the number of bytes consumed from p (n available), or -1. */
 int coldec_decimal(const unsigned char *p, size_t n, int precision, int scale, struct buf *out);

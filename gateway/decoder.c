@@ -371,10 +371,10 @@ static int on_rows(struct decoder *d, const struct binlog_header *h, const unsig
   const unsigned char *present1 = reader_take(&r, bmlen);
   const unsigned char *present2 = kind == EVENT_UPDATE ? reader_take(&r, bmlen) : present1;
   if (!present1 || !present2) return fail(d, at, err, errsz, "rows event cut short in its column bitmaps");
+  uint32_t njson = 0;
   if (type == BL_PARTIAL_UPDATE_ROWS)
-    return fail(d, at, err, errsz,
-                "PARTIAL_UPDATE_ROWS (binlog_row_value_options=PARTIAL_JSON) is not supported yet; set "
-                "binlog_row_value_options='' on the server");
+    for (uint32_t i = 0; i < t->ncols; i++)
+      if (t->cols[i].type == MT_JSON && ((present2[i / 8] >> (i % 8)) & 1)) njson++;
   if (compressed) {
     /* The row images are one zlib stream. */
     if (maria_uncompress(r.p, reader_left(&r), &d->scratch))
@@ -394,7 +394,16 @@ static int on_rows(struct decoder *d, const struct binlog_header *h, const unsig
       rc = coldec_row(&r, t, present1, e->before, &e->arena, d->cs, derr, sizeof derr);
     } else {
       rc = coldec_row(&r, t, present1, e->before, &e->arena, d->cs, derr, sizeof derr);
-      if (!rc) rc = coldec_row(&r, t, present2, e->after, &e->arena, d->cs, derr, sizeof derr);
+      const unsigned char *partial = NULL;
+      if (!rc && type == BL_PARTIAL_UPDATE_ROWS) {
+        /* binlog_row_value_options, then which JSON columns hold a diff. */
+        uint64_t opts = reader_packed(&r);
+        if (opts & 1) partial = reader_take(&r, (njson + 7) / 8);
+        if (r.overrun) rc = bh_err(derr, sizeof derr, "partial update header cut short");
+      }
+      if (!rc)
+        rc = coldec_row_partial(&r, t, present2, e->after, &e->arena, d->cs, partial, e->before, derr,
+                                sizeof derr);
     }
     if (rc) {
       event_free(e);

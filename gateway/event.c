@@ -254,8 +254,10 @@ void event_to_json(const struct event *e, struct buf *out)
       buf_adds(out, ",\"changed\":[");
       int first = 1;
       for (uint32_t i = 0; i < t->ncols; i++) {
-        if (e->before[i].kind == VAL_ABSENT || e->after[i].kind == VAL_ABSENT) continue;
-        if (value_equal(e, &e->before[i], &e->after[i])) continue;
+        /* With binlog_row_image=MINIMAL the after image holds just the
+         * columns the statement set: those count as changed. */
+        if (e->after[i].kind == VAL_ABSENT) continue;
+        if (e->before[i].kind != VAL_ABSENT && value_equal(e, &e->before[i], &e->after[i])) continue;
         if (!first) buf_addc(out, ',');
         first = 0;
         buf_add_json_str(out, t->cols[i].name, strlen(t->cols[i].name));

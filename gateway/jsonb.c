@@ -7,7 +7,9 @@
 #include "coldec.h"
 #include "util.h"
 
+#include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum {
@@ -273,4 +275,132 @@ int jsonb_diff_to_json(const unsigned char *diff, size_t dn, struct buf *out, ch
   }
   buf_addc(out, ']');
   return 0;
+}
+
+/* A path leg: an object key or an array index. */
+struct leg {
+  int is_index;
+  size_t index;
+  char key[256];
+};
+
+/* Parses the next leg of a MySQL JSON path ($.a."b c"[3]); 1 read, 0 end,
+ * -1 malformed or unsupported (wildcards). */
+static int next_leg(const char **p, const char *end, struct leg *l)
+{
+  const char *s = *p;
+  if (s >= end) return 0;
+  if (*s == '.') {
+    s++;
+    size_t n = 0;
+    if (s < end && *s == '"') {
+      s++;
+      while (s < end && *s != '"') {
+        if (*s == '\\' && s + 1 < end) s++;
+        if (n + 1 >= sizeof l->key) return -1;
+        l->key[n++] = *s++;
+      }
+      if (s >= end) return -1;
+      s++;
+    } else {
+      while (s < end && *s != '.' && *s != '[') {
+        if (n + 1 >= sizeof l->key || *s == '*') return -1;
+        l->key[n++] = *s++;
+      }
+    }
+    l->key[n] = 0;
+    l->is_index = 0;
+  } else if (*s == '[') {
+    s++;
+    size_t v = 0;
+    if (s >= end || *s < '0' || *s > '9') return -1;
+    while (s < end && *s >= '0' && *s <= '9') v = v * 10 + (size_t)(*s++ - '0');
+    if (s >= end || *s != ']') return -1;
+    s++;
+    l->is_index = 1;
+    l->index = v;
+  } else {
+    return -1;
+  }
+  *p = s;
+  return 1;
+}
+
+static int apply_op(json_t *root, const struct diff_op *o, json_t *val)
+{
+  const char *p = o->path, *end = o->path + o->pathlen;
+  if (p >= end || *p != '$') return -1;
+  p++;
+  json_t *parent = root;
+  struct leg l;
+  int r = next_leg(&p, end, &l);
+  if (r <= 0) return -1; /* replacing the whole document is a full image, never a diff */
+  for (;;) {
+    struct leg nl;
+    const char *save = p;
+    int nr = next_leg(&p, end, &nl);
+    if (nr < 0) return -1;
+    if (nr == 0) break;
+    json_t *child = l.is_index ? json_array_get(parent, l.index) : json_object_get(parent, l.key);
+    if (!child) return -1;
+    parent = child;
+    l = nl;
+    (void)save;
+  }
+  if (l.is_index) {
+    if (!json_is_array(parent)) return -1;
+    if (o->op == 0) return json_array_set(parent, l.index, val) ? -1 : 0;
+    if (o->op == 1) {
+      if (l.index >= json_array_size(parent)) return json_array_append(parent, val) ? -1 : 0;
+      return json_array_insert(parent, l.index, val) ? -1 : 0;
+    }
+    return json_array_remove(parent, l.index) ? -1 : 0;
+  }
+  if (!json_is_object(parent)) return -1;
+  if (o->op == 2) return json_object_del(parent, l.key) ? -1 : 0;
+  if (o->op == 0 && !json_object_get(parent, l.key)) return -1;
+  return json_object_set(parent, l.key, val) ? -1 : 0;
+}
+
+int jsonb_apply_diff(const char *before, size_t n, const unsigned char *diff, size_t dn, struct buf *out, char *err,
+                     size_t errsz)
+{
+  json_error_t jerr;
+  json_t *root = json_loadb(before, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+  if (!root) return bh_err(err, errsz, "the before image is not JSON binhook can edit: %s", jerr.text);
+  const unsigned char *p = diff, *end = diff + dn;
+  struct diff_op o;
+  struct buf vtext = BUF_INIT;
+  int r, rc = 0;
+  while ((r = next_op(&p, end, &o)) == 1) {
+    json_t *val = NULL;
+    if (o.op != 2) {
+      buf_reset(&vtext);
+      if (jsonb_to_json(o.val, o.vallen, &vtext, err, errsz) ||
+          !(val = json_loadb(vtext.p, vtext.len, JSON_DECODE_ANY, &jerr))) {
+        rc = bh_err(err, errsz, "a value of the partial JSON diff cannot be applied");
+        break;
+      }
+    }
+    int ar = apply_op(root, &o, val);
+    json_decref(val);
+    if (ar) {
+      rc = bh_err(err, errsz, "partial JSON diff: path '%.*s' does not resolve in the before image",
+                  (int)o.pathlen, o.path);
+      break;
+    }
+  }
+  if (!rc && r < 0) rc = bh_err(err, errsz, "malformed partial JSON diff");
+  if (!rc) {
+    char *text = json_dumps(root, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
+    if (text) {
+      buf_adds(out, text);
+      free(text);
+    } else {
+      rc = bh_err(err, errsz, "cannot print the updated JSON value");
+    }
+  }
+  buf_free(&vtext);
+  json_decref(root);
+  return rc;
 }
