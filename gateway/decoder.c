@@ -455,10 +455,61 @@ static int on_table_map(struct decoder *d, const unsigned char *body, size_t n, 
   return 0;
 }
 
+
 static void format_uuid(const unsigned char *u, char *out, size_t size)
 {
   snprintf(out, size, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2],
            u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+}
+
+/* MySQL's serialization library integers: the count of trailing one bits
+ * in the first byte says how many more bytes follow (eight for 0xff). */
+static uint64_t read_varlen(struct reader *r)
+{
+  const unsigned char *p = reader_take(r, 1);
+  if (!p) return 0;
+  int k = 0;
+  while (k < 8 && ((p[0] >> k) & 1)) k++;
+  if (k == 8) return reader_uint(r, 8);
+  const unsigned char *rest = reader_take(r, (size_t)k);
+  if (!rest && k) return 0;
+  uint64_t v = p[0];
+  for (int i = 0; i < k; i++) v |= (uint64_t)rest[i] << (8 * (i + 1));
+  return v >> (k + 1);
+}
+
+/* GTID_TAGGED (MySQL 8.4+): a serialized message of (field id, value). */
+static int tagged_gtid(struct decoder *d, const unsigned char *body, size_t n, uint64_t at, char *err, size_t errsz)
+{
+  struct reader r;
+  reader_init(&r, body, n);
+  (void)reader_uint(&r, 1); /* format version */
+  (void)read_varlen(&r);    /* message size */
+  (void)read_varlen(&r);    /* last non-ignorable field id */
+  unsigned char sid[16] = {0};
+  char tag[64] = "";
+  int64_t gno = 0;
+  while (!r.overrun && reader_left(&r) > 0) {
+    uint64_t id = read_varlen(&r);
+    if (id == 1) {
+      for (int i = 0; i < 16; i++) sid[i] = (unsigned char)read_varlen(&r);
+    } else if (id == 3) {
+      uint64_t len = read_varlen(&r);
+      const unsigned char *t = reader_take(&r, len);
+      if (t) snprintf(tag, sizeof tag, "%.*s", (int)(len < sizeof tag ? len : sizeof tag - 1), t);
+    } else if (id == 2) {
+      uint64_t z = read_varlen(&r); /* signed: zig-zag */
+      gno = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
+    } else {
+      (void)read_varlen(&r); /* flags, clocks, timestamps, lengths, versions */
+    }
+  }
+  if (r.overrun) return fail(d, at, err, errsz, "GTID_TAGGED event cut short");
+  char uuid[40];
+  format_uuid(sid, uuid, sizeof uuid);
+  if (tag[0]) snprintf(d->gtid, sizeof d->gtid, "%s:%s:%" PRId64, uuid, tag, gno);
+  else snprintf(d->gtid, sizeof d->gtid, "%s:%" PRId64, uuid, gno);
+  return 0;
 }
 
 static int on_gtid(struct decoder *d, const struct binlog_header *h, const unsigned char *body, size_t n,
@@ -480,6 +531,8 @@ static int on_gtid(struct decoder *d, const struct binlog_header *h, const unsig
     snprintf(d->gtid, sizeof d->gtid, "%u-%u-%" PRIu64, domain, h->server_id, seq);
     d->standalone = flags & GTID_FL_STANDALONE;
     d->explicit_begin = !d->standalone; /* MariaDB's GTID event stands for BEGIN */
+  } else if (h->type == BL_GTID_TAGGED) {
+    return tagged_gtid(d, body, n, at, err, errsz);
   } else if (h->type == BL_GTID || h->type == BL_ANONYMOUS_GTID) {
     (void)reader_uint(&r, 1);
     const unsigned char *sid = reader_take(&r, 16);
@@ -672,11 +725,8 @@ int decoder_feed(struct decoder *d, const unsigned char *ev, size_t n, int64_t o
   case BL_MARIA_GTID:
   case BL_GTID:
   case BL_ANONYMOUS_GTID:
-    rc = on_gtid(d, &h, body, blen, at, err, errsz);
-    break;
   case BL_GTID_TAGGED:
-    begin_tx(d, at);
-    warn(d, at, "tagged GTID events are not decoded yet: changes of this transaction carry no gtid");
+    rc = on_gtid(d, &h, body, blen, at, err, errsz);
     break;
   case BL_MARIA_ANNOTATE_ROWS:
     rcstr_unref(d->sql);
