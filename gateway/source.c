@@ -1,6 +1,7 @@
 /* source.c - see source.h. */
 #include "source.h"
 #include "decoder.h"
+#include "gtidset.h"
 #include "log.h"
 #include "util.h"
 
@@ -18,6 +19,7 @@
 
 #define ER_MASTER_FATAL_READING_BINLOG 1236
 #define ER_SLAVE_SAME_ID 4052
+#define COM_BINLOG_DUMP_GTID 0x1e
 
 struct name_cache_entry {
   char *key; /* schema.table */
@@ -163,6 +165,22 @@ static int emit_cb(void *ctx, struct event *e, char *err, size_t errsz);
 static void names_cb(void *ctx, struct table *t);
 static void warn_cb(void *ctx, const char *msg);
 
+/* A stream was requested on m: a fresh decoder, and the handles stored where
+ * source_stop can reach them. */
+static int attach_stream(struct source *s, MYSQL *m, MARIADB_RPL *rpl)
+{
+  struct decoder_opts dopts = {.include = s->o.include, .exclude = s->o.exclude, .skip_changes = s->resume_skip};
+  struct decoder_cb cb = {.ctx = s, .emit = emit_cb, .lookup_names = names_cb, .warn = warn_cb};
+  decoder_free(s->dec);
+  s->dec = decoder_new(&dopts, &cb);
+  decoder_set_file(s->dec, s->resume.file);
+  pthread_mutex_lock(&s->conn_lock);
+  s->m = m;
+  s->rpl = rpl;
+  pthread_mutex_unlock(&s->conn_lock);
+  return 0;
+}
+
 /* Opens a connection and requests the stream at s->resume (or the configured
  * start when first). */
 static int open_stream(struct source *s, int first, char *err, size_t errsz)
@@ -197,10 +215,6 @@ static int open_stream(struct source *s, int first, char *err, size_t errsz)
       s->resume_skip = s->o.start.skip;
     } else if (s->o.start.kind == START_END || s->o.start.kind == START_BEGINNING) {
       if (resolve_start(m, &s->resume, s->o.start.kind, err, errsz)) goto fail;
-    } else if (!mariadb) {
-      bh_err(err, errsz, "starting from a GTID set is supported on MariaDB only so far; use FILE:OFFSET "
-             "(SHOW BINARY LOG STATUS gives one)");
-      goto fail;
     }
   }
 
@@ -212,6 +226,23 @@ static int open_stream(struct source *s, int first, char *err, size_t errsz)
   if (s->o.heartbeat > 0) {
     snprintf(sql, sizeof sql, "SET @master_heartbeat_period = %.0f", s->o.heartbeat * 1e9);
     if (exec(m, sql, err, errsz)) goto fail;
+  }
+  if (use_gtid && !mariadb) {
+    /* MySQL: COM_BINLOG_DUMP_GTID with the executed set, sent as the
+     * client library's own commands are. */
+    struct gtidset set = {0};
+    if (gtidset_parse(s->o.start.gtid, &set, err, errsz)) goto fail;
+    struct buf cmd = BUF_INIT;
+    gtidset_dump_command(&set, s->o.server_id, "", 4, &cmd);
+    gtidset_free(&set);
+    int sent = m->methods->db_command(m, (enum enum_server_command)COM_BINLOG_DUMP_GTID, cmd.p, cmd.len, 1, NULL);
+    buf_free(&cmd);
+    if (sent) {
+      bh_err(err, errsz, "cannot start the GTID dump on '%s': %s", conn_where(&s->o.conn, where, sizeof where),
+             mysql_error(m));
+      goto fail;
+    }
+    return attach_stream(s, m, NULL);
   }
   if (use_gtid) {
     char esc[1100];
@@ -242,16 +273,7 @@ static int open_stream(struct source *s, int first, char *err, size_t errsz)
     goto fail;
   }
 
-  struct decoder_opts dopts = {.include = s->o.include, .exclude = s->o.exclude, .skip_changes = s->resume_skip};
-  struct decoder_cb cb = {.ctx = s, .emit = emit_cb, .lookup_names = names_cb, .warn = warn_cb};
-  decoder_free(s->dec);
-  s->dec = decoder_new(&dopts, &cb);
-  decoder_set_file(s->dec, s->resume.file);
-  pthread_mutex_lock(&s->conn_lock);
-  s->m = m;
-  s->rpl = rpl;
-  pthread_mutex_unlock(&s->conn_lock);
-  return 0;
+  return attach_stream(s, m, rpl);
 
 fail:
   mysql_close(m);
