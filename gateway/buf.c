@@ -11,6 +11,11 @@
 
 void buf_reserve(struct buf *b, size_t extra)
 {
+  if (b->len + extra + 1 > b->cap) buf_grow(b, extra);
+}
+
+void buf_grow(struct buf *b, size_t extra)
+{
   size_t need = b->len + extra + 1;
   if (need <= b->cap) return;
   size_t cap = b->cap ? b->cap : 64;
@@ -24,26 +29,6 @@ void buf_free(struct buf *b)
   free(b->p);
   b->p = NULL;
   b->len = b->cap = 0;
-}
-
-void buf_add(struct buf *b, const void *data, size_t n)
-{
-  buf_reserve(b, n);
-  if (n) memcpy(b->p + b->len, data, n);
-  b->len += n;
-  b->p[b->len] = 0;
-}
-
-void buf_adds(struct buf *b, const char *s)
-{
-  buf_add(b, s, strlen(s));
-}
-
-void buf_addc(struct buf *b, char c)
-{
-  buf_reserve(b, 1);
-  b->p[b->len++] = c;
-  b->p[b->len] = 0;
 }
 
 void buf_printf(struct buf *b, const char *fmt, ...)
@@ -89,7 +74,12 @@ void buf_add_double(struct buf *b, double v, int is_float)
 {
   char tmp[40];
   if (!isfinite(v)) {
-    buf_adds(b, "null");
+    buf_addlit(b, "null");
+    return;
+  }
+  /* Whole numbers print as integers, as %g prints them below 1e15. */
+  if (v == (double)(int64_t)v && fabs(v) < (is_float ? 1e6 : 1e15) && !(v == 0 && signbit(v))) {
+    buf_add_i64(b, (int64_t)v);
     return;
   }
   /* %g at increasing precision: the first text that reads back exactly is the
@@ -140,18 +130,35 @@ static const unsigned char json_plain[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 };
 
+/* 1 when none of the 8 bytes in w needs attention: each is >= 0x20, < 0x80,
+ * and neither '"' nor '\\'. */
+static inline int plain8(uint64_t w)
+{
+  const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+  uint64_t ctl = (w - ones * 0x20) & ~w;           /* bytes below 0x20 */
+  uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
+  uint64_t quote = (q - ones) & ~q, back = (bs - ones) & ~bs;
+  return !((ctl | quote | back | w) & highs);
+}
+
 void buf_add_json_str(struct buf *b, const char *str, size_t n)
 {
   const unsigned char *s = (const unsigned char *)str;
-  /* Most text needs no escaping: reserve for that case and copy runs. */
+  /* Most text needs no escaping: room for that case, runs copied whole. */
   buf_reserve(b, n + 2);
   b->p[b->len++] = '"';
   size_t i = 0;
   while (i < n) {
     size_t j = i;
+    while (j + 8 <= n) {
+      uint64_t w;
+      memcpy(&w, s + j, 8);
+      if (!plain8(w)) break;
+      j += 8;
+    }
     while (j < n && json_plain[s[j]]) j++;
     if (j > i) {
-      buf_reserve(b, j - i);
+      buf_reserve(b, j - i + 1);
       memcpy(b->p + b->len, s + i, j - i);
       b->len += j - i;
       i = j;

@@ -16,12 +16,28 @@ struct buf {
 #define BUF_INIT {NULL, 0, 0}
 
 void buf_reserve(struct buf *b, size_t extra);
+
 void buf_free(struct buf *b);
 static inline void buf_reset(struct buf *b) { b->len = 0; if (b->p) b->p[0] = 0; }
 
-void buf_add(struct buf *b, const void *data, size_t n);
-void buf_adds(struct buf *b, const char *s);
-void buf_addc(struct buf *b, char c);
+void buf_grow(struct buf *b, size_t extra); /* the slow path of buf_reserve */
+
+static inline void buf_add(struct buf *b, const void *data, size_t n)
+{
+  if (b->len + n + 1 > b->cap) buf_grow(b, n);
+  if (n) __builtin_memcpy(b->p + b->len, data, n);
+  b->len += n;
+  b->p[b->len] = 0;
+}
+static inline void buf_addc(struct buf *b, char c)
+{
+  if (b->len + 2 > b->cap) buf_grow(b, 1);
+  b->p[b->len++] = c;
+  b->p[b->len] = 0;
+}
+static inline void buf_adds(struct buf *b, const char *s) { buf_add(b, s, __builtin_strlen(s)); }
+/* A string literal, its length known at compile time. */
+#define buf_addlit(b, lit) buf_add((b), (lit), sizeof(lit) - 1)
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_add_u64(struct buf *b, uint64_t v);
 void buf_add_i64(struct buf *b, int64_t v);

@@ -574,7 +574,7 @@ static int partial_json(struct reader *r, const struct column *c, struct value *
       return 0;
     }
   }
-  buf_adds(arena, "{\"$partial_json_diff\":");
+  buf_addlit(arena, "{\"$partial_json_diff\":");
   if (jsonb_diff_to_json(p, len, arena, jerr, sizeof jerr))
     return bh_err(err, errsz, "value of column '%s' (json, partial): %s", c->name, jerr);
   buf_addc(arena, '}');

@@ -12,6 +12,7 @@ struct rcstr *rcstr_new(const char *s, size_t n)
   struct rcstr *r = xmalloc(sizeof *r + n + 1);
   atomic_init((_Atomic int *)&r->refs, 1);
   r->len = n;
+  r->json = NULL;
   memcpy(r->s, s, n);
   r->s[n] = 0;
   return r;
@@ -25,7 +26,27 @@ struct rcstr *rcstr_ref(struct rcstr *r)
 
 void rcstr_unref(struct rcstr *r)
 {
-  if (r && atomic_fetch_sub((_Atomic int *)&r->refs, 1) == 1) free(r);
+  if (r && atomic_fetch_sub((_Atomic int *)&r->refs, 1) == 1) {
+    free(r->json);
+    free(r);
+  }
+}
+
+const char *rcstr_json(struct rcstr *r, size_t *len)
+{
+  char *j = atomic_load((char *_Atomic *)&r->json);
+  if (!j) {
+    struct buf b = BUF_INIT;
+    buf_add_json_str(&b, r->s, r->len);
+    char *mine = buf_steal(&b), *expected = NULL;
+    if (atomic_compare_exchange_strong((char *_Atomic *)&r->json, &expected, mine)) j = mine;
+    else {
+      free(mine); /* another thread made it first */
+      j = expected;
+    }
+  }
+  *len = strlen(j);
+  return j;
 }
 
 struct event *event_new(enum event_type type, struct table *table)
@@ -170,7 +191,9 @@ static void add_row(const struct event *e, const struct value *vals, struct buf 
     if (vals[i].kind == VAL_ABSENT) continue;
     if (!first) buf_addc(out, ',');
     first = 0;
-    buf_adds(out, table_json_key(t, i));
+    size_t kl;
+    const char *key = table_json_key(t, i, &kl);
+    buf_add(out, key, kl);
     value_to_json(e, &t->cols[i], &vals[i], out);
   }
   buf_addc(out, '}');
@@ -193,49 +216,51 @@ static void add_ts(struct buf *out, uint32_t ts)
 
 void event_to_json(const struct event *e, struct buf *out)
 {
-  buf_adds(out, "{\"id\":\"");
+  buf_addlit(out, "{\"id\":\"");
   event_id(e, out);
-  buf_adds(out, "\",\"type\":\"");
+  buf_addlit(out, "\",\"type\":\"");
   buf_adds(out, event_type_name(e->type));
   buf_addc(out, '"');
   if (e->table) {
-    buf_adds(out, ",\"schema\":");
+    buf_addlit(out, ",\"schema\":");
     buf_add_json_str(out, e->table->schema, strlen(e->table->schema));
-    buf_adds(out, ",\"table\":");
+    buf_addlit(out, ",\"table\":");
     buf_add_json_str(out, e->table->name, strlen(e->table->name));
   } else if (e->type == EVENT_STATEMENT) {
-    buf_adds(out, ",\"schema\":");
+    buf_addlit(out, ",\"schema\":");
     if (e->schema_len) buf_add_json_str(out, e->arena.p + e->schema_off, e->schema_len);
-    else buf_adds(out, "null");
+    else buf_addlit(out, "null");
   }
-  buf_adds(out, ",\"ts\":");
+  buf_addlit(out, ",\"ts\":");
   add_ts(out, e->ts);
-  buf_adds(out, ",\"position\":{\"file\":");
+  buf_addlit(out, ",\"position\":{\"file\":");
   buf_add_json_str(out, e->position.file, strlen(e->position.file));
-  buf_adds(out, ",\"pos\":");
+  buf_addlit(out, ",\"pos\":");
   buf_add_u64(out, e->position.pos);
   if (e->position.gtid[0]) {
-    buf_adds(out, ",\"gtid\":");
+    buf_addlit(out, ",\"gtid\":");
     buf_add_json_str(out, e->position.gtid, strlen(e->position.gtid));
   }
-  buf_adds(out, "},\"tx\":{\"index\":");
+  buf_addlit(out, "},\"tx\":{\"index\":");
   buf_add_u64(out, e->tx_index);
   buf_addc(out, '}');
 
   if (e->type == EVENT_STATEMENT) {
-    buf_adds(out, ",\"kind\":\"");
+    buf_addlit(out, ",\"kind\":\"");
     buf_adds(out, statement_kind_name(e->kind));
-    buf_adds(out, "\",\"thread_id\":");
+    buf_addlit(out, "\",\"thread_id\":");
     buf_add_u64(out, e->thread_id);
   } else if (e->table) {
     const struct table *t = e->table;
     const struct value *img = e->type == EVENT_DELETE ? e->before : e->after;
     if (t->npk) {
-      buf_adds(out, ",\"key\":{");
+      buf_addlit(out, ",\"key\":{");
       for (uint32_t k = 0; k < t->npk; k++) {
         uint32_t c = t->pk[k];
         if (k) buf_addc(out, ',');
-        buf_adds(out, table_json_key(e->table, c));
+        size_t kl;
+        const char *key = table_json_key(e->table, c, &kl);
+        buf_add(out, key, kl);
         /* A partial image may lack the key in after: take it from before. */
         const struct value *v = img[c].kind == VAL_ABSENT && e->type == EVENT_UPDATE ? &e->before[c] : &img[c];
         value_to_json(e, &t->cols[c], v, out);
@@ -243,15 +268,15 @@ void event_to_json(const struct event *e, struct buf *out)
       buf_addc(out, '}');
     }
     if (e->type == EVENT_UPDATE || e->type == EVENT_DELETE) {
-      buf_adds(out, ",\"before\":");
+      buf_addlit(out, ",\"before\":");
       add_row(e, e->before, out);
     }
     if (e->type != EVENT_DELETE) {
-      buf_adds(out, ",\"after\":");
+      buf_addlit(out, ",\"after\":");
       add_row(e, e->after, out);
     }
     if (e->type == EVENT_UPDATE) {
-      buf_adds(out, ",\"changed\":[");
+      buf_addlit(out, ",\"changed\":[");
       int first = 1;
       for (uint32_t i = 0; i < t->ncols; i++) {
         /* With binlog_row_image=MINIMAL the after image holds just the
@@ -266,8 +291,10 @@ void event_to_json(const struct event *e, struct buf *out)
     }
   }
   if (e->sql) {
-    buf_adds(out, ",\"sql\":");
-    buf_add_json_str(out, e->sql->s, e->sql->len);
+    buf_addlit(out, ",\"sql\":");
+    size_t jl;
+    const char *j = rcstr_json(e->sql, &jl);
+    buf_add(out, j, jl);
   }
   buf_addc(out, '}');
 }

@@ -45,8 +45,11 @@ struct value {
 struct rcstr {
   int refs; /* atomic */
   size_t len;
+  char *json; /* the quoted JSON form, made on first use (atomic pointer) */
   char s[];
 };
+/* The quoted JSON string of r, computed once and shared by all its users. */
+const char *rcstr_json(struct rcstr *r, size_t *len);
 struct rcstr *rcstr_new(const char *s, size_t n);
 struct rcstr *rcstr_ref(struct rcstr *r);
 void rcstr_unref(struct rcstr *r);

@@ -190,7 +190,7 @@ int jsonb_to_json(const unsigned char *p, size_t n, struct buf *out, char *err, 
 {
   size_t start = out->len;
   if (n == 0) {
-    buf_adds(out, "null");
+    buf_addlit(out, "null");
     return 0;
   }
   if (value(p + 1, n - 1, p[0], out, 0)) {
@@ -257,12 +257,12 @@ int jsonb_diff_to_json(const unsigned char *diff, size_t dn, struct buf *out, ch
   while ((r = next_op(&p, end, &o)) == 1) {
     if (!first) buf_addc(out, ',');
     first = 0;
-    buf_adds(out, "{\"op\":\"");
+    buf_addlit(out, "{\"op\":\"");
     buf_adds(out, op_names[o.op]);
-    buf_adds(out, "\",\"path\":");
+    buf_addlit(out, "\",\"path\":");
     buf_add_json_str(out, o.path, o.pathlen);
     if (o.op != 2) {
-      buf_adds(out, ",\"value\":");
+      buf_addlit(out, ",\"value\":");
       if (jsonb_to_json(o.val, o.vallen, out, err, errsz)) r = -1;
     }
     buf_addc(out, '}');

@@ -295,6 +295,7 @@ void table_unref(struct table *t)
   if (t->json_keys)
     for (uint32_t i = 0; i < t->ncols; i++) free(t->json_keys[i]);
   free(t->json_keys);
+  free(t->json_key_lens);
   free(t->pk);
   free(t->schema);
   free(t->name);
@@ -318,18 +319,22 @@ void table_set_names(struct table *t, char *const *names, const uint32_t *pk, ui
   t->names_known = 1;
 }
 
-const char *table_json_key(struct table *t, uint32_t i)
+const char *table_json_key(struct table *t, uint32_t i, size_t *len)
 {
   if (!t->json_keys) {
     char **keys = xcalloc(t->ncols ? t->ncols : 1, sizeof *keys);
+    uint32_t *lens = xcalloc(t->ncols ? t->ncols : 1, sizeof *lens);
     for (uint32_t k = 0; k < t->ncols; k++) {
       struct buf b = BUF_INIT;
       buf_add_json_str(&b, t->cols[k].name, strlen(t->cols[k].name));
       buf_addc(&b, ':');
+      lens[k] = (uint32_t)b.len;
       keys[k] = buf_steal(&b);
     }
+    t->json_key_lens = lens;
     t->json_keys = keys;
   }
+  *len = t->json_key_lens[i];
   return t->json_keys[i];
 }
 

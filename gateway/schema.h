@@ -39,6 +39,7 @@ struct table {
   int has_metadata;         /* the TABLE_MAP carried optional metadata */
   int filtered;             /* excluded by the table globs: its rows are skipped */
   char **json_keys;         /* per column: the name as a quoted JSON string and a colon, built on first use */
+  uint32_t *json_key_lens;
 };
 
 /* Parses a TABLE_MAP body (after the common header, checksum excluded).
@@ -58,7 +59,7 @@ void table_set_names(struct table *t, char *const *names, const uint32_t *pk, ui
 
 /* The quoted JSON key ("name":) of column i, built once per table. Safe to
  * call from one thread per table at a time (the consumer). */
-const char *table_json_key(struct table *t, uint32_t i);
+const char *table_json_key(struct table *t, uint32_t i, size_t *len);
 
 /* A column's SQL type family name for messages ("varchar", "enum"). */
 const char *column_type_name(const struct column *c);
