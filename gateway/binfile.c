@@ -21,7 +21,8 @@ int binfile_read(const char *path, struct decoder *d, char *err, size_t errsz)
   size_t got = fread(magic, 1, 4, f);
   if (got != 4 || memcmp(magic, BL_MAGIC, 4)) {
     fclose(f);
-    return bh_err(err, errsz, "'%s' is not a binlog file (it does not start with the binlog magic number)", path);
+    return bh_err(err, errsz, "%s:0: not a binlog file: it does not start with the binlog magic number%s",
+                  base ? base + 1 : path, got == 0 ? " (the file is empty)" : "");
   }
   uint64_t off = 4;
   size_t cap = 1 << 16;

@@ -29,6 +29,7 @@ struct tail {
   char file[POS_FILE_MAX];
   uint64_t pos;
   uint32_t skip;
+  const char *gtid_start; /* the --from gtid, until the stream gives a file position */
 };
 
 static void usage(FILE *f)
@@ -53,22 +54,28 @@ static void usage(FILE *f)
           "stopped.\n");
 }
 
-/* Returns 1 when the limit is reached or output failed (stop reading). */
+/* Returns 1 when tail should stop reading: output failed, or the limit was
+ * reached. After the last change it waits for one more event, so that a
+ * limit at the end of a transaction leaves a clean continue position. */
 static int tail_event(struct tail *t, struct event *e)
 {
+  int full = t->limit && t->printed >= t->limit;
   if (e->type == EVENT_COMMIT) {
     snprintf(t->file, sizeof t->file, "%s", e->position.file);
     t->pos = e->end_pos;
     t->skip = 0;
-    return 0;
+    t->gtid_start = NULL;
+    return full;
   }
   if (e->type == EVENT_HEARTBEAT) {
     if (!t->skip && e->position.file[0]) {
       snprintf(t->file, sizeof t->file, "%s", e->position.file);
       t->pos = e->end_pos;
+      t->gtid_start = NULL;
     }
-    return 0;
+    return full;
   }
+  if (full) return 1;
   buf_reset(&t->line);
   event_to_json(e, &t->line);
   buf_addc(&t->line, '\n');
@@ -79,8 +86,9 @@ static int tail_event(struct tail *t, struct event *e)
   snprintf(t->file, sizeof t->file, "%s", e->position.file);
   t->pos = e->tx_pos;
   t->skip = e->tx_index + 1;
+  t->gtid_start = NULL;
   t->printed++;
-  return t->limit && t->printed >= t->limit;
+  return 0;
 }
 
 static int offline_emit(void *ctx, struct event *e, char *err, size_t errsz)
@@ -100,6 +108,10 @@ static void offline_warn(void *ctx, const char *msg)
 
 static void print_resume(const struct tail *t)
 {
+  if (t->gtid_start) {
+    fprintf(stderr, "binhook: stopped; continue with --from gtid:%s\n", t->gtid_start);
+    return;
+  }
   if (!t->file[0]) return;
   if (t->skip)
     fprintf(stderr, "binhook: stopped inside a transaction; continue with --from %s:%" PRIu64 "+%u\n", t->file,
@@ -274,6 +286,14 @@ int cmd_tail(int argc, char **argv)
     goto out;
   }
   w.q = source_queue(src);
+  /* Where it starts is where it continues, should nothing arrive. */
+  if (so.start.kind == START_GTID) {
+    t.gtid_start = so.start.gtid;
+  } else {
+    const struct position *sp = source_start_position(src, &t.skip);
+    snprintf(t.file, sizeof t.file, "%s", sp->file);
+    t.pos = sp->pos;
+  }
   pthread_t sigthr;
   pthread_create(&sigthr, NULL, sig_main, &w);
   pthread_detach(sigthr);

@@ -18,6 +18,7 @@
 /* MariaDB GTID event flags. */
 #define GTID_FL_STANDALONE 0x01
 #define GTID_FL_GROUP_COMMIT_ID 0x02
+#define GTID_FL_PREPARED_XA 0x40
 /* Rows event flags. */
 #define ROWS_F_STMT_END 0x0001
 
@@ -41,6 +42,16 @@ struct decoder {
   char gtid[GTID_MAX];
   uint32_t tx_index;
   uint32_t skip;       /* changes still to drop (resume) */
+  /* XA: changes of a transaction between XA START and XA PREPARE are held
+   * until its XA COMMIT (emitted) or XA ROLLBACK (dropped). */
+  int xa_open;
+  char xa_xid[256];
+  struct event *xa_head, **xa_tail;
+  struct xa_prepared {
+    char xid[256];
+    struct event *head;
+  } *xa;
+  size_t nxa;
   struct rcstr *sql;   /* annotated SQL of the current statement */
   struct buf scratch;  /* uncompressed parts of MariaDB compressed events */
   struct buf payload;  /* uncompressed TRANSACTION_PAYLOAD not yet fed */
@@ -48,6 +59,15 @@ struct decoder {
   int inner;
   uint64_t inner_at, inner_end;
 };
+
+static void free_list(struct event *e)
+{
+  while (e) {
+    struct event *next = e->next;
+    event_free(e);
+    e = next;
+  }
+}
 
 struct decoder *decoder_new(const struct decoder_opts *o, const struct decoder_cb *cb)
 {
@@ -69,6 +89,9 @@ void decoder_free(struct decoder *d)
   rcstr_unref(d->sql);
   buf_free(&d->scratch);
   buf_free(&d->payload);
+  free_list(d->xa_head);
+  for (size_t i = 0; i < d->nxa; i++) free_list(d->xa[i].head);
+  free(d->xa);
   free(d);
 }
 
@@ -76,6 +99,13 @@ void decoder_set_file(struct decoder *d, const char *file)
 {
   snprintf(d->pos.file, sizeof d->pos.file, "%s", file);
   snprintf(d->boundary.file, sizeof d->boundary.file, "%s", file);
+}
+
+void decoder_set_start(struct decoder *d, const char *file, uint64_t pos)
+{
+  decoder_set_file(d, file);
+  d->pos.pos = pos;
+  d->boundary.pos = pos;
 }
 
 const struct position *decoder_boundary(const struct decoder *d)
@@ -208,6 +238,12 @@ static void warn(struct decoder *d, uint64_t at, const char *msg)
 
 static void begin_tx(struct decoder *d, uint64_t at)
 {
+  if (d->xa_open) { /* held changes of a group that never reached PREPARE or COMMIT */
+    free_list(d->xa_head);
+    d->xa_head = NULL;
+    d->xa_tail = &d->xa_head;
+    d->xa_open = 0;
+  }
   d->in_tx = 1;
   d->tx_pos = at;
   d->tx_index = 0;
@@ -227,16 +263,98 @@ static void fill_common(struct decoder *d, struct event *e, const struct binlog_
   e->tx_index = d->tx_index;
 }
 
-/* Hands an event out, unless it is one of the changes a resume skips. */
-static int emit_change(struct decoder *d, struct event *e, char *err, size_t errsz)
+/* Counts a change of the transaction; 1 when a resume skips it. Changes of
+ * filtered-out tables are counted too, so that ids and resume counts do not
+ * depend on the filters. */
+static int count_change(struct decoder *d)
 {
   d->tx_index++;
   if (d->skip) {
     d->skip--;
+    return 1;
+  }
+  return 0;
+}
+
+/* Hands an event out, unless a resume skips it or an XA transaction holds it. */
+static int emit_change(struct decoder *d, struct event *e, char *err, size_t errsz)
+{
+  if (count_change(d)) {
     event_free(e);
     return 0;
   }
+  if (d->xa_open) {
+    e->next = NULL;
+    *d->xa_tail = e;
+    d->xa_tail = &e->next;
+    return 0;
+  }
   return d->cb.emit(d->cb.ctx, e, err, errsz);
+}
+
+/* The XA transaction id of "XA <verb> xid [ONE PHASE]", as written. */
+static void xa_xid(const char *sql, size_t n, char *out, size_t size)
+{
+  const char *end = sql + n, *s = sql;
+  char w[16];
+  s = next_word(s, end, w, sizeof w); /* XA */
+  s = next_word(s, end, w, sizeof w); /* the verb */
+  while (s < end && isspace((unsigned char)*s)) s++;
+  while (end > s && isspace((unsigned char)end[-1])) end--;
+  if (end - s > 9 && !strncasecmp(end - 9, "ONE PHASE", 9)) {
+    end -= 9;
+    while (end > s && isspace((unsigned char)end[-1])) end--;
+  }
+  snprintf(out, size, "%.*s", (int)(end - s), s);
+}
+
+static int emit_list(struct decoder *d, struct event *e, char *err, size_t errsz)
+{
+  while (e) {
+    struct event *next = e->next;
+    e->next = NULL;
+    if (d->cb.emit(d->cb.ctx, e, err, errsz)) {
+      free_list(next);
+      return -1;
+    }
+    e = next;
+  }
+  return 0;
+}
+
+/* The held changes of the open XA transaction become prepared ones. */
+static void xa_prepare(struct decoder *d)
+{
+  if (!d->xa_open) return;
+  d->xa = xrealloc(d->xa, (d->nxa + 1) * sizeof *d->xa);
+  snprintf(d->xa[d->nxa].xid, sizeof d->xa[d->nxa].xid, "%s", d->xa_xid);
+  d->xa[d->nxa].head = d->xa_head;
+  d->nxa++;
+  d->xa_head = NULL;
+  d->xa_tail = &d->xa_head;
+  d->xa_open = 0;
+}
+
+/* XA COMMIT (commit = 1) or XA ROLLBACK of a prepared transaction. */
+static int xa_finish(struct decoder *d, const char *xid, int commit, uint64_t at, char *err, size_t errsz)
+{
+  for (size_t i = 0; i < d->nxa; i++) {
+    if (strcasecmp(d->xa[i].xid, xid)) continue;
+    struct event *head = d->xa[i].head;
+    d->xa[i] = d->xa[--d->nxa];
+    if (!commit) {
+      free_list(head);
+      return 0;
+    }
+    return emit_list(d, head, err, errsz);
+  }
+  if (commit) {
+    char msg[400];
+    snprintf(msg, sizeof msg, "XA COMMIT %s: its changes were prepared before the point this stream started "
+             "from and are not in it", xid);
+    warn(d, at, msg);
+  }
+  return 0;
 }
 
 static int end_tx(struct decoder *d, const struct binlog_header *h, uint64_t at, uint64_t end, char *err,
@@ -283,7 +401,40 @@ static int on_query(struct decoder *d, const struct binlog_header *h, const unsi
   if (kind < 0) {
     char w[16];
     next_word(sql, sql + sqllen, w, sizeof w);
-    if (!strcmp(w, "BEGIN") || !strcmp(w, "XA")) {
+    if (!strcmp(w, "XA")) {
+      char verb[16], xid[256];
+      next_word(next_word(sql, sql + sqllen, verb, sizeof verb), sql + sqllen, verb, sizeof verb);
+      xa_xid(sql, sqllen, xid, sizeof xid);
+      int one_phase = sqllen > 9 && !strncasecmp(sql + sqllen - 9, "ONE PHASE", 9);
+      if (!strcmp(verb, "START") || !strcmp(verb, "BEGIN")) {
+        if (!d->in_tx) begin_tx(d, at);
+        d->explicit_begin = 1;
+        d->xa_open = 1;
+        snprintf(d->xa_xid, sizeof d->xa_xid, "%s", xid);
+        d->xa_head = NULL;
+        d->xa_tail = &d->xa_head;
+        return 0;
+      }
+      if (!strcmp(verb, "PREPARE")) {
+        xa_prepare(d);
+        return d->in_tx ? end_tx(d, h, at, end, err, errsz) : 0;
+      }
+      if (!strcmp(verb, "COMMIT") && one_phase && d->xa_open) {
+        /* One phase: the changes of this very group commit now. */
+        struct event *head = d->xa_head;
+        d->xa_head = NULL;
+        d->xa_tail = &d->xa_head;
+        d->xa_open = 0;
+        if (emit_list(d, head, err, errsz)) return -1;
+        return d->in_tx ? end_tx(d, h, at, end, err, errsz) : 0;
+      }
+      if (!strcmp(verb, "COMMIT") || !strcmp(verb, "ROLLBACK")) {
+        if (xa_finish(d, xid, !strcmp(verb, "COMMIT"), at, err, errsz)) return -1;
+        return d->in_tx ? end_tx(d, h, at, end, err, errsz) : 0;
+      }
+      return 0; /* XA END, XA RECOVER */
+    }
+    if (!strcmp(w, "BEGIN")) {
       if (!d->in_tx) begin_tx(d, at);
       d->explicit_begin = 1;
       return 0;
@@ -343,13 +494,6 @@ static int on_rows(struct decoder *d, const struct binlog_header *h, const unsig
     return fail(d, at, err, errsz, msg);
   }
   int stmt_end = flags & ROWS_F_STMT_END;
-  if (t->filtered) {
-    if (stmt_end) {
-      rcstr_unref(d->sql);
-      d->sql = NULL;
-    }
-    return 0;
-  }
 
   int kind;
   switch (type) {
@@ -383,6 +527,36 @@ static int on_rows(struct decoder *d, const struct binlog_header *h, const unsig
   }
 
   char derr[256];
+  if (t->filtered) {
+    /* Decoded only to be counted: ids must not depend on the filters. */
+    struct event *scratch = event_new((enum event_type)kind, t);
+    int rc = 0;
+    while (!rc && reader_left(&r) > 0) {
+      buf_reset(&scratch->arena);
+      rc = coldec_row(&r, t, present1, scratch->before, &scratch->arena, d->cs, derr, sizeof derr);
+      if (!rc && kind == EVENT_UPDATE) {
+        const unsigned char *partial = NULL;
+        if (type == BL_PARTIAL_UPDATE_ROWS) {
+          uint64_t opts = reader_packed(&r);
+          if (opts & 1) partial = reader_take(&r, (njson + 7) / 8);
+        }
+        rc = coldec_row_partial(&r, t, present2, scratch->after, &scratch->arena, d->cs, partial, scratch->before,
+                                derr, sizeof derr);
+      }
+      if (!rc) count_change(d);
+    }
+    event_free(scratch);
+    if (rc) {
+      char msg[400];
+      snprintf(msg, sizeof msg, "%s for '%s.%s': %s", binlog_type_name(type), t->schema, t->name, derr);
+      return fail(d, at, err, errsz, msg);
+    }
+    if (stmt_end) {
+      rcstr_unref(d->sql);
+      d->sql = NULL;
+    }
+    return 0;
+  }
   while (reader_left(&r) > 0) {
     struct event *e = event_new((enum event_type)kind, t);
     fill_common(d, e, h, at);
@@ -530,6 +704,26 @@ static int on_gtid(struct decoder *d, const struct binlog_header *h, const unsig
     if (r.overrun) return fail(d, at, err, errsz, "GTID event cut short");
     snprintf(d->gtid, sizeof d->gtid, "%u-%u-%" PRIu64, domain, h->server_id, seq);
     d->standalone = flags & GTID_FL_STANDALONE;
+    if (flags & GTID_FL_GROUP_COMMIT_ID) (void)reader_uint(&r, 8);
+    if (flags & GTID_FL_PREPARED_XA) {
+      /* An XA transaction: its changes wait for XA COMMIT, which names the
+       * xid as X'gtrid',X'bqual',format. */
+      uint32_t format = (uint32_t)reader_uint(&r, 4);
+      size_t gl = reader_uint(&r, 1), bl = reader_uint(&r, 1);
+      const unsigned char *x = reader_take(&r, gl + bl);
+      if (!x) return fail(d, at, err, errsz, "GTID event cut short in its XA id");
+      struct buf id = BUF_INIT;
+      buf_addlit(&id, "X'");
+      for (size_t i = 0; i < gl; i++) buf_printf(&id, "%02x", x[i]);
+      buf_addlit(&id, "',X'");
+      for (size_t i = 0; i < bl; i++) buf_printf(&id, "%02x", x[gl + i]);
+      buf_printf(&id, "',%u", format);
+      d->xa_open = 1;
+      snprintf(d->xa_xid, sizeof d->xa_xid, "%s", id.p);
+      d->xa_head = NULL;
+      d->xa_tail = &d->xa_head;
+      buf_free(&id);
+    }
     d->explicit_begin = !d->standalone; /* MariaDB's GTID event stands for BEGIN */
   } else if (h->type == BL_GTID_TAGGED) {
     return tagged_gtid(d, body, n, at, err, errsz);
@@ -709,9 +903,19 @@ int decoder_feed(struct decoder *d, const unsigned char *ev, size_t n, int64_t o
   case BL_QUERY:
     rc = on_query(d, &h, body, blen, at, end, err, errsz);
     break;
-  case BL_XID:
   case BL_XA_PREPARE:
+    xa_prepare(d);
     if (d->in_tx) rc = end_tx(d, &h, at, end, err, errsz);
+    break;
+  case BL_XID:
+    if (d->xa_open) { /* an XA transaction committed in one phase */
+      struct event *held = d->xa_head;
+      d->xa_head = NULL;
+      d->xa_tail = &d->xa_head;
+      d->xa_open = 0;
+      rc = emit_list(d, held, err, errsz);
+    }
+    if (!rc && d->in_tx) rc = end_tx(d, &h, at, end, err, errsz);
     break;
   case BL_TABLE_MAP:
     rc = on_table_map(d, body, blen, at, err, errsz);

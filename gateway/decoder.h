@@ -43,6 +43,10 @@ void decoder_free(struct decoder *d);
  * a live stream before its ROTATE arrives). */
 void decoder_set_file(struct decoder *d, const char *file);
 
+/* Names the file and offset a live stream was requested from: the boundary
+ * until the first transaction ends. */
+void decoder_set_start(struct decoder *d, const char *file, uint64_t pos);
+
 /* Feeds one whole event of n bytes. offset is where it starts in its file,
  * or -1 to take it from the event's own header. Returns 0 or -1 with err. */
 int decoder_feed(struct decoder *d, const unsigned char *ev, size_t n, int64_t offset, char *err, size_t errsz);

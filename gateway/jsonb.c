@@ -7,7 +7,6 @@
 #include "coldec.h"
 #include "util.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +19,11 @@ enum {
 #define JB_MAX_DEPTH 100
 
 static int value(const unsigned char *p, size_t n, int type, struct buf *out, int depth);
+
+/* MySQL never stores one value twice, but a crafted document could point
+ * many entries at the same bytes: text far larger than the value is refused
+ * (every real value prints in less than 8 bytes of text per byte). */
+static _Thread_local size_t out_budget;
 
 /* Variable-length length: 7 bits per byte, low bits first. */
 static int read_varlen(const unsigned char *p, size_t n, size_t *len, size_t *used)
@@ -54,6 +58,7 @@ static int container(const unsigned char *p, size_t n, int is_obj, int large, st
   if (count > size || hdr > size) return -1;
   buf_addc(out, is_obj ? '{' : '[');
   for (size_t i = 0; i < count; i++) {
+    if (out->len > out_budget) return -1;
     if (i) buf_addc(out, ',');
     if (is_obj) {
       const unsigned char *ke = p + 2 * w + i * key_entry;
@@ -82,7 +87,7 @@ static void packed_temporal(int64_t packed, int mtype, struct buf *out)
 {
   char s[48];
   int neg = packed < 0;
-  uint64_t v = (uint64_t)(neg ? -packed : packed);
+  uint64_t v = neg ? (uint64_t)0 - (uint64_t)packed : (uint64_t)packed;
   unsigned usec = (unsigned)(v % (1 << 24));
   uint64_t ip = v >> 24;
   if (mtype == 11) { /* TIME */
@@ -189,11 +194,12 @@ static int value(const unsigned char *p, size_t n, int type, struct buf *out, in
 int jsonb_to_json(const unsigned char *p, size_t n, struct buf *out, char *err, size_t errsz)
 {
   size_t start = out->len;
+  out_budget = start + 8 * n + 4096;
   if (n == 0) {
     buf_addlit(out, "null");
     return 0;
   }
-  if (value(p + 1, n - 1, p[0], out, 0)) {
+  if (value(p + 1, n - 1, p[0], out, 0) || out->len > out_budget) {
     out->len = start;
     if (out->p) out->p[start] = 0;
     return bh_err(err, errsz, "malformed binary JSON value (%zu bytes)", n);
@@ -326,81 +332,259 @@ static int next_leg(const char **p, const char *end, struct leg *l)
   return 1;
 }
 
-static int apply_op(json_t *root, const struct diff_op *o, json_t *val)
+/* The before image as a tree whose scalars keep their exact text, so that
+ * applying a diff changes nothing it does not touch. */
+struct jnode {
+  int kind; /* 0 scalar, 1 object, 2 array */
+  const char *text; /* scalar: its JSON text; object member: its key, quoted */
+  size_t len;
+  const char *key;
+  size_t keylen;
+  struct jnode **kids;
+  size_t nkids;
+};
+
+static void jfree(struct jnode *n)
+{
+  if (!n) return;
+  for (size_t i = 0; i < n->nkids; i++) jfree(n->kids[i]);
+  free(n->kids);
+  free(n);
+}
+
+static const char *jws(const char *p, const char *e)
+{
+  while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+  return p;
+}
+
+static const char *jstring_end(const char *p, const char *e)
+{
+  for (p++; p < e; p++) {
+    if (*p == '\\') p++;
+    else if (*p == '"') return p + 1;
+  }
+  return NULL;
+}
+
+static void jadd(struct jnode *parent, struct jnode *kid)
+{
+  parent->kids = xrealloc(parent->kids, (parent->nkids + 1) * sizeof *parent->kids);
+  parent->kids[parent->nkids++] = kid;
+}
+
+static struct jnode *jparse(const char **pp, const char *e, int depth)
+{
+  const char *p = jws(*pp, e);
+  if (p >= e || depth > JB_MAX_DEPTH) return NULL;
+  struct jnode *n = xcalloc(1, sizeof *n);
+  if (*p == '{' || *p == '[') {
+    int obj = *p == '{';
+    n->kind = obj ? 1 : 2;
+    p = jws(p + 1, e);
+    if (p < e && *p == (obj ? '}' : ']')) {
+      *pp = p + 1;
+      return n;
+    }
+    for (;;) {
+      const char *key = NULL, *kend = NULL;
+      if (obj) {
+        p = jws(p, e);
+        if (p >= e || *p != '"' || !(kend = jstring_end(p, e))) goto bad;
+        key = p;
+        p = jws(kend, e);
+        if (p >= e || *p != ':') goto bad;
+        p++;
+      }
+      struct jnode *kid = jparse(&p, e, depth + 1);
+      if (!kid) goto bad;
+      kid->key = key;
+      kid->keylen = key ? (size_t)(kend - key) : 0;
+      jadd(n, kid);
+      p = jws(p, e);
+      if (p < e && *p == ',') {
+        p++;
+        continue;
+      }
+      if (p < e && *p == (obj ? '}' : ']')) {
+        *pp = p + 1;
+        return n;
+      }
+      goto bad;
+    }
+  }
+  const char *start = p;
+  if (*p == '"') {
+    if (!(p = jstring_end(p, e))) goto bad;
+  } else {
+    while (p < e && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\n' && *p != '\t' && *p != '\r') p++;
+    if (p == start) goto bad;
+  }
+  n->text = start;
+  n->len = (size_t)(p - start);
+  *pp = p;
+  return n;
+bad:
+  jfree(n);
+  return NULL;
+}
+
+static void jprint(const struct jnode *n, struct buf *out)
+{
+  if (n->kind == 0) {
+    buf_add(out, n->text, n->len);
+    return;
+  }
+  buf_addc(out, n->kind == 1 ? '{' : '[');
+  for (size_t i = 0; i < n->nkids; i++) {
+    if (i) buf_addc(out, ',');
+    if (n->kind == 1) {
+      buf_add(out, n->kids[i]->key, n->kids[i]->keylen);
+      buf_addc(out, ':');
+    }
+    jprint(n->kids[i], out);
+  }
+  buf_addc(out, n->kind == 1 ? '}' : ']');
+}
+
+/* Index of the member named key (unquoted) in object n, or -1. */
+static long jfind(const struct jnode *n, const char *key)
+{
+  struct buf q = BUF_INIT;
+  buf_add_json_str(&q, key, strlen(key));
+  long found = -1;
+  for (size_t i = 0; i < n->nkids && found < 0; i++)
+    if (n->kids[i]->keylen == q.len && !memcmp(n->kids[i]->key, q.p, q.len)) found = (long)i;
+  buf_free(&q);
+  return found;
+}
+
+/* Text the tree points into (the diff's values, new keys), freed with it. */
+struct owned {
+  char **p;
+  size_t n;
+};
+
+static const char *own(struct owned *o, char *text)
+{
+  o->p = xrealloc(o->p, (o->n + 1) * sizeof *o->p);
+  o->p[o->n++] = text;
+  return text;
+}
+
+/* Applies one operation; val (may be NULL for remove) is consumed. */
+static int apply_op(struct jnode *root, const struct diff_op *o, struct jnode *val, struct owned *texts)
 {
   const char *p = o->path, *end = o->path + o->pathlen;
-  if (p >= end || *p != '$') return -1;
+  int rc = -1;
+  if (p >= end || *p != '$') goto out;
   p++;
-  json_t *parent = root;
+  struct jnode *parent = root;
   struct leg l;
-  int r = next_leg(&p, end, &l);
-  if (r <= 0) return -1; /* replacing the whole document is a full image, never a diff */
+  if (next_leg(&p, end, &l) <= 0) goto out; /* the whole document is never a diff */
   for (;;) {
     struct leg nl;
-    const char *save = p;
     int nr = next_leg(&p, end, &nl);
-    if (nr < 0) return -1;
+    if (nr < 0) goto out;
     if (nr == 0) break;
-    json_t *child = l.is_index ? json_array_get(parent, l.index) : json_object_get(parent, l.key);
-    if (!child) return -1;
-    parent = child;
+    long i = -1;
+    if (l.is_index && parent->kind == 2 && l.index < parent->nkids) i = (long)l.index;
+    else if (!l.is_index && parent->kind == 1) i = jfind(parent, l.key);
+    if (i < 0) goto out;
+    parent = parent->kids[i];
     l = nl;
-    (void)save;
   }
   if (l.is_index) {
-    if (!json_is_array(parent)) return -1;
-    if (o->op == 0) return json_array_set(parent, l.index, val) ? -1 : 0;
-    if (o->op == 1) {
-      if (l.index >= json_array_size(parent)) return json_array_append(parent, val) ? -1 : 0;
-      return json_array_insert(parent, l.index, val) ? -1 : 0;
+    if (parent->kind != 2) goto out;
+    size_t at = l.index;
+    if (o->op == 0) {
+      if (at >= parent->nkids) goto out;
+      jfree(parent->kids[at]);
+      parent->kids[at] = val;
+    } else if (o->op == 1) {
+      if (at > parent->nkids) at = parent->nkids;
+      jadd(parent, val);
+      memmove(parent->kids + at + 1, parent->kids + at, (parent->nkids - 1 - at) * sizeof *parent->kids);
+      parent->kids[at] = val;
+    } else {
+      if (at >= parent->nkids) goto out;
+      jfree(parent->kids[at]);
+      memmove(parent->kids + at, parent->kids + at + 1, (parent->nkids - at - 1) * sizeof *parent->kids);
+      parent->nkids--;
     }
-    return json_array_remove(parent, l.index) ? -1 : 0;
+    val = NULL;
+    rc = 0;
+    goto out;
   }
-  if (!json_is_object(parent)) return -1;
-  if (o->op == 2) return json_object_del(parent, l.key) ? -1 : 0;
-  if (o->op == 0 && !json_object_get(parent, l.key)) return -1;
-  return json_object_set(parent, l.key, val) ? -1 : 0;
+  if (parent->kind != 1) goto out;
+  long i = jfind(parent, l.key);
+  if (o->op == 2) {
+    if (i >= 0) {
+      jfree(parent->kids[i]);
+      memmove(parent->kids + i, parent->kids + i + 1, (parent->nkids - (size_t)i - 1) * sizeof *parent->kids);
+      parent->nkids--;
+    }
+    rc = 0;
+    goto out;
+  }
+  if (o->op == 0 && i < 0) goto out;
+  struct buf k = BUF_INIT;
+  buf_add_json_str(&k, l.key, strlen(l.key));
+  val->keylen = k.len;
+  val->key = own(texts, buf_steal(&k));
+  if (i >= 0) {
+    jfree(parent->kids[i]);
+    parent->kids[i] = val;
+  } else {
+    jadd(parent, val);
+  }
+  val = NULL;
+  rc = 0;
+out:
+  jfree(val);
+  return rc;
 }
 
 int jsonb_apply_diff(const char *before, size_t n, const unsigned char *diff, size_t dn, struct buf *out, char *err,
                      size_t errsz)
 {
-  json_error_t jerr;
-  json_t *root = json_loadb(before, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
-  if (!root) return bh_err(err, errsz, "the before image is not JSON binhook can edit: %s", jerr.text);
+  const char *bp = before;
+  struct jnode *root = jparse(&bp, before + n, 0);
+  if (!root || jws(bp, before + n) != before + n) {
+    jfree(root);
+    return bh_err(err, errsz, "the before image is not JSON binhook can edit");
+  }
   const unsigned char *p = diff, *end = diff + dn;
   struct diff_op o;
-  struct buf vtext = BUF_INIT;
+  struct owned texts = {NULL, 0};
   int r, rc = 0;
   while ((r = next_op(&p, end, &o)) == 1) {
-    json_t *val = NULL;
+    struct jnode *val = NULL;
     if (o.op != 2) {
-      buf_reset(&vtext);
-      if (jsonb_to_json(o.val, o.vallen, &vtext, err, errsz) ||
-          !(val = json_loadb(vtext.p, vtext.len, JSON_DECODE_ANY, &jerr))) {
+      struct buf t = BUF_INIT;
+      if (jsonb_to_json(o.val, o.vallen, &t, err, errsz)) {
+        buf_free(&t);
+        rc = -1;
+        break;
+      }
+      size_t tl = t.len;
+      const char *text = own(&texts, buf_steal(&t));
+      const char *tp = text;
+      if (!(val = jparse(&tp, text + tl, 0))) {
         rc = bh_err(err, errsz, "a value of the partial JSON diff cannot be applied");
         break;
       }
     }
-    int ar = apply_op(root, &o, val);
-    json_decref(val);
-    if (ar) {
+    if (apply_op(root, &o, val, &texts)) {
       rc = bh_err(err, errsz, "partial JSON diff: path '%.*s' does not resolve in the before image",
                   (int)o.pathlen, o.path);
       break;
     }
   }
   if (!rc && r < 0) rc = bh_err(err, errsz, "malformed partial JSON diff");
-  if (!rc) {
-    char *text = json_dumps(root, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
-    if (text) {
-      buf_adds(out, text);
-      free(text);
-    } else {
-      rc = bh_err(err, errsz, "cannot print the updated JSON value");
-    }
-  }
-  buf_free(&vtext);
-  json_decref(root);
+  if (!rc) jprint(root, out);
+  jfree(root);
+  for (size_t i = 0; i < texts.n; i++) free(texts.p[i]);
+  free(texts.p);
   return rc;
 }

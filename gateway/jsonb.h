@@ -18,9 +18,9 @@ int jsonb_to_json(const unsigned char *p, size_t n, struct buf *out, char *err, 
 
 /* Partial JSON updates (binlog_row_value_options=PARTIAL_JSON): a diff is a
  * list of (operation, path, binary value). jsonb_apply_diff applies it to
- * the JSON text before (the before image) and appends the whole new value;
- * -1 with err when it cannot (a path that does not resolve, a value jansson
- * cannot hold). jsonb_diff_to_json appends the diff itself, as
+ * the JSON text before (the before image) and appends the whole new value,
+ * leaving the text of everything the diff does not touch as it was; -1 with
+ * err when it cannot (a path that does not resolve). jsonb_diff_to_json appends the diff itself, as
  * [{"op":"replace","path":"$.a","value":1},...], for when there is no
  * before image to apply it to. */
 int jsonb_apply_diff(const char *before, size_t n, const unsigned char *diff, size_t dn, struct buf *out, char *err,

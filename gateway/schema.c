@@ -33,12 +33,15 @@ static int is_blob(uint8_t t)
          t == MT_BLOB_COMPRESSED;
 }
 
-static int is_numeric(uint8_t t)
+/* Columns that have a bit in the SIGNEDNESS field; MariaDB counts YEAR too. */
+static int is_numeric(uint8_t t, int mariadb)
 {
   switch (t) {
   case MT_TINY: case MT_SHORT: case MT_INT24: case MT_LONG: case MT_LONGLONG:
   case MT_NEWDECIMAL: case MT_FLOAT: case MT_DOUBLE:
     return 1;
+  case MT_YEAR:
+    return mariadb;
   default:
     return 0;
   }
@@ -159,7 +162,7 @@ static int read_optional(struct reader *r, struct table *t, int mariadb)
     case OM_SIGNEDNESS: {
       uint32_t k = 0;
       for (uint32_t i = 0; i < t->ncols; i++) {
-        if (!is_numeric(t->cols[i].type)) continue;
+        if (!is_numeric(t->cols[i].type, mariadb)) continue;
         if (k / 8 < len) t->cols[i].is_unsigned = (int8_t)((v[k / 8] >> (7 - k % 8)) & 1);
         k++;
       }

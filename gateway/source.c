@@ -32,7 +32,7 @@ struct source {
   struct source_opts o;
   struct evq *q;
   pthread_t thread;
-  int started;
+  int running; /* the reader thread was started */
   atomic_int stop;
   pthread_mutex_t conn_lock; /* guards m for source_stop's shutdown() */
   MYSQL *m;
@@ -40,11 +40,14 @@ struct source {
   MYSQL *meta; /* second connection for information_schema */
   struct decoder *dec;
   int failed;
-  char err[1024];
+  char err[2048];
   /* Where to resume after a reconnect. */
   struct position resume;
   uint32_t resume_skip;
   int warned_minimal;
+  int events_seen; /* events read on the current connection */
+  struct position started; /* the first request, resolved */
+  uint32_t started_skip;
   struct name_cache_entry *names;
   size_t nnames;
 };
@@ -64,6 +67,26 @@ int start_pos_parse(const char *s, struct start_pos *out, char *err, size_t errs
     if (!s[5]) return bh_err(err, errsz, "position '%s' names no GTID (gtid:0-1-100)", s);
     out->kind = START_GTID;
     snprintf(out->gtid, sizeof out->gtid, "%s", s + 5);
+    if (strchr(out->gtid, ':')) { /* MySQL: uuid:intervals */
+      struct gtidset set = {0};
+      char gerr[256];
+      int rc = gtidset_parse(out->gtid, &set, gerr, sizeof gerr);
+      gtidset_free(&set);
+      if (rc) return bh_err(err, errsz, "position '%s': %s", s, gerr);
+      return 0;
+    }
+    /* MariaDB: domain-server-sequence, comma-separated */
+    const char *p = out->gtid;
+    while (*p) {
+      unsigned long a, b;
+      unsigned long long c;
+      int used = 0;
+      if (sscanf(p, "%lu-%lu-%llu%n", &a, &b, &c, &used) != 3 || used == 0 || (p[used] && p[used] != ','))
+        return bh_err(err, errsz, "position '%s' is not a GTID: MariaDB GTIDs are domain-server-sequence "
+                      "(gtid:0-1-100), MySQL ones uuid:N-M", s);
+      p += used;
+      if (*p == ',') p++;
+    }
     return 0;
   }
   const char *colon = strrchr(s, ':');
@@ -173,7 +196,8 @@ static int attach_stream(struct source *s, MYSQL *m, MARIADB_RPL *rpl)
   struct decoder_cb cb = {.ctx = s, .emit = emit_cb, .lookup_names = names_cb, .warn = warn_cb};
   decoder_free(s->dec);
   s->dec = decoder_new(&dopts, &cb);
-  decoder_set_file(s->dec, s->resume.file);
+  if (s->resume.file[0]) decoder_set_start(s->dec, s->resume.file, s->resume.pos);
+  s->events_seen = 0;
   pthread_mutex_lock(&s->conn_lock);
   s->m = m;
   s->rpl = rpl;
@@ -390,7 +414,8 @@ static int transient(unsigned code)
 {
   return code == CR_SERVER_LOST || code == CR_SERVER_GONE_ERROR || code == CR_CONNECTION_ERROR ||
          code == CR_CONN_HOST_ERROR || code == 0 || code == 1053 /* server shutdown */ ||
-         code == 1927 /* connection killed */ || code == 1317 || code == 2026;
+         code == 1927 /* connection killed */ || code == 1317 || code == 2026 || code == 1040 /* too many connections */ ||
+         code == 1203;
 }
 
 static void sleep_backoff(struct source *s, double secs)
@@ -403,7 +428,8 @@ static void sleep_backoff(struct source *s, double secs)
  * changes of the open transaction were already handed out. */
 static void note_resume(struct source *s)
 {
-  if (!s->dec || !decoder_position(s->dec)->file[0]) return; /* nothing seen yet: same request again */
+  /* Nothing read on this connection: the same request again. */
+  if (!s->dec || !s->events_seen || !decoder_position(s->dec)->file[0]) return;
   uint64_t txpos;
   uint32_t emitted;
   const struct position *b = decoder_boundary(s->dec);
@@ -437,11 +463,11 @@ static void *reader_main(void *arg)
         backoff = backoff * 2 > 30 ? 30 : backoff * 2;
         continue;
       }
-      if (attempts) log_notice("reconnected to '%s', resuming at %s:%" PRIu64 "%s", conn_where(&s->o.conn, where,
+      if (attempts || backoff > 0.5) log_notice("reconnected to '%s', resuming at %s:%" PRIu64 "%s", conn_where(&s->o.conn, where,
                                sizeof where), s->resume.file, s->resume.pos, s->resume_skip ? " (mid-transaction)" : "");
       attempts = 0;
-      backoff = 0.5;
     }
+    if (s->events_seen > 1) backoff = 0.5; /* the stream works again */
     unsigned long len = mysql_net_read_packet(s->m);
     if (atomic_load(&s->stop)) break;
     if (len == packet_error || len == 0) {
@@ -454,10 +480,15 @@ static void *reader_main(void *arg)
         s->failed = 1;
         break;
       }
-      if (code == ER_MASTER_FATAL_READING_BINLOG) {
-        snprintf(s->err, sizeof s->err, "the server cannot send the binlog from '%s:%" PRIu64 "': %s; if it was "
-                 "purged, start from a position the server still has (--from start)", s->resume.file,
-                 s->resume.pos, msg);
+      if (code == ER_MASTER_FATAL_READING_BINLOG || (code && code < 2000 && !s->events_seen && !transient(code))) {
+        /* The server refused the request itself: asking again will not help. */
+        char from[1100];
+        if (s->o.start.kind == START_GTID && (!s->resume.file[0] || s->resume.pos < 4))
+          snprintf(from, sizeof from, "gtid:%s", s->o.start.gtid);
+        else
+          snprintf(from, sizeof from, "%s:%" PRIu64, s->resume.file, s->resume.pos);
+        snprintf(s->err, sizeof s->err, "the server cannot send the binlog from '%.600s': %.400s (error %u); if it "
+                 "was purged, start from a position the server still has (--from start)", from, msg, code);
         s->failed = 1;
         break;
       }
@@ -466,7 +497,12 @@ static void *reader_main(void *arg)
                conn_where(&s->o.conn, where, sizeof where), msg[0] ? msg : "connection closed", s->resume.file,
                s->resume.pos);
       if (!transient(code)) log_warn("error %u is unexpected here; retrying anyway", code);
+      int nothing = !s->events_seen;
       close_stream(s);
+      if (nothing) { /* failed before any event: do not spin */
+        sleep_backoff(s, backoff);
+        backoff = backoff * 2 > 30 ? 30 : backoff * 2;
+      }
       continue;
     }
     const unsigned char *p = s->m->net.read_pos;
@@ -476,6 +512,7 @@ static void *reader_main(void *arg)
       continue;
     }
     if (p[0] != 0) continue;
+    s->events_seen++;
     if (decoder_feed(s->dec, p + 1, len - 1, -1, err, sizeof err)) {
       if (atomic_load(&s->stop)) break;
       snprintf(s->err, sizeof s->err, "%s", err);
@@ -488,14 +525,22 @@ static void *reader_main(void *arg)
   return NULL;
 }
 
+const struct position *source_start_position(struct source *s, uint32_t *skip)
+{
+  if (skip) *skip = s->started_skip;
+  return &s->started;
+}
+
 int source_start(struct source *s, char *err, size_t errsz)
 {
   if (open_stream(s, 1, err, errsz)) return -1;
+  s->started = s->resume;
+  s->started_skip = s->resume_skip;
   if (pthread_create(&s->thread, NULL, reader_main, s)) {
     close_stream(s);
     return bh_err(err, errsz, "cannot start the reader thread");
   }
-  s->started = 1;
+  s->running = 1;
   return 0;
 }
 
@@ -525,9 +570,9 @@ void source_stop(struct source *s)
     if (fd >= 0) shutdown(fd, SHUT_RDWR);
   }
   pthread_mutex_unlock(&s->conn_lock);
-  if (s->started) {
+  if (s->running) {
     pthread_join(s->thread, NULL);
-    s->started = 0;
+    s->running = 0;
   }
 }
 

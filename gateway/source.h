@@ -52,6 +52,10 @@ struct source *source_new(const struct source_opts *o);
  * -1 with err. */
 int source_start(struct source *s, char *err, size_t errsz);
 
+/* Where the stream was requested from (after source_start: end and start
+ * resolved to a file and offset); *skip gets the changes it skips there. */
+const struct position *source_start_position(struct source *s, uint32_t *skip);
+
 /* The next event (caller frees), blocking; NULL at the end of the stream. */
 struct event *source_next(struct source *s);
 struct evq *source_queue(struct source *s);
