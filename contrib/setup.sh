@@ -38,7 +38,8 @@ packages=(
   libcurl4-openssl-dev libevent-dev libmariadb-dev libpcre2-dev
   libjansson-dev libssl-dev libzstd-dev zlib1g-dev
   mariadb-server mariadb-client
-  python3 perl curl
+  python3 perl curl time
+  clang libclang-rt-14-dev
 )
 
 # Runs a command as root: directly, or through sudo.

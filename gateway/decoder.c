@@ -532,6 +532,7 @@ static int on_rows(struct decoder *d, const struct binlog_header *h, const unsig
     struct event *scratch = event_new((enum event_type)kind, t);
     int rc = 0;
     while (!rc && reader_left(&r) > 0) {
+      const unsigned char *before_row = r.p;
       buf_reset(&scratch->arena);
       rc = coldec_row(&r, t, present1, scratch->before, &scratch->arena, d->cs, derr, sizeof derr);
       if (!rc && kind == EVENT_UPDATE) {
@@ -543,6 +544,7 @@ static int on_rows(struct decoder *d, const struct binlog_header *h, const unsig
         rc = coldec_row_partial(&r, t, present2, scratch->after, &scratch->arena, d->cs, partial, scratch->before,
                                 derr, sizeof derr);
       }
+      if (!rc && r.p == before_row) rc = bh_err(derr, sizeof derr, "a row that holds no column");
       if (!rc) count_change(d);
     }
     event_free(scratch);
@@ -558,6 +560,9 @@ static int on_rows(struct decoder *d, const struct binlog_header *h, const unsig
     return 0;
   }
   while (reader_left(&r) > 0) {
+    /* A row takes at least one byte unless its bitmaps select no column,
+     * which no server writes: refuse it rather than loop on nothing. */
+    const unsigned char *row_start = r.p;
     struct event *e = event_new((enum event_type)kind, t);
     fill_common(d, e, h, at);
     e->sql = rcstr_ref(d->sql);
@@ -579,6 +584,7 @@ static int on_rows(struct decoder *d, const struct binlog_header *h, const unsig
         rc = coldec_row_partial(&r, t, present2, e->after, &e->arena, d->cs, partial, e->before, derr,
                                 sizeof derr);
     }
+    if (!rc && r.p == row_start) rc = bh_err(derr, sizeof derr, "a row image that selects no column");
     if (rc) {
       event_free(e);
       char msg[400];

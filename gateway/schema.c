@@ -143,6 +143,9 @@ static void assign_labels(struct reader *r, struct table *t, uint8_t type)
 {
   for (uint32_t i = 0; i < t->ncols && reader_left(r); i++) {
     if (t->cols[i].type != type) continue;
+    /* A field given twice replaces the first. */
+    for (uint32_t k = 0; k < t->cols[i].nlabels; k++) free(t->cols[i].labels[k]);
+    free(t->cols[i].labels);
     t->cols[i].labels = read_labels(r, &t->cols[i].nlabels);
     if (r->overrun) return;
   }
