@@ -195,6 +195,24 @@ void buf_add_json_str(struct buf *b, const char *str, size_t n)
   buf_addc(b, '"');
 }
 
+void buf_add_utf8(struct buf *b, unsigned long cp)
+{
+  char o[4];
+  size_t n;
+  if (cp < 0x80) {
+    o[0] = (char)cp, n = 1;
+  } else if (cp < 0x800) {
+    o[0] = (char)(0xc0 | (cp >> 6)), o[1] = (char)(0x80 | (cp & 0x3f)), n = 2;
+  } else if (cp < 0x10000) {
+    o[0] = (char)(0xe0 | (cp >> 12)), o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    o[2] = (char)(0x80 | (cp & 0x3f)), n = 3;
+  } else {
+    o[0] = (char)(0xf0 | (cp >> 18)), o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f)), o[3] = (char)(0x80 | (cp & 0x3f)), n = 4;
+  }
+  buf_add(b, o, n);
+}
+
 void buf_add_base64(struct buf *b, const void *data, size_t n)
 {
   static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

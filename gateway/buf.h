@@ -48,6 +48,9 @@ void buf_add_double(struct buf *b, double v, int is_float);
 /* Appends s as a quoted JSON string. Invalid UTF-8 bytes become U+FFFD, so the
  * output is valid JSON whatever the input. */
 void buf_add_json_str(struct buf *b, const char *s, size_t n);
+/* Appends code point cp (at most 0x10ffff) encoded as UTF-8. */
+void buf_add_utf8(struct buf *b, unsigned long cp);
+
 /* Appends the base64 (RFC 4648, padded) of data, without quotes. */
 void buf_add_base64(struct buf *b, const void *data, size_t n);
 

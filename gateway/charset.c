@@ -70,23 +70,6 @@ enum charset_kind charset_kind_of(struct charset_conv *c, uint16_t id)
   return (enum charset_kind)(c->kind[id] - 1);
 }
 
-static void add_cp(struct buf *out, unsigned cp)
-{
-  char u[3];
-  if (cp < 0x80) {
-    buf_addc(out, (char)cp);
-  } else if (cp < 0x800) {
-    u[0] = (char)(0xc0 | (cp >> 6));
-    u[1] = (char)(0x80 | (cp & 0x3f));
-    buf_add(out, u, 2);
-  } else {
-    u[0] = (char)(0xe0 | (cp >> 12));
-    u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-    u[2] = (char)(0x80 | (cp & 0x3f));
-    buf_add(out, u, 3);
-  }
-}
-
 void charset_to_utf8(struct charset_conv *c, uint16_t id, const char *s, size_t n, struct buf *out)
 {
   enum charset_kind k = charset_kind_of(c, id);
@@ -94,7 +77,7 @@ void charset_to_utf8(struct charset_conv *c, uint16_t id, const char *s, size_t 
     buf_reserve(out, n * 2);
     for (size_t i = 0; i < n; i++) {
       unsigned char ch = (unsigned char)s[i];
-      add_cp(out, ch >= 0x80 && ch < 0xa0 ? cp1252_c1[ch - 0x80] : ch);
+      buf_add_utf8(out, ch >= 0x80 && ch < 0xa0 ? cp1252_c1[ch - 0x80] : ch);
     }
     return;
   }

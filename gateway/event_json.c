@@ -70,25 +70,6 @@ static int hex4(const char *s)
   return v;
 }
 
-static void put_utf8(struct buf *b, unsigned long cp)
-{
-  if (cp < 0x80) {
-    buf_addc(b, (char)cp);
-  } else if (cp < 0x800) {
-    buf_addc(b, (char)(0xc0 | cp >> 6));
-    buf_addc(b, (char)(0x80 | (cp & 0x3f)));
-  } else if (cp < 0x10000) {
-    buf_addc(b, (char)(0xe0 | cp >> 12));
-    buf_addc(b, (char)(0x80 | (cp >> 6 & 0x3f)));
-    buf_addc(b, (char)(0x80 | (cp & 0x3f)));
-  } else {
-    buf_addc(b, (char)(0xf0 | cp >> 18));
-    buf_addc(b, (char)(0x80 | (cp >> 12 & 0x3f)));
-    buf_addc(b, (char)(0x80 | (cp >> 6 & 0x3f)));
-    buf_addc(b, (char)(0x80 | (cp & 0x3f)));
-  }
-}
-
 /* A string at J->p (the opening quote), decoded into *out (caller frees). */
 static int jstring(struct jparser *J, char **out, size_t *len)
 {
@@ -141,7 +122,7 @@ static int jstring(struct jparser *J, char **out, size_t *len)
         }
       }
       if (cp >= 0xd800 && cp <= 0xdfff) cp = 0xfffd; /* a lone surrogate */
-      put_utf8(&b, cp);
+      buf_add_utf8(&b, cp);
       break;
     }
     default:

@@ -590,25 +590,6 @@ static long utf8_next(const unsigned char *s, size_t n, size_t *len)
   return cp;
 }
 
-static void utf8_put(struct buf *b, long cp)
-{
-  if (cp < 0x80) {
-    buf_addc(b, (char)cp);
-  } else if (cp < 0x800) {
-    buf_addc(b, (char)(0xc0 | cp >> 6));
-    buf_addc(b, (char)(0x80 | (cp & 0x3f)));
-  } else if (cp < 0x10000) {
-    buf_addc(b, (char)(0xe0 | cp >> 12));
-    buf_addc(b, (char)(0x80 | (cp >> 6 & 0x3f)));
-    buf_addc(b, (char)(0x80 | (cp & 0x3f)));
-  } else {
-    buf_addc(b, (char)(0xf0 | cp >> 18));
-    buf_addc(b, (char)(0x80 | (cp >> 12 & 0x3f)));
-    buf_addc(b, (char)(0x80 | (cp >> 6 & 0x3f)));
-    buf_addc(b, (char)(0x80 | (cp & 0x3f)));
-  }
-}
-
 /* Simple case mapping for ASCII, Latin-1, Latin Extended-A, Greek and
  * Cyrillic: enough for the names and words rules usually test. */
 static long to_lower(long c)
@@ -662,7 +643,7 @@ static struct rval map_case(struct ctx *c, const struct rval *r, int upper)
     if (cp < 0)
       buf_addc(&b, (char)s[i]);
     else
-      utf8_put(&b, upper ? to_upper(cp) : to_lower(cp));
+      buf_add_utf8(&b, upper ? to_upper(cp) : to_lower(cp));
     i += l;
   }
   size_t n = b.len;
@@ -973,7 +954,7 @@ static int lex_string(struct parser *P, struct token *t)
           perr(P, start, "invalid \\u escape: expected \\uXXXX or \\u{X...} naming a Unicode scalar value");
           return -1;
         }
-        utf8_put(&b, cp);
+        buf_add_utf8(&b, cp);
         break;
       }
       default: /* kept as written: "\d" is a regex's \d */

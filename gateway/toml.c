@@ -145,25 +145,6 @@ static size_t utf8_decode(const unsigned char *s, size_t n, unsigned *cp)
   return len;
 }
 
-static void utf8_encode(struct buf *b, unsigned cp)
-{
-  char o[4];
-  if (cp < 0x80) {
-    buf_addc(b, (char)cp);
-  } else if (cp < 0x800) {
-    o[0] = (char)(0xc0 | (cp >> 6)), o[1] = (char)(0x80 | (cp & 0x3f));
-    buf_add(b, o, 2);
-  } else if (cp < 0x10000) {
-    o[0] = (char)(0xe0 | (cp >> 12)), o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-    o[2] = (char)(0x80 | (cp & 0x3f));
-    buf_add(b, o, 3);
-  } else {
-    o[0] = (char)(0xf0 | (cp >> 18)), o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f)), o[3] = (char)(0x80 | (cp & 0x3f));
-    buf_add(b, o, 4);
-  }
-}
-
 /* The character at the scanner, for messages. */
 static const char *describe(const struct parser *p, char *out, size_t size)
 {
@@ -472,7 +453,7 @@ static int parse_escape(struct parser *p, struct buf *b)
     }
     if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
       return perr_at(p, line, col, "escape '\\%c%0*X' is not a Unicode scalar value", c, ndig, cp);
-    utf8_encode(b, cp);
+    buf_add_utf8(b, cp);
     return 0;
   }
   default:
