@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # TLS to the server: a user that must use TLS can stream with tls=required,
 # verify_ca checks the certificate against the CA given, and a wrong CA or
-# no TLS at all fails with a message that says what to check.
+# no TLS at all fails with a message that says what to check. Also the
+# password read from a file.
 . "$(dirname "$0")/lib/test-lib.sh"
 . "$TOP/t/lib/mariadb.sh"
 require_cmd openssl timeout
@@ -57,6 +58,18 @@ test_expect_success 'the TLS settings from the config file' '
 	tls_ca = "ca.pem"
 	EOF
   timeout 60 "$BINHOOK" tail -c tls.toml --from "$(cat from)" --limit 1 >out 2>err &&
+  grep -q "\"after\":{\"id\":1}" out
+'
+
+test_expect_success 'the password from a file, the environment ignored' '
+  printf "%s\n" "$BINHOOK_MYSQL_PASSWORD" >pw &&
+  cat >pw.toml <<-EOF &&
+	[source]
+	url = "$BINHOOK_URL?tls=required"
+	password_env = ""
+	password_file = "pw"
+	EOF
+  BINHOOK_MYSQL_PASSWORD=wrong timeout 60 "$BINHOOK" tail -c pw.toml --from "$(cat from)" --limit 1 >out 2>err &&
   grep -q "\"after\":{\"id\":1}" out
 '
 
