@@ -14,6 +14,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,13 +124,14 @@ static void print_resume(const struct tail *t)
 struct sigwaiter {
   sigset_t set;
   struct evq *q;
+  atomic_int done; /* the main loop has ended: the next signal only wakes us */
 };
 
 static void *sig_main(void *arg)
 {
   struct sigwaiter *w = arg;
   int sig;
-  if (sigwait(&w->set, &sig) == 0 && w->q) evq_close(w->q);
+  if (sigwait(&w->set, &sig) == 0 && !atomic_load(&w->done)) evq_close(w->q);
   return NULL;
 }
 
@@ -271,6 +273,7 @@ int cmd_tail(int argc, char **argv)
 
   /* Signals go to one thread that closes the queue: the main loop then ends. */
   struct sigwaiter w;
+  atomic_init(&w.done, 0);
   sigemptyset(&w.set);
   sigaddset(&w.set, SIGINT);
   sigaddset(&w.set, SIGTERM);
@@ -296,7 +299,6 @@ int cmd_tail(int argc, char **argv)
   }
   pthread_t sigthr;
   pthread_create(&sigthr, NULL, sig_main, &w);
-  pthread_detach(sigthr);
 
   rc = 0;
   int stop = 0;
@@ -314,6 +316,11 @@ int cmd_tail(int argc, char **argv)
       e = next;
     }
   }
+  /* The signal thread goes before the queue it may touch: wake it (a
+   * signal that arrived already has woken it) and wait for it. */
+  atomic_store(&w.done, 1);
+  pthread_kill(sigthr, SIGTERM);
+  pthread_join(sigthr, NULL);
   if (fflush(stdout) && errno != EPIPE) t.write_failed = 1;
   const char *serr = source_error(src);
   if (serr) {
