@@ -143,10 +143,17 @@ static inline int plain8(uint64_t w)
 
 void buf_add_json_str(struct buf *b, const char *str, size_t n)
 {
-  const unsigned char *s = (const unsigned char *)str;
   /* Most text needs no escaping: room for that case, runs copied whole. */
   buf_reserve(b, n + 2);
   b->p[b->len++] = '"';
+  buf_add_json_inner(b, str, n);
+  buf_addc(b, '"');
+}
+
+void buf_add_json_inner(struct buf *b, const char *str, size_t n)
+{
+  const unsigned char *s = (const unsigned char *)str;
+  buf_reserve(b, n + 1);
   size_t i = 0;
   while (i < n) {
     size_t j = i;
@@ -192,7 +199,7 @@ void buf_add_json_str(struct buf *b, const char *str, size_t n)
     }
     i++;
   }
-  buf_addc(b, '"');
+  b->p[b->len] = 0;
 }
 
 void buf_add_utf8(struct buf *b, unsigned long cp)
@@ -245,4 +252,77 @@ char *buf_steal(struct buf *b)
   b->p = NULL;
   b->len = b->cap = 0;
   return p;
+}
+
+/* One code point from s (n > 0 bytes left); *len its byte length. Invalid
+ * bytes come back one at a time as -1. */
+long utf8_next(const unsigned char *s, size_t n, size_t *len)
+{
+  unsigned char b = s[0];
+  size_t l = b < 0x80 ? 1 : (b & 0xe0) == 0xc0 ? 2 : (b & 0xf0) == 0xe0 ? 3 : (b & 0xf8) == 0xf0 ? 4 : 0;
+  *len = 1;
+  if (!l || l > n) return -1;
+  long cp = l == 1 ? b : l == 2 ? (b & 0x1f) : l == 3 ? (b & 0x0f) : (b & 0x07);
+  for (size_t k = 1; k < l; k++) {
+    if ((s[k] & 0xc0) != 0x80) return -1;
+    cp = cp << 6 | (s[k] & 0x3f);
+  }
+  *len = l;
+  return cp;
+}
+
+/* Simple case mapping for ASCII, Latin-1, Latin Extended-A, Greek and
+ * Cyrillic: enough for the names and words rules usually test. */
+static long to_lower(long c)
+{
+  if (c >= 'A' && c <= 'Z') return c + 32;
+  if (c < 0x80) return c;
+  if ((c >= 0xc0 && c <= 0xde && c != 0xd7) || (c >= 0x391 && c <= 0x3a9 && c != 0x3a2) ||
+      (c >= 0x410 && c <= 0x42f))
+    return c + 32;
+  if (c >= 0x400 && c <= 0x40f) return c + 80;
+  if (((c >= 0x100 && c <= 0x12f) || (c >= 0x132 && c <= 0x137) || (c >= 0x14a && c <= 0x177)) && !(c & 1))
+    return c + 1;
+  if (((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17e)) && (c & 1)) return c + 1;
+  if (c == 0x178) return 0xff;
+  if (c == 0x386) return 0x3ac;
+  if (c >= 0x388 && c <= 0x38a) return c + 37;
+  if (c == 0x38c) return 0x3cc;
+  if (c == 0x38e || c == 0x38f) return c + 63;
+  return c;
+}
+
+static long to_upper(long c)
+{
+  if (c >= 'a' && c <= 'z') return c - 32;
+  if (c < 0x80) return c;
+  if ((c >= 0xe0 && c <= 0xfe && c != 0xf7) || (c >= 0x3b1 && c <= 0x3c9 && c != 0x3c2) ||
+      (c >= 0x430 && c <= 0x44f))
+    return c - 32;
+  if (c == 0x3c2) return 0x3a3; /* final sigma */
+  if (c >= 0x450 && c <= 0x45f) return c - 80;
+  if (((c >= 0x101 && c <= 0x12f) || (c >= 0x133 && c <= 0x137) || (c >= 0x14b && c <= 0x177)) && (c & 1))
+    return c - 1;
+  if (((c >= 0x13a && c <= 0x148) || (c >= 0x17a && c <= 0x17e)) && !(c & 1)) return c - 1;
+  if (c == 0xff) return 0x178;
+  if (c == 0x3ac) return 0x386;
+  if (c >= 0x3ad && c <= 0x3af) return c - 37;
+  if (c == 0x3cc) return 0x38c;
+  if (c == 0x3cd || c == 0x3ce) return c - 63;
+  return c;
+}
+
+void buf_add_case(struct buf *b, const char *str, size_t n, int upper)
+{
+  const unsigned char *s = (const unsigned char *)str;
+  buf_reserve(b, n);
+  for (size_t i = 0; i < n;) {
+    size_t l;
+    long cp = utf8_next(s + i, n - i, &l);
+    if (cp < 0)
+      buf_addc(b, (char)s[i]);
+    else
+      buf_add_utf8(b, (unsigned long)(upper ? to_upper(cp) : to_lower(cp)));
+    i += l;
+  }
 }

@@ -51,6 +51,18 @@ void buf_add_json_str(struct buf *b, const char *s, size_t n);
 /* Appends code point cp (at most 0x10ffff) encoded as UTF-8. */
 void buf_add_utf8(struct buf *b, unsigned long cp);
 
+/* Appends s escaped as the inside of a JSON string, without the quotes. */
+void buf_add_json_inner(struct buf *b, const char *s, size_t n);
+
+/* One code point from s (n > 0 bytes left); *len its byte length. Invalid
+ * bytes come back one at a time as -1. */
+long utf8_next(const unsigned char *s, size_t n, size_t *len);
+
+/* Appends s with its letters in upper (or lower) case: simple mappings of
+ * ASCII, Latin-1, Latin Extended-A, Greek and Cyrillic; other characters and
+ * invalid bytes are kept as they are. */
+void buf_add_case(struct buf *b, const char *s, size_t n, int upper);
+
 /* Appends the base64 (RFC 4648, padded) of data, without quotes. */
 void buf_add_base64(struct buf *b, const void *data, size_t n);
 

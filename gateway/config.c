@@ -3,8 +3,10 @@
  * list of keys it knows, converts the values into struct config and collects
  * every problem, with the position toml.c kept for it, into the caller's
  * buffer. Relative paths (state dir, password and TLS files) are taken from
- * the directory of the file. Sections later work will fill ([admin],
- * [endpoint.*], [[rule]]) are accepted as they are for now. */
+ * the directory of the file. The `include` globs name rule files, read after
+ * the main file, in name order, each holding only [[rule]] and
+ * [endpoint.NAME] sections. Rules and endpoints are read into plain data
+ * with the positions of their texts; rules.c compiles them. */
 #include "config.h"
 #include "log.h"
 #include "source.h"
@@ -12,6 +14,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <glob.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -26,17 +29,28 @@
 
 static const char *const top_keys[] = {"include", "templates", "source", "state", "log",
                                        "admin",   "endpoint",  "rule",   NULL};
+static const char *const include_keys[] = {"endpoint", "rule", NULL};
 static const char *const source_keys[] = {
     "url",      "password_env", "password_file",   "tls",          "tls_ca",
     "tls_cert", "tls_key",      "server_id",       "start",        "tables",
     "exclude",  "heartbeat",    "connect_timeout", "queue_events", NULL};
 static const char *const state_keys[] = {"dir", NULL};
 static const char *const log_keys[] = {"level", NULL};
+static const char *const admin_keys[] = {"listen", NULL};
+static const char *const endpoint_keys[] = {
+    "url",         "method",   "headers",    "signing",   "secret",       "secret_env",
+    "secret_file", "timeout",  "retry",      "max_age",   "concurrency",  "ordering",
+    "mail_from",   "mail_to",  "mail_cc",    "username",  "password_env", "password_file",
+    "subject",     NULL};
+static const char *const rule_keys[] = {"name",      "description", "enabled",  "table",   "on",
+                                        "kind",      "when",        "statement", "threshold", "sample",
+                                        "endpoint",  "template",    "subject",  "method",  "url",
+                                        "headers",   NULL};
 
 static const struct section {
   const char *name;
   const char *const *keys;
-} sections[] = {{"source", source_keys}, {"state", state_keys}, {"log", log_keys}};
+} sections[] = {{"source", source_keys}, {"state", state_keys}, {"log", log_keys}, {"admin", admin_keys}};
 
 /* ---- defaults and freeing ---- */
 
@@ -62,6 +76,73 @@ static void strv_free(char **v)
   free(v);
 }
 
+/* Frees a vector of secrets, wiping them first. */
+static void secrets_free(char **v)
+{
+  if (!v) return;
+  for (char **p = v; *p; p++) {
+    volatile char *c = *p;
+    while (*c)
+      *c++ = 0;
+    free(*p);
+  }
+  free(v);
+}
+
+static void text_free(struct config_text *t)
+{
+  free(t->s);
+  t->s = NULL;
+}
+
+static void headers_free(struct config_header *h, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    free(h[i].name);
+    text_free(&h[i].value);
+  }
+  free(h);
+}
+
+static void endpoint_free(struct config_endpoint *ep)
+{
+  free(ep->name);
+  text_free(&ep->url);
+  free(ep->method);
+  headers_free(ep->headers, ep->nheaders);
+  free(ep->signing);
+  secrets_free(ep->secrets);
+  free(ep->secret_problem);
+  free(ep->retry);
+  free(ep->ordering);
+  free(ep->mail_from);
+  strv_free(ep->mail_to);
+  strv_free(ep->mail_cc);
+  free(ep->username);
+  if (ep->password) {
+    volatile char *c = ep->password;
+    while (*c)
+      *c++ = 0;
+    free(ep->password);
+  }
+  text_free(&ep->subject);
+}
+
+static void rule_free(struct config_rule *r)
+{
+  free(r->name);
+  free(r->description);
+  strv_free(r->tables);
+  text_free(&r->when);
+  text_free(&r->statement);
+  strv_free(r->endpoints);
+  text_free(&r->template);
+  text_free(&r->subject);
+  text_free(&r->method);
+  text_free(&r->url);
+  headers_free(r->headers, r->nheaders);
+}
+
 void config_free(struct config *cfg)
 {
   struct config_source *s = &cfg->source;
@@ -78,7 +159,23 @@ void config_free(struct config *cfg)
   strv_free(s->exclude);
   free(cfg->state.dir);
   free(cfg->log.level);
+  free(cfg->admin.listen);
+  free(cfg->templates);
+  for (size_t i = 0; i < cfg->nendpoints; i++)
+    endpoint_free(&cfg->endpoints[i]);
+  free(cfg->endpoints);
+  for (size_t i = 0; i < cfg->nrules; i++)
+    rule_free(&cfg->rules[i]);
+  free(cfg->rules);
+  strv_free(cfg->files);
   memset(cfg, 0, sizeof *cfg);
+}
+
+const struct config_endpoint *config_endpoint(const struct config *cfg, const char *name)
+{
+  for (size_t i = 0; i < cfg->nendpoints; i++)
+    if (!strcmp(cfg->endpoints[i].name, name)) return &cfg->endpoints[i];
+  return NULL;
 }
 
 /* ---- durations ---- */
@@ -164,7 +261,10 @@ static void set_path(const char *cfgpath, char **field, const char *p)
 /* ---- messages ---- */
 
 struct loader {
-  const char *file;
+  const char *file; /* interned in cfg->files */
+  const char *text; /* the file's text, for the positions of string contents */
+  size_t textlen;
+  struct config *cfg;
   char *errs;
   size_t errsz, len;
   int nerr, dropped;
@@ -214,9 +314,9 @@ static const char *a_type(enum toml_type t)
 static const char *key_where(char *buf, size_t size, const struct toml_key *k, const char *sect)
 {
   if (sect)
-    snprintf(buf, size, "'%s' in [%s]", k->key, sect);
+    snprintf(buf, size, "'%.100s' in [%.150s]", k->key, sect);
   else
-    snprintf(buf, size, "'%s'", k->key);
+    snprintf(buf, size, "'%.100s'", k->key);
   return buf;
 }
 
@@ -263,6 +363,8 @@ static const char *nearest(const char *key, const char *const *known)
   }
   return best <= limit ? found : NULL;
 }
+
+const char *config_nearest(const char *word, const char *const *known) { return nearest(word, known); }
 
 static void unknown_key(struct loader *l, const struct toml_key *k, const char *sect,
                         const char *const *known)
@@ -553,6 +655,632 @@ static void load_log(struct loader *l, const struct toml_value *t, struct config
   }
 }
 
+
+static void load_admin(struct loader *l, const struct toml_value *t, struct config_admin *ad)
+{
+  char w[300];
+  for (size_t i = 0; i < t->u.table.len; i++) {
+    const struct toml_key *k = &t->u.table.entries[i];
+    const char *s;
+    if (strcmp(k->key, "listen")) {
+      unknown_key(l, k, "admin", admin_keys);
+    } else if ((s = get_string(l, k, "admin", 1))) {
+      const char *colon = strrchr(s, ':');
+      char *end = NULL;
+      long port = colon ? strtol(colon + 1, &end, 10) : -1;
+      if (!colon || colon == s || !colon[1] || *end || port < 1 || port > 65535)
+        lerr(l, k->value->line, k->value->col, "%s: '%s' is not HOST:PORT (such as \"127.0.0.1:9465\")",
+             key_where(w, sizeof w, k, "admin"), s);
+      else
+        set_string(&ad->listen, s);
+    }
+  }
+}
+
+/* Where the contents of string value v start: after its opening quotes (and
+ * the newline a multi-line string trims), so that messages about a position
+ * inside an expression or a template point at the right character. */
+static void text_start(const struct loader *l, const struct toml_value *v, int *line, int *col)
+{
+  *line = v->line;
+  *col = v->col + 1;
+  const char *p = l->text, *end = l->text + l->textlen;
+  for (int ln = 1; ln < v->line && p < end; p++)
+    if (*p == '\n') ln++;
+  for (int c = 1; c < v->col && p < end; c++) /* columns count characters */
+    do
+      p++;
+    while (p < end && ((unsigned char)*p & 0xc0) == 0x80);
+  if (end - p >= 3 && (!strncmp(p, "\"\"\"", 3) || !strncmp(p, "'''", 3))) {
+    p += 3;
+    *col = v->col + 3;
+    if (p < end && (*p == '\n' || (*p == '\r' && p + 1 < end && p[1] == '\n'))) *line += 1, *col = 1;
+  }
+}
+
+/* Reads string key k into t with its position; 0, or -1 after reporting. */
+static int get_text(struct loader *l, const struct toml_key *k, const char *sect, int nonempty,
+                    struct config_text *t)
+{
+  const char *s = get_string(l, k, sect, nonempty);
+  if (!s) return -1;
+  free(t->s);
+  t->s = xstrdup(s);
+  t->file = l->file;
+  text_start(l, k->value, &t->line, &t->col);
+  return 0;
+}
+
+/* An array of strings, or one string: a NULL-terminated vector (caller
+ * frees; an empty array gives an empty vector), or NULL after reporting. */
+static char **get_strings(struct loader *l, const struct toml_key *k, const char *sect, const char *what)
+{
+  char w[300];
+  const struct toml_value *v = k->value;
+  const struct toml_value *const *items = (const struct toml_value *const *)&k->value;
+  size_t n = 1;
+  if (v->type == TOML_ARRAY) {
+    items = (const struct toml_value *const *)v->u.array.items;
+    n = v->u.array.len;
+  } else if (v->type != TOML_STRING) {
+    type_error(l, k, sect, what);
+    return NULL;
+  }
+  char **vec = xcalloc(n + 1, sizeof *vec);
+  size_t j = 0;
+  int bad = 0;
+  for (size_t i = 0; i < n; i++) {
+    const struct toml_value *it = items[i];
+    if (it->type != TOML_STRING || strlen(it->u.str.ptr) != it->u.str.len || !it->u.str.len) {
+      lerr(l, it->line, it->col, "%s must be %s; this item is %s", key_where(w, sizeof w, k, sect), what,
+           it->type != TOML_STRING ? a_type(it->type)
+           : it->u.str.len         ? "a string with NUL characters"
+                                   : "an empty string");
+      bad = 1;
+      continue;
+    }
+    vec[j++] = xstrdup(it->u.str.ptr);
+  }
+  if (bad) {
+    strv_free(vec);
+    return NULL;
+  }
+  return vec;
+}
+
+/* headers = { "X-Name" = "template", ... } */
+static int get_headers(struct loader *l, const struct toml_key *k, const char *sect, struct config_header **out,
+                       size_t *nout)
+{
+  char w[300];
+  const struct toml_value *v = k->value;
+  if (v->type != TOML_TABLE) {
+    type_error(l, k, sect, "a table of header names and values ({ \"X-Name\" = \"value\" })");
+    return -1;
+  }
+  struct config_header *h = xcalloc(v->u.table.len + 1, sizeof *h);
+  size_t n = 0;
+  int bad = 0;
+  for (size_t i = 0; i < v->u.table.len; i++) {
+    const struct toml_key *hk = &v->u.table.entries[i];
+    size_t tok =
+        strspn(hk->key, "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+    if (!hk->keylen || tok != hk->keylen) {
+      lerr(l, hk->line, hk->col, "%s: '%s' is not a valid HTTP header name", key_where(w, sizeof w, k, sect),
+           hk->key);
+      bad = 1;
+      continue;
+    }
+    if (get_text(l, hk, sect, 0, &h[n].value)) {
+      bad = 1;
+      continue;
+    }
+    h[n++].name = xstrdup(hk->key);
+  }
+  if (bad) {
+    headers_free(h, n);
+    return -1;
+  }
+  headers_free(*out, *nout);
+  *out = h;
+  *nout = n;
+  return 0;
+}
+
+/* Appends the secrets in text, separated by white space, to vec. */
+static char **add_secrets(char **vec, const char *text)
+{
+  size_t n = 0;
+  while (vec && vec[n])
+    n++;
+  for (const char *p = text;;) {
+    p += strspn(p, " \t\r\n");
+    size_t len = strcspn(p, " \t\r\n");
+    if (!len) break;
+    vec = xrealloc(vec, (n + 2) * sizeof *vec);
+    vec[n] = xmalloc(len + 1);
+    memcpy(vec[n], p, len);
+    vec[n][len] = 0;
+    vec[++n] = NULL;
+    p += len;
+  }
+  return vec;
+}
+
+static int env_name_ok(const char *s)
+{
+  size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_");
+  return *s && !s[n] && !(s[0] >= '0' && s[0] <= '9');
+}
+
+/* Reads a small secret file (at most 64 KiB) whole; NULL with errno. */
+static char *slurp_secret(const char *path)
+{
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  char *p = xmalloc(65537);
+  size_t n = fread(p, 1, 65536, f);
+  int e = ferror(f) ? errno : 0;
+  fclose(f);
+  if (e) {
+    free(p);
+    errno = e;
+    return NULL;
+  }
+  p[n] = 0;
+  return p;
+}
+
+static void wipe_free(char *s)
+{
+  if (!s) return;
+  volatile char *c = s;
+  while (*c)
+    *c++ = 0;
+  free(s);
+}
+
+__attribute__((format(printf, 5, 6))) static void set_problem(struct loader *l, char **field, int line, int col,
+                                                              const char *fmt, ...)
+{
+  char msg[600];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  free(*field);
+  size_t n = strlen(l->file) + strlen(msg) + 32;
+  *field = xmalloc(n);
+  snprintf(*field, n, "%s:%d:%d: %s", l->file, line, col, msg);
+}
+
+static int one_of(const char *s, const char *const *known)
+{
+  for (const char *const *p = known; *p; p++)
+    if (!strcmp(*p, s)) return 1;
+  return 0;
+}
+
+static const char *const ordering_names[] = {"key", "none", "endpoint", NULL};
+static const char *const signing_names[] = {"none", "standard-webhooks", "github", NULL};
+
+static int is_mail_address(const char *s)
+{
+  const char *at = strchr(s, '@');
+  return at && at != s && at[1] && !strpbrk(s, "\r\n<>, \t\"");
+}
+
+static void load_endpoint(struct loader *l, const char *name, const struct toml_key *ek)
+{
+  char sect[200], w[300], ebuf[128];
+  struct config *cfg = l->cfg;
+  const struct toml_value *t = ek->value;
+  snprintf(sect, sizeof sect, "endpoint.%.150s", name);
+  if (t->type != TOML_TABLE) {
+    lerr(l, t->line, t->col, "[endpoint.%s] must be a table, not %s", name, a_type(t->type));
+    return;
+  }
+  const struct config_endpoint *dup = config_endpoint(cfg, name);
+  if (dup) {
+    lerr(l, ek->line, ek->col, "endpoint '%s' is defined twice (first at %s:%d:%d)", name, dup->file, dup->line,
+         dup->col);
+    return;
+  }
+  cfg->endpoints = xrealloc(cfg->endpoints, (cfg->nendpoints + 1) * sizeof *cfg->endpoints);
+  struct config_endpoint *ep = &cfg->endpoints[cfg->nendpoints++];
+  memset(ep, 0, sizeof *ep);
+  ep->name = xstrdup(name);
+  ep->file = l->file;
+  ep->line = ek->line;
+  ep->col = ek->col;
+  ep->method = xstrdup("POST");
+  ep->timeout = 15;
+  ep->max_age = 3 * 86400;
+  ep->concurrency = 8;
+  ep->ordering = xstrdup("key");
+  static const double default_retry[] = {5, 300, 1800, 7200, 18000, 36000, 36000};
+  ep->nretry = sizeof default_retry / sizeof default_retry[0];
+  ep->retry = xmalloc(sizeof default_retry);
+  memcpy(ep->retry, default_retry, sizeof default_retry);
+
+  const struct toml_key *secret_env = NULL, *secret_file = NULL, *pw_env = NULL, *pw_file = NULL;
+  for (size_t i = 0; i < t->u.table.len; i++) {
+    const struct toml_key *k = &t->u.table.entries[i];
+    const struct toml_value *v = k->value;
+    const char *key = k->key, *s;
+    int64_t n;
+    double d;
+    char **vec;
+    if (!strcmp(key, "url")) {
+      if (get_text(l, k, sect, 1, &ep->url)) continue;
+      if (strncmp(ep->url.s, "http://", 7) && strncmp(ep->url.s, "https://", 8) &&
+          strncmp(ep->url.s, "smtp://", 7) && strncmp(ep->url.s, "smtps://", 8)) {
+        lerr(l, v->line, v->col, "%s: '%s' must start with http://, https://, smtp:// or smtps://",
+             key_where(w, sizeof w, k, sect), ep->url.s);
+        text_free(&ep->url);
+      }
+    } else if (!strcmp(key, "method")) {
+      if (!(s = get_string(l, k, sect, 1))) continue;
+      if (strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(s))
+        lerr(l, v->line, v->col, "%s: '%s' is not an HTTP method (such as POST, PUT or DELETE)",
+             key_where(w, sizeof w, k, sect), s);
+      else
+        set_string(&ep->method, s);
+    } else if (!strcmp(key, "headers")) {
+      get_headers(l, k, sect, &ep->headers, &ep->nheaders);
+    } else if (!strcmp(key, "signing")) {
+      if (!(s = get_string(l, k, sect, 1))) continue;
+      const char *near = nearest(s, signing_names);
+      if (!one_of(s, signing_names))
+        lerr(l, v->line, v->col, "%s: unknown scheme '%s'%s%s%s (use none, standard-webhooks or github)",
+             key_where(w, sizeof w, k, sect), s, near ? "; did you mean '" : "", near ? near : "",
+             near ? "'?" : "");
+      else
+        set_string(&ep->signing, s);
+    } else if (!strcmp(key, "secret")) {
+      if (!(vec = get_strings(l, k, sect, "a secret (a string) or a list of them"))) continue;
+      for (char **p = vec; *p; p++)
+        ep->secrets = add_secrets(ep->secrets, *p);
+      secrets_free(vec);
+    } else if (!strcmp(key, "secret_env") || !strcmp(key, "password_env")) {
+      if (!(s = get_string(l, k, sect, 1))) continue;
+      if (!env_name_ok(s))
+        lerr(l, v->line, v->col, "%s: '%s' is not an environment variable name (letters, digits and '_')",
+             key_where(w, sizeof w, k, sect), s);
+      else if (key[0] == 's')
+        secret_env = k;
+      else
+        pw_env = k;
+    } else if (!strcmp(key, "secret_file") || !strcmp(key, "password_file")) {
+      if (get_string(l, k, sect, 1)) *(key[0] == 's' ? &secret_file : &pw_file) = k;
+    } else if (!strcmp(key, "timeout")) {
+      if (!get_duration(l, k, sect, 0.001, 86400, &d)) ep->timeout = d;
+    } else if (!strcmp(key, "max_age")) {
+      if (!get_duration(l, k, sect, 1, 366 * 86400.0, &d)) ep->max_age = d;
+    } else if (!strcmp(key, "retry")) {
+      if (v->type != TOML_ARRAY) {
+        type_error(l, k, sect, "an array of durations (such as [\"5s\", \"5m\", \"30m\"])");
+        continue;
+      }
+      double *delays = xcalloc(v->u.array.len + 1, sizeof *delays);
+      int bad = 0;
+      for (size_t j = 0; j < v->u.array.len; j++) {
+        struct toml_key item = {.key = k->key, .keylen = k->keylen, .line = k->line, .col = k->col,
+                                .value = v->u.array.items[j]};
+        bad |= get_duration(l, &item, sect, 0, 30 * 86400.0, &delays[j]) != 0;
+      }
+      if (bad) {
+        free(delays);
+        continue;
+      }
+      free(ep->retry);
+      ep->retry = delays;
+      ep->nretry = v->u.array.len;
+    } else if (!strcmp(key, "concurrency")) {
+      if (!get_integer(l, k, sect, 1, 10000, &n)) ep->concurrency = (unsigned)n;
+    } else if (!strcmp(key, "ordering")) {
+      if (!(s = get_string(l, k, sect, 1))) continue;
+      if (!one_of(s, ordering_names))
+        lerr(l, v->line, v->col, "%s: unknown ordering '%s' (use key, none or endpoint)",
+             key_where(w, sizeof w, k, sect), s);
+      else
+        set_string(&ep->ordering, s);
+    } else if (!strcmp(key, "mail_from")) {
+      if (!(s = get_string(l, k, sect, 1))) continue;
+      if (!is_mail_address(s))
+        lerr(l, v->line, v->col, "%s: '%s' is not an e-mail address", key_where(w, sizeof w, k, sect), s);
+      else
+        set_string(&ep->mail_from, s);
+    } else if (!strcmp(key, "mail_to") || !strcmp(key, "mail_cc")) {
+      if (!(vec = get_strings(l, k, sect, "an e-mail address or a list of them"))) continue;
+      int bad = 0;
+      for (char **p = vec; *p; p++) {
+        if (!is_mail_address(*p)) {
+          lerr(l, v->line, v->col, "%s: '%s' is not an e-mail address", key_where(w, sizeof w, k, sect), *p);
+          bad = 1;
+        }
+      }
+      if (bad || !vec[0]) {
+        if (!vec[0]) lerr(l, v->line, v->col, "%s is empty", key_where(w, sizeof w, k, sect));
+        strv_free(vec);
+        continue;
+      }
+      char ***field = key[5] == 't' ? &ep->mail_to : &ep->mail_cc;
+      strv_free(*field);
+      *field = vec;
+    } else if (!strcmp(key, "username")) {
+      set_string(&ep->username, get_string(l, k, sect, 1));
+    } else if (!strcmp(key, "subject")) {
+      get_text(l, k, sect, 1, &ep->subject);
+    } else {
+      unknown_key(l, k, sect, endpoint_keys);
+    }
+  }
+
+  /* secrets: the literal ones, else the environment, else the file */
+  if (!ep->secrets && secret_env) {
+    const char *val = getenv(secret_env->value->u.str.ptr);
+    if (val && *val)
+      ep->secrets = add_secrets(NULL, val);
+    else if (!secret_file)
+      set_problem(l, &ep->secret_problem, secret_env->value->line, secret_env->value->col,
+                  "the environment variable '%s' (secret_env of endpoint '%s') is not set; export it before "
+                  "starting binhook",
+                  secret_env->value->u.str.ptr, name);
+  }
+  if (!ep->secrets && secret_file) {
+    char *path = resolve_path(l->file, secret_file->value->u.str.ptr);
+    char *text = slurp_secret(path);
+    if (text) {
+      ep->secrets = add_secrets(NULL, text);
+      wipe_free(text);
+      if (!ep->secrets)
+        set_problem(l, &ep->secret_problem, secret_file->value->line, secret_file->value->col,
+                    "the secret file '%s' of endpoint '%s' is empty", path, name);
+    } else {
+      set_problem(l, &ep->secret_problem, secret_file->value->line, secret_file->value->col,
+                  "cannot read the secret file '%s' of endpoint '%s': %s", path, name,
+                  bh_strerror(errno, ebuf, sizeof ebuf));
+    }
+    free(path);
+  }
+  int secret_given = ep->secrets || secret_env || secret_file;
+  if (!ep->signing) ep->signing = xstrdup(secret_given ? "standard-webhooks" : "none");
+  if (strcmp(ep->signing, "none") && !secret_given)
+    lerr(l, ek->line, ek->col,
+         "endpoint '%s' signs with %s but has no secret; set secret_env, secret_file or secret, or "
+         "signing = \"none\"",
+         name, ep->signing);
+
+  /* the SMTP password */
+  if (pw_env) {
+    const char *val = getenv(pw_env->value->u.str.ptr);
+    if (val) ep->password = xstrdup(val);
+  }
+  if (!ep->password && pw_file) {
+    char *path = resolve_path(l->file, pw_file->value->u.str.ptr);
+    char *text = slurp_secret(path);
+    if (text) {
+      text[strcspn(text, "\r\n")] = 0;
+      ep->password = xstrdup(text);
+      wipe_free(text);
+    } else {
+      set_problem(l, &ep->secret_problem, pw_file->value->line, pw_file->value->col,
+                  "cannot read the password file '%s' of endpoint '%s': %s", path, name,
+                  bh_strerror(errno, ebuf, sizeof ebuf));
+    }
+    free(path);
+  }
+
+  if (!ep->url.s) {
+    if (!toml_get_key(t, "url")) lerr(l, ek->line, ek->col, "endpoint '%s' has no url", name);
+  } else if (!strncmp(ep->url.s, "smtp", 4)) {
+    if (!ep->mail_from && !toml_get_key(t, "mail_from"))
+      lerr(l, ep->url.line, ep->url.col, "endpoint '%s' sends e-mail but has no mail_from", name);
+    if (!ep->mail_to && !toml_get_key(t, "mail_to"))
+      lerr(l, ep->url.line, ep->url.col, "endpoint '%s' sends e-mail but has no mail_to", name);
+  } else if (ep->mail_from || ep->mail_to || ep->mail_cc) {
+    lerr(l, ep->url.line, ep->url.col,
+         "endpoint '%s' has mail_from or mail_to but its url is not smtp:// or smtps://", name);
+  }
+}
+
+static const char *const on_names[] = {"insert", "update", "delete", "snapshot", "statement", NULL};
+static const char *const kind_names[] = {"ddl", "dcl", "other", NULL};
+
+/* A list of words from known (or one word) as a bit mask; -1 after reporting. */
+static long get_mask(struct loader *l, const struct toml_key *k, const char *sect, const char *const *known,
+                     const char *what)
+{
+  char w[300], list[200] = "";
+  size_t len = 0;
+  for (const char *const *p = known; *p; p++)
+    len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", len ? ", " : "", *p);
+  char **vec = get_strings(l, k, sect, what);
+  if (!vec) return -1;
+  long mask = 0;
+  int bad = 0;
+  for (char **p = vec; *p; p++) {
+    int bit = -1;
+    for (int j = 0; known[j]; j++)
+      if (!strcmp(known[j], *p)) bit = j;
+    if (bit >= 0) {
+      mask |= 1L << bit;
+      continue;
+    }
+    const char *near = nearest(*p, known);
+    if (near)
+      lerr(l, k->value->line, k->value->col, "%s: unknown value '%s'; did you mean '%s'?",
+           key_where(w, sizeof w, k, sect), *p, near);
+    else
+      lerr(l, k->value->line, k->value->col, "%s: unknown value '%s' (use %s)", key_where(w, sizeof w, k, sect),
+           *p, list);
+    bad = 1;
+  }
+  if (!vec[0]) {
+    lerr(l, k->value->line, k->value->col, "%s is empty: leave it out for the default",
+         key_where(w, sizeof w, k, sect));
+    bad = 1;
+  }
+  strv_free(vec);
+  return bad ? -1 : mask;
+}
+
+static void load_rule(struct loader *l, const struct toml_value *t, size_t index)
+{
+  char sect[80], w[300];
+  struct config *cfg = l->cfg;
+  if (t->type != TOML_TABLE) {
+    lerr(l, t->line, t->col, "each rule must be a table ([[rule]]), not %s", a_type(t->type));
+    return;
+  }
+  cfg->rules = xrealloc(cfg->rules, (cfg->nrules + 1) * sizeof *cfg->rules);
+  struct config_rule *r = &cfg->rules[cfg->nrules++];
+  memset(r, 0, sizeof *r);
+  r->file = l->file;
+  r->line = t->line;
+  r->col = t->col;
+  r->enabled = 1;
+  r->sample = 10;
+  /* messages say 'key' in [rule 'name'] */
+  snprintf(sect, sizeof sect, "rule #%zu", index + 1);
+  const struct toml_key *name_key = toml_get_key(t, "name");
+  if (name_key && name_key->value->type == TOML_STRING && name_key->value->u.str.len < 60)
+    snprintf(sect, sizeof sect, "rule '%s'", name_key->value->u.str.ptr);
+  for (size_t i = 0; i < t->u.table.len; i++) {
+    const struct toml_key *k = &t->u.table.entries[i];
+    const struct toml_value *v = k->value;
+    const char *key = k->key, *s;
+    int64_t n;
+    long mask;
+    if (!strcmp(key, "name")) {
+      if (!(s = get_string(l, k, sect, 1))) continue;
+      if (strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != strlen(s)) {
+        lerr(l, v->line, v->col, "rule name '%s' may hold only letters, digits, '_', '.' and '-'", s);
+        continue;
+      }
+      for (size_t j = 0; j + 1 < cfg->nrules; j++) {
+        if (cfg->rules[j].name && !strcmp(cfg->rules[j].name, s)) {
+          lerr(l, v->line, v->col, "rule name '%s' is used twice (first at %s:%d:%d)", s, cfg->rules[j].file,
+               cfg->rules[j].line, cfg->rules[j].col);
+          s = NULL;
+          break;
+        }
+      }
+      set_string(&r->name, s);
+    } else if (!strcmp(key, "description")) {
+      set_string(&r->description, get_string(l, k, sect, 0));
+    } else if (!strcmp(key, "enabled")) {
+      if (v->type != TOML_BOOLEAN)
+        type_error(l, k, sect, "true or false");
+      else
+        r->enabled = v->u.boolean;
+    } else if (!strcmp(key, "table")) {
+      char **vec;
+      if (get_globs(l, k, sect, &vec)) continue;
+      if (!vec) {
+        lerr(l, v->line, v->col, "%s is empty: leave it out to match every table",
+             key_where(w, sizeof w, k, sect));
+        continue;
+      }
+      strv_free(r->tables);
+      r->tables = vec;
+    } else if (!strcmp(key, "on")) {
+      if ((mask = get_mask(l, k, sect, on_names, "an event type or a list of them")) >= 0) r->on = (unsigned)mask;
+    } else if (!strcmp(key, "kind")) {
+      if ((mask = get_mask(l, k, sect, kind_names, "a statement kind or a list of them")) >= 0)
+        r->kinds = (unsigned)mask;
+    } else if (!strcmp(key, "when")) {
+      get_text(l, k, sect, 1, &r->when);
+    } else if (!strcmp(key, "statement")) {
+      get_text(l, k, sect, 1, &r->statement);
+    } else if (!strcmp(key, "threshold")) {
+      if (!get_integer(l, k, sect, 1, INT64_MAX, &n)) r->threshold = n;
+    } else if (!strcmp(key, "sample")) {
+      if (!get_integer(l, k, sect, 0, 1000, &n)) r->sample = (unsigned)n;
+    } else if (!strcmp(key, "endpoint")) {
+      char **vec = get_strings(l, k, sect, "an endpoint name or a list of them");
+      if (!vec) continue;
+      if (!vec[0]) {
+        lerr(l, v->line, v->col, "%s is empty: name at least one endpoint", key_where(w, sizeof w, k, sect));
+        strv_free(vec);
+        continue;
+      }
+      strv_free(r->endpoints);
+      r->endpoints = vec;
+      r->endpoints_file = l->file;
+      r->endpoints_line = v->line;
+      r->endpoints_col = v->col;
+    } else if (!strcmp(key, "template")) {
+      get_text(l, k, sect, 1, &r->template);
+    } else if (!strcmp(key, "subject")) {
+      get_text(l, k, sect, 1, &r->subject);
+    } else if (!strcmp(key, "method")) {
+      if (get_text(l, k, sect, 1, &r->method)) continue;
+      if (strspn(r->method.s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(r->method.s)) {
+        lerr(l, v->line, v->col, "%s: '%s' is not an HTTP method (such as POST, PUT or DELETE)",
+             key_where(w, sizeof w, k, sect), r->method.s);
+        text_free(&r->method);
+      }
+    } else if (!strcmp(key, "url")) {
+      get_text(l, k, sect, 1, &r->url);
+    } else if (!strcmp(key, "headers")) {
+      get_headers(l, k, sect, &r->headers, &r->nheaders);
+    } else {
+      unknown_key(l, k, sect, rule_keys);
+    }
+  }
+  if (!r->name) {
+    if (!name_key) lerr(l, t->line, t->col, "a rule needs a name (name = \"...\")");
+    char buf[64];
+    snprintf(buf, sizeof buf, "rule-%zu", cfg->nrules);
+    r->name = xstrdup(buf);
+  }
+  if (!r->endpoints && !toml_get_key(t, "endpoint"))
+    lerr(l, t->line, t->col, "rule '%s' has no endpoint (endpoint = \"NAME\" of an [endpoint.NAME])", r->name);
+  if (r->threshold && r->statement.s)
+    lerr(l, r->statement.line, r->statement.col,
+         "rule '%s': a threshold rule counts rows; it cannot also have a statement pattern", r->name);
+  if (r->threshold && (r->on & RULE_ON_STATEMENT))
+    lerr(l, t->line, t->col, "rule '%s': a threshold rule counts rows; 'on' cannot hold \"statement\"", r->name);
+  if (r->kinds && !r->statement.s && !(r->on & RULE_ON_STATEMENT))
+    lerr(l, t->line, t->col,
+         "rule '%s': 'kind' applies to statements; add a statement pattern or on = [\"statement\"]", r->name);
+}
+
+/* Records path in cfg->files and returns the copy that stays. */
+static const char *intern_file(struct config *cfg, const char *path)
+{
+  size_t n = 0;
+  while (cfg->files && cfg->files[n])
+    n++;
+  cfg->files = xrealloc(cfg->files, (n + 2) * sizeof *cfg->files);
+  cfg->files[n] = xstrdup(path);
+  cfg->files[n + 1] = NULL;
+  return cfg->files[n];
+}
+
+/* [endpoint.*] or [[rule]] of a file's root table. */
+static void load_endpoints_rules(struct loader *l, const struct toml_key *k)
+{
+  const struct toml_value *v = k->value;
+  if (!strcmp(k->key, "endpoint")) {
+    if (v->type != TOML_TABLE) {
+      type_error(l, k, NULL, "a table of endpoints ([endpoint.NAME])");
+      return;
+    }
+    for (size_t j = 0; j < v->u.table.len; j++)
+      load_endpoint(l, v->u.table.entries[j].key, &v->u.table.entries[j]);
+  } else {
+    if (v->type != TOML_ARRAY) {
+      type_error(l, k, NULL, "an array of tables ([[rule]])");
+      return;
+    }
+    for (size_t j = 0; j < v->u.array.len; j++)
+      load_rule(l, v->u.array.items[j], j);
+  }
+}
+
 /* Reads the whole file; 0, or -1 with err. */
 static int read_file(const char *path, char **out, size_t *outlen, char *err, size_t errsz)
 {
@@ -589,24 +1317,110 @@ static int read_file(const char *path, char **out, size_t *outlen, char *err, si
   return 0;
 }
 
+/* Appends a message that already carries its position. */
+static void lerr_raw(struct loader *l, const char *msg)
+{
+  l->nerr++;
+  if (!l->errs || !l->errsz) return;
+  int n = snprintf(l->errs + l->len, l->errsz - l->len, "%s%s", l->len ? "\n" : "", msg);
+  if (n < 0 || (size_t)n >= l->errsz - l->len) {
+    l->errs[l->len] = 0;
+    l->dropped++;
+    return;
+  }
+  l->len += (size_t)n;
+}
+
+/* Parses one file; NULL after reporting (the text is kept in *text for
+ * positions, caller frees). */
+static struct toml_value *parse_file(struct loader *l, const char *path, int line, int col, char **text)
+{
+  char err[1024];
+  size_t len = 0;
+  *text = NULL;
+  if (read_file(path, text, &len, err, sizeof err)) {
+    if (line) {
+      char msg[1200];
+      snprintf(msg, sizeof msg, "%s:%d:%d: %s", l->file, line, col, err);
+      lerr_raw(l, msg);
+    } else {
+      lerr_raw(l, err);
+    }
+    return NULL;
+  }
+  struct toml_value *root = toml_parse(*text, len, path, err, sizeof err);
+  if (!root) lerr_raw(l, err);
+  l->text = *text;
+  l->textlen = len;
+  return root;
+}
+
+static int has_glob_chars(const char *s) { return strpbrk(s, "*?[") != NULL; }
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Loads the rule files that one include pattern names, in name order. */
+static void load_include(struct loader *l, const char *mainfile, const struct toml_value *pat)
+{
+  char ebuf[128];
+  char *pattern = resolve_path(mainfile, pat->u.str.ptr);
+  glob_t g;
+  memset(&g, 0, sizeof g);
+  int rc = glob(pattern, 0, NULL, &g);
+  if (rc == GLOB_NOMATCH && !has_glob_chars(pat->u.str.ptr)) {
+    l->file = mainfile;
+    lerr(l, pat->line, pat->col, "cannot open included file '%s': %s", pattern, bh_strerror(ENOENT, ebuf, sizeof ebuf));
+  } else if (rc && rc != GLOB_NOMATCH) {
+    l->file = mainfile;
+    lerr(l, pat->line, pat->col, "cannot read the files of include pattern '%s'", pattern);
+  }
+  if (!rc) qsort(g.gl_pathv, g.gl_pathc, sizeof *g.gl_pathv, cmp_str);
+  for (size_t i = 0; !rc && i < g.gl_pathc; i++) {
+    const char *path = g.gl_pathv[i];
+    int seen = 0;
+    for (char **f = l->cfg->files; f && *f; f++)
+      seen |= !strcmp(*f, path);
+    if (seen) continue; /* named by two patterns: read once */
+    l->file = intern_file(l->cfg, path);
+    char *text;
+    struct toml_value *root = parse_file(l, path, 0, 0, &text);
+    for (size_t j = 0; root && j < root->u.table.len; j++) {
+      const struct toml_key *k = &root->u.table.entries[j];
+      if (!strcmp(k->key, "endpoint") || !strcmp(k->key, "rule"))
+        load_endpoints_rules(l, k);
+      else if (one_of(k->key, top_keys))
+        lerr(l, k->line, k->col, "'%s' belongs in the main configuration file; an included file holds only "
+             "[[rule]] and [endpoint.NAME] sections", k->key);
+      else
+        unknown_key(l, k, NULL, include_keys);
+    }
+    toml_free(root);
+    free(text);
+  }
+  globfree(&g);
+  free(pattern);
+}
+
 int config_load(const char *path, struct config *cfg, char *errs, size_t errsz)
 {
-  struct loader l = {.file = path, .errs = errs, .errsz = errsz};
+  struct loader l = {.cfg = cfg, .errs = errs, .errsz = errsz};
   char *text = NULL;
-  size_t len = 0;
   if (errs && errsz) errs[0] = 0;
-  if (read_file(path, &text, &len, errs, errsz)) return -1;
-  struct toml_value *root = toml_parse(text, len, path, errs, errsz);
-  free(text);
-  if (!root) return -1;
   set_string(&cfg->path, path);
+  const char *mainfile = l.file = intern_file(cfg, path);
+  struct toml_value *root = parse_file(&l, path, 0, 0, &text);
+  if (!root) {
+    free(text);
+    return -1;
+  }
+  if (!cfg->templates) cfg->templates = resolve_path(mainfile, "templates");
 
+  const struct toml_value *include = NULL;
   for (size_t i = 0; i < root->u.table.len; i++) {
     const struct toml_key *k = &root->u.table.entries[i];
     const struct toml_value *v = k->value;
     const char *name = k->key;
-    if (!strcmp(name, "source") || !strcmp(name, "state") || !strcmp(name, "log") || !strcmp(name, "admin") ||
-        !strcmp(name, "endpoint")) {
+    if (!strcmp(name, "source") || !strcmp(name, "state") || !strcmp(name, "log") || !strcmp(name, "admin")) {
       char want[64];
       snprintf(want, sizeof want, "a table ([%s])", name);
       if (v->type != TOML_TABLE)
@@ -617,21 +1431,34 @@ int config_load(const char *path, struct config *cfg, char *errs, size_t errsz)
         load_state(&l, v, &cfg->state);
       else if (!strcmp(name, "log"))
         load_log(&l, v, &cfg->log);
-      /* [admin] and [endpoint.*]: read by the modules that will use them */
-    } else if (!strcmp(name, "rule")) {
-      if (v->type != TOML_ARRAY) type_error(&l, k, NULL, "an array of tables ([[rule]])");
+      else
+        load_admin(&l, v, &cfg->admin);
+    } else if (!strcmp(name, "endpoint") || !strcmp(name, "rule")) {
+      load_endpoints_rules(&l, k);
     } else if (!strcmp(name, "include")) {
-      int ok = v->type == TOML_ARRAY;
-      for (size_t j = 0; ok && j < v->u.array.len; j++)
-        ok = v->u.array.items[j]->type == TOML_STRING;
-      if (!ok) type_error(&l, k, NULL, "an array of file patterns (strings)");
+      int ok = v->type == TOML_ARRAY || v->type == TOML_STRING;
+      for (size_t j = 0; ok && v->type == TOML_ARRAY && j < v->u.array.len; j++)
+        ok = v->u.array.items[j]->type == TOML_STRING && v->u.array.items[j]->u.str.len &&
+             strlen(v->u.array.items[j]->u.str.ptr) == v->u.array.items[j]->u.str.len;
+      if (!ok)
+        type_error(&l, k, NULL, "an array of file patterns (non-empty strings)");
+      else
+        include = v;
     } else if (!strcmp(name, "templates")) {
-      get_string(&l, k, NULL, 1);
+      set_path(mainfile, &cfg->templates, get_string(&l, k, NULL, 1));
     } else {
       unknown_key(&l, k, NULL, top_keys);
     }
   }
+  /* rule files after the main file's own rules and endpoints */
+  if (include && include->type == TOML_STRING) {
+    load_include(&l, mainfile, include);
+  } else if (include) {
+    for (size_t j = 0; j < include->u.array.len; j++)
+      load_include(&l, mainfile, include->u.array.items[j]);
+  }
   toml_free(root);
+  free(text);
 
   if (l.dropped && errs && errsz) {
     char more[64];

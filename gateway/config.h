@@ -33,18 +33,107 @@ struct config_log {
   char *level; /* debug | info | notice | warning | error; default info */
 };
 
+struct config_admin {
+  char *listen; /* host:port of the admin HTTP server; NULL: none */
+};
+
+/* A string from a file with where it was written, for messages about it
+ * (a template, an expression, a regex). file points into config.files. */
+struct config_text {
+  char *s; /* NULL when the key was not given */
+  const char *file;
+  int line, col; /* of the value's first character (the opening quote) */
+};
+
+struct config_header {
+  char *name;
+  struct config_text value; /* a template */
+};
+
+struct config_endpoint {
+  char *name;
+  const char *file;
+  int line, col;               /* of its [endpoint.NAME] */
+  struct config_text url;      /* http(s)://, smtp(s)://; a template for http(s) */
+  char *method;                /* default POST */
+  struct config_header *headers;
+  size_t nheaders;
+  char *signing;               /* none | standard-webhooks | github; NULL: standard-webhooks with a
+                                  secret, none without */
+  char **secrets;              /* NULL-terminated; from secret, secret_env or secret_file */
+  char *secret_problem;        /* "file:line:col: message" when secret_env names an unset variable or
+                                  secret_file cannot be read: `check` warns, commands that sign fail */
+  double timeout;              /* seconds per attempt; default 15 */
+  double *retry;               /* delays after the first attempt */
+  size_t nretry;
+  double max_age;              /* seconds before a delivery goes to the dead letters; default 3 days */
+  unsigned concurrency;        /* requests in flight; default 8 */
+  char *ordering;              /* key | none | endpoint; default key */
+  char *mail_from;             /* smtp: envelope and From: */
+  char **mail_to, **mail_cc;   /* NULL-terminated */
+  char *username;              /* smtp AUTH */
+  char *password;              /* from password_env or password_file; never printed */
+  struct config_text subject;  /* smtp: the default subject template */
+};
+
+/* Event types a rule listens to (struct config_rule.on). */
+enum {
+  RULE_ON_INSERT = 1,
+  RULE_ON_UPDATE = 2,
+  RULE_ON_DELETE = 4,
+  RULE_ON_SNAPSHOT = 8,
+  RULE_ON_STATEMENT = 16,
+};
+/* Statement kinds a rule listens to (struct config_rule.kinds). */
+enum { RULE_KIND_DDL = 1, RULE_KIND_DCL = 2, RULE_KIND_OTHER = 4 };
+
+struct config_rule {
+  char *name;
+  const char *file;
+  int line, col;               /* of its [[rule]] */
+  char *description;
+  int enabled;                 /* default 1 */
+  char **tables;               /* "schema.table" globs, NULL-terminated; NULL: every table */
+  unsigned on;                 /* RULE_ON_* mask; 0: the default (rows, or statements with `statement`) */
+  unsigned kinds;              /* RULE_KIND_* mask; 0: every kind */
+  struct config_text when;     /* expression */
+  struct config_text statement; /* PCRE2 pattern on the SQL text */
+  long long threshold;         /* > 0: a threshold rule (alert when more rows than this) */
+  unsigned sample;             /* keys in a threshold alert; default 10 */
+  char **endpoints;            /* NULL-terminated */
+  const char *endpoints_file;
+  int endpoints_line, endpoints_col;
+  struct config_text template; /* a file name in the templates directory */
+  struct config_text subject;  /* e-mail subject template, over the endpoint's */
+  struct config_text method;   /* over the endpoint's */
+  struct config_text url;      /* a template, over the endpoint's */
+  struct config_header *headers; /* added to the endpoint's (same name: replaced) */
+  size_t nheaders;
+};
+
 struct config {
   char *path; /* the file it was loaded from */
+  char **files; /* every file read (path, then the included files), NULL-terminated; the
+                   file pointers of rules, endpoints and texts point here */
+  char *templates; /* the templates directory; default "templates" next to the file */
   struct config_source source;
   struct config_state state;
   struct config_log log;
+  struct config_admin admin;
+  struct config_endpoint *endpoints;
+  size_t nendpoints;
+  struct config_rule *rules;
+  size_t nrules;
 };
 
 /* Fills cfg with the defaults above (no file needed). */
 void config_defaults(struct config *cfg);
 
-/* Loads path over the defaults. Returns 0, or -1 with every problem found in
- * errs, one "file:line:col: message" per line (errs is caller-owned, size errsz). */
+/* Loads path over the defaults, with the files its `include` globs name.
+ * Returns 0, or -1 with every problem found in errs, one
+ * "file:line:col: message" per line (errs is caller-owned, size errsz). On
+ * -1 cfg still holds whatever could be read (config_free it), so that a
+ * checker can look further and report more in the same run. */
 int config_load(const char *path, struct config *cfg, char *errs, size_t errsz);
 
 /* Builds the connection options for [source] (URL, password, TLS, timeouts).
@@ -52,6 +141,13 @@ int config_load(const char *path, struct config *cfg, char *errs, size_t errsz);
 int config_source_conn(const struct config *cfg, struct conn_opts *out, char *err, size_t errsz);
 
 void config_free(struct config *cfg);
+
+/* The endpoint called name, or NULL. */
+const struct config_endpoint *config_endpoint(const struct config *cfg, const char *name);
+
+/* Suggests the closest of the NULL-terminated known words to word (a typo),
+ * or NULL when none is close. */
+const char *config_nearest(const char *word, const char *const *known);
 
 /* Parses a duration: one or more <number><unit> parts ("15s", "500ms", "2h",
  * "1d", "1h30m", "1.5s"; units ms, s, m, h, d). Returns 0 with the total in

@@ -71,6 +71,11 @@ void event_free(struct event *e)
   if (!e) return;
   table_unref(e->table);
   rcstr_unref(e->sql);
+  if (e->alert) {
+    free(e->alert->rule);
+    free(e->alert->sample_keys);
+    free(e->alert);
+  }
   buf_free(&e->arena);
   free(e);
 }
@@ -92,6 +97,7 @@ const char *event_type_name(enum event_type t)
   case EVENT_STATEMENT: return "statement";
   case EVENT_COMMIT: return "commit";
   case EVENT_HEARTBEAT: return "heartbeat";
+  case EVENT_ALERT: return "alert";
   }
   return "unknown";
 }
@@ -116,6 +122,16 @@ void event_id(const struct event *e, struct buf *out)
     buf_add_u64(out, e->tx_pos);
   }
   buf_addc(out, '/');
+  if (e->type == EVENT_ALERT && e->table && e->alert) {
+    /* one alert per rule and table in a transaction */
+    buf_addlit(out, "alert/");
+    buf_adds(out, e->alert->rule);
+    buf_addc(out, '/');
+    buf_adds(out, e->table->schema);
+    buf_addc(out, '.');
+    buf_adds(out, e->table->name);
+    return;
+  }
   buf_add_u64(out, e->tx_index);
 }
 
@@ -182,7 +198,7 @@ int value_equal(const struct event *e, const struct value *a, const struct value
   }
 }
 
-static void add_row(const struct event *e, const struct value *vals, struct buf *out)
+void event_image_to_json(const struct event *e, const struct value *vals, struct buf *out)
 {
   struct table *t = e->table;
   buf_addc(out, '{');
@@ -199,7 +215,7 @@ static void add_row(const struct event *e, const struct value *vals, struct buf 
   buf_addc(out, '}');
 }
 
-static void add_ts(struct buf *out, uint32_t ts)
+void event_ts_to_json(uint32_t ts, struct buf *out)
 {
   /* Rows of one transaction share their timestamp: format it once. */
   static _Thread_local uint32_t last = UINT32_MAX;
@@ -212,6 +228,54 @@ static void add_ts(struct buf *out, uint32_t ts)
     last = ts;
   }
   buf_adds(out, s);
+}
+
+void event_key_to_json(const struct event *e, struct buf *out)
+{
+  const struct table *t = e->table;
+  if (!t || !t->npk || (!e->before && !e->after) || e->type == EVENT_ALERT) {
+    buf_addlit(out, "null");
+    return;
+  }
+  const struct value *img = e->type == EVENT_DELETE ? e->before : e->after;
+  buf_addc(out, '{');
+  for (uint32_t k = 0; k < t->npk; k++) {
+    uint32_t c = t->pk[k];
+    if (k) buf_addc(out, ',');
+    size_t kl;
+    const char *key = table_json_key(e->table, c, &kl);
+    buf_add(out, key, kl);
+    /* A partial image may lack the key in after: take it from before. */
+    const struct value *v = img[c].kind == VAL_ABSENT && e->type == EVENT_UPDATE ? &e->before[c] : &img[c];
+    value_to_json(e, &t->cols[c], v, out);
+  }
+  buf_addc(out, '}');
+}
+
+int event_column_changed(const struct event *e, uint32_t i)
+{
+  /* With binlog_row_image=MINIMAL the after image holds just the columns
+   * the statement set: those count as changed. */
+  if (e->type != EVENT_UPDATE || e->after[i].kind == VAL_ABSENT) return 0;
+  return e->before[i].kind == VAL_ABSENT || !value_equal(e, &e->before[i], &e->after[i]);
+}
+
+void event_changed_to_json(const struct event *e, struct buf *out)
+{
+  if (e->type != EVENT_UPDATE || !e->table) {
+    buf_addlit(out, "null");
+    return;
+  }
+  const struct table *t = e->table;
+  buf_addc(out, '[');
+  int first = 1;
+  for (uint32_t i = 0; i < t->ncols; i++) {
+    if (!event_column_changed(e, i)) continue;
+    if (!first) buf_addc(out, ',');
+    first = 0;
+    buf_add_json_str(out, t->cols[i].name, strlen(t->cols[i].name));
+  }
+  buf_addc(out, ']');
 }
 
 void event_to_json(const struct event *e, struct buf *out)
@@ -232,7 +296,7 @@ void event_to_json(const struct event *e, struct buf *out)
     else buf_addlit(out, "null");
   }
   buf_addlit(out, ",\"ts\":");
-  add_ts(out, e->ts);
+  event_ts_to_json(e->ts, out);
   buf_addlit(out, ",\"position\":{\"file\":");
   buf_add_json_str(out, e->position.file, strlen(e->position.file));
   buf_addlit(out, ",\"pos\":");
@@ -245,49 +309,42 @@ void event_to_json(const struct event *e, struct buf *out)
   buf_add_u64(out, e->tx_index);
   buf_addc(out, '}');
 
-  if (e->type == EVENT_STATEMENT) {
+  if (e->type == EVENT_ALERT && e->alert) {
+    const struct alert *a = e->alert;
+    buf_addlit(out, ",\"rule\":");
+    buf_add_json_str(out, a->rule, strlen(a->rule));
+    buf_addlit(out, ",\"threshold\":");
+    buf_add_u64(out, a->threshold);
+    buf_addlit(out, ",\"counts\":{\"insert\":");
+    buf_add_u64(out, a->inserts);
+    buf_addlit(out, ",\"update\":");
+    buf_add_u64(out, a->updates);
+    buf_addlit(out, ",\"delete\":");
+    buf_add_u64(out, a->deletes);
+    buf_addlit(out, "},\"sample_keys\":");
+    buf_adds(out, a->sample_keys ? a->sample_keys : "[]");
+  } else if (e->type == EVENT_STATEMENT) {
     buf_addlit(out, ",\"kind\":\"");
     buf_adds(out, statement_kind_name(e->kind));
     buf_addlit(out, "\",\"thread_id\":");
     buf_add_u64(out, e->thread_id);
   } else if (e->table) {
     const struct table *t = e->table;
-    const struct value *img = e->type == EVENT_DELETE ? e->before : e->after;
     if (t->npk) {
-      buf_addlit(out, ",\"key\":{");
-      for (uint32_t k = 0; k < t->npk; k++) {
-        uint32_t c = t->pk[k];
-        if (k) buf_addc(out, ',');
-        size_t kl;
-        const char *key = table_json_key(e->table, c, &kl);
-        buf_add(out, key, kl);
-        /* A partial image may lack the key in after: take it from before. */
-        const struct value *v = img[c].kind == VAL_ABSENT && e->type == EVENT_UPDATE ? &e->before[c] : &img[c];
-        value_to_json(e, &t->cols[c], v, out);
-      }
-      buf_addc(out, '}');
+      buf_addlit(out, ",\"key\":");
+      event_key_to_json(e, out);
     }
     if (e->type == EVENT_UPDATE || e->type == EVENT_DELETE) {
       buf_addlit(out, ",\"before\":");
-      add_row(e, e->before, out);
+      event_image_to_json(e, e->before, out);
     }
     if (e->type != EVENT_DELETE) {
       buf_addlit(out, ",\"after\":");
-      add_row(e, e->after, out);
+      event_image_to_json(e, e->after, out);
     }
     if (e->type == EVENT_UPDATE) {
-      buf_addlit(out, ",\"changed\":[");
-      int first = 1;
-      for (uint32_t i = 0; i < t->ncols; i++) {
-        /* With binlog_row_image=MINIMAL the after image holds just the
-         * columns the statement set: those count as changed. */
-        if (e->after[i].kind == VAL_ABSENT) continue;
-        if (e->before[i].kind != VAL_ABSENT && value_equal(e, &e->before[i], &e->after[i])) continue;
-        if (!first) buf_addc(out, ',');
-        first = 0;
-        buf_add_json_str(out, t->cols[i].name, strlen(t->cols[i].name));
-      }
-      buf_addc(out, ']');
+      buf_addlit(out, ",\"changed\":");
+      event_changed_to_json(e, out);
     }
   }
   if (e->sql) {

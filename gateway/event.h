@@ -62,6 +62,15 @@ enum event_type {
   EVENT_STATEMENT,
   EVENT_COMMIT,    /* end of a transaction: the position after it is a safe resume point */
   EVENT_HEARTBEAT, /* no change, but the stream's position moved (idle server, filtered events) */
+  EVENT_ALERT,     /* made by a threshold rule at the end of a transaction: see struct alert */
+};
+
+/* What a threshold rule counted in one table in one transaction. */
+struct alert {
+  char *rule;
+  uint64_t threshold;
+  uint64_t inserts, updates, deletes;
+  char *sample_keys; /* a JSON array of the first rows' keys (or rows, without a key) */
 };
 
 enum statement_kind { STMT_DDL, STMT_DCL, STMT_OTHER };
@@ -90,6 +99,7 @@ struct event {
   enum statement_kind kind; /* statements */
   uint32_t thread_id;       /* statements */
   size_t schema_off, schema_len; /* statements: the default database, in the arena */
+  struct alert *alert;      /* EVENT_ALERT, owned */
   struct buf arena;
 };
 
@@ -106,6 +116,17 @@ void event_id(const struct event *e, struct buf *out);
 /* Appends the canonical JSON object (one line, no newline) for a change or
  * statement event. */
 void event_to_json(const struct event *e, struct buf *out);
+
+/* The parts of the canonical JSON, for templates: an image ("before" or
+ * "after") as an object of its present columns; the "key" object (null
+ * without a primary key); the "changed" array of an update; the "ts" string
+ * with its quotes. */
+void event_image_to_json(const struct event *e, const struct value *vals, struct buf *out);
+void event_key_to_json(const struct event *e, struct buf *out);
+void event_changed_to_json(const struct event *e, struct buf *out);
+void event_ts_to_json(uint32_t ts, struct buf *out);
+/* 1 when column i of an update counts as changed (the rule of "changed"). */
+int event_column_changed(const struct event *e, uint32_t i);
 
 /* Appends the JSON of one value of column c (null for VAL_ABSENT). */
 void value_to_json(const struct event *e, const struct column *c, const struct value *v, struct buf *out);
