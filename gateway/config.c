@@ -137,6 +137,12 @@ static void rule_free(struct config_rule *r)
   text_free(&r->statement);
   strv_free(r->endpoints);
   text_free(&r->template);
+  for (size_t i = 0; i < r->nendpoint_templates; i++) {
+    text_free(&r->endpoint_templates[i]);
+    free(r->endpoint_template_names[i]);
+  }
+  free(r->endpoint_templates);
+  free(r->endpoint_template_names);
   text_free(&r->subject);
   text_free(&r->method);
   text_free(&r->url);
@@ -327,45 +333,6 @@ static void type_error(struct loader *l, const struct toml_key *k, const char *s
        a_type(k->value->type));
 }
 
-/* Edit distance (with transpositions) between two short keys, ignoring case. */
-static size_t distance(const char *a, const char *b)
-{
-  size_t n = strlen(a), m = strlen(b);
-  size_t d[33][33];
-  if (n > 32 || m > 32) return SIZE_MAX;
-  for (size_t i = 0; i <= n; i++)
-    d[i][0] = i;
-  for (size_t j = 0; j <= m; j++)
-    d[0][j] = j;
-  for (size_t i = 1; i <= n; i++) {
-    for (size_t j = 1; j <= m; j++) {
-      int ca = a[i - 1] >= 'A' && a[i - 1] <= 'Z' ? a[i - 1] + 32 : a[i - 1];
-      int cb = b[j - 1] >= 'A' && b[j - 1] <= 'Z' ? b[j - 1] + 32 : b[j - 1];
-      size_t best = d[i - 1][j - 1] + (ca != cb);
-      if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
-      if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
-        best = d[i - 2][j - 2] + 1;
-      d[i][j] = best;
-    }
-  }
-  return d[n][m];
-}
-
-/* The known key closest to key, when it is close enough to be a typo. */
-static const char *nearest(const char *key, const char *const *known)
-{
-  size_t n = strlen(key), limit = n <= 3 ? 1 : n <= 6 ? 2 : 3, best = SIZE_MAX;
-  const char *found = NULL;
-  for (const char *const *k = known; *k; k++) {
-    size_t d = distance(key, *k);
-    if (d < best) best = d, found = *k;
-  }
-  return best <= limit ? found : NULL;
-}
-
-const char *config_nearest(const char *word, const char *const *known) { return nearest(word, known); }
-
 static void unknown_key(struct loader *l, const struct toml_key *k, const char *sect,
                         const char *const *known)
 {
@@ -385,7 +352,7 @@ static void unknown_key(struct loader *l, const struct toml_key *k, const char *
       }
     }
   }
-  const char *near = nearest(k->key, known);
+  const char *near = bh_nearest(k->key, known);
   if (near) {
     lerr(l, k->line, k->col, "unknown key '%s' %s; did you mean '%s'?", k->key, where, near);
     return;
@@ -930,7 +897,7 @@ static void load_endpoint(struct loader *l, const char *name, const struct toml_
       get_headers(l, k, sect, &ep->headers, &ep->nheaders);
     } else if (!strcmp(key, "signing")) {
       if (!(s = get_string(l, k, sect, 1))) continue;
-      const char *near = nearest(s, signing_names);
+      const char *near = bh_nearest(s, signing_names);
       if (!one_of(s, signing_names))
         lerr(l, v->line, v->col, "%s: unknown scheme '%s'%s%s%s (use none, standard-webhooks or github)",
              key_where(w, sizeof w, k, sect), s, near ? "; did you mean '" : "", near ? near : "",
@@ -1108,7 +1075,7 @@ static long get_mask(struct loader *l, const struct toml_key *k, const char *sec
       mask |= 1L << bit;
       continue;
     }
-    const char *near = nearest(*p, known);
+    const char *near = bh_nearest(*p, known);
     if (near)
       lerr(l, k->value->line, k->value->col, "%s: unknown value '%s'; did you mean '%s'?",
            key_where(w, sizeof w, k, sect), *p, near);
@@ -1211,6 +1178,19 @@ static void load_rule(struct loader *l, const struct toml_value *t, size_t index
       r->endpoints_file = l->file;
       r->endpoints_line = v->line;
       r->endpoints_col = v->col;
+    } else if (!strcmp(key, "template") && v->type == TOML_TABLE) {
+      /* a template per endpoint */
+      for (size_t j = 0; j < v->u.table.len; j++) {
+        const struct toml_key *tk = &v->u.table.entries[j];
+        struct config_text tt = {0};
+        if (get_text(l, tk, sect, 1, &tt)) continue;
+        r->endpoint_templates =
+            xrealloc(r->endpoint_templates, (r->nendpoint_templates + 1) * sizeof *r->endpoint_templates);
+        r->endpoint_template_names = xrealloc(r->endpoint_template_names,
+                                              (r->nendpoint_templates + 1) * sizeof *r->endpoint_template_names);
+        r->endpoint_templates[r->nendpoint_templates] = tt;
+        r->endpoint_template_names[r->nendpoint_templates++] = xstrdup(tk->key);
+      }
     } else if (!strcmp(key, "template")) {
       get_text(l, k, sect, 1, &r->template);
     } else if (!strcmp(key, "subject")) {

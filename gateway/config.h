@@ -104,6 +104,9 @@ struct config_rule {
   const char *endpoints_file;
   int endpoints_line, endpoints_col;
   struct config_text template; /* a file name in the templates directory */
+  struct config_text *endpoint_templates; /* template = { ENDPOINT = "file", ... }: per endpoint */
+  char **endpoint_template_names;         /* the ENDPOINT of each */
+  size_t nendpoint_templates;
   struct config_text subject;  /* e-mail subject template, over the endpoint's */
   struct config_text method;   /* over the endpoint's */
   struct config_text url;      /* a template, over the endpoint's */
@@ -145,9 +148,6 @@ void config_free(struct config *cfg);
 /* The endpoint called name, or NULL. */
 const struct config_endpoint *config_endpoint(const struct config *cfg, const char *name);
 
-/* Suggests the closest of the NULL-terminated known words to word (a typo),
- * or NULL when none is close. */
-const char *config_nearest(const char *word, const char *const *known);
 
 /* Parses a duration: one or more <number><unit> parts ("15s", "500ms", "2h",
  * "1d", "1h30m", "1.5s"; units ms, s, m, h, d). Returns 0 with the total in

@@ -9,6 +9,8 @@ static const struct command {
   int (*fn)(int, char **);
   const char *help;
 } commands[] = {
+    {"check", cmd_check, "validate the configuration, rules and templates; every error as file:line:col"},
+    {"test", cmd_test, "dry run: which rules match events, and the exact requests they would send"},
     {"tail", cmd_tail, "print canonical change events as NDJSON, from a live server or binlog files"},
     {"doctor", cmd_doctor, "check the server's settings and the user's privileges; say what to change"},
     {"toml-decode", cmd_toml_decode, "TOML on stdin, toml-test's tagged JSON on stdout"},

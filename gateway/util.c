@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 void bh_assert_fail(const char *expr, const char *file, int line)
@@ -70,3 +71,41 @@ int bh_err(char *err, size_t errsz, const char *fmt, ...)
   }
   return -1;
 }
+
+/* Edit distance (with transpositions) between two short keys, ignoring case. */
+static size_t distance(const char *a, const char *b)
+{
+  size_t n = strlen(a), m = strlen(b);
+  size_t d[33][33];
+  if (n > 32 || m > 32) return SIZE_MAX;
+  for (size_t i = 0; i <= n; i++)
+    d[i][0] = i;
+  for (size_t j = 0; j <= m; j++)
+    d[0][j] = j;
+  for (size_t i = 1; i <= n; i++) {
+    for (size_t j = 1; j <= m; j++) {
+      int ca = a[i - 1] >= 'A' && a[i - 1] <= 'Z' ? a[i - 1] + 32 : a[i - 1];
+      int cb = b[j - 1] >= 'A' && b[j - 1] <= 'Z' ? b[j - 1] + 32 : b[j - 1];
+      size_t best = d[i - 1][j - 1] + (ca != cb);
+      if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
+      if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+        best = d[i - 2][j - 2] + 1;
+      d[i][j] = best;
+    }
+  }
+  return d[n][m];
+}
+
+/* The known key closest to key, when it is close enough to be a typo. */
+const char *bh_nearest(const char *key, const char *const *known)
+{
+  size_t n = strlen(key), limit = n <= 3 ? 1 : n <= 6 ? 2 : 3, best = SIZE_MAX;
+  const char *found = NULL;
+  for (const char *const *k = known; *k; k++) {
+    size_t d = distance(key, *k);
+    if (d < best) best = d, found = *k;
+  }
+  return best <= limit ? found : NULL;
+}
+

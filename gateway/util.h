@@ -40,4 +40,9 @@ static inline uint64_t be_n(const unsigned char *p, size_t n)
   return v;
 }
 
+/* The word of the NULL-terminated list known closest to word (edit
+ * distance with transpositions, ignoring case), when it is close enough to
+ * be a typo of it; else NULL. */
+const char *bh_nearest(const char *word, const char *const *known);
+
 #endif
