@@ -45,7 +45,7 @@ static const char *const endpoint_keys[] = {
 static const char *const rule_keys[] = {"name",      "description", "enabled",  "table",   "on",
                                         "kind",      "when",        "statement", "threshold", "sample",
                                         "endpoint",  "template",    "subject",  "method",  "url",
-                                        "headers",   NULL};
+                                        "path",      "headers",     NULL};
 
 static const struct section {
   const char *name;
@@ -146,6 +146,7 @@ static void rule_free(struct config_rule *r)
   text_free(&r->subject);
   text_free(&r->method);
   text_free(&r->url);
+  text_free(&r->path);
   headers_free(r->headers, r->nheaders);
 }
 
@@ -1204,6 +1205,8 @@ static void load_rule(struct loader *l, const struct toml_value *t, size_t index
       }
     } else if (!strcmp(key, "url")) {
       get_text(l, k, sect, 1, &r->url);
+    } else if (!strcmp(key, "path")) {
+      get_text(l, k, sect, 1, &r->path);
     } else if (!strcmp(key, "headers")) {
       get_headers(l, k, sect, &r->headers, &r->nheaders);
     } else {

@@ -110,6 +110,7 @@ struct config_rule {
   struct config_text subject;  /* e-mail subject template, over the endpoint's */
   struct config_text method;   /* over the endpoint's */
   struct config_text url;      /* a template, over the endpoint's */
+  struct config_text path;     /* a URL template appended to the endpoint's url */
   struct config_header *headers; /* added to the endpoint's (same name: replaced) */
   size_t nheaders;
 };

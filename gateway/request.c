@@ -220,6 +220,10 @@ int request_build(const struct rule *r, const struct endpoint *ep, const struct 
     bh_err(err, errsz, "rule '%s', endpoint '%s': url: %s", r->name, ep->name, why);
     goto fail;
   }
+  if (r->path && tmpl_render(r->path, &c, &url, why, sizeof why)) {
+    bh_err(err, errsz, "rule '%s', endpoint '%s': path: %s", r->name, ep->name, why);
+    goto fail;
+  }
   q->url = buf_steal(&url);
   q->method = xstrdup(r->cfg->method.s ? r->cfg->method.s : ep->cfg->method);
 

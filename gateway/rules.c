@@ -344,8 +344,19 @@ static void build_rule(struct ruleset *rs, struct rule *r, const struct config_r
   }
   r->subject = compile_text(&c->subject, TMPL_TEXT, errs, nerr);
   r->url = compile_text(&c->url, TMPL_URL, errs, nerr);
+  r->path = compile_text(&c->path, TMPL_URL, errs, nerr);
+  if (c->path.s && c->path.s[0] != '/' && c->path.s[0] != '?') {
+    problem(errs, c->path.file, c->path.line, c->path.col, "rule '%s': path must start with '/' or '?'", c->name);
+    ++*nerr;
+  }
   r->headers = compile_headers(c->headers, c->nheaders, errs, nerr);
-  if (c->url.s && strncmp(c->url.s, "http://", 7) && strncmp(c->url.s, "https://", 8) && strncmp(c->url.s, "{{", 2)) {
+  for (size_t i = 0; (c->path.s || c->url.s) && i < r->nendpoints; i++) {
+    if (!r->endpoints[i]->is_mail) continue;
+    problem(errs, c->file, c->line, c->col, "rule '%s': url and path apply to HTTP endpoints, and '%s' sends e-mail",
+            c->name, r->endpoints[i]->name);
+    ++*nerr;
+  }
+  if (c->url.s && strncmp(c->url.s, "http://", 7) && strncmp(c->url.s, "https://", 8)) {
     problem(errs, c->url.file, c->url.line, c->url.col, "rule '%s': url must start with http:// or https://",
             c->name);
     ++*nerr;
@@ -402,6 +413,7 @@ void ruleset_free(struct ruleset *rs)
     free(r->bodies_json);
     tmpl_free(r->subject);
     tmpl_free(r->url);
+    tmpl_free(r->path);
     free_headers(r->headers);
   }
   free(rs->rules);

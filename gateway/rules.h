@@ -68,6 +68,7 @@ struct rule {
   int *bodies_json;         /* per endpoint: the body template is JSON (else text) */
   struct tmpl *subject;     /* over the endpoint's */
   struct tmpl *url;         /* over the endpoint's */
+  struct tmpl *path;        /* appended to the url */
   struct tmpl **headers;    /* one per cfg->headers */
 };
 
