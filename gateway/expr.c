@@ -1123,6 +1123,20 @@ static char *column_name(struct parser *P, const char *after)
   return name;
 }
 
+/* What a literal operand is, for type errors; NULL when not a literal. */
+static const char *literal_type(const struct node *n)
+{
+  if (n->kind == N_LIST) return "a list";
+  if (n->kind != N_LIT) return NULL;
+  switch (n->lit.k) {
+  case R_NULL: return "null";
+  case R_BOOL: return "a boolean";
+  case R_STR: return "a string";
+  case R_LIST: return "a list";
+  default: return "a number";
+  }
+}
+
 static struct node *parse_call(struct parser *P, size_t name_pos, size_t name_len, int depth)
 {
   const char *name = P->s + name_pos;
@@ -1137,6 +1151,7 @@ static struct node *parse_call(struct parser *P, size_t name_pos, size_t name_le
                 (int)name_len, name);
   }
   struct node *n = node_new(N_CALL);
+  size_t apos[2] = {0, 0};
   n->op = f;
   if (advance(P) < 0) goto fail; /* the '(' */
   if (f == F_CHANGED) {
@@ -1180,6 +1195,7 @@ static struct node *parse_call(struct parser *P, size_t name_pos, size_t name_le
   }
   if (P->tok.t != T_RP) {
     for (;;) {
+      if (n->nkids < 2) apos[n->nkids] = P->tok.pos;
       struct node *a = parse_or(P, n->nkids ? "," : "(", depth + 1);
       if (!a) goto fail;
       node_add(n, a);
@@ -1197,6 +1213,19 @@ static struct node *parse_call(struct parser *P, size_t name_pos, size_t name_le
     perr(P, name_pos, "'%s' takes %d argument%s, got %zu", funcs[f].name, funcs[f].min,
          funcs[f].min == 1 ? "" : "s", n->nkids);
     goto fail;
+  }
+  /* the text functions need a string (len and contains: or a list) */
+  for (size_t i = 0; i < n->nkids; i++) {
+    const char *what = literal_type(n->kids[i]), *need = NULL;
+    if (what && (f == F_LOWER || f == F_UPPER || f == F_STARTS_WITH) && strcmp(what, "a string"))
+      need = "a string";
+    else if (what && (f == F_LEN || (f == F_CONTAINS && i == 0)) && strcmp(what, "a string") &&
+             strcmp(what, "a list"))
+      need = "a string or a list";
+    if (need) {
+      perr(P, apos[i], "type error: '%s' needs %s, not %s", funcs[f].name, need, what);
+      goto fail;
+    }
   }
   if (advance(P) < 0) goto fail;
   return n;
@@ -1371,8 +1400,28 @@ static struct node *parse_matches(struct parser *P, struct node *l)
   return n;
 }
 
+/* Type errors a comparison can show in its literals: an ordering of null,
+ * a boolean or a list is never true. */
+static int check_cmp(struct parser *P, int op, const struct node *l, size_t lpos, const struct node *r, size_t rpos)
+{
+  if (op == OP_EQ || op == OP_NE) return 0;
+  for (int side = 0; side < 2; side++) {
+    const char *what = literal_type(side ? r : l);
+    /* booleans are the numbers 1 and 0: they order */
+    if (!what || (strcmp(what, "null") && strcmp(what, "a list"))) continue;
+    if (!strcmp(what, "null"))
+      perr(P, side ? rpos : lpos, "type error: '%s' cannot order null (use 'is null' or 'is not null')",
+           op_names[op]);
+    else
+      perr(P, side ? rpos : lpos, "type error: '%s' cannot order %s", op_names[op], what);
+    return -1;
+  }
+  return 0;
+}
+
 static struct node *parse_cmp(struct parser *P, const char *after, int depth)
 {
+  size_t lpos = P->tok.pos;
   struct node *l = parse_primary(P, after, depth);
   if (!l) return NULL;
   struct token *t = &P->tok;
@@ -1380,8 +1429,10 @@ static struct node *parse_cmp(struct parser *P, const char *after, int depth)
   if (t->t >= T_EQ && t->t <= T_GE) {
     int op = (int)(t->t - T_EQ);
     if (advance(P) < 0) return node_free(l), NULL;
+    size_t rpos = P->tok.pos;
     struct node *r = parse_primary(P, op_names[op], depth + 1);
     if (!r) return node_free(l), NULL;
+    if (check_cmp(P, op, l, lpos, r, rpos)) return node_free(l), node_free(r), NULL;
     n = binary(N_CMP, op, l, r);
   } else if (tok_is(P, "in") || tok_is(P, "not")) {
     int neg = tok_is(P, "not");
@@ -1393,8 +1444,15 @@ static struct node *parse_cmp(struct parser *P, const char *after, int depth)
       }
       if (advance(P) < 0) return node_free(l), NULL;
     }
+    size_t rpos = P->tok.pos;
     struct node *r = parse_primary(P, neg ? "not in" : "in", depth + 1);
     if (!r) return node_free(l), NULL;
+    const char *what = literal_type(r);
+    if (what && strcmp(what, "a list")) {
+      perr(P, rpos, "type error: '%s' needs a list on its right, not %s%s", neg ? "not in" : "in", what,
+           !strcmp(what, "a string") ? " (for a substring, use contains(x, \"...\"))" : "");
+      return node_free(l), node_free(r), NULL;
+    }
     n = binary(N_IN, 0, l, r);
     n->neg = neg;
   } else if (tok_is(P, "matches")) {

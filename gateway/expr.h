@@ -31,6 +31,11 @@
  *              items of a list or SET), contains(x, y) (y is a substring of
  *              the string x, or an item of the list x), starts_with(x, y).
  *
+ * Type errors: a literal that can never take part is refused when the
+ * expression is compiled: ordering (< <= > >=) null or a list, `in` with a
+ * right side that is not a list, lower/upper/starts_with of a non-string,
+ * len/contains of something that is neither a string nor a list.
+ *
  * Semantics: evaluation never fails. A value that cannot take part in an
  * operation makes it false (comparisons, in, matches, contains,
  * starts_with) or null (lower, upper, len), so a rule never fires on data it
