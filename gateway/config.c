@@ -755,21 +755,29 @@ static int get_headers(struct loader *l, const struct toml_key *k, const char *s
   return 0;
 }
 
-/* Appends the secrets in text, separated by white space, to vec. */
-static char **add_secrets(char **vec, const char *text)
+/* Appends the n bytes of s to vec, as one secret (when not empty). */
+static char **add_secret(char **vec, const char *s, size_t len)
 {
   size_t n = 0;
   while (vec && vec[n])
     n++;
+  if (!len) return vec;
+  vec = xrealloc(vec, (n + 2) * sizeof *vec);
+  vec[n] = xmalloc(len + 1);
+  memcpy(vec[n], s, len);
+  vec[n][len] = 0;
+  vec[n + 1] = NULL;
+  return vec;
+}
+
+/* Appends the secrets in text, separated by white space, to vec. */
+static char **add_secrets(char **vec, const char *text)
+{
   for (const char *p = text;;) {
     p += strspn(p, " \t\r\n");
     size_t len = strcspn(p, " \t\r\n");
     if (!len) break;
-    vec = xrealloc(vec, (n + 2) * sizeof *vec);
-    vec[n] = xmalloc(len + 1);
-    memcpy(vec[n], p, len);
-    vec[n][len] = 0;
-    vec[++n] = NULL;
+    vec = add_secret(vec, p, len);
     p += len;
   }
   return vec;
@@ -907,9 +915,8 @@ static void load_endpoint(struct loader *l, const char *name, const struct toml_
         set_string(&ep->signing, s);
     } else if (!strcmp(key, "secret")) {
       if (!(vec = get_strings(l, k, sect, "a secret (a string) or a list of them"))) continue;
-      for (char **p = vec; *p; p++)
-        ep->secrets = add_secrets(ep->secrets, *p);
-      secrets_free(vec);
+      secrets_free(ep->secrets);
+      ep->secrets = vec;
     } else if (!strcmp(key, "secret_env") || !strcmp(key, "password_env")) {
       if (!(s = get_string(l, k, sect, 1))) continue;
       if (!env_name_ok(s))
@@ -985,22 +992,27 @@ static void load_endpoint(struct loader *l, const char *name, const struct toml_
     }
   }
 
-  /* secrets: the literal ones, else the environment, else the file */
+  /* secrets: the literal ones, else the environment, else the file. The
+   * variable or file may hold several, separated by white space, for
+   * Standard Webhooks (base64 has no spaces); a GitHub secret is the whole
+   * value (a file's first line). */
+  int whole = ep->signing && !strcmp(ep->signing, "github");
   if (!ep->secrets && secret_env) {
     const char *val = getenv(secret_env->value->u.str.ptr);
-    if (val && *val)
-      ep->secrets = add_secrets(NULL, val);
-    else if (!secret_file)
+    if (val && *val) {
+      ep->secrets = whole ? add_secret(NULL, val, strlen(val)) : add_secrets(NULL, val);
+    } else if (!secret_file) {
       set_problem(l, &ep->secret_problem, secret_env->value->line, secret_env->value->col,
                   "the environment variable '%s' (secret_env of endpoint '%s') is not set; export it before "
                   "starting binhook",
                   secret_env->value->u.str.ptr, name);
+    }
   }
   if (!ep->secrets && secret_file) {
     char *path = resolve_path(l->file, secret_file->value->u.str.ptr);
     char *text = slurp_secret(path);
     if (text) {
-      ep->secrets = add_secrets(NULL, text);
+      ep->secrets = whole ? add_secret(NULL, text, strcspn(text, "\r\n")) : add_secrets(NULL, text);
       wipe_free(text);
       if (!ep->secrets)
         set_problem(l, &ep->secret_problem, secret_file->value->line, secret_file->value->col,
