@@ -58,7 +58,7 @@ static void usage(FILE *f)
 /* Returns 1 when tail should stop reading: output failed, or the limit was
  * reached. After the last change it waits for one more event, so that a
  * limit at the end of a transaction leaves a clean continue position. */
-static int tail_event(struct tail *t, struct event *e)
+static int tail_event(struct tail *t, struct change *e)
 {
   int full = t->limit && t->printed >= t->limit;
   if (e->type == EVENT_COMMIT) {
@@ -78,7 +78,7 @@ static int tail_event(struct tail *t, struct event *e)
   }
   if (full) return 1;
   buf_reset(&t->line);
-  event_to_json(e, &t->line);
+  change_to_json(e, &t->line);
   buf_addc(&t->line, '\n');
   if (fwrite(t->line.p, 1, t->line.len, t->out) != t->line.len) {
     t->write_failed = 1;
@@ -92,11 +92,11 @@ static int tail_event(struct tail *t, struct event *e)
   return 0;
 }
 
-static int offline_emit(void *ctx, struct event *e, char *err, size_t errsz)
+static int offline_emit(void *ctx, struct change *e, char *err, size_t errsz)
 {
   struct tail *t = ctx;
   int stop = tail_event(t, e);
-  event_free(e);
+  change_free(e);
   if (stop) return bh_err(err, errsz, "limit");
   return 0;
 }
@@ -304,15 +304,15 @@ int cmd_tail(int argc, char **argv)
   int stop = 0;
   while (!stop) {
     /* Output is flushed when the stream pauses, not after every event. */
-    struct event *e = evq_pop_all(w.q, 20);
+    struct change *e = evq_pop_all(w.q, 20);
     if (!e) {
       if (evq_closed(w.q) || fflush(stdout)) break;
       continue;
     }
     while (e) {
-      struct event *next = e->next;
+      struct change *next = e->next;
       if (!stop) stop = tail_event(&t, e);
-      event_free(e);
+      change_free(e);
       e = next;
     }
   }

@@ -6,7 +6,7 @@
 #include "commands.h"
 #include "config.h"
 #include "decoder.h"
-#include "event_json.h"
+#include "change_json.h"
 #include "json.h"
 #include "log.h"
 #include "request.h"
@@ -46,7 +46,7 @@ static void usage(FILE *f)
              "  --rule NAME         only this rule\n");
 }
 
-static void on_match(void *arg, const struct rule *r, const struct event *e)
+static void on_match(void *arg, const struct rule *r, const struct change *e)
 {
   struct tester *t = arg;
   char err[1024];
@@ -57,7 +57,7 @@ static void on_match(void *arg, const struct rule *r, const struct event *e)
     buf_reset(&t->out);
     if (request_build(r, r->endpoints[i], e, t->now, &q, err, sizeof err)) {
       struct buf id = BUF_INIT;
-      event_id(e, &id);
+      change_id(e, &id);
       fprintf(stderr, "binhook test: event %s: %s\n", id.p, err);
       buf_free(&id);
       t->failed = 1;
@@ -69,8 +69,8 @@ static void on_match(void *arg, const struct rule *r, const struct event *e)
       buf_addc(&t->out, '\n');
     } else {
       struct buf id = BUF_INIT;
-      event_id(e, &id);
-      buf_printf(&t->out, "# rule '%s' matches %s (%s", r->name, id.p, event_type_name(e->type));
+      change_id(e, &id);
+      buf_printf(&t->out, "# rule '%s' matches %s (%s", r->name, id.p, change_type_name(e->type));
       if (e->table) buf_printf(&t->out, " %s.%s", e->table->schema, e->table->name);
       buf_printf(&t->out, ") -> endpoint '%s'\n", r->endpoints[i]->name);
       request_to_text(&q, &t->out);
@@ -82,26 +82,26 @@ static void on_match(void *arg, const struct rule *r, const struct event *e)
   }
 }
 
-static void feed(struct tester *t, struct event *e)
+static void feed(struct tester *t, struct change *e)
 {
   if (e->type != EVENT_COMMIT && e->type != EVENT_HEARTBEAT) t->events++;
   t->matched_this = 0;
   matcher_feed(t->m, e, on_match, t);
   if (!t->json && !t->matched_this && e->type != EVENT_COMMIT && e->type != EVENT_HEARTBEAT) {
     struct buf id = BUF_INIT;
-    event_id(e, &id);
-    printf("# no rule matches %s (%s", id.p, event_type_name(e->type));
+    change_id(e, &id);
+    printf("# no rule matches %s (%s", id.p, change_type_name(e->type));
     if (e->table) printf(" %s.%s", e->table->schema, e->table->name);
     printf(")\n\n");
     buf_free(&id);
   }
 }
 
-static int emit(void *ctx, struct event *e, char *err, size_t errsz)
+static int emit(void *ctx, struct change *e, char *err, size_t errsz)
 {
   (void)err, (void)errsz;
   feed(ctx, e);
-  event_free(e);
+  change_free(e);
   return 0;
 }
 
@@ -137,7 +137,7 @@ static int feed_json(struct tester *t, const char *path)
   }
   size_t pos = 0;
   int rc = 0, n = 0;
-  struct event last = {.type = EVENT_COMMIT};
+  struct change last = {.type = EVENT_COMMIT};
   for (;;) {
     json_skip_ws(text.p ? text.p : "", text.len, &pos);
     if (pos >= text.len) break;
@@ -153,7 +153,7 @@ static int feed_json(struct tester *t, const char *path)
       rc = 2;
       break;
     }
-    struct event *e = event_from_json(text.p + start, pos - start, err, sizeof err);
+    struct change *e = change_from_json(text.p + start, pos - start, err, sizeof err);
     if (!e) {
       fprintf(stderr, "binhook test: %s:%d:%d: %s\n", path, line, col, err);
       rc = 2;
@@ -165,7 +165,7 @@ static int feed_json(struct tester *t, const char *path)
     last.tx_pos = e->tx_pos;
     last.tx_index = e->tx_index + 1;
     feed(t, e);
-    event_free(e);
+    change_free(e);
   }
   if (!rc && !n) {
     fprintf(stderr, "binhook test: '%s' holds no event\n", path);

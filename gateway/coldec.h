@@ -1,12 +1,12 @@
 /* coldec.h - column values from row images. Given a table definition and the
- * bytes of one row image, fills struct value entries (event.h) per the value
+ * bytes of one row image, fills struct value entries (change.h) per the value
  * mapping of DESIGN.md, appending text to the event's arena. */
 #ifndef BH_COLDEC_H
 #define BH_COLDEC_H
 
 #include "binlog.h"
 #include "charset.h"
-#include "event.h"
+#include "change.h"
 #include "schema.h"
 
 /* Decodes one row image at r: the null bitmap over the columns set in

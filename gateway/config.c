@@ -92,7 +92,16 @@ static void secrets_free(char **v)
 static void text_free(struct config_text *t)
 {
   free(t->s);
+  free(t->cols);
   t->s = NULL;
+  t->cols = NULL;
+  t->ncols = 0;
+}
+
+int config_text_col(const struct config_text *t, int line, int col)
+{
+  if (!t->cols || line != t->line || col < t->col || (size_t)(col - t->col) >= t->ncols) return col;
+  return t->cols[col - t->col];
 }
 
 static void headers_free(struct config_header *h, size_t n)
@@ -342,7 +351,12 @@ static void unknown_key(struct loader *l, const struct toml_key *k, const char *
     snprintf(where, sizeof where, "in [%s]", sect);
   else
     snprintf(where, sizeof where, "at the top level");
-  /* a known key in the wrong place */
+  /* a typo of a key of this section first, then a key of another section */
+  const char *close = bh_nearest(k->key, known);
+  if (close) {
+    lerr(l, k->line, k->col, "unknown key '%s' %s; did you mean '%s'?", k->key, where, close);
+    return;
+  }
   for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++) {
     if (sect && !strcmp(sect, sections[i].name)) continue;
     for (const char *const *kk = sections[i].keys; *kk; kk++) {
@@ -666,16 +680,57 @@ static void text_start(const struct loader *l, const struct toml_value *v, int *
   }
 }
 
+/* For a one-line "..." string with escapes: the file column of each of its
+ * characters (see struct config_text). */
+static void map_columns(const struct loader *l, const struct toml_value *v, struct config_text *t)
+{
+  const char *p = l->text, *end = l->text + l->textlen;
+  for (int ln = 1; ln < v->line && p < end; p++)
+    if (*p == '\n') ln++;
+  for (int c = 1; c < v->col && p < end; c++)
+    do
+      p++;
+    while (p < end && ((unsigned char)*p & 0xc0) == 0x80);
+  if (p >= end || *p != '"' || (end - p >= 3 && !strncmp(p, "\"\"\"", 3))) return;
+  const char *q = p + 1;
+  int col = v->col + 1, escaped = 0;
+  size_t n = 0, cap = 64;
+  int *cols = xmalloc(cap * sizeof *cols);
+  while (q < end && *q != '"' && *q != '\n') {
+    if (n + 1 >= cap) cols = xrealloc(cols, (cap *= 2) * sizeof *cols);
+    cols[n++] = col;
+    if (*q == '\\') { /* an escape: ASCII, one column per byte */
+      escaped = 1;
+      size_t len = q + 1 < end && q[1] == 'u' ? 6 : q + 1 < end && q[1] == 'U' ? 10 : 2;
+      q += len;
+      col += (int)len;
+    } else { /* one character, one column */
+      q++;
+      while (q < end && ((unsigned char)*q & 0xc0) == 0x80)
+        q++;
+      col++;
+    }
+  }
+  cols[n++] = col;
+  if (!escaped) {
+    free(cols);
+    return;
+  }
+  t->cols = cols;
+  t->ncols = n;
+}
+
 /* Reads string key k into t with its position; 0, or -1 after reporting. */
 static int get_text(struct loader *l, const struct toml_key *k, const char *sect, int nonempty,
                     struct config_text *t)
 {
   const char *s = get_string(l, k, sect, nonempty);
   if (!s) return -1;
-  free(t->s);
+  text_free(t);
   t->s = xstrdup(s);
   t->file = l->file;
   text_start(l, k->value, &t->line, &t->col);
+  map_columns(l, k->value, t);
   return 0;
 }
 
@@ -907,12 +962,14 @@ static void load_endpoint(struct loader *l, const char *name, const struct toml_
     } else if (!strcmp(key, "signing")) {
       if (!(s = get_string(l, k, sect, 1))) continue;
       const char *near = bh_nearest(s, signing_names);
-      if (!one_of(s, signing_names))
+      if (!one_of(s, signing_names)) {
         lerr(l, v->line, v->col, "%s: unknown scheme '%s'%s%s%s (use none, standard-webhooks or github)",
              key_where(w, sizeof w, k, sect), s, near ? "; did you mean '" : "", near ? near : "",
              near ? "'?" : "");
-      else
+        set_string(&ep->signing, "none"); /* no follow-on errors about its secret */
+      } else {
         set_string(&ep->signing, s);
+      }
     } else if (!strcmp(key, "secret")) {
       if (!(vec = get_strings(l, k, sect, "a secret (a string) or a list of them"))) continue;
       secrets_free(ep->secrets);

@@ -42,8 +42,17 @@ struct config_admin {
 struct config_text {
   char *s; /* NULL when the key was not given */
   const char *file;
-  int line, col; /* of the value's first character (the opening quote) */
+  int line, col; /* of the first character of the string's contents */
+  int *cols;     /* for a "..." string with escapes: the column where the
+                    contents' character i was written (i up to its length,
+                    in characters), so that a position inside the text can
+                    be reported where it is in the file; else NULL */
+  size_t ncols;
 };
+
+/* The column in the file of column col of t's text when both are on t's
+ * first line (escapes make them differ); col itself otherwise. */
+int config_text_col(const struct config_text *t, int line, int col);
 
 struct config_header {
   char *name;

@@ -46,10 +46,10 @@ struct decoder {
    * until its XA COMMIT (emitted) or XA ROLLBACK (dropped). */
   int xa_open;
   char xa_xid[256];
-  struct event *xa_head, **xa_tail;
+  struct change *xa_head, **xa_tail;
   struct xa_prepared {
     char xid[256];
-    struct event *head;
+    struct change *head;
   } *xa;
   size_t nxa;
   struct rcstr *sql;   /* annotated SQL of the current statement */
@@ -60,11 +60,11 @@ struct decoder {
   uint64_t inner_at, inner_end;
 };
 
-static void free_list(struct event *e)
+static void free_list(struct change *e)
 {
   while (e) {
-    struct event *next = e->next;
-    event_free(e);
+    struct change *next = e->next;
+    change_free(e);
     e = next;
   }
 }
@@ -252,7 +252,7 @@ static void begin_tx(struct decoder *d, uint64_t at)
   d->gtid[0] = 0;
 }
 
-static void fill_common(struct decoder *d, struct event *e, const struct binlog_header *h, uint64_t at)
+static void fill_common(struct decoder *d, struct change *e, const struct binlog_header *h, uint64_t at)
 {
   e->ts = h->timestamp;
   e->server_id = h->server_id;
@@ -277,10 +277,10 @@ static int count_change(struct decoder *d)
 }
 
 /* Hands an event out, unless a resume skips it or an XA transaction holds it. */
-static int emit_change(struct decoder *d, struct event *e, char *err, size_t errsz)
+static int emit_change(struct decoder *d, struct change *e, char *err, size_t errsz)
 {
   if (count_change(d)) {
-    event_free(e);
+    change_free(e);
     return 0;
   }
   if (d->xa_open) {
@@ -308,10 +308,10 @@ static void xa_xid(const char *sql, size_t n, char *out, size_t size)
   snprintf(out, size, "%.*s", (int)(end - s), s);
 }
 
-static int emit_list(struct decoder *d, struct event *e, char *err, size_t errsz)
+static int emit_list(struct decoder *d, struct change *e, char *err, size_t errsz)
 {
   while (e) {
-    struct event *next = e->next;
+    struct change *next = e->next;
     e->next = NULL;
     if (d->cb.emit(d->cb.ctx, e, err, errsz)) {
       free_list(next);
@@ -340,7 +340,7 @@ static int xa_finish(struct decoder *d, const char *xid, int commit, uint64_t at
 {
   for (size_t i = 0; i < d->nxa; i++) {
     if (strcasecmp(d->xa[i].xid, xid)) continue;
-    struct event *head = d->xa[i].head;
+    struct change *head = d->xa[i].head;
     d->xa[i] = d->xa[--d->nxa];
     if (!commit) {
       free_list(head);
@@ -360,7 +360,7 @@ static int xa_finish(struct decoder *d, const char *xid, int commit, uint64_t at
 static int end_tx(struct decoder *d, const struct binlog_header *h, uint64_t at, uint64_t end, char *err,
                   size_t errsz)
 {
-  struct event *e = event_new(EVENT_COMMIT, NULL);
+  struct change *e = change_new(EVENT_COMMIT, NULL);
   fill_common(d, e, h, at);
   e->end_pos = end;
   d->in_tx = 0;
@@ -421,7 +421,7 @@ static int on_query(struct decoder *d, const struct binlog_header *h, const unsi
       }
       if (!strcmp(verb, "COMMIT") && one_phase && d->xa_open) {
         /* One phase: the changes of this very group commit now. */
-        struct event *head = d->xa_head;
+        struct change *head = d->xa_head;
         d->xa_head = NULL;
         d->xa_tail = &d->xa_head;
         d->xa_open = 0;
@@ -448,7 +448,7 @@ static int on_query(struct decoder *d, const struct binlog_header *h, const unsi
 
   int own_tx = !d->in_tx || !d->explicit_begin;
   if (!d->in_tx) begin_tx(d, at);
-  struct event *e = event_new(EVENT_STATEMENT, NULL);
+  struct change *e = change_new(EVENT_STATEMENT, NULL);
   fill_common(d, e, h, at);
   e->kind = (enum statement_kind)kind;
   e->thread_id = thread_id;
@@ -529,7 +529,7 @@ static int on_rows(struct decoder *d, const struct binlog_header *h, const unsig
   char derr[256];
   if (t->filtered) {
     /* Decoded only to be counted: ids must not depend on the filters. */
-    struct event *scratch = event_new((enum event_type)kind, t);
+    struct change *scratch = change_new((enum event_type)kind, t);
     int rc = 0;
     while (!rc && reader_left(&r) > 0) {
       const unsigned char *before_row = r.p;
@@ -547,7 +547,7 @@ static int on_rows(struct decoder *d, const struct binlog_header *h, const unsig
       if (!rc && r.p == before_row) rc = bh_err(derr, sizeof derr, "a row that holds no column");
       if (!rc) count_change(d);
     }
-    event_free(scratch);
+    change_free(scratch);
     if (rc) {
       char msg[400];
       snprintf(msg, sizeof msg, "%s for '%s.%s': %s", binlog_type_name(type), t->schema, t->name, derr);
@@ -563,7 +563,7 @@ static int on_rows(struct decoder *d, const struct binlog_header *h, const unsig
     /* A row takes at least one byte unless its bitmaps select no column,
      * which no server writes: refuse it rather than loop on nothing. */
     const unsigned char *row_start = r.p;
-    struct event *e = event_new((enum event_type)kind, t);
+    struct change *e = change_new((enum event_type)kind, t);
     fill_common(d, e, h, at);
     e->sql = rcstr_ref(d->sql);
     int rc = 0;
@@ -586,7 +586,7 @@ static int on_rows(struct decoder *d, const struct binlog_header *h, const unsig
     }
     if (!rc && r.p == row_start) rc = bh_err(derr, sizeof derr, "a row image that selects no column");
     if (rc) {
-      event_free(e);
+      change_free(e);
       char msg[400];
       snprintf(msg, sizeof msg, "%s for '%s.%s': %s", binlog_type_name(type), t->schema, t->name, derr);
       return fail(d, at, err, errsz, msg);
@@ -915,7 +915,7 @@ int decoder_feed(struct decoder *d, const unsigned char *ev, size_t n, int64_t o
     break;
   case BL_XID:
     if (d->xa_open) { /* an XA transaction committed in one phase */
-      struct event *held = d->xa_head;
+      struct change *held = d->xa_head;
       d->xa_head = NULL;
       d->xa_tail = &d->xa_head;
       d->xa_open = 0;
@@ -949,7 +949,7 @@ int decoder_feed(struct decoder *d, const unsigned char *ev, size_t n, int64_t o
   case BL_HEARTBEAT:
   case BL_HEARTBEAT_V2:
     if (!d->in_tx && h.log_pos) {
-      struct event *e = event_new(EVENT_HEARTBEAT, NULL);
+      struct change *e = change_new(EVENT_HEARTBEAT, NULL);
       fill_common(d, e, &h, h.log_pos);
       e->end_pos = h.log_pos;
       rc = d->cb.emit(d->cb.ctx, e, err, errsz);

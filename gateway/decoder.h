@@ -1,7 +1,7 @@
 /* decoder.h - binlog events to canonical events. The decoder is fed whole
  * raw events (live from the replication stream or read from files), keeps
  * the state that spans events (the format description, the table-id map,
- * the open transaction, the position) and emits struct event objects through
+ * the open transaction, the position) and emits struct change objects through
  * a callback as soon as each row is decoded: rows stream, a transaction is
  * never held in memory whole.
  *
@@ -10,7 +10,7 @@
 #ifndef BH_DECODER_H
 #define BH_DECODER_H
 
-#include "event.h"
+#include "change.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -21,7 +21,7 @@ struct decoder_cb {
   void *ctx;
   /* Takes ownership of ev. Returns 0, or -1 to stop (decoder_feed then fails
    * with the message the callback left in err). */
-  int (*emit)(void *ctx, struct event *ev, char *err, size_t errsz);
+  int (*emit)(void *ctx, struct change *ev, char *err, size_t errsz);
   /* Optional: called for a table whose TABLE_MAP carried no column names
    * (binlog_row_metadata=MINIMAL); may fill them with table_set_names. */
   void (*lookup_names)(void *ctx, struct table *t);

@@ -13,7 +13,7 @@
 struct evq {
   pthread_mutex_t lock;
   pthread_cond_t not_full, not_empty;
-  struct event *head, *tail;
+  struct change *head, *tail;
   size_t n, bytes, max_n, max_bytes;
   int closed;
   int efd;
@@ -38,10 +38,10 @@ struct evq *evq_new(size_t max_events, size_t max_bytes)
 void evq_free(struct evq *q)
 {
   if (!q) return;
-  struct event *e = q->head;
+  struct change *e = q->head;
   while (e) {
-    struct event *next = e->next;
-    event_free(e);
+    struct change *next = e->next;
+    change_free(e);
     e = next;
   }
   if (q->efd >= 0) close(q->efd);
@@ -74,9 +74,9 @@ static long long now_ms(void)
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int evq_push(struct evq *q, struct event *e)
+int evq_push(struct evq *q, struct change *e)
 {
-  size_t sz = event_size(e);
+  size_t sz = change_size(e);
   pthread_mutex_lock(&q->lock);
   if (!q->closed && (q->n >= q->max_n || (q->n > 0 && q->bytes + sz > q->max_bytes))) {
     long long t0 = now_ms();
@@ -88,7 +88,7 @@ int evq_push(struct evq *q, struct event *e)
   }
   if (q->closed) {
     pthread_mutex_unlock(&q->lock);
-    event_free(e);
+    change_free(e);
     return -1;
   }
   e->next = NULL;
@@ -104,34 +104,34 @@ int evq_push(struct evq *q, struct event *e)
   return 0;
 }
 
-static struct event *take(struct evq *q)
+static struct change *take(struct evq *q)
 {
-  struct event *e = q->head;
+  struct change *e = q->head;
   q->head = e->next;
   if (!q->head) q->tail = NULL;
   q->n--;
-  q->bytes -= event_size(e);
+  q->bytes -= change_size(e);
   e->next = NULL;
   if (q->push_waiters) pthread_cond_signal(&q->not_full);
   return e;
 }
 
-struct event *evq_pop(struct evq *q)
+struct change *evq_pop(struct evq *q)
 {
   pthread_mutex_lock(&q->lock);
   q->pop_waiters++;
   while (!q->head && !q->closed) pthread_cond_wait(&q->not_empty, &q->lock);
   q->pop_waiters--;
-  struct event *e = q->head ? take(q) : NULL;
+  struct change *e = q->head ? take(q) : NULL;
   if (!q->head && !q->closed) drain_fd(q);
   pthread_mutex_unlock(&q->lock);
   return e;
 }
 
-struct event *evq_trypop(struct evq *q)
+struct change *evq_trypop(struct evq *q)
 {
   pthread_mutex_lock(&q->lock);
-  struct event *e = q->head ? take(q) : NULL;
+  struct change *e = q->head ? take(q) : NULL;
   if (!q->head && !q->closed) drain_fd(q);
   pthread_mutex_unlock(&q->lock);
   return e;
@@ -147,7 +147,7 @@ void evq_close(struct evq *q)
   signal_fd(q);
 }
 
-struct event *evq_pop_all(struct evq *q, int timeout_ms)
+struct change *evq_pop_all(struct evq *q, int timeout_ms)
 {
   pthread_mutex_lock(&q->lock);
   if (!q->head && !q->closed && timeout_ms != 0) {
@@ -163,7 +163,7 @@ struct event *evq_pop_all(struct evq *q, int timeout_ms)
     }
     q->pop_waiters--;
   }
-  struct event *list = q->head;
+  struct change *list = q->head;
   q->head = q->tail = NULL;
   q->n = 0;
   q->bytes = 0;

@@ -6,7 +6,7 @@
 #ifndef BH_EVQ_H
 #define BH_EVQ_H
 
-#include "event.h"
+#include "change.h"
 
 #include <stddef.h>
 
@@ -19,18 +19,18 @@ void evq_free(struct evq *q); /* frees queued events too */
 
 /* Appends e (the queue takes it). Blocks while full. Returns 0, or -1 when the
  * queue was closed (e is then freed). */
-int evq_push(struct evq *q, struct event *e);
+int evq_push(struct evq *q, struct change *e);
 
 /* Takes the oldest event (caller frees), blocking until there is one or the
  * queue is closed and empty (then NULL). */
-struct event *evq_pop(struct evq *q);
+struct change *evq_pop(struct evq *q);
 /* Same without blocking: NULL when empty. */
-struct event *evq_trypop(struct evq *q);
+struct change *evq_trypop(struct evq *q);
 
 /* Takes everything queued, as a list linked by next (caller frees each),
  * waiting up to timeout_ms (-1: forever, 0: not at all) for the first event.
  * NULL on timeout, or when closed and empty. */
-struct event *evq_pop_all(struct evq *q, int timeout_ms);
+struct change *evq_pop_all(struct evq *q, int timeout_ms);
 
 /* 1 once the queue is closed and drained. */
 int evq_closed(struct evq *q);

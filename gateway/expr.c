@@ -246,7 +246,7 @@ static void dec_format(const struct dec *d, struct buf *out)
 /* ---- evaluation ---- */
 
 struct ctx {
-  const struct event *e;
+  const struct change *e;
   void **mem; /* scratch allocations of this evaluation */
   size_t nmem, cap;
 };
@@ -319,7 +319,7 @@ static struct rval from_json(struct ctx *c, json_t *j)
 /* A column value as an rval. */
 static struct rval from_value(struct ctx *c, const struct column *col, const struct value *v)
 {
-  const struct event *e = c->e;
+  const struct change *e = c->e;
   struct rval r = rnull();
   switch ((enum val_kind)v->kind) {
   case VAL_ABSENT:
@@ -530,7 +530,7 @@ static int in_pk(const struct table *t, uint32_t col)
 
 static struct rval eval_field(struct ctx *c, const struct node *n)
 {
-  const struct event *e = c->e;
+  const struct change *e = c->e;
   const struct table *t = e->table;
   if (!t || !e->before || !e->after) return rnull();
   int i = col_index(t, n->text);
@@ -555,13 +555,13 @@ static struct rval eval_field(struct ctx *c, const struct node *n)
   return from_value(c, &t->cols[i], v);
 }
 
-static int column_changed(const struct event *e, uint32_t i)
+static int column_changed(const struct change *e, uint32_t i)
 {
   if (e->after[i].kind == VAL_ABSENT) return 0;
   return e->before[i].kind == VAL_ABSENT || !value_equal(e, &e->before[i], &e->after[i]);
 }
 
-static int eval_changed(const struct event *e, const char *name)
+static int eval_changed(const struct change *e, const char *name)
 {
   if (e->type != EVENT_UPDATE || !e->table || !e->before || !e->after) return 0;
   if (name) {
@@ -656,9 +656,9 @@ static struct rval eval(struct ctx *c, const struct node *n)
   }
   case N_FIELD: return eval_field(c, n);
   case N_META: {
-    const struct event *e = c->e;
+    const struct change *e = c->e;
     if (n->op == META_TYPE) {
-      const char *t = event_type_name(e->type);
+      const char *t = change_type_name(e->type);
       return rstr(t, strlen(t));
     }
     if (e->table) {
@@ -714,7 +714,7 @@ static struct rval eval(struct ctx *c, const struct node *n)
   return rnull();
 }
 
-int expr_eval(const struct expr *x, const struct event *e)
+int expr_eval(const struct expr *x, const struct change *e)
 {
   struct ctx c = {.e = e};
   struct rval r = eval(&c, x->root);

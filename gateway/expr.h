@@ -83,7 +83,7 @@
 #ifndef BH_EXPR_H
 #define BH_EXPR_H
 
-#include "event.h"
+#include "change.h"
 
 #include <stddef.h>
 
@@ -96,7 +96,7 @@ struct expr;
 struct expr *expr_compile(const char *text, const char *file, int line, int col, char *err, size_t errsz);
 
 /* 1 when the expression holds for e, 0 when not. Never fails. */
-int expr_eval(const struct expr *x, const struct event *e);
+int expr_eval(const struct expr *x, const struct change *e);
 
 void expr_free(struct expr *x);
 

@@ -9,10 +9,10 @@
 #include <strings.h>
 #include <time.h>
 
-void request_id(const struct event *e, const char *rule, const char *endpoint, struct buf *out)
+void request_id(const struct change *e, const char *rule, const char *endpoint, struct buf *out)
 {
   struct buf in = BUF_INIT, hex = BUF_INIT;
-  event_id(e, &in);
+  change_id(e, &in);
   buf_addc(&in, '\n');
   buf_adds(&in, rule);
   buf_addc(&in, '\n');
@@ -103,9 +103,9 @@ static void add_list(struct buf *msg, const char *name, char **v)
   buf_addlit(msg, "\r\n");
 }
 
-static void default_subject(const struct rule *r, const struct event *e, struct buf *out)
+static void default_subject(const struct rule *r, const struct change *e, struct buf *out)
 {
-  buf_printf(out, "[binhook] %s: %s", r->name, event_type_name(e->type));
+  buf_printf(out, "[binhook] %s: %s", r->name, change_type_name(e->type));
   if (e->table) {
     buf_printf(out, " on %s.%s", e->table->schema, e->table->name);
   } else if (e->sql) {
@@ -122,7 +122,7 @@ static void default_subject(const struct rule *r, const struct event *e, struct 
   }
 }
 
-static int build_mail(const struct rule *r, const struct endpoint *ep, const struct event *e, int64_t now,
+static int build_mail(const struct rule *r, const struct endpoint *ep, const struct change *e, int64_t now,
                       const struct tmpl_ctx *c, struct buf *body, int plain, struct request *q, char *err,
                       size_t errsz)
 {
@@ -176,7 +176,7 @@ fail:
   return -1;
 }
 
-int request_build(const struct rule *r, const struct endpoint *ep, const struct event *e, int64_t now,
+int request_build(const struct rule *r, const struct endpoint *ep, const struct change *e, int64_t now,
                   struct request *q, char *err, size_t errsz)
 {
   char why[512];
@@ -198,7 +198,7 @@ int request_build(const struct rule *r, const struct endpoint *ep, const struct 
       goto fail;
     }
   } else {
-    event_to_json(e, &q->body);
+    change_to_json(e, &q->body);
   }
   if (!q->body.p) buf_reserve(&q->body, 1);
 
@@ -230,17 +230,7 @@ int request_build(const struct rule *r, const struct endpoint *ep, const struct 
   add_header(q, "content-type", body && !body_json ? "text/plain; charset=utf-8" : "application/json");
   add_header(q, "user-agent", "binhook/" BINHOOK_VERSION);
   add_header(q, "webhook-id", q->id);
-  if (ep->scheme == SIGN_STANDARD && ep->nkeys) {
-    char ts[32];
-    snprintf(ts, sizeof ts, "%lld", (long long)now);
-    add_header(q, "webhook-timestamp", ts);
-    sign_standard(ep->keys, ep->nkeys, q->id, now, q->body.p, q->body.len, &sig);
-    add_header(q, "webhook-signature", sig.p);
-  } else if (ep->scheme == SIGN_GITHUB && ep->nkeys) {
-    sign_github(&ep->keys[0], q->body.p, q->body.len, &sig);
-    add_header(q, "X-Hub-Signature-256", sig.p);
-  }
-  buf_free(&sig);
+  request_resign(q, now);
   if (add_headers(q, ep->cfg->headers, ep->headers, ep->cfg->nheaders, &c, why, sizeof why) ||
       add_headers(q, r->cfg->headers, r->headers, r->cfg->nheaders, &c, why, sizeof why)) {
     bh_err(err, errsz, "rule '%s', endpoint '%s': %s", r->name, ep->name, why);
@@ -252,6 +242,24 @@ fail:
   buf_free(&sig);
   request_free(q);
   return -1;
+}
+
+void request_resign(struct request *q, int64_t now)
+{
+  const struct endpoint *ep = q->endpoint;
+  struct buf sig = BUF_INIT;
+  if (q->is_mail) return;
+  if (ep->scheme == SIGN_STANDARD && ep->nkeys) {
+    char ts[32];
+    snprintf(ts, sizeof ts, "%lld", (long long)now);
+    add_header(q, "webhook-timestamp", ts);
+    sign_standard(ep->keys, ep->nkeys, q->id, now, q->body.p, q->body.len, &sig);
+    add_header(q, "webhook-signature", sig.p);
+  } else if (ep->scheme == SIGN_GITHUB && ep->nkeys) {
+    sign_github(&ep->keys[0], q->body.p, q->body.len, &sig);
+    add_header(q, "X-Hub-Signature-256", sig.p);
+  }
+  buf_free(&sig);
 }
 
 void request_to_json(const struct request *q, struct buf *out)

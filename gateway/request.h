@@ -15,7 +15,7 @@
 #define BH_REQUEST_H
 
 #include "buf.h"
-#include "event.h"
+#include "change.h"
 #include "rules.h"
 
 #include <stdint.h>
@@ -41,12 +41,17 @@ struct request {
 /* Renders the request rule r sends to ep for e, signed at time now (seconds
  * since the epoch). Returns 0, or -1 with err (a header value that would hold
  * a line break); q is then empty. */
-int request_build(const struct rule *r, const struct endpoint *ep, const struct event *e, int64_t now,
+int request_build(const struct rule *r, const struct endpoint *ep, const struct change *e, int64_t now,
                   struct request *q, char *err, size_t errsz);
+
+/* Signs q again at time now (a retry): webhook-timestamp and the signature
+ * follow the attempt, so that receivers that refuse old timestamps accept
+ * it. */
+void request_resign(struct request *q, int64_t now);
 
 /* Appends the stable delivery id of (e, rule, endpoint): "msg_" and 32 hex
  * digits. */
-void request_id(const struct event *e, const char *rule, const char *endpoint, struct buf *out);
+void request_id(const struct change *e, const char *rule, const char *endpoint, struct buf *out);
 
 /* Appends q as one JSON object: rule, endpoint, method, url, headers (an
  * object), body (the exact string); e-mails also mail_from and mail_to. */

@@ -37,6 +37,20 @@ static void problem_raw(struct buf *errs, const char *msg)
   buf_adds(errs, msg);
 }
 
+/* A message about a position inside text t ("file:line:col: ..."), with the
+ * column moved to where the character is in the file (escapes). */
+static void problem_in(struct buf *errs, const struct config_text *t, const char *msg)
+{
+  size_t fl = strlen(t->file);
+  int line, col, used = 0;
+  if (t->cols && !strncmp(msg, t->file, fl) && sscanf(msg + fl, ":%d:%d:%n", &line, &col, &used) == 2 && used) {
+    if (errs->len) buf_addc(errs, '\n');
+    buf_printf(errs, "%s:%d:%d:%s", t->file, line, config_text_col(t, line, col), msg + fl + used);
+    return;
+  }
+  problem_raw(errs, msg);
+}
+
 /* ---- the table index ---- */
 
 enum { NTYPES = 4 }; /* insert, update, delete, snapshot */
@@ -158,13 +172,15 @@ static void index_free(struct rule_index *x)
 
 /* ---- building ---- */
 
+static void rule_release(struct rule *r);
+
 static struct tmpl *compile_text(const struct config_text *t, enum tmpl_mode mode, struct buf *errs, int *nerr)
 {
   char err[1024];
   if (!t->s) return NULL;
   struct tmpl *x = tmpl_compile(mode, t->s, strlen(t->s), t->file, t->line, t->col, err, sizeof err);
   if (!x) {
-    problem_raw(errs, err);
+    problem_in(errs, t, err);
     ++*nerr;
   }
   return x;
@@ -220,7 +236,9 @@ static struct tmpl *body_template(struct ruleset *rs, const struct config_text *
   *is_json = n >= 5 && !strcmp(t->s + n - 5, tmpl_exts[0]);
   for (size_t i = 0; i < x->ntmpls; i++)
     if (!strcmp(x->tmpl_names[i], t->s)) return x->tmpls[i];
-  if (strstr(t->s, "..") || t->s[0] == '/') {
+  int parent = !strcmp(t->s, "..") || !strncmp(t->s, "../", 3) || strstr(t->s, "/../") ||
+               (n >= 3 && !strcmp(t->s + n - 3, "/.."));
+  if (parent || t->s[0] == '/') {
     problem(errs, t->file, t->line, t->col,
             "template '%s' must be a file name inside the templates directory '%s'", t->s, dir);
     ++*nerr;
@@ -265,7 +283,8 @@ static void *compile_regex(const struct config_text *t, struct buf *errs, int *n
     int col = t->col;
     for (size_t i = 0; i < off && t->s[i]; i++)
       if (((unsigned char)t->s[i] & 0xc0) != 0x80) col++;
-    problem(errs, t->file, t->line, col, "bad regular expression: %s", (const char *)msg);
+    problem(errs, t->file, t->line, config_text_col(t, t->line, col), "bad regular expression: %s",
+            (const char *)msg);
     ++*nerr;
     return NULL;
   }
@@ -288,12 +307,12 @@ static void build_rule(struct ruleset *rs, struct rule *r, const struct config_r
   if (c->when.s) {
     r->when = expr_compile(c->when.s, c->when.file, c->when.line, c->when.col, err, sizeof err);
     if (!r->when) {
-      problem_raw(errs, err);
+      problem_in(errs, &c->when, err);
       ++*nerr;
     }
   }
   if (c->statement.s) r->statement = compile_regex(&c->statement, errs, nerr);
-  if (r->when && expr_uses_changed(r->when) && !(r->on & RULE_ON_UPDATE) && !c->threshold) {
+  if (r->when && expr_uses_changed(r->when) && !(r->on & RULE_ON_UPDATE)) {
     problem(errs, c->when.file, c->when.line, c->when.col,
             "rule '%s': changed() holds only on updates, and 'on' leaves them out", c->name);
     ++*nerr;
@@ -367,6 +386,7 @@ int ruleset_build(struct config *cfg, int need_secrets, struct ruleset **out, st
 {
   int nerr = 0;
   struct ruleset *rs = xcalloc(1, sizeof *rs);
+  rs->refs = 1;
   rs->cfg = *cfg;
   memset(cfg, 0, sizeof *cfg);
   rs->index = xcalloc(1, sizeof *rs->index);
@@ -376,7 +396,14 @@ int ruleset_build(struct config *cfg, int need_secrets, struct ruleset **out, st
     build_endpoint(&rs->endpoints[i], &rs->cfg.endpoints[i], need_secrets, errs, &nerr);
   rs->rules = xcalloc(rs->cfg.nrules + 1, sizeof *rs->rules);
   for (size_t i = 0; i < rs->cfg.nrules; i++) {
-    if (!rs->cfg.rules[i].enabled) continue;
+    if (!rs->cfg.rules[i].enabled) {
+      /* checked like the others, then left out */
+      struct rule off;
+      memset(&off, 0, sizeof off);
+      build_rule(rs, &off, &rs->cfg.rules[i], errs, &nerr);
+      rule_release(&off);
+      continue;
+    }
     struct rule *r = &rs->rules[rs->nrules];
     build_rule(rs, r, &rs->cfg.rules[i], errs, &nerr);
     r->index = rs->nrules++;
@@ -401,21 +428,30 @@ static void free_headers(struct tmpl **h)
   free(h);
 }
 
+struct ruleset *ruleset_ref(struct ruleset *rs)
+{
+  rs->refs++;
+  return rs;
+}
+
+static void rule_release(struct rule *r)
+{
+  expr_free(r->when);
+  if (r->statement) pcre2_code_free(r->statement);
+  free(r->endpoints);
+  free(r->bodies); /* the templates belong to the index */
+  free(r->bodies_json);
+  tmpl_free(r->subject);
+  tmpl_free(r->url);
+  tmpl_free(r->path);
+  free_headers(r->headers);
+}
+
 void ruleset_free(struct ruleset *rs)
 {
-  if (!rs) return;
-  for (size_t i = 0; i < rs->nrules; i++) {
-    struct rule *r = &rs->rules[i];
-    expr_free(r->when);
-    if (r->statement) pcre2_code_free(r->statement);
-    free(r->endpoints);
-    free(r->bodies); /* the templates belong to the index */
-    free(r->bodies_json);
-    tmpl_free(r->subject);
-    tmpl_free(r->url);
-    tmpl_free(r->path);
-    free_headers(r->headers);
-  }
+  if (!rs || --rs->refs > 0) return;
+  for (size_t i = 0; i < rs->nrules; i++)
+    rule_release(&rs->rules[i]);
   free(rs->rules);
   for (size_t i = 0; i < rs->nendpoints; i++) {
     struct endpoint *ep = &rs->endpoints[i];
@@ -502,11 +538,14 @@ static int regex_finds(struct matcher *m, const struct rule *r, const struct rcs
   return pcre2_match(r->statement, (PCRE2_SPTR)sql->s, sql->len, 0, 0, m->md, NULL) >= 0;
 }
 
-static void count(struct matcher *m, const struct rule *r, const struct event *e)
+static void count(struct matcher *m, const struct rule *r, const struct change *e)
 {
   struct tally *t = NULL;
+  /* by name: every statement maps its table anew */
   for (size_t i = 0; i < m->ntallies && !t; i++)
-    if (m->tallies[i].rule == r->index && m->tallies[i].table == e->table) t = &m->tallies[i];
+    if (m->tallies[i].rule == r->index && !strcmp(m->tallies[i].table->name, e->table->name) &&
+        !strcmp(m->tallies[i].table->schema, e->table->schema))
+      t = &m->tallies[i];
   if (!t) {
     m->tallies = xrealloc(m->tallies, (m->ntallies + 1) * sizeof *m->tallies);
     t = &m->tallies[m->ntallies++];
@@ -518,21 +557,21 @@ static void count(struct matcher *m, const struct rule *r, const struct event *e
   if (t->sampled < r->cfg->sample) {
     buf_addc(&t->keys, t->sampled ? ',' : '[');
     if (e->table->npk)
-      event_key_to_json(e, &t->keys);
+      change_key_to_json(e, &t->keys);
     else
-      event_image_to_json(e, e->type == EVENT_DELETE ? e->before : e->after, &t->keys);
+      change_image_to_json(e, e->type == EVENT_DELETE ? e->before : e->after, &t->keys);
     t->sampled++;
   }
 }
 
-static void fire_alerts(struct matcher *m, const struct event *commit, match_fn fn, void *arg)
+static void fire_alerts(struct matcher *m, const struct change *commit, match_fn fn, void *arg)
 {
   for (size_t i = 0; i < m->ntallies; i++) {
     struct tally *t = &m->tallies[i];
     const struct rule *r = &m->rs->rules[t->rule];
     uint64_t total = t->counts[0] + t->counts[1] + t->counts[2];
     if (total <= (uint64_t)r->cfg->threshold) continue;
-    struct event *e = event_new(EVENT_ALERT, t->table);
+    struct change *e = change_new(EVENT_ALERT, t->table);
     e->ts = commit->ts;
     e->server_id = commit->server_id;
     e->position = commit->position;
@@ -547,13 +586,13 @@ static void fire_alerts(struct matcher *m, const struct event *commit, match_fn 
     if (t->sampled) buf_addc(&t->keys, ']');
     e->alert->sample_keys = t->sampled ? buf_steal(&t->keys) : xstrdup("[]");
     fn(arg, r, e);
-    event_free(e);
+    change_free(e);
   }
 }
 
 /* Does the schema part of one of the rule's globs match a statement's
  * default database? (Statements name no table.) */
-static int statement_schema_ok(const struct rule *r, const struct event *e)
+static int statement_schema_ok(const struct rule *r, const struct change *e)
 {
   if (!r->cfg->tables) return 1;
   char schema[256];
@@ -573,7 +612,7 @@ static unsigned kind_bit(enum statement_kind k)
   return k == STMT_DDL ? RULE_KIND_DDL : k == STMT_DCL ? RULE_KIND_DCL : RULE_KIND_OTHER;
 }
 
-void matcher_feed(struct matcher *m, const struct event *e, match_fn fn, void *arg)
+void matcher_feed(struct matcher *m, const struct change *e, match_fn fn, void *arg)
 {
   const struct ruleset *rs = m->rs;
   if (e->type == EVENT_COMMIT) {

@@ -37,7 +37,7 @@
 
 #include "buf.h"
 #include "config.h"
-#include "event.h"
+#include "change.h"
 #include "sign.h"
 #include "tmpl.h"
 
@@ -73,6 +73,7 @@ struct rule {
 };
 
 struct ruleset {
+  int refs;          /* ruleset_ref / ruleset_free (main loop only) */
   struct config cfg; /* owned: rules and endpoints point into it */
   struct rule *rules;
   size_t nrules;
@@ -92,6 +93,9 @@ size_t rule_endpoint_index(const struct rule *r, const struct endpoint *ep);
  * need_secrets, else they are left to the caller. */
 int ruleset_build(struct config *cfg, int need_secrets, struct ruleset **out, struct buf *errs);
 
+/* Another reference, for what outlives a reload (a delivery in flight). */
+struct ruleset *ruleset_ref(struct ruleset *rs);
+/* Drops a reference; the last one frees the ruleset. */
 void ruleset_free(struct ruleset *rs);
 
 struct matcher;
@@ -101,11 +105,11 @@ struct matcher *matcher_new(const struct ruleset *rs);
 void matcher_free(struct matcher *m);
 
 /* Called for every match; e is borrowed for the call. */
-typedef void (*match_fn)(void *arg, const struct rule *r, const struct event *e);
+typedef void (*match_fn)(void *arg, const struct rule *r, const struct change *e);
 
 /* Feeds one event of the stream in order (changes, statements, COMMIT;
  * other types are ignored) and calls fn for every rule it matches; at a
  * COMMIT, for every threshold exceeded in the transaction it ends. */
-void matcher_feed(struct matcher *m, const struct event *e, match_fn fn, void *arg);
+void matcher_feed(struct matcher *m, const struct change *e, match_fn fn, void *arg);
 
 #endif

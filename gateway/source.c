@@ -184,7 +184,7 @@ static int resolve_start(MYSQL *m, struct position *p, enum start_kind kind, cha
   return 0;
 }
 
-static int emit_cb(void *ctx, struct event *e, char *err, size_t errsz);
+static int emit_cb(void *ctx, struct change *e, char *err, size_t errsz);
 static void names_cb(void *ctx, struct table *t);
 static void warn_cb(void *ctx, const char *msg);
 
@@ -316,7 +316,7 @@ static void close_stream(struct source *s)
   if (m) mysql_close(m);
 }
 
-static int emit_cb(void *ctx, struct event *e, char *err, size_t errsz)
+static int emit_cb(void *ctx, struct change *e, char *err, size_t errsz)
 {
   struct source *s = ctx;
   if (e->type == EVENT_STATEMENT && e->kind == STMT_DDL && s->nnames) {
@@ -544,7 +544,7 @@ int source_start(struct source *s, char *err, size_t errsz)
   return 0;
 }
 
-struct event *source_next(struct source *s)
+struct change *source_next(struct source *s)
 {
   return evq_pop(s->q);
 }

@@ -13,7 +13,7 @@
 #define BH_SOURCE_H
 
 #include "conn.h"
-#include "event.h"
+#include "change.h"
 #include "evq.h"
 
 #include <stddef.h>
@@ -57,7 +57,7 @@ int source_start(struct source *s, char *err, size_t errsz);
 const struct position *source_start_position(struct source *s, uint32_t *skip);
 
 /* The next event (caller frees), blocking; NULL at the end of the stream. */
-struct event *source_next(struct source *s);
+struct change *source_next(struct source *s);
 struct evq *source_queue(struct source *s);
 
 /* Why the stream ended, or NULL if it was stopped. */

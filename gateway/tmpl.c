@@ -783,7 +783,7 @@ static int column_index(const struct table *t, const char *name)
 }
 
 /* The image a root reads columns from, or NULL. */
-static const struct value *image_of(const struct event *e, int root)
+static const struct value *image_of(const struct change *e, int root)
 {
   if (!e->table || e->type == EVENT_STATEMENT || e->type == EVENT_ALERT) return NULL;
   switch (root) {
@@ -797,7 +797,7 @@ static const struct value *image_of(const struct event *e, int root)
 
 /* The value of column name under root (before, after, row, key), or NULL
  * when there is none; *col gets the column. */
-static const struct value *column_value(const struct event *e, int root, const char *name, const struct column **col)
+static const struct value *column_value(const struct change *e, int root, const char *name, const struct column **col)
 {
   const struct value *img = image_of(e, root);
   if (!img) return NULL;
@@ -811,14 +811,14 @@ static const struct value *column_value(const struct event *e, int root, const c
   return &img[i];
 }
 
-static struct tval raw_of(struct rctx *r, void (*fn)(const struct event *, struct buf *))
+static struct tval raw_of(struct rctx *r, void (*fn)(const struct change *, struct buf *))
 {
   struct buf b = BUF_INIT;
   fn(r->c->e, &b);
   return from_buf(&r->sc, T_RAW, &b);
 }
 
-static struct tval value_tval(struct rctx *r, const struct event *e, const struct column *c, const struct value *v)
+static struct tval value_tval(struct rctx *r, const struct change *e, const struct column *c, const struct value *v)
 {
   switch (v->kind) {
   case VAL_ABSENT:
@@ -835,19 +835,19 @@ static struct tval value_tval(struct rctx *r, const struct event *e, const struc
   }
 }
 
-static void image_json(const struct event *e, int root, struct buf *out)
+static void image_json(const struct change *e, int root, struct buf *out)
 {
   const struct value *img = image_of(e, root);
   if (root == R_KEY)
-    event_key_to_json(e, out);
+    change_key_to_json(e, out);
   else if (img)
-    event_image_to_json(e, img, out);
+    change_image_to_json(e, img, out);
   else
     buf_addlit(out, "null");
 }
 
 /* "col: before → after" for every changed column of an update. */
-static struct tval changes_of(struct rctx *r, const struct event *e)
+static struct tval changes_of(struct rctx *r, const struct change *e)
 {
   if (e->type != EVENT_UPDATE || !e->table) return tnull();
   const struct table *t = e->table;
@@ -855,7 +855,7 @@ static struct tval changes_of(struct rctx *r, const struct event *e)
   list.items = sc_alloc(&r->sc, t->ncols * sizeof *list.items);
   struct buf line = BUF_INIT, tmp = BUF_INIT;
   for (uint32_t i = 0; i < t->ncols; i++) {
-    if (!event_column_changed(e, i)) continue;
+    if (!change_column_changed(e, i)) continue;
     buf_reset(&line);
     buf_adds(&line, t->cols[i].name);
     buf_addlit(&line, ": ");
@@ -995,20 +995,20 @@ static struct tval member(struct rctx *r, struct tval v, const char *name)
 
 static struct tval eval_root(struct rctx *r, const struct tx *x, size_t *used)
 {
-  const struct event *e = r->c->e;
+  const struct change *e = r->c->e;
   struct buf b = BUF_INIT;
   *used = 0;
   switch (x->root) {
-  case R_EVENT: return raw_of(r, event_to_json);
-  case R_ID: event_id(e, &b); return from_buf(&r->sc, T_STR, &b);
-  case R_TYPE: return tstr(event_type_name(e->type), strlen(event_type_name(e->type)));
+  case R_EVENT: return raw_of(r, change_to_json);
+  case R_ID: change_id(e, &b); return from_buf(&r->sc, T_STR, &b);
+  case R_TYPE: return tstr(change_type_name(e->type), strlen(change_type_name(e->type)));
   case R_SCHEMA:
     if (e->table) return tstr(e->table->schema, strlen(e->table->schema));
     if (e->type == EVENT_STATEMENT && e->schema_len) return tstr(e->arena.p + e->schema_off, e->schema_len);
     return tnull();
   case R_TABLE: return e->table ? tstr(e->table->name, strlen(e->table->name)) : tnull();
   case R_TS: {
-    event_ts_to_json(e->ts, &b);
+    change_ts_to_json(e->ts, &b);
     struct tval t = from_buf(&r->sc, T_STR, &b);
     t.s++, t.n -= 2; /* without the quotes */
     return t;
@@ -1042,7 +1042,7 @@ static struct tval eval_root(struct rctx *r, const struct tx *x, size_t *used)
     }
     image_json(e, x->root, &b);
     return from_buf(&r->sc, T_RAW, &b);
-  case R_CHANGED: return e->type == EVENT_UPDATE ? raw_of(r, event_changed_to_json) : tnull();
+  case R_CHANGED: return e->type == EVENT_UPDATE ? raw_of(r, change_changed_to_json) : tnull();
   case R_CHANGES: return changes_of(r, e);
   case R_SQL: return e->sql ? tstr(e->sql->s, e->sql->len) : tnull();
   case R_KIND:
@@ -1273,12 +1273,12 @@ static void add_text(enum tmpl_mode mode, struct buf *out, const char *s, size_t
 
 /* A placeholder that is a plain path, written straight from the event.
  * Returns 0 when it did, -1 when the general way must be taken. */
-static int fast_path(const struct tmpl *t, const struct op *o, const struct event *e, struct buf *out)
+static int fast_path(const struct tmpl *t, const struct op *o, const struct change *e, struct buf *out)
 {
   const struct tx *x = o->x;
   if (x->k != X_PATH) return -1;
   if (x->root == R_EVENT && !x->npath && o->k == OP_VALUE) {
-    event_to_json(e, out);
+    change_to_json(e, out);
     return 0;
   }
   if ((x->root == R_AFTER || x->root == R_BEFORE || x->root == R_KEY || x->root == R_ROW) && x->npath == 1) {

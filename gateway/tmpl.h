@@ -47,7 +47,7 @@
 #define BH_TMPL_H
 
 #include "buf.h"
-#include "event.h"
+#include "change.h"
 
 #include <stddef.h>
 
@@ -55,7 +55,7 @@ enum tmpl_mode { TMPL_JSON, TMPL_TEXT, TMPL_URL, TMPL_HEADER };
 
 /* What a template sees besides the event. */
 struct tmpl_ctx {
-  const struct event *e;
+  const struct change *e;
   const char *rule;     /* may be NULL */
   const char *endpoint; /* may be NULL */
 };

@@ -7,14 +7,14 @@
  *           per change, so they should stay near the reference); and, for
  *           scale, 100 rules on the one table every change is on (the worst
  *           case: every rule is evaluated).
- *   render  renders/s of a 10-column update: event_to_json (the reference:
+ *   render  renders/s of a 10-column update: change_to_json (the reference:
  *           the canonical printer itself), the default template
  *           (templates/event.json) and the Slack template
  *           (templates/slack-change.json).
  *
  * usage: rulebench TOPDIR [SECONDS-PER-FIGURE]   (run by contrib/bench/rules.sh) */
 #include "config.h"
-#include "event_json.h"
+#include "change_json.h"
 #include "rules.h"
 #include "tmpl.h"
 #include "util.h"
@@ -34,7 +34,7 @@ static double now(void)
 
 static double seconds = 2;
 
-static struct event *make_event(int table)
+static struct change *make_event(int table)
 {
   char json[2048], err[256];
   snprintf(json, sizeof json,
@@ -48,7 +48,7 @@ static struct event *make_event(int table)
            "\"email\":\"ann@example.com\",\"created\":\"2024-01-02T03:04:05\",\"qty\":3,\"ratio\":0.25,"
            "\"note\":\"first order\"}}",
            table);
-  struct event *e = event_from_json(json, strlen(json), err, sizeof err);
+  struct change *e = change_from_json(json, strlen(json), err, sizeof err);
   if (!e) {
     fprintf(stderr, "rulebench: %s\n", err);
     exit(1);
@@ -57,7 +57,7 @@ static struct event *make_event(int table)
 }
 
 static unsigned long matched;
-static void on_match(void *arg, const struct rule *r, const struct event *e)
+static void on_match(void *arg, const struct rule *r, const struct change *e)
 {
   (void)arg, (void)r, (void)e;
   matched++;
@@ -99,7 +99,7 @@ static struct ruleset *make_rules(const char *dir, int n, int tables)
   return rs;
 }
 
-static double bench_match(const char *dir, int nrules, int rule_tables, int event_tables, struct event **events)
+static double bench_match(const char *dir, int nrules, int rule_tables, int event_tables, struct change **events)
 {
   struct ruleset *rs = make_rules(dir, nrules, rule_tables);
   struct matcher *m = matcher_new(rs);
@@ -117,7 +117,7 @@ static double bench_match(const char *dir, int nrules, int rule_tables, int even
   return (double)n / (t - t0);
 }
 
-static double bench_render(const struct tmpl *tp, const struct event *e, size_t *bytes)
+static double bench_render(const struct tmpl *tp, const struct change *e, size_t *bytes)
 {
   struct buf out = BUF_INIT;
   struct tmpl_ctx c = {.e = e, .rule = "bench", .endpoint = "e"};
@@ -130,7 +130,7 @@ static double bench_render(const struct tmpl *tp, const struct event *e, size_t 
       if (tp)
         tmpl_render(tp, &c, &out, err, sizeof err);
       else
-        event_to_json(e, &out);
+        change_to_json(e, &out);
     }
     n += 1000;
     t = now();
@@ -150,7 +150,7 @@ int main(int argc, char **argv)
   char dir[] = "/tmp/rulebench.XXXXXX";
   if (!mkdtemp(dir)) return 1;
 
-  struct event *events[100];
+  struct change *events[100];
   for (int i = 0; i < 100; i++)
     events[i] = make_event(i);
 
@@ -171,7 +171,7 @@ int main(int argc, char **argv)
   char err[512], path[1024];
   size_t bytes;
   double ref = bench_render(NULL, events[0], &bytes);
-  printf("  event_to_json                   %12.0f renders/s  1.00 (reference, %zu bytes)\n", ref, bytes);
+  printf("  change_to_json                   %12.0f renders/s  1.00 (reference, %zu bytes)\n", ref, bytes);
   const char *names[] = {"event.json", "slack-change.json"};
   for (int i = 0; i < 2; i++) {
     snprintf(path, sizeof path, "%s/templates/%s", argv[1], names[i]);
@@ -186,7 +186,7 @@ int main(int argc, char **argv)
     tmpl_free(tp);
   }
   for (int i = 0; i < 100; i++)
-    event_free(events[i]);
+    change_free(events[i]);
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   if (system(cmd)) return 1;

@@ -19,7 +19,7 @@
 #include "binlog.h"
 #include "buf.h"
 #include "decoder.h"
-#include "event.h"
+#include "change.h"
 #include "schema.h"
 #include "util.h"
 
@@ -41,15 +41,15 @@ struct run {
   struct buf json, id;
 };
 
-static int emit(void *ctx, struct event *e, char *err, size_t errsz)
+static int emit(void *ctx, struct change *e, char *err, size_t errsz)
 {
   struct run *r = ctx;
   buf_reset(&r->json);
-  event_to_json(e, &r->json);
+  change_to_json(e, &r->json);
   buf_reset(&r->id);
-  event_id(e, &r->id);
-  (void)event_size(e);
-  event_free(e);
+  change_id(e, &r->id);
+  (void)change_size(e);
+  change_free(e);
   if ((r->flags & FL_STOP) && ++r->emitted >= 3) {
     snprintf(err, errsz, "limit");
     return -1;

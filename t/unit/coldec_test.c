@@ -6,7 +6,7 @@
  * the contract of DESIGN.md. Every image lives in a buffer of exactly its
  * size, so that a read past its end is caught by the sanitizers. */
 #include "coldec.h"
-#include "event.h"
+#include "change.h"
 #include "tap.h"
 
 #include <stdio.h>
@@ -435,7 +435,7 @@ static const char *decode_row(const struct table *t, const unsigned char *img, s
   unsigned char present[64];
   memset(present, 0xff, sizeof present);
   struct value *vals = calloc(t->ncols, sizeof *vals);
-  struct event ev;
+  struct change ev;
   memset(&ev, 0, sizeof ev);
   struct reader r;
   reader_init(&r, p, n);

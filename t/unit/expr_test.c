@@ -1,9 +1,9 @@
-/* expr_test.c - the `when` expression language and event_from_json.
+/* expr_test.c - the `when` expression language and change_from_json.
  *
  * Usage: expr_test CASES-FILE (t/data/expr.cases; t1100-unit-expr.sh passes
  * it). Every case of the file is one test; the rest are the value kinds a
  * JSON event cannot carry (ENUM, SET, FLOAT, BYTES...), what an expression
- * reads, and event_from_json itself.
+ * reads, and change_from_json itself.
  *
  * The cases file: blocks separated by blank lines, '#' starts a comment line.
  *
@@ -18,8 +18,8 @@
 #include "tap.h"
 #include "binlog.h"
 #include "buf.h"
-#include "event.h"
-#include "event_json.h"
+#include "change.h"
+#include "change_json.h"
 #include "expr.h"
 #include "util.h"
 
@@ -46,7 +46,7 @@ struct kase {
   int pos_line, pos_col;
 };
 
-static void run_case(const struct kase *k, const struct event *e, const char *event_text)
+static void run_case(const struct kase *k, const struct change *e, const char *event_text)
 {
   char name[700], err[512] = "";
   snprintf(name, sizeof name, "expr.cases:%d: %s", k->line, k->expr.p);
@@ -90,7 +90,7 @@ static void run_cases(const char *path)
     diag("cannot open '%s'", path);
     return;
   }
-  struct event *e = NULL;
+  struct change *e = NULL;
   char *event_text = NULL;
   struct kase k = {0};
   k.pos_line = k.pos_col = 1;
@@ -111,10 +111,10 @@ static void run_cases(const char *path)
       buf_adds(&k.expr, line);
     } else if (!strncmp(line, "event: ", 7)) {
       char err[512];
-      event_free(e);
+      change_free(e);
       free(event_text);
       event_text = xstrdup(line + 7);
-      e = event_from_json(event_text, strlen(event_text), err, sizeof err);
+      e = change_from_json(event_text, strlen(event_text), err, sizeof err);
       if (!e) {
         ok(0, "an event of the cases file is valid");
         diag("expr.cases:%d: %s", lineno, err);
@@ -152,7 +152,7 @@ static void run_cases(const char *path)
   ok(ncases >= 120, "the cases file holds at least 120 cases");
   diag("%d cases", ncases);
   buf_free(&k.expr);
-  event_free(e);
+  change_free(e);
   free(event_text);
   free(text);
 }
@@ -189,7 +189,7 @@ static struct table *kinds_table(void)
   return t;
 }
 
-static void set_text(struct event *e, struct value *v, enum val_kind kind, const char *s, size_t n)
+static void set_text(struct change *e, struct value *v, enum val_kind kind, const char *s, size_t n)
 {
   v->kind = kind;
   v->off = e->arena.len;
@@ -197,7 +197,7 @@ static void set_text(struct event *e, struct value *v, enum val_kind kind, const
   buf_add(&e->arena, s, n);
 }
 
-static int eval_str(const char *text, const struct event *e)
+static int eval_str(const char *text, const struct change *e)
 {
   char err[256];
   struct expr *x = expr_compile(text, "t", 1, 1, err, sizeof err);
@@ -213,7 +213,7 @@ static int eval_str(const char *text, const struct event *e)
 static void test_binlog_kinds(void)
 {
   struct table *t = kinds_table();
-  struct event *e = event_new(EVENT_UPDATE, t);
+  struct change *e = change_new(EVENT_UPDATE, t);
   table_unref(t);
   for (int img = 0; img < 2; img++) {
     struct value *v = img ? e->after : e->before;
@@ -274,7 +274,7 @@ static void test_binlog_kinds(void)
     snprintf(name, sizeof name, "binlog value kinds: %s", cases[i].expr);
     is_int(eval_str(cases[i].expr, e), cases[i].want, name);
   }
-  event_free(e);
+  change_free(e);
 }
 
 /* ---- what an expression reads ---- */
@@ -323,20 +323,20 @@ static void test_reads(void)
   expr_free(NULL);
 }
 
-/* ---- event_from_json ---- */
+/* ---- change_from_json ---- */
 
-static struct event *from(const char *json, char *err, size_t errsz)
+static struct change *from(const char *json, char *err, size_t errsz)
 {
-  return event_from_json(json, strlen(json), err, errsz);
+  return change_from_json(json, strlen(json), err, errsz);
 }
 
 static const char *json_error(const char *json)
 {
   static char err[512];
   err[0] = 0;
-  struct event *e = from(json, err, sizeof err);
+  struct change *e = from(json, err, sizeof err);
   if (e) {
-    event_free(e);
+    change_free(e);
     return "";
   }
   return err;
@@ -356,8 +356,8 @@ static void test_event_json(void)
       "\"b\"],\"doc\":{\"k\":null},\"ok\":true,\"no\":false,\"n\":null,\"u\":\"\\u00e9\\ud83d\\ude00\"},"
       "\"after\":{\"id\":42,\"status\":\"paid\",\"total\":\"99.90\"},"
       "\"changed\":[\"status\"],\"sql\":\"UPDATE orders SET status='paid' WHERE id=42\"}";
-  struct event *e = from(in, err, sizeof err);
-  if (!ok(e, "event_from_json: a canonical update")) {
+  struct change *e = from(in, err, sizeof err);
+  if (!ok(e, "change_from_json: a canonical update")) {
     diag("%s", err);
     return;
   }
@@ -387,7 +387,7 @@ static void test_event_json(void)
   is_int(e->after[3].kind, VAL_ABSENT, "a column missing from after is absent");
   /* Back to JSON: the values keep their text. */
   struct buf b = BUF_INIT;
-  event_to_json(e, &b);
+  change_to_json(e, &b);
   is_str(b.p,
          "{\"id\":\"0-1-9876/"
          "3\",\"type\":\"update\",\"schema\":\"shop\",\"table\":\"orders\",\"ts\":\"2026-11-21T10:15:02Z\","
@@ -400,9 +400,9 @@ static void test_event_json(void)
          "\"b\"],\"doc\":{\"k\":null},\"ok\":1,\"no\":0,\"n\":null,\"u\":\"\xc3\xa9\xf0\x9f\x98\x80\"},"
          "\"after\":{\"id\":42,\"status\":\"paid\",\"total\":\"99.90\"},"
          "\"changed\":[\"status\"],\"sql\":\"UPDATE orders SET status='paid' WHERE id=42\"}",
-         "event_to_json of the parsed event");
+         "change_to_json of the parsed event");
   buf_free(&b);
-  event_free(e);
+  change_free(e);
 
   /* The key fills the image that lacks it. */
   e = from("{\"type\":\"delete\",\"schema\":\"s\",\"table\":\"t\",\"key\":{\"a\":1,\"b\":\"x\"},\"before\":{"
@@ -413,7 +413,7 @@ static void test_event_json(void)
     is_int(e->before[1].kind, VAL_INT, "the key column is in before");
     is_int(eval_str("key.a == 1 and key.b == \"x\" and before.a == 1 and after.a is null", e), 1,
            "key and before read the key of a delete");
-    event_free(e);
+    change_free(e);
   }
   e = from("{\"type\":\"statement\",\"schema\":\"shop\",\"sql\":\"DROP TABLE "
            "t\",\"kind\":\"ddl\",\"thread_id\":9}",
@@ -425,18 +425,18 @@ static void test_event_json(void)
     is_int(eval_str("type == \"statement\" and schema == \"shop\" and table is null and after.x is null", e),
            1, "expressions on a statement");
     is_int(eval_str("changed()", e), 0, "changed() is false on a statement");
-    event_free(e);
+    change_free(e);
   }
   e = from("{\"type\":\"statement\",\"schema\":null,\"sql\":\"GRANT\"}", err, sizeof err);
   if (ok(e, "a statement without a default database")) {
     is_int(eval_str("schema is null", e), 1, "its schema is null");
-    event_free(e);
+    change_free(e);
   }
   e = from(" {\"type\":\"insert\",\"schema\":\"s\",\"table\":\"t\",\"after\":{}} \n", err, sizeof err);
   if (ok(e, "an insert with no columns, spaces around")) {
     is_int(e->table->ncols, 0, "no columns");
     is_int(eval_str("changed() or after.x is not null", e), 0, "nothing to read");
-    event_free(e);
+    change_free(e);
   }
 
   static const struct {
@@ -474,7 +474,7 @@ static void test_event_json(void)
   };
   char name[300];
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-    snprintf(name, sizeof name, "event_from_json rejects %s", bad[i].json);
+    snprintf(name, sizeof name, "change_from_json rejects %s", bad[i].json);
     is_str(json_error(bad[i].json), bad[i].err, name);
   }
   /* Deep nesting is an error, not a stack overflow. */
@@ -482,7 +482,7 @@ static void test_event_json(void)
   buf_adds(&deep, "{\"type\":\"insert\",\"schema\":\"s\",\"table\":\"t\",\"after\":{\"j\":");
   for (int i = 0; i < 5000; i++)
     buf_addc(&deep, '[');
-  ok(strstr(json_error(deep.p), "nested too deeply") != NULL, "event_from_json: deep nesting is refused");
+  ok(strstr(json_error(deep.p), "nested too deeply") != NULL, "change_from_json: deep nesting is refused");
   buf_free(&deep);
 }
 
@@ -506,10 +506,10 @@ static void test_deep_expr(void)
     buf_adds(&b, " and true");
   struct expr *x = expr_compile(b.p, "f", 1, 1, err, sizeof err);
   ok(x, "2000 and-ed terms compile");
-  struct event *e = event_new(EVENT_INSERT, NULL);
+  struct change *e = change_new(EVENT_INSERT, NULL);
   if (x) is_int(expr_eval(x, e), 1, "  and evaluate");
   expr_free(x);
-  event_free(e);
+  change_free(e);
   buf_free(&b);
 }
 

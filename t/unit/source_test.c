@@ -2,7 +2,7 @@
  * URLs, statement classification and table globs. */
 #include "conn.h"
 #include "decoder.h"
-#include "event.h"
+#include "change.h"
 #include "source.h"
 #include "tap.h"
 

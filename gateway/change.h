@@ -1,12 +1,12 @@
-/* event.h - the canonical change event of DESIGN.md: what the source hands to
+/* change.h - the canonical change event of DESIGN.md: what the source hands to
  * the main loop, what rules and templates see and what `binhook tail` prints.
  *
  * An event owns its arena (the bytes of its string values), its value arrays
- * and a reference to the table definition it was decoded with; event_free
+ * and a reference to the table definition it was decoded with; change_free
  * releases all of it. Events travel between threads, so everything they
  * share (tables, SQL text) is reference-counted atomically. */
-#ifndef BH_EVENT_H
-#define BH_EVENT_H
+#ifndef BH_CHANGE_H
+#define BH_CHANGE_H
 
 #include "buf.h"
 #include "schema.h"
@@ -84,8 +84,8 @@ struct position {
   char gtid[GTID_MAX];
 };
 
-struct event {
-  struct event *next; /* queue link */
+struct change {
+  struct change *next; /* queue link */
   enum event_type type;
   uint32_t ts;          /* commit time, seconds since the epoch */
   uint32_t server_id;
@@ -105,36 +105,36 @@ struct event {
 
 /* A new zeroed event of type; values arrays allocated for row events when
  * table is given (the event takes a new reference to it). */
-struct event *event_new(enum event_type type, struct table *table);
-void event_free(struct event *e);
+struct change *change_new(enum event_type type, struct table *table);
+void change_free(struct change *e);
 /* Approximate memory held, for the queue's byte bound. */
-size_t event_size(const struct event *e);
+size_t change_size(const struct change *e);
 
 /* The stable id of a change: "GTID/INDEX", or "FILE:TXPOS/INDEX" without GTIDs. */
-void event_id(const struct event *e, struct buf *out);
+void change_id(const struct change *e, struct buf *out);
 
 /* Appends the canonical JSON object (one line, no newline) for a change or
  * statement event. */
-void event_to_json(const struct event *e, struct buf *out);
+void change_to_json(const struct change *e, struct buf *out);
 
 /* The parts of the canonical JSON, for templates: an image ("before" or
  * "after") as an object of its present columns; the "key" object (null
  * without a primary key); the "changed" array of an update; the "ts" string
  * with its quotes. */
-void event_image_to_json(const struct event *e, const struct value *vals, struct buf *out);
-void event_key_to_json(const struct event *e, struct buf *out);
-void event_changed_to_json(const struct event *e, struct buf *out);
-void event_ts_to_json(uint32_t ts, struct buf *out);
+void change_image_to_json(const struct change *e, const struct value *vals, struct buf *out);
+void change_key_to_json(const struct change *e, struct buf *out);
+void change_changed_to_json(const struct change *e, struct buf *out);
+void change_ts_to_json(uint32_t ts, struct buf *out);
 /* 1 when column i of an update counts as changed (the rule of "changed"). */
-int event_column_changed(const struct event *e, uint32_t i);
+int change_column_changed(const struct change *e, uint32_t i);
 
 /* Appends the JSON of one value of column c (null for VAL_ABSENT). */
-void value_to_json(const struct event *e, const struct column *c, const struct value *v, struct buf *out);
+void value_to_json(const struct change *e, const struct column *c, const struct value *v, struct buf *out);
 
 /* 1 when the two values are equal (same kind and same content). */
-int value_equal(const struct event *e, const struct value *a, const struct value *b);
+int value_equal(const struct change *e, const struct value *a, const struct value *b);
 
-const char *event_type_name(enum event_type t);
+const char *change_type_name(enum event_type t);
 const char *statement_kind_name(enum statement_kind k);
 
 #endif

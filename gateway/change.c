@@ -1,5 +1,5 @@
-/* event.c - see event.h. */
-#include "event.h"
+/* change.c - see change.h. */
+#include "change.h"
 #include "util.h"
 
 #include <stdatomic.h>
@@ -49,11 +49,11 @@ const char *rcstr_json(struct rcstr *r, size_t *len)
   return j;
 }
 
-struct event *event_new(enum event_type type, struct table *table)
+struct change *change_new(enum event_type type, struct table *table)
 {
   size_t nv = table ? table->ncols : 0;
   /* One allocation for the event and both value arrays. */
-  struct event *e = xmalloc(sizeof *e + 2 * nv * sizeof(struct value));
+  struct change *e = xmalloc(sizeof *e + 2 * nv * sizeof(struct value));
   memset(e, 0, sizeof *e);
   e->type = type;
   if (table) {
@@ -66,7 +66,7 @@ struct event *event_new(enum event_type type, struct table *table)
   return e;
 }
 
-void event_free(struct event *e)
+void change_free(struct change *e)
 {
   if (!e) return;
   table_unref(e->table);
@@ -80,14 +80,14 @@ void event_free(struct event *e)
   free(e);
 }
 
-size_t event_size(const struct event *e)
+size_t change_size(const struct change *e)
 {
   size_t n = sizeof *e + e->arena.cap;
   if (e->table) n += 2 * e->table->ncols * sizeof(struct value);
   return n;
 }
 
-const char *event_type_name(enum event_type t)
+const char *change_type_name(enum event_type t)
 {
   switch (t) {
   case EVENT_INSERT: return "insert";
@@ -112,7 +112,7 @@ const char *statement_kind_name(enum statement_kind k)
   return "other";
 }
 
-void event_id(const struct event *e, struct buf *out)
+void change_id(const struct change *e, struct buf *out)
 {
   if (e->position.gtid[0]) {
     buf_adds(out, e->position.gtid);
@@ -135,12 +135,12 @@ void event_id(const struct event *e, struct buf *out)
   buf_add_u64(out, e->tx_index);
 }
 
-static const char *arena_str(const struct event *e, const struct value *v)
+static const char *arena_str(const struct change *e, const struct value *v)
 {
   return e->arena.p + v->off;
 }
 
-void value_to_json(const struct event *e, const struct column *c, const struct value *v, struct buf *out)
+void value_to_json(const struct change *e, const struct column *c, const struct value *v, struct buf *out)
 {
   switch (v->kind) {
   case VAL_ABSENT:
@@ -181,7 +181,7 @@ void value_to_json(const struct event *e, const struct column *c, const struct v
   }
 }
 
-int value_equal(const struct event *e, const struct value *a, const struct value *b)
+int value_equal(const struct change *e, const struct value *a, const struct value *b)
 {
   if (a->kind != b->kind) return 0;
   switch (a->kind) {
@@ -198,7 +198,7 @@ int value_equal(const struct event *e, const struct value *a, const struct value
   }
 }
 
-void event_image_to_json(const struct event *e, const struct value *vals, struct buf *out)
+void change_image_to_json(const struct change *e, const struct value *vals, struct buf *out)
 {
   struct table *t = e->table;
   buf_addc(out, '{');
@@ -215,7 +215,7 @@ void event_image_to_json(const struct event *e, const struct value *vals, struct
   buf_addc(out, '}');
 }
 
-void event_ts_to_json(uint32_t ts, struct buf *out)
+void change_ts_to_json(uint32_t ts, struct buf *out)
 {
   /* Rows of one transaction share their timestamp: format it once. */
   static _Thread_local uint32_t last = UINT32_MAX;
@@ -230,7 +230,7 @@ void event_ts_to_json(uint32_t ts, struct buf *out)
   buf_adds(out, s);
 }
 
-void event_key_to_json(const struct event *e, struct buf *out)
+void change_key_to_json(const struct change *e, struct buf *out)
 {
   const struct table *t = e->table;
   if (!t || !t->npk || (!e->before && !e->after) || e->type == EVENT_ALERT) {
@@ -252,7 +252,7 @@ void event_key_to_json(const struct event *e, struct buf *out)
   buf_addc(out, '}');
 }
 
-int event_column_changed(const struct event *e, uint32_t i)
+int change_column_changed(const struct change *e, uint32_t i)
 {
   /* With binlog_row_image=MINIMAL the after image holds just the columns
    * the statement set: those count as changed. */
@@ -260,7 +260,7 @@ int event_column_changed(const struct event *e, uint32_t i)
   return e->before[i].kind == VAL_ABSENT || !value_equal(e, &e->before[i], &e->after[i]);
 }
 
-void event_changed_to_json(const struct event *e, struct buf *out)
+void change_changed_to_json(const struct change *e, struct buf *out)
 {
   if (e->type != EVENT_UPDATE || !e->table) {
     buf_addlit(out, "null");
@@ -270,7 +270,7 @@ void event_changed_to_json(const struct event *e, struct buf *out)
   buf_addc(out, '[');
   int first = 1;
   for (uint32_t i = 0; i < t->ncols; i++) {
-    if (!event_column_changed(e, i)) continue;
+    if (!change_column_changed(e, i)) continue;
     if (!first) buf_addc(out, ',');
     first = 0;
     buf_add_json_str(out, t->cols[i].name, strlen(t->cols[i].name));
@@ -278,12 +278,12 @@ void event_changed_to_json(const struct event *e, struct buf *out)
   buf_addc(out, ']');
 }
 
-void event_to_json(const struct event *e, struct buf *out)
+void change_to_json(const struct change *e, struct buf *out)
 {
   buf_addlit(out, "{\"id\":\"");
-  event_id(e, out);
+  change_id(e, out);
   buf_addlit(out, "\",\"type\":\"");
-  buf_adds(out, event_type_name(e->type));
+  buf_adds(out, change_type_name(e->type));
   buf_addc(out, '"');
   if (e->table) {
     buf_addlit(out, ",\"schema\":");
@@ -296,7 +296,7 @@ void event_to_json(const struct event *e, struct buf *out)
     else buf_addlit(out, "null");
   }
   buf_addlit(out, ",\"ts\":");
-  event_ts_to_json(e->ts, out);
+  change_ts_to_json(e->ts, out);
   buf_addlit(out, ",\"position\":{\"file\":");
   buf_add_json_str(out, e->position.file, strlen(e->position.file));
   buf_addlit(out, ",\"pos\":");
@@ -332,19 +332,19 @@ void event_to_json(const struct event *e, struct buf *out)
     const struct table *t = e->table;
     if (t->npk) {
       buf_addlit(out, ",\"key\":");
-      event_key_to_json(e, out);
+      change_key_to_json(e, out);
     }
     if (e->type == EVENT_UPDATE || e->type == EVENT_DELETE) {
       buf_addlit(out, ",\"before\":");
-      event_image_to_json(e, e->before, out);
+      change_image_to_json(e, e->before, out);
     }
     if (e->type != EVENT_DELETE) {
       buf_addlit(out, ",\"after\":");
-      event_image_to_json(e, e->after, out);
+      change_image_to_json(e, e->after, out);
     }
     if (e->type == EVENT_UPDATE) {
       buf_addlit(out, ",\"changed\":");
-      event_changed_to_json(e, out);
+      change_changed_to_json(e, out);
     }
   }
   if (e->sql) {

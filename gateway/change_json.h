@@ -1,4 +1,4 @@
-/* event_json.h - a struct event from the canonical event JSON that
+/* change_json.h - a struct change from the canonical event JSON that
  * `binhook tail` prints (DESIGN.md): how tests, and `binhook test --event`,
  * feed hand-written changes to rules and templates.
  *
@@ -20,16 +20,16 @@
  * Read: type, schema, table, key, before, after, sql, position (file, pos,
  * gtid), tx.index, ts ("YYYY-MM-DDTHH:MM:SSZ"), and for statements kind and
  * thread_id. Other fields (id, changed) are derived and ignored. */
-#ifndef BH_EVENT_JSON_H
-#define BH_EVENT_JSON_H
+#ifndef BH_CHANGE_JSON_H
+#define BH_CHANGE_JSON_H
 
-#include "event.h"
+#include "change.h"
 
 #include <stddef.h>
 
 /* Parses the JSON object in text (n bytes) into a new event (the caller frees
- * it with event_free). Returns NULL with a message in err when the text is
+ * it with change_free). Returns NULL with a message in err when the text is
  * not JSON or not an event. */
-struct event *event_from_json(const char *text, size_t n, char *err, size_t errsz);
+struct change *change_from_json(const char *text, size_t n, char *err, size_t errsz);
 
 #endif

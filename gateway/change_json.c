@@ -1,7 +1,7 @@
-/* event_json.c - see event_json.h. The text becomes a tree of struct jv
+/* change_json.c - see change_json.h. The text becomes a tree of struct jv
  * (json.h, which keeps numbers' exact text: 18446744073709551615 and
  * 99.999999999999999999 are values rules compare exactly), then an event. */
-#include "event_json.h"
+#include "change_json.h"
 #include "json.h"
 #include "binlog.h"
 #include "util.h"
@@ -26,7 +26,7 @@ static int parse_event_json(const char *text, size_t n, struct jv *root, char *e
 #define member jv_member
 
 /* A value of column c from the JSON, its text in the event's arena. */
-static void set_value(struct event *e, struct column *c, struct value *v, const struct jv *j,
+static void set_value(struct change *e, struct column *c, struct value *v, const struct jv *j,
                       const char *text)
 {
   const char *s = NULL;
@@ -106,7 +106,7 @@ static int col_of(const struct table *t, const char *name)
   return -1;
 }
 
-static void fill_image(struct event *e, struct value *img, const struct jv *obj, int only_absent,
+static void fill_image(struct change *e, struct value *img, const struct jv *obj, int only_absent,
                        const char *text)
 {
   if (!obj || obj->k != J_OBJ) return;
@@ -136,7 +136,7 @@ static int uint_member(const struct jv *obj, const char *name, uint64_t *out)
   return 0;
 }
 
-static int read_common(struct event *e, const struct jv *root, char *err, size_t errsz)
+static int read_common(struct change *e, const struct jv *root, char *err, size_t errsz)
 {
   const struct jv *pos = member(root, "position");
   if (pos && pos->k == J_OBJ) {
@@ -163,9 +163,9 @@ static int read_common(struct event *e, const struct jv *root, char *err, size_t
   return 0;
 }
 
-static struct event *statement_event(const struct jv *root, char *err, size_t errsz)
+static struct change *statement_event(const struct jv *root, char *err, size_t errsz)
 {
-  struct event *e = event_new(EVENT_STATEMENT, NULL);
+  struct change *e = change_new(EVENT_STATEMENT, NULL);
   const char *schema = str_member(root, "schema"), *sql = str_member(root, "sql"),
              *kind = str_member(root, "kind");
   if (schema) {
@@ -192,11 +192,11 @@ static struct event *statement_event(const struct jv *root, char *err, size_t er
   e->thread_id = (uint32_t)tid;
   return e;
 fail:
-  event_free(e);
+  change_free(e);
   return NULL;
 }
 
-static struct event *row_event(enum event_type type, const struct jv *root, const char *text, char *err,
+static struct change *row_event(enum event_type type, const struct jv *root, const char *text, char *err,
                                size_t errsz)
 {
   const char *schema = str_member(root, "schema"), *name = str_member(root, "table");
@@ -205,7 +205,7 @@ static struct event *row_event(enum event_type type, const struct jv *root, cons
   const struct jv *key = member(root, "key"), *before = member(root, "before"),
                   *after = member(root, "after");
   if (before && before->k != J_NULL && (type == EVENT_INSERT || type == EVENT_SNAPSHOT))
-    return bh_err(err, errsz, "an %s event has no 'before'", event_type_name(type)), NULL;
+    return bh_err(err, errsz, "an %s event has no 'before'", change_type_name(type)), NULL;
   if (after && after->k != J_NULL && type == EVENT_DELETE)
     return bh_err(err, errsz, "a delete event has no 'after'"), NULL;
 
@@ -240,7 +240,7 @@ static struct event *row_event(enum event_type type, const struct jv *root, cons
       t->cols[c].in_pk = 1;
     }
   }
-  struct event *e = event_new(type, t);
+  struct change *e = change_new(type, t);
   table_unref(t); /* the event holds its own reference */
   fill_image(e, e->before, before, 0, text);
   fill_image(e, e->after, after, 0, text);
@@ -250,10 +250,10 @@ static struct event *row_event(enum event_type type, const struct jv *root, cons
   return e;
 }
 
-struct event *event_from_json(const char *text, size_t n, char *err, size_t errsz)
+struct change *change_from_json(const char *text, size_t n, char *err, size_t errsz)
 {
   struct jv root;
-  struct event *e = NULL;
+  struct change *e = NULL;
   if (parse_event_json(text, n, &root, err, errsz) < 0) goto out;
   if (root.k != J_OBJ) {
     bh_err(err, errsz, "an event must be a JSON object");
@@ -294,7 +294,7 @@ struct event *event_from_json(const char *text, size_t n, char *err, size_t errs
     if (sql && sql->k == J_STR) e->sql = rcstr_new(sql->s, sql->n);
   }
   if (e && read_common(e, &root, err, errsz) < 0) {
-    event_free(e);
+    change_free(e);
     e = NULL;
   }
 out:
