@@ -8,6 +8,7 @@ int cmd_tail(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
 int cmd_toml_decode(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 int cmd_test(int argc, char **argv);
 
 #endif

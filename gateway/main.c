@@ -9,6 +9,7 @@ static const struct command {
   int (*fn)(int, char **);
   const char *help;
 } commands[] = {
+    {"run", cmd_run, "the daemon: read the binlog, match the rules, deliver the webhooks and e-mails"},
     {"check", cmd_check, "validate the configuration, rules and templates; every error as file:line:col"},
     {"test", cmd_test, "dry run: which rules match events, and the exact requests they would send"},
     {"tail", cmd_tail, "print canonical change events as NDJSON, from a live server or binlog files"},

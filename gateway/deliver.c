@@ -1,0 +1,363 @@
+/* deliver.c - see deliver.h. The pattern of curl's hiperfifo.c: one struct
+ * deliver for the loop and the multi handle, one struct transfer per
+ * request in flight, one struct sock per socket curl watches. The socket
+ * callback adds and removes libevent events, the timer callback arms one
+ * libevent timer, both lead to curl_multi_socket_action, and check_done
+ * turns finished transfers into done callbacks. */
+#include "deliver.h"
+#include "util.h"
+
+#include <curl/curl.h>
+#include <event2/event.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+struct lane; /* one endpoint's queue */
+
+struct transfer {
+  struct deliver *d;
+  struct lane *lane;
+  struct transfer *next;       /* waiting list */
+  struct transfer *prev_run, *next_run; /* in flight */
+  CURL *easy;
+  struct curl_slist *headers, *rcpt;
+  struct request *q;
+  void *user;
+  double timeout;
+  size_t sent; /* SMTP upload */
+  double started;
+  double retry_after;
+  char errbuf[CURL_ERROR_SIZE];
+};
+
+struct lane {
+  char *endpoint;
+  unsigned concurrency, running;
+  struct transfer *head, *tail; /* waiting */
+};
+
+struct sock {
+  curl_socket_t fd;
+  struct event *ev;
+};
+
+struct deliver {
+  struct event_base *base;
+  CURLM *multi;
+  struct event *timer;
+  deliver_done_fn done;
+  void *arg;
+  struct lane *lanes;
+  size_t nlanes;
+  size_t pending;
+  struct transfer *running; /* in flight, linked by next_run */
+};
+
+static double mono(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void check_done(struct deliver *d);
+
+/* ---- libevent <-> curl ---- */
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+  struct deliver *d = arg;
+  int running;
+  (void)fd, (void)what;
+  curl_multi_socket_action(d->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+  check_done(d);
+}
+
+static int timer_cb(CURLM *multi, long timeout_ms, void *arg)
+{
+  struct deliver *d = arg;
+  (void)multi;
+  if (timeout_ms < 0) {
+    evtimer_del(d->timer);
+  } else {
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    evtimer_add(d->timer, &tv);
+  }
+  return 0;
+}
+
+static void on_socket(evutil_socket_t fd, short what, void *arg)
+{
+  struct deliver *d = arg;
+  int running, flags = (what & EV_READ ? CURL_CSELECT_IN : 0) | (what & EV_WRITE ? CURL_CSELECT_OUT : 0);
+  curl_multi_socket_action(d->multi, fd, flags, &running);
+  check_done(d);
+}
+
+static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
+{
+  struct deliver *d = arg;
+  struct sock *s = sockp;
+  (void)easy;
+  if (what == CURL_POLL_REMOVE) {
+    if (s) {
+      event_free(s->ev);
+      free(s);
+    }
+    curl_multi_assign(d->multi, fd, NULL);
+    return 0;
+  }
+  short kind = (short)((what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0) | EV_PERSIST);
+  if (!s) {
+    s = xcalloc(1, sizeof *s);
+    s->fd = fd;
+    curl_multi_assign(d->multi, fd, s);
+  } else {
+    event_free(s->ev);
+  }
+  s->ev = event_new(d->base, fd, kind, on_socket, d);
+  event_add(s->ev, NULL);
+  return 0;
+}
+
+/* ---- transfers ---- */
+
+static size_t read_body(char *buf, size_t size, size_t n, void *arg)
+{
+  struct transfer *t = arg;
+  size_t left = t->q->body.len - t->sent, want = size * n;
+  if (want > left) want = left;
+  memcpy(buf, t->q->body.p + t->sent, want);
+  t->sent += want;
+  return want;
+}
+
+static size_t on_header(char *buf, size_t size, size_t n, void *arg)
+{
+  struct transfer *t = arg;
+  size_t len = size * n;
+  if (len > 12 && !strncasecmp(buf, "retry-after:", 12)) {
+    char v[64];
+    size_t vl = len - 12 < sizeof v - 1 ? len - 12 : sizeof v - 1;
+    memcpy(v, buf + 12, vl);
+    v[vl] = 0;
+    char *end;
+    double secs = strtod(v, &end);
+    if (end != v && secs >= 0) {
+      t->retry_after = secs;
+    } else {
+      time_t when = curl_getdate(v + strspn(v, " \t"), NULL);
+      if (when > 0) t->retry_after = difftime(when, time(NULL)) > 0 ? difftime(when, time(NULL)) : 0;
+    }
+  }
+  return len;
+}
+
+static size_t discard(char *buf, size_t size, size_t n, void *arg)
+{
+  (void)buf, (void)arg;
+  return size * n;
+}
+
+static void start(struct deliver *d, struct transfer *t)
+{
+  struct request *q = t->q;
+  CURL *e = t->easy = curl_easy_init();
+  bh_assert(e);
+  t->lane->running++;
+  t->started = mono();
+  t->retry_after = -1;
+  curl_easy_setopt(e, CURLOPT_URL, q->url);
+  curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(t->timeout * 1000));
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(t->timeout * 1000));
+  if (q->is_mail) {
+    const struct config_endpoint *c = q->endpoint->cfg;
+    curl_easy_setopt(e, CURLOPT_MAIL_FROM, q->mail_from);
+    for (char **r = q->rcpt; r && *r; r++)
+      t->rcpt = curl_slist_append(t->rcpt, *r);
+    curl_easy_setopt(e, CURLOPT_MAIL_RCPT, t->rcpt);
+    curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(e, CURLOPT_READFUNCTION, read_body);
+    curl_easy_setopt(e, CURLOPT_READDATA, t);
+    curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)q->body.len);
+    curl_easy_setopt(e, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY); /* STARTTLS when offered */
+    if (c->username) curl_easy_setopt(e, CURLOPT_USERNAME, c->username);
+    if (c->password) curl_easy_setopt(e, CURLOPT_PASSWORD, c->password);
+  } else {
+    for (size_t i = 0; i < q->nheaders; i++) {
+      struct buf h = BUF_INIT;
+      buf_printf(&h, "%s: %s", q->headers[i].name, q->headers[i].value);
+      t->headers = curl_slist_append(t->headers, h.p);
+      buf_free(&h);
+    }
+    t->headers = curl_slist_append(t->headers, "Expect:"); /* no 100-continue round trip */
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, q->body.p);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->body.len);
+    if (strcmp(q->method, "POST")) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, q->method);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L); /* a 3xx is a failure */
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  }
+  t->next_run = d->running;
+  if (d->running) d->running->prev_run = t;
+  d->running = t;
+  curl_multi_add_handle(d->multi, e);
+}
+
+static void unlink_running(struct deliver *d, struct transfer *t)
+{
+  if (t->prev_run) t->prev_run->next_run = t->next_run;
+  else d->running = t->next_run;
+  if (t->next_run) t->next_run->prev_run = t->prev_run;
+}
+
+static struct lane *lane_of(struct deliver *d, const char *endpoint, unsigned concurrency)
+{
+  for (size_t i = 0; i < d->nlanes; i++) {
+    if (!strcmp(d->lanes[i].endpoint, endpoint)) {
+      d->lanes[i].concurrency = concurrency ? concurrency : 1; /* a reload may change it */
+      return &d->lanes[i];
+    }
+  }
+  d->lanes = xrealloc(d->lanes, (d->nlanes + 1) * sizeof *d->lanes);
+  struct lane *l = &d->lanes[d->nlanes++];
+  memset(l, 0, sizeof *l);
+  l->endpoint = xstrdup(endpoint);
+  l->concurrency = concurrency ? concurrency : 1;
+  return l;
+}
+
+static void pump(struct deliver *d, struct lane *l)
+{
+  while (l->head && l->running < l->concurrency) {
+    struct transfer *t = l->head;
+    l->head = t->next;
+    if (!l->head) l->tail = NULL;
+    start(d, t);
+  }
+}
+
+static void transfer_free(struct transfer *t)
+{
+  if (t->easy) curl_easy_cleanup(t->easy);
+  curl_slist_free_all(t->headers);
+  curl_slist_free_all(t->rcpt);
+  free(t);
+}
+
+static void check_done(struct deliver *d)
+{
+  CURLMsg *m;
+  int left;
+  while ((m = curl_multi_info_read(d->multi, &left))) {
+    if (m->msg != CURLMSG_DONE) continue;
+    struct transfer *t;
+    curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+    struct deliver_result r = {.retry_after = t->retry_after, .seconds = mono() - t->started};
+    curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &r.status);
+    CURLcode rc = m->data.result;
+    if (rc != CURLE_OK) {
+      snprintf(r.error, sizeof r.error, "%s", t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc));
+    } else if (t->q->is_mail) {
+      r.ok = 1;
+    } else if (r.status >= 200 && r.status < 300) {
+      r.ok = 1;
+    } else {
+      snprintf(r.error, sizeof r.error, "HTTP status %ld", r.status);
+    }
+    curl_multi_remove_handle(d->multi, m->easy_handle);
+    unlink_running(d, t);
+    struct lane *l = t->lane;
+    l->running--;
+    d->pending--;
+    struct request *q = t->q;
+    void *user = t->user;
+    transfer_free(t);
+    pump(d, l);
+    d->done(d->arg, user, q, &r);
+  }
+}
+
+struct deliver *deliver_new(struct event_base *base, deliver_done_fn done, void *arg)
+{
+  static int global;
+  if (!global) {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    global = 1;
+  }
+  struct deliver *d = xcalloc(1, sizeof *d);
+  d->base = base;
+  d->done = done;
+  d->arg = arg;
+  d->multi = curl_multi_init();
+  bh_assert(d->multi);
+  d->timer = evtimer_new(base, on_timer, d);
+  curl_multi_setopt(d->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+  curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, d);
+  curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+  curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, d);
+  curl_multi_setopt(d->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+  return d;
+}
+
+void deliver_submit(struct deliver *d, const char *endpoint, unsigned concurrency, double timeout,
+                    struct request *q, void *user)
+{
+  struct transfer *t = xcalloc(1, sizeof *t);
+  t->d = d;
+  t->q = q;
+  t->user = user;
+  t->timeout = timeout > 0 ? timeout : 15;
+  t->lane = lane_of(d, endpoint, concurrency);
+  d->pending++;
+  if (t->lane->tail)
+    t->lane->tail->next = t;
+  else
+    t->lane->head = t;
+  t->lane->tail = t;
+  pump(d, t->lane);
+}
+
+size_t deliver_pending(const struct deliver *d) { return d->pending; }
+
+void deliver_free(struct deliver *d)
+{
+  if (!d) return;
+  struct deliver_result r = {.retry_after = -1};
+  snprintf(r.error, sizeof r.error, "not sent: binhook stopped");
+  while (d->running) {
+    struct transfer *t = d->running;
+    unlink_running(d, t);
+    curl_multi_remove_handle(d->multi, t->easy);
+    struct request *q = t->q;
+    void *user = t->user;
+    transfer_free(t);
+    d->done(d->arg, user, q, &r);
+  }
+  for (size_t i = 0; i < d->nlanes; i++) {
+    struct lane *l = &d->lanes[i];
+    for (struct transfer *t = l->head, *next; t; t = next) {
+      next = t->next;
+      struct request *q = t->q;
+      void *user = t->user;
+      transfer_free(t);
+      d->done(d->arg, user, q, &r);
+    }
+    free(l->endpoint);
+  }
+  free(d->lanes);
+  curl_multi_cleanup(d->multi);
+  event_free(d->timer);
+  free(d);
+}

@@ -1,0 +1,49 @@
+/* deliver.h - sends requests (request.h) over HTTP(S) and SMTP from the main
+ * libevent loop, through libcurl's multi-socket interface: curl tells which
+ * sockets to watch and when to wake it, libevent does the waiting, nothing
+ * blocks (names are resolved by curl's threaded resolver). Connections are
+ * kept alive and reused; HTTP/2 is used where the server offers it.
+ *
+ * Each endpoint has its own limit of requests in flight; requests beyond it
+ * wait in order. A finished request (answered, failed or timed out) comes
+ * back through the done callback with what happened; deciding what to do
+ * next (retry, give up) is the caller's.
+ *
+ * Ownership: deliver_submit takes the request and hands it back in done,
+ * where the callee of done owns it again. */
+#ifndef BH_DELIVER_H
+#define BH_DELIVER_H
+
+#include "request.h"
+
+#include <event2/event.h>
+
+struct deliver_result {
+  int ok;             /* a 2xx answer (HTTP) or an accepted message (SMTP) */
+  long status;        /* HTTP status or SMTP reply code; 0 when there was no answer */
+  double retry_after; /* seconds the server asked to wait (Retry-After), or -1 */
+  double seconds;     /* how long the attempt took */
+  char error[256];    /* why it failed, for the log; "" on success */
+};
+
+/* user is the caller's pointer given to deliver_submit. */
+typedef void (*deliver_done_fn)(void *arg, void *user, struct request *q, const struct deliver_result *res);
+
+struct deliver;
+
+struct deliver *deliver_new(struct event_base *base, deliver_done_fn done, void *arg);
+
+/* Aborts what is in flight or waiting, handing each request back through
+ * done (not ok, "not sent: binhook stopped"), and frees everything. */
+void deliver_free(struct deliver *d);
+
+/* Sends q (taken) to the endpoint named endpoint, at most concurrency at a
+ * time per endpoint, timing out after timeout seconds; user comes back in
+ * done. */
+void deliver_submit(struct deliver *d, const char *endpoint, unsigned concurrency, double timeout,
+                    struct request *q, void *user);
+
+/* Requests in flight or waiting for a slot. */
+size_t deliver_pending(const struct deliver *d);
+
+#endif

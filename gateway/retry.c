@@ -1,0 +1,12 @@
+/* retry.c - see retry.h. */
+#include "retry.h"
+
+double retry_delay(const struct config_endpoint *ep, unsigned attempts, double age,
+                   const struct deliver_result *res, double jitter)
+{
+  if (res->ok || attempts == 0 || attempts > ep->nretry) return -1;
+  double delay = ep->retry[attempts - 1] * (0.8 + 0.4 * jitter);
+  if ((res->status == 429 || res->status == 503) && res->retry_after > delay) delay = res->retry_after;
+  if (age + delay > ep->max_age) return -1;
+  return delay;
+}
