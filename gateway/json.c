@@ -24,6 +24,8 @@ void jv_free(struct jv *v)
   }
   free(v->kids);
   free(v->keys);
+  free(v->keylens);
+  free(v->keypos);
   free(v->s);
 }
 
@@ -149,9 +151,10 @@ static int jvalue(struct jparser *J, struct jv *v, int depth)
     }
     for (;;) {
       char *key = NULL;
-      size_t klen;
+      size_t klen = 0, kpos = 0;
       if (obj) {
         ws(J);
+        kpos = J->p;
         if (J->p >= J->n || J->s[J->p] != '"') return jerr(J, "expected a member name");
         if (jstring(J, &key, &klen) < 0) return -1;
         ws(J);
@@ -164,7 +167,11 @@ static int jvalue(struct jparser *J, struct jv *v, int depth)
       v->kids = xrealloc(v->kids, (v->nkids + 1) * sizeof *v->kids);
       if (obj) {
         v->keys = xrealloc(v->keys, (v->nkids + 1) * sizeof *v->keys);
+        v->keylens = xrealloc(v->keylens, (v->nkids + 1) * sizeof *v->keylens);
+        v->keypos = xrealloc(v->keypos, (v->nkids + 1) * sizeof *v->keypos);
         v->keys[v->nkids] = key;
+        v->keylens[v->nkids] = klen;
+        v->keypos[v->nkids] = kpos;
       }
       struct jv *kid = &v->kids[v->nkids++];
       if (jvalue(J, kid, depth + 1) < 0) return -1;

@@ -15,7 +15,10 @@ struct jv {
   char *s;         /* J_STR: decoded (NUL-terminated); J_NUM: the text */
   size_t n;
   struct jv *kids; /* J_ARR, J_OBJ */
-  char **keys;     /* J_OBJ: decoded member names (NUL-terminated) */
+  char **keys;     /* J_OBJ: decoded member names (NUL-terminated; a \u0000 in
+                      one ends it early for strcmp: keylens has the length) */
+  size_t *keylens;
+  size_t *keypos;  /* where each member name starts (its quote) */
   size_t nkids;
 };
 

@@ -10,6 +10,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 
 #define MAX_TEMPLATE_SIZE (4u << 20)
 #define MAX_DEPTH 100
+#define MAX_CHAIN 100 /* filters and ~ in one placeholder: rendering recurses once per link */
 
 /* ---- values ---- */
 
@@ -193,6 +195,9 @@ struct parser {
   char *err;
   size_t errsz;
   int failed;
+  int links;            /* filters and ~ so far */
+  const int *colmap;    /* a JSON string with escapes: the file column of each byte */
+  size_t base;          /* where s starts in the text colmap describes */
 };
 
 __attribute__((format(printf, 3, 4))) static void perr(struct parser *P, size_t at, const char *fmt, ...)
@@ -205,11 +210,15 @@ __attribute__((format(printf, 3, 4))) static void perr(struct parser *P, size_t 
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   int line = P->line, col = P->col;
-  for (size_t i = 0; i < at && i < P->n; i++) {
-    if (P->s[i] == '\n')
-      line++, col = 1;
-    else if (((unsigned char)P->s[i] & 0xc0) != 0x80)
-      col++;
+  if (P->colmap) {
+    col = P->colmap[P->base + (at < P->n ? at : P->n)];
+  } else {
+    for (size_t i = 0; i < at && i < P->n; i++) {
+      if (P->s[i] == '\n')
+        line++, col = 1;
+      else if (((unsigned char)P->s[i] & 0xc0) != 0x80)
+        col++;
+    }
   }
   bh_err(P->err, P->errsz, "%s:%d:%d: %s", P->file, line, col, msg);
 }
@@ -453,6 +462,11 @@ static struct tx *parse_piped(struct parser *P, int depth)
 {
   struct tx *x = parse_primary(P, depth);
   while (x && at(P, "|") && !at(P, "||")) {
+    if (++P->links > MAX_CHAIN) {
+      perr(P, P->p, "more than %d filters and '~' in one placeholder", MAX_CHAIN);
+      tx_free(x);
+      return NULL;
+    }
     P->p++;
     skip_ws(P);
     size_t fstart = P->p;
@@ -537,6 +551,11 @@ static struct tx *parse_concat(struct parser *P, int depth)
 {
   struct tx *x = parse_piped(P, depth);
   while (x && at(P, "~")) {
+    if (++P->links > MAX_CHAIN) {
+      perr(P, P->p, "more than %d filters and '~' in one placeholder", MAX_CHAIN);
+      tx_free(x);
+      return NULL;
+    }
     P->p++;
     struct tx *r = parse_piped(P, depth);
     if (!r) {
@@ -555,10 +574,10 @@ static struct tx *parse_concat(struct parser *P, int depth)
 /* Parses the placeholder starting at s[*pos] (just after "{{") up to its
  * "}}"; *pos moves past the "}}". */
 static struct tx *parse_placeholder(const char *s, size_t n, size_t *pos, const char *file, int line, int col,
-                                    char *err, size_t errsz)
+                                    const int *colmap, char *err, size_t errsz)
 {
   struct parser P = {.s = s + *pos, .n = n - *pos, .file = file, .line = line, .col = col, .err = err,
-                     .errsz = errsz};
+                     .errsz = errsz, .colmap = colmap, .base = *pos};
   struct tx *x = parse_concat(&P, 0);
   if (x && !at(&P, "}}")) {
     if (P.p >= P.n)
@@ -586,8 +605,8 @@ static void advance_pos(const char *text, size_t off, int *line, int *col)
 /* The parts of a string with placeholders: literal runs go through lit(),
  * placeholders become ops of kind k. Returns 0 or -1 with err. */
 static int compile_string(struct tmpl *t, const char *s, size_t n, const char *file, int line, int col,
-                          enum op_kind k, void (*lit)(struct tmpl *, const char *, size_t), char *err,
-                          size_t errsz)
+                          const int *colmap, enum op_kind k, void (*lit)(struct tmpl *, const char *, size_t),
+                          char *err, size_t errsz)
 {
   size_t p = 0;
   while (p < n) {
@@ -601,9 +620,9 @@ static int compile_string(struct tmpl *t, const char *s, size_t n, const char *f
     lit(t, s + p, end - p);
     if (!open) break;
     int l = line, c = col;
-    advance_pos(s, end + 2, &l, &c);
+    if (!colmap) advance_pos(s, end + 2, &l, &c); /* with a map, perr finds the column */
     size_t q = end + 2;
-    struct tx *x = parse_placeholder(s, n, &q, file, l, c, err, errsz);
+    struct tx *x = parse_placeholder(s, n, &q, file, l, c, colmap, err, errsz);
     if (!x) return -1;
     add_placeholder(t, k, x);
     p = q;
@@ -630,9 +649,9 @@ static int single_placeholder(const char *s, size_t n)
   char q = 0;
   for (size_t i = 2; i + 1 < n; i++) {
     if (q) {
-      if (s[i] == '\\') i++;
+      if (s[i] == '\\' && q != '`') i++;
       else if (s[i] == q) q = 0;
-    } else if (s[i] == '"' || s[i] == '\'') {
+    } else if (s[i] == '"' || s[i] == '\'' || s[i] == '`') {
       q = s[i];
     } else if (s[i] == '}' && s[i + 1] == '}') {
       return i == n - 2;
@@ -641,28 +660,78 @@ static int single_placeholder(const char *s, size_t n)
   return 0;
 }
 
+/* The file column of every byte of the decoded JSON string whose quote is
+ * at text[pos] (on line `line`, column col): JSON strings hold no raw line
+ * breaks, so one line. NULL when the string has no escapes (the columns
+ * then follow the decoded text). Caller frees. */
+static int *json_colmap(const char *text, size_t pos, int col, size_t decoded_len)
+{
+  const char *p = text + pos + 1;
+  if (!memchr(text + pos + 1, '\\', strcspn(text + pos + 1, "\"\n") + 1)) return NULL;
+  int *map = xmalloc((decoded_len + 1) * sizeof *map);
+  size_t o = 0;
+  int c = col + 1;
+  while (*p && *p != '"' && o < decoded_len) {
+    if (*p == '\\') {
+      size_t len = 2, bytes = 1;
+      if (p[1] == 'u') {
+        unsigned long cp = strtoul((char[5]){p[2], p[3], p[4], p[5], 0}, NULL, 16);
+        len = 6;
+        if (cp >= 0xd800 && cp <= 0xdbff && p[6] == '\\' && p[7] == 'u') len = 12, cp = 0x10000;
+        bytes = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+      }
+      for (size_t b = 0; b < bytes && o < decoded_len; b++)
+        map[o++] = c;
+      p += len;
+      c += (int)len;
+    } else {
+      map[o++] = c;
+      p++;
+      while (((unsigned char)*p & 0xc0) == 0x80 && o < decoded_len) {
+        map[o++] = c;
+        p++;
+      }
+      c++;
+    }
+  }
+  while (o <= decoded_len)
+    map[o++] = c;
+  return map;
+}
+
+/* A JSON string (a value, or a member name when is_key) of the template. */
+static int compile_json_string(struct tmpl *t, const char *text, size_t pos, const char *s, size_t n, int is_key,
+                               const char *file, char *err, size_t errsz)
+{
+  int line, col;
+  json_line_col(text, pos, &line, &col);
+  int *map = json_colmap(text, pos, col, n);
+  int rc = 0;
+  if (!is_key && single_placeholder(s, n)) {
+    size_t q = 2;
+    struct tx *x = parse_placeholder(s, n, &q, file, line, col + 3, map, err, errsz);
+    if (x)
+      add_placeholder(t, OP_VALUE, x);
+    else
+      rc = -1;
+  } else {
+    add_lit(t, "\"", 1);
+    rc = compile_string(t, s, n, file, line, col + 1, map, OP_TEXT, lit_json_inner, err, errsz);
+    add_lit(t, "\"", 1);
+  }
+  free(map);
+  return rc;
+}
+
 static int compile_json_value(struct tmpl *t, const char *text, const struct jv *v, const char *file, char *err,
                               size_t errsz)
 {
-  int line, col;
-  json_line_col(text, v->pos, &line, &col);
   switch (v->k) {
   case J_NULL: add_lit(t, "null", 4); return 0;
   case J_TRUE: add_lit(t, "true", 4); return 0;
   case J_FALSE: add_lit(t, "false", 5); return 0;
   case J_NUM: add_lit(t, v->s, v->n); return 0;
-  case J_STR:
-    if (single_placeholder(v->s, v->n)) {
-      size_t q = 2;
-      struct tx *x = parse_placeholder(v->s, v->n, &q, file, line, col + 3, err, errsz);
-      if (!x) return -1;
-      add_placeholder(t, OP_VALUE, x);
-      return 0;
-    }
-    add_lit(t, "\"", 1);
-    if (compile_string(t, v->s, v->n, file, line, col + 1, OP_TEXT, lit_json_inner, err, errsz)) return -1;
-    add_lit(t, "\"", 1);
-    return 0;
+  case J_STR: return compile_json_string(t, text, v->pos, v->s, v->n, 0, file, err, errsz);
   case J_ARR:
   case J_OBJ:
     add_lit(t, v->k == J_ARR ? "[" : "{", 1);
@@ -670,12 +739,8 @@ static int compile_json_value(struct tmpl *t, const char *text, const struct jv 
       if (i) add_lit(t, ",", 1);
       if (v->k == J_OBJ) {
         /* member names may interpolate too */
-        int kl, kc;
-        json_line_col(text, v->kids[i].pos, &kl, &kc);
-        add_lit(t, "\"", 1);
-        if (compile_string(t, v->keys[i], strlen(v->keys[i]), file, kl, kc, OP_TEXT, lit_json_inner, err, errsz))
-          return -1;
-        add_lit(t, "\":", 2);
+        if (compile_json_string(t, text, v->keypos[i], v->keys[i], v->keylens[i], 1, file, err, errsz)) return -1;
+        add_lit(t, ":", 1);
       }
       if (compile_json_value(t, text, &v->kids[i], file, err, errsz)) return -1;
     }
@@ -720,18 +785,31 @@ struct tmpl *tmpl_compile(enum tmpl_mode mode, const char *text, size_t len, con
     if (rc) goto fail;
     return t;
   }
-  if (compile_string(t, text, len, file, line, col, OP_TEXT, lit_raw, err, errsz)) goto fail;
+  if (compile_string(t, text, len, file, line, col, NULL, OP_TEXT, lit_raw, err, errsz)) goto fail;
   if (mode == TMPL_URL || mode == TMPL_HEADER) {
-    for (size_t i = 0; i < t->nops; i++) {
-      const struct op *o = &t->ops[i];
-      if (o->k != OP_LIT) continue;
-      size_t bad = mode == TMPL_URL ? strcspn(o->lit, " \t\r\n\"<>\\^`{|}") : strcspn(o->lit, "\r\n");
-      if (bad < o->n) {
-        bh_err(err, errsz, "%s:%d:%d: a %s must not contain %s", file, line, col,
+    /* the literal parts: the first bad character outside placeholders */
+    int l = line, c = col;
+    for (size_t i = 0; i < len; i++) {
+      if (text[i] == '{' && i + 1 < len && text[i + 1] == '{') {
+        /* skip the placeholder (it compiled, so its "}}" is there) */
+        size_t q = i + 2;
+        struct tx *x = parse_placeholder(text, len, &q, file, l, c, NULL, err, errsz);
+        tx_free(x);
+        advance_pos(text + i, q - i, &l, &c);
+        i = q - 1;
+        continue;
+      }
+      unsigned char ch = (unsigned char)text[i];
+      int bad = mode == TMPL_URL ? ch <= 0x20 || ch == 0x7f || strchr("\"<>\\^`{|}", ch)
+                                 : ch == '\r' || ch == '\n' || ch == 0x7f || (ch < 0x20 && ch != '\t');
+      if (bad) {
+        bh_err(err, errsz, "%s:%d:%d: a %s must not contain %s", file, l, c,
                mode == TMPL_URL ? "URL" : "header value",
-               mode == TMPL_URL ? "spaces, quotes or control characters (percent-encode them)" : "line breaks");
+               mode == TMPL_URL ? "spaces, quotes or control characters (percent-encode them)"
+                                : "line breaks or control characters");
         goto fail;
       }
+      advance_pos(text + i, 1, &l, &c);
     }
   }
   return t;
@@ -908,8 +986,10 @@ static struct tval from_jv(struct rctx *r, const struct jv *v)
     for (size_t i = 0; i < v->nkids; i++) {
       t.items[i] = from_jv(r, &v->kids[i]);
       if (v->k == J_OBJ) {
-        t.keys[i] = keep(&r->sc, xstrdup(v->keys[i]));
-        t.keylens[i] = strlen(v->keys[i]);
+        char *k = xmalloc(v->keylens[i] + 1);
+        memcpy(k, v->keys[i], v->keylens[i] + 1);
+        t.keys[i] = keep(&r->sc, k);
+        t.keylens[i] = v->keylens[i];
       }
     }
     return t;
@@ -1040,6 +1120,7 @@ static struct tval eval_root(struct rctx *r, const struct tx *x, size_t *used)
       *used = 1;
       return v ? value_tval(r, e, c, v) : tnull();
     }
+    if (!image_of(e, x->root) || (x->root == R_KEY && !e->table->npk)) return tnull();
     image_json(e, x->root, &b);
     return from_buf(&r->sc, T_RAW, &b);
   case R_CHANGED: return e->type == EVENT_UPDATE ? raw_of(r, change_changed_to_json) : tnull();
@@ -1170,12 +1251,11 @@ static struct tval apply_filter(struct rctx *r, int f, struct tval in, const str
     snprintf(num, sizeof num, "%.*s", (int)(s.n < 63 ? s.n : 63), s.s);
     double secs = strtod(num, NULL);
     if (!(secs >= -62135596800.0 && secs < 253402300800.0)) return tnull(); /* years 1 to 9999 */
-    time_t tt = (time_t)secs;
+    time_t tt = (time_t)floor(secs); /* the second it falls in, before 1970 too */
     struct tm tm;
     gmtime_r(&tt, &tm);
-    char out[32];
-    strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    buf_adds(&b, out);
+    buf_printf(&b, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+               tm.tm_min, tm.tm_sec);
     return from_buf(&r->sc, T_STR, &b);
   }
   case F_KEYS: {
@@ -1306,6 +1386,7 @@ int tmpl_render(const struct tmpl *t, const struct tmpl_ctx *c, struct buf *out,
 {
   size_t start = out->len;
   struct rctx r = {.c = c};
+  buf_reserve(out, 1); /* out->p exists even when nothing is rendered */
   for (size_t i = 0; i < t->nops; i++) {
     const struct op *o = &t->ops[i];
     if (o->k == OP_LIT) {
@@ -1327,7 +1408,7 @@ int tmpl_render(const struct tmpl *t, const struct tmpl_ctx *c, struct buf *out,
     if (strcspn(out->p + start, "\r\n") < n || memchr(out->p + start, 0, n)) {
       out->len = start;
       out->p[start] = 0;
-      return bh_err(err, errsz, "the header value would contain a line break (a value holds CR or LF)");
+      return bh_err(err, errsz, "the header value would contain a line break (a value holds CR, LF or NUL)");
     }
   }
   return 0;
