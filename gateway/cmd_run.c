@@ -80,11 +80,12 @@ static void wait_unlink(struct run *r, struct job *j)
 
 static void usage(FILE *f)
 {
-  fprintf(f, "usage: binhook run [-c gateway.toml]\n\n"
+  fprintf(f, "usage: binhook run [-c gateway.toml] [--source URL]\n\n"
              "Reads the binary log and delivers what the rules match. SIGHUP reloads the\n"
              "configuration (a broken one is refused and the running one kept); SIGTERM or SIGINT\n"
              "stop it.\n\n"
-             "  -c, --config FILE   the configuration (default: gateway.toml)\n");
+             "  -c, --config FILE   the configuration (default: gateway.toml)\n"
+             "  --source URL        read from this server instead of [source] url (mysql://user@host:port)\n");
 }
 
 static void take_changes(evutil_socket_t fd, short what, void *arg);
@@ -316,15 +317,19 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
 
 int cmd_run(int argc, char **argv)
 {
-  static const struct option longopts[] = {
-      {"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+  static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+                                           {"source", required_argument, NULL, 's'},
+                                           {"help", no_argument, NULL, 'h'},
+                                           {NULL, 0, NULL, 0}};
   struct run r = {.config_path = "gateway.toml"};
+  const char *source_url = NULL;
   char err[1024];
   int opt;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
     switch (opt) {
     case 'c': r.config_path = optarg; break;
+    case 's': source_url = optarg; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
@@ -343,7 +348,11 @@ int cmd_run(int argc, char **argv)
   signal(SIGPIPE, SIG_IGN);
 
   /* the source */
-  const struct config *cfg = &r.rs->cfg;
+  struct config *cfg = &r.rs->cfg;
+  if (source_url) {
+    free(cfg->source.url);
+    cfg->source.url = xstrdup(source_url);
+  }
   struct source_opts so;
   memset(&so, 0, sizeof so);
   if (config_source_conn(cfg, &so.conn, err, sizeof err) ||

@@ -51,7 +51,7 @@ struct deliver {
   struct event *timer;
   deliver_done_fn done;
   void *arg;
-  struct lane *lanes;
+  struct lane **lanes; /* each allocated on its own: transfers point to them */
   size_t nlanes;
   size_t pending;
   struct transfer *running; /* in flight, linked by next_run */
@@ -225,14 +225,13 @@ static void unlink_running(struct deliver *d, struct transfer *t)
 static struct lane *lane_of(struct deliver *d, const char *endpoint, unsigned concurrency)
 {
   for (size_t i = 0; i < d->nlanes; i++) {
-    if (!strcmp(d->lanes[i].endpoint, endpoint)) {
-      d->lanes[i].concurrency = concurrency ? concurrency : 1; /* a reload may change it */
-      return &d->lanes[i];
+    if (!strcmp(d->lanes[i]->endpoint, endpoint)) {
+      d->lanes[i]->concurrency = concurrency ? concurrency : 1; /* a reload may change it */
+      return d->lanes[i];
     }
   }
   d->lanes = xrealloc(d->lanes, (d->nlanes + 1) * sizeof *d->lanes);
-  struct lane *l = &d->lanes[d->nlanes++];
-  memset(l, 0, sizeof *l);
+  struct lane *l = d->lanes[d->nlanes++] = xcalloc(1, sizeof *l);
   l->endpoint = xstrdup(endpoint);
   l->concurrency = concurrency ? concurrency : 1;
   return l;
@@ -346,7 +345,7 @@ void deliver_free(struct deliver *d)
     d->done(d->arg, user, q, &r);
   }
   for (size_t i = 0; i < d->nlanes; i++) {
-    struct lane *l = &d->lanes[i];
+    struct lane *l = d->lanes[i];
     for (struct transfer *t = l->head, *next; t; t = next) {
       next = t->next;
       struct request *q = t->q;
@@ -355,6 +354,7 @@ void deliver_free(struct deliver *d)
       d->done(d->arg, user, q, &r);
     }
     free(l->endpoint);
+    free(l);
   }
   free(d->lanes);
   curl_multi_cleanup(d->multi);

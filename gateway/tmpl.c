@@ -1387,6 +1387,7 @@ int tmpl_render(const struct tmpl *t, const struct tmpl_ctx *c, struct buf *out,
   size_t start = out->len;
   struct rctx r = {.c = c};
   buf_reserve(out, 1); /* out->p exists even when nothing is rendered */
+  out->p[out->len] = 0;
   for (size_t i = 0; i < t->nops; i++) {
     const struct op *o = &t->ops[i];
     if (o->k == OP_LIT) {
@@ -1405,7 +1406,7 @@ int tmpl_render(const struct tmpl *t, const struct tmpl_ctx *c, struct buf *out,
   scratch_free(&r.sc);
   if (t->mode == TMPL_HEADER) {
     size_t n = out->len - start;
-    if (strcspn(out->p + start, "\r\n") < n || memchr(out->p + start, 0, n)) {
+    if (memchr(out->p + start, '\r', n) || memchr(out->p + start, '\n', n) || memchr(out->p + start, 0, n)) {
       out->len = start;
       out->p[start] = 0;
       return bh_err(err, errsz, "the header value would contain a line break (a value holds CR, LF or NUL)");

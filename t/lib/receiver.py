@@ -3,10 +3,11 @@
 answers every request, and appends one JSON line per request (method, path,
 headers, body) to a file.
 
-usage: receiver.py PORTFILE LOGFILE [STATUS]
+usage: receiver.py PORTFILE LOGFILE [STATUS [PORT]]
   PORTFILE  where the chosen port is written once it listens
   LOGFILE   where requests are appended, one JSON object a line
   STATUS    the HTTP status to answer (default 200)
+  PORT      the port to listen on (default: any free one)
 """
 import http.server
 import json
@@ -15,6 +16,7 @@ import sys
 
 PORTFILE, LOGFILE = sys.argv[1], sys.argv[2]
 STATUS = int(sys.argv[3]) if len(sys.argv) > 3 else 200
+PORT = int(sys.argv[4]) if len(sys.argv) > 4 else 0
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -41,8 +43,11 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def handle_error(self, request, client_address):
+        pass  # a client that hangs up is not news
 
-srv = Server(("127.0.0.1", 0), Handler)
+
+srv = Server(("127.0.0.1", PORT), Handler)
 with open(PORTFILE + ".tmp", "w") as f:
     f.write(str(srv.server_address[1]))
 import os
