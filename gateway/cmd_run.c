@@ -367,6 +367,7 @@ int cmd_run(int argc, char **argv)
   so.exclude = cfg->source.exclude;
   so.heartbeat = cfg->source.heartbeat;
   so.queue_events = cfg->source.queue_events;
+  so.queue_bytes = cfg->source.queue_bytes;
   r.src = source_new(&so);
   conn_opts_free(&so.conn);
   if (source_start(r.src, err, sizeof err)) {

@@ -270,6 +270,7 @@ int cmd_tail(int argc, char **argv)
   so.exclude = exc;
   so.heartbeat = cfg.source.heartbeat;
   so.queue_events = cfg.source.queue_events;
+  so.queue_bytes = cfg.source.queue_bytes;
 
   /* Signals go to one thread that closes the queue: the main loop then ends. */
   struct sigwaiter w;

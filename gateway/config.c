@@ -33,7 +33,7 @@ static const char *const include_keys[] = {"endpoint", "rule", NULL};
 static const char *const source_keys[] = {
     "url",      "password_env", "password_file",   "tls",          "tls_ca",
     "tls_cert", "tls_key",      "server_id",       "start",        "tables",
-    "exclude",  "heartbeat",    "connect_timeout", "queue_events", NULL};
+    "exclude",  "heartbeat",    "connect_timeout", "queue_events", "queue_bytes",  NULL};
 static const char *const state_keys[] = {"dir", NULL};
 static const char *const log_keys[] = {"level", NULL};
 static const char *const admin_keys[] = {"listen", NULL};
@@ -64,6 +64,7 @@ void config_defaults(struct config *cfg)
   cfg->source.heartbeat = 5;
   cfg->source.connect_timeout = 10;
   cfg->source.queue_events = 10000;
+  cfg->source.queue_bytes = 64u << 20;
   cfg->state.dir = xstrdup("/var/lib/binhook");
   cfg->log.level = xstrdup("info");
 }
@@ -230,6 +231,29 @@ int config_parse_duration(const char *s, double *seconds)
   if (!isfinite(total)) return -1;
   *seconds = total;
   return 0;
+}
+
+int config_parse_size(const char *s, uint64_t *bytes)
+{
+  static const struct {
+    const char *unit;
+    double mult;
+  } units[] = {{"", 1},           {"B", 1},         {"kB", 1e3},          {"KB", 1e3},
+               {"MB", 1e6},       {"GB", 1e9},      {"KiB", 1024.0},      {"MiB", 1048576.0},
+               {"GiB", 1073741824.0}};
+  if (!s || *s < '0' || *s > '9') return -1;
+  char *end;
+  double v = strtod(s, &end);
+  while (*end == ' ')
+    end++;
+  for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+    if (strcmp(end, units[i].unit)) continue;
+    double b = v * units[i].mult;
+    if (!(b >= 0 && b <= 9007199254740992.0)) return -1;
+    *bytes = (uint64_t)b;
+    return 0;
+  }
+  return -1;
 }
 
 /* ---- secrets ---- */
@@ -600,6 +624,19 @@ static void load_source(struct loader *l, const struct toml_value *t, struct con
       if (!get_duration(l, k, S, 0.001, 86400, &d)) src->connect_timeout = d;
     } else if (!strcmp(name, "queue_events")) {
       if (!get_integer(l, k, S, 1, 100000000, &n)) src->queue_events = (size_t)n;
+    } else if (!strcmp(name, "queue_bytes")) {
+      uint64_t b;
+      if (v->type == TOML_INTEGER && v->u.integer >= 0) {
+        b = (uint64_t)v->u.integer;
+      } else if (v->type != TOML_STRING || config_parse_size(v->u.str.ptr, &b)) {
+        lerr(l, v->line, v->col, "%s must be a size such as \"64MiB\", \"500MB\" or a number of bytes",
+             key_where(w, sizeof w, k, S));
+        continue;
+      }
+      if (b < (1u << 20) || b > (64ull << 30))
+        lerr(l, v->line, v->col, "%s must be from 1MiB to 64GiB", key_where(w, sizeof w, k, S));
+      else
+        src->queue_bytes = (size_t)b;
     } else {
       unknown_key(l, k, S, source_keys);
     }

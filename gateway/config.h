@@ -9,6 +9,7 @@
 #include "conn.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct config_source {
   char *url;           /* mysql://user@host:port (see conn.h) */
@@ -23,6 +24,7 @@ struct config_source {
   double heartbeat;    /* seconds between server heartbeats; default 5 */
   double connect_timeout; /* seconds; default 10 */
   size_t queue_events; /* bound of the source -> main loop queue, in events; default 10000 */
+  size_t queue_bytes;  /* and in bytes of decoded changes; default 64 MiB */
 };
 
 struct config_state {
@@ -163,5 +165,10 @@ const struct config_endpoint *config_endpoint(const struct config *cfg, const ch
  * "1d", "1h30m", "1.5s"; units ms, s, m, h, d). Returns 0 with the total in
  * *seconds, or -1 when s is not a duration. */
 int config_parse_duration(const char *s, double *seconds);
+
+/* Parses a size: a number of bytes, or a number and a unit: kB, MB, GB
+ * (powers of 1000) or KiB, MiB, GiB (powers of 1024), "64MiB", "1.5GB".
+ * Returns 0 with *bytes, or -1 when s is not a size (or above 2^53). */
+int config_parse_size(const char *s, uint64_t *bytes);
 
 #endif

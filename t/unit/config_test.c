@@ -276,6 +276,43 @@ static void test_durations(void)
   is_str(errors_of("[source]\nheartbeat = 0\n"), "", "heartbeat 0 turns heartbeats off");
 }
 
+static void test_sizes(void)
+{
+  uint64_t b = 0;
+  static const struct {
+    const char *text;
+    uint64_t bytes;
+  } good[] = {{"0", 0},          {"4096", 4096},         {"64MiB", 64ull << 20}, {"1.5GiB", 3ull << 29},
+              {"500MB", 500000000}, {"2kB", 2000},       {"2KB", 2000},          {"3KiB", 3072},
+              {"1 GB", 1000000000}, {"7B", 7}};
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+    b = 12345;
+    int rc = config_parse_size(good[i].text, &b);
+    char name[64];
+    snprintf(name, sizeof name, "size %s", good[i].text);
+    ok(rc == 0 && b == good[i].bytes, name);
+  }
+  static const char *const bad[] = {"", "MB", "-1MB", "12 parsecs", "1e400", "64mib", "1TB", "10 MB x", NULL};
+  for (const char *const *p = bad; *p; p++) {
+    char name[64];
+    snprintf(name, sizeof name, "not a size: '%s'", *p);
+    ok(config_parse_size(*p, &b) == -1, name);
+  }
+  struct config cfg;
+  char errs[512];
+  ok(load("[source]\nqueue_bytes = \"256MiB\"\n", &cfg, errs, sizeof errs) == 0 && cfg.source.queue_bytes == 256u << 20,
+     "queue_bytes as a size");
+  config_free(&cfg);
+  ok(load("[source]\nqueue_bytes = 2097152\n", &cfg, errs, sizeof errs) == 0 && cfg.source.queue_bytes == 2u << 20,
+     "queue_bytes as a number of bytes");
+  config_free(&cfg);
+  is_str(errors_of("[source]\nqueue_bytes = \"lots\"\n"),
+         "2:15: 'queue_bytes' in [source] must be a size such as \"64MiB\", \"500MB\" or a number of bytes",
+         "queue_bytes that is not a size");
+  is_str(errors_of("[source]\nqueue_bytes = \"10kB\"\n"),
+         "2:15: 'queue_bytes' in [source] must be from 1MiB to 64GiB", "queue_bytes too small");
+}
+
 static void test_many_errors(void)
 {
   is_str(errors_of("colour = 1\n"
@@ -376,6 +413,7 @@ int main(int argc, char **argv)
   test_unknown_keys();
   test_type_errors();
   test_durations();
+  test_sizes();
   test_many_errors();
   test_file_errors();
   test_relative_paths();
