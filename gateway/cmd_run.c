@@ -25,6 +25,7 @@
 #include <event2/event.h>
 
 #include <getopt.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -38,6 +39,7 @@
 
 struct run {
   const char *config_path;
+  const char *source_url; /* --source, over [source] url */
   struct event_base *base;
   struct ruleset *rs;
   struct matcher *m;
@@ -118,10 +120,17 @@ static void job_free(struct job *j)
 
 static void submit(struct job *j)
 {
+  struct run *r = j->run;
   const struct config_endpoint *c = j->q->endpoint->cfg;
+  /* the concurrency of the configuration running now, also for a retry of
+   * a delivery made before a reload */
+  unsigned concurrency = c->concurrency;
+  const struct config_endpoint *now = config_endpoint(&r->rs->cfg, c->name);
+  if (now) concurrency = now->concurrency;
+  struct request *q = j->q;
+  j->q = NULL; /* the engine's until done (which may come before this returns) */
   j->attempts++;
-  deliver_submit(j->run->d, c->name, c->concurrency, c->timeout, j->q, j);
-  j->q = NULL; /* the engine's until done */
+  deliver_submit(r->d, c->name, concurrency, c->timeout, q, j);
 }
 
 static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
@@ -138,6 +147,37 @@ static void finished(struct run *r)
   r->pending--;
   update_pause(r);
   if (r->stopping && !r->pending) event_base_loopbreak(r->base);
+}
+
+static void give_up_waiting(struct run *r)
+{
+  while (r->waiting) {
+    struct job *j = r->waiting;
+    wait_unlink(r, j);
+    r->given_up++;
+    log_error("gave up on delivery %s (rule '%s') to endpoint '%s' waiting for attempt %u: binhook stopped", j->q->id,
+              j->q->rule->name, j->q->endpoint->name, j->attempts + 1);
+    job_free(j);
+    r->pending--;
+  }
+}
+
+static void on_grace(evutil_socket_t fd, short what, void *arg);
+
+/* Stops taking changes; deliveries waiting for a retry are given up (there
+ * is no durable queue yet), those in flight get a grace period. */
+static void begin_stop(struct run *r)
+{
+  r->stopping = 1;
+  event_del(r->qev);
+  give_up_waiting(r);
+  if (!r->pending) {
+    event_base_loopbreak(r->base);
+    return;
+  }
+  struct timeval tv = {(time_t)GRACE_SECONDS, 0};
+  if (!r->grace) r->grace = evtimer_new(r->base, on_grace, r);
+  evtimer_add(r->grace, &tv);
 }
 
 static void on_done(void *arg, void *user, struct request *q, const struct deliver_result *res)
@@ -208,9 +248,7 @@ static void take_changes(evutil_socket_t fd, short what, void *arg)
     const char *why = source_error(r->src);
     log_error("the change stream ended: %s", why ? why : "stopped");
     r->failed = 1;
-    r->stopping = 1;
-    event_del(r->qev);
-    if (!r->pending) event_base_loopbreak(r->base);
+    begin_stop(r);
     return;
   }
   while (e) {
@@ -273,6 +311,12 @@ static void on_sighup(evutil_socket_t fd, short what, void *arg)
               "send SIGHUP again)");
     return;
   }
+  if (r->source_url) {
+    free(rs->cfg.source.url);
+    rs->cfg.source.url = xstrdup(r->source_url);
+  }
+  enum log_level lvl;
+  if (!log_parse_level(rs->cfg.log.level, &lvl)) log_set_level(lvl);
   const struct config_source *a = &r->rs->cfg.source, *b = &rs->cfg.source;
   if (!same_str(a->url, b->url) || a->server_id != b->server_id || !same_strv(a->tables, b->tables) ||
       !same_strv(a->exclude, b->exclude) || !same_str(a->tls, b->tls))
@@ -304,15 +348,7 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
     return;
   }
   log_notice("%s: stopping; %zu deliveries pending", fd == SIGINT ? "SIGINT" : "SIGTERM", r->pending);
-  r->stopping = 1;
-  event_del(r->qev);
-  if (!r->pending) {
-    event_base_loopbreak(r->base);
-    return;
-  }
-  struct timeval tv = {(time_t)GRACE_SECONDS, 0};
-  r->grace = evtimer_new(r->base, on_grace, r);
-  evtimer_add(r->grace, &tv);
+  begin_stop(r);
 }
 
 int cmd_run(int argc, char **argv)
@@ -322,14 +358,13 @@ int cmd_run(int argc, char **argv)
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
   struct run r = {.config_path = "gateway.toml"};
-  const char *source_url = NULL;
   char err[1024];
   int opt;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
     switch (opt) {
     case 'c': r.config_path = optarg; break;
-    case 's': source_url = optarg; break;
+    case 's': r.source_url = optarg; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
@@ -349,9 +384,9 @@ int cmd_run(int argc, char **argv)
 
   /* the source */
   struct config *cfg = &r.rs->cfg;
-  if (source_url) {
+  if (r.source_url) {
     free(cfg->source.url);
-    cfg->source.url = xstrdup(source_url);
+    cfg->source.url = xstrdup(r.source_url);
   }
   struct source_opts so;
   memset(&so, 0, sizeof so);
@@ -368,6 +403,14 @@ int cmd_run(int argc, char **argv)
   so.heartbeat = cfg->source.heartbeat;
   so.queue_events = cfg->source.queue_events;
   so.queue_bytes = cfg->source.queue_bytes;
+  /* Signals wait until their handlers are in place; the reader thread
+   * inherits the mask and never takes them. */
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGHUP);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, NULL);
   r.src = source_new(&so);
   conn_opts_free(&so.conn);
   if (source_start(r.src, err, sizeof err)) {
@@ -394,19 +437,13 @@ int cmd_run(int argc, char **argv)
   evsignal_add(r.sighup, NULL);
   evsignal_add(r.sigterm, NULL);
   evsignal_add(r.sigint, NULL);
+  pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
 
   event_base_dispatch(r.base);
 
   source_stop(r.src);
   deliver_free(r.d); /* hands back what is in flight: given up (no durable queue yet) */
-  while (r.waiting) {
-    struct job *j = r.waiting;
-    wait_unlink(&r, j);
-    r.given_up++;
-    log_error("gave up on delivery %s (rule '%s') to endpoint '%s' waiting for attempt %u: binhook stopped", j->q->id,
-              j->q->rule->name, j->q->endpoint->name, j->attempts + 1);
-    job_free(j);
-  }
+  give_up_waiting(&r);
   log_notice("stopped: %llu matches, %llu delivered, %llu failed attempts, %llu given up", r.matched, r.delivered,
              r.failures, r.given_up);
   matcher_free(r.m);

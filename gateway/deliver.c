@@ -31,6 +31,7 @@ struct transfer {
   size_t sent; /* SMTP upload */
   double started;
   double retry_after;
+  int failed_start; /* curl_multi_add_handle refused it */
   char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -55,6 +56,8 @@ struct deliver {
   size_t nlanes;
   size_t pending;
   struct transfer *running; /* in flight, linked by next_run */
+  struct event *failed;     /* finishes transfers that could not start */
+  int closing;              /* deliver_free is handing requests back */
 };
 
 static double mono(void)
@@ -145,10 +148,11 @@ static size_t on_header(char *buf, size_t size, size_t n, void *arg)
     size_t vl = len - 12 < sizeof v - 1 ? len - 12 : sizeof v - 1;
     memcpy(v, buf + 12, vl);
     v[vl] = 0;
-    char *end;
-    double secs = strtod(v, &end);
-    if (end != v && secs >= 0) {
-      t->retry_after = secs;
+    /* delta-seconds (digits only), or an HTTP-date */
+    const char *d = v + strspn(v, " \t");
+    size_t nd = strspn(d, "0123456789");
+    if (nd && nd < 10 && strspn(d + nd, " \t\r\n") == strlen(d + nd)) {
+      t->retry_after = strtod(d, NULL);
     } else {
       time_t when = curl_getdate(v + strspn(v, " \t"), NULL);
       if (when > 0) t->retry_after = difftime(when, time(NULL)) > 0 ? difftime(when, time(NULL)) : 0;
@@ -187,13 +191,19 @@ static void start(struct deliver *d, struct transfer *t)
     curl_easy_setopt(e, CURLOPT_READFUNCTION, read_body);
     curl_easy_setopt(e, CURLOPT_READDATA, t);
     curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)q->body.len);
-    curl_easy_setopt(e, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY); /* STARTTLS when offered */
+    /* STARTTLS when offered; required when a password would go over it */
+    curl_easy_setopt(e, CURLOPT_USE_SSL, (long)(c->username || c->password ? CURLUSESSL_ALL : CURLUSESSL_TRY));
     if (c->username) curl_easy_setopt(e, CURLOPT_USERNAME, c->username);
     if (c->password) curl_easy_setopt(e, CURLOPT_PASSWORD, c->password);
   } else {
+    /* signed when sent, not when queued: the timestamp is the attempt's */
+    request_resign(q, (int64_t)time(NULL));
     for (size_t i = 0; i < q->nheaders; i++) {
       struct buf h = BUF_INIT;
-      buf_printf(&h, "%s: %s", q->headers[i].name, q->headers[i].value);
+      if (q->headers[i].value[0])
+        buf_printf(&h, "%s: %s", q->headers[i].name, q->headers[i].value);
+      else
+        buf_printf(&h, "%s;", q->headers[i].name); /* "Name:" would remove the header */
       t->headers = curl_slist_append(t->headers, h.p);
       buf_free(&h);
     }
@@ -212,7 +222,14 @@ static void start(struct deliver *d, struct transfer *t)
   t->next_run = d->running;
   if (d->running) d->running->prev_run = t;
   d->running = t;
-  curl_multi_add_handle(d->multi, e);
+  CURLMcode mc = curl_multi_add_handle(d->multi, e);
+  if (mc != CURLM_OK) {
+    /* finish it as failed; done runs later from the loop, not inside submit */
+    snprintf(t->errbuf, sizeof t->errbuf, "cannot start the transfer: %s", curl_multi_strerror(mc));
+    t->failed_start = 1;
+    struct timeval now = {0, 0};
+    evtimer_add(d->failed, &now);
+  }
 }
 
 static void unlink_running(struct deliver *d, struct transfer *t)
@@ -255,6 +272,33 @@ static void transfer_free(struct transfer *t)
   free(t);
 }
 
+/* Ends transfer t with result r: its slot goes to the next waiting. */
+static void finish(struct deliver *d, struct transfer *t, const struct deliver_result *r)
+{
+  unlink_running(d, t);
+  struct lane *l = t->lane;
+  l->running--;
+  d->pending--;
+  struct request *q = t->q;
+  void *user = t->user;
+  transfer_free(t);
+  if (!d->closing) pump(d, l);
+  d->done(d->arg, user, q, r);
+}
+
+static void on_failed_start(evutil_socket_t fd, short what, void *arg)
+{
+  struct deliver *d = arg;
+  (void)fd, (void)what;
+  for (struct transfer *t = d->running, *next; t; t = next) {
+    next = t->next_run;
+    if (!t->failed_start) continue;
+    struct deliver_result r = {.retry_after = -1};
+    snprintf(r.error, sizeof r.error, "%s", t->errbuf);
+    finish(d, t, &r);
+  }
+}
+
 static void check_done(struct deliver *d)
 {
   CURLMsg *m;
@@ -276,15 +320,7 @@ static void check_done(struct deliver *d)
       snprintf(r.error, sizeof r.error, "HTTP status %ld", r.status);
     }
     curl_multi_remove_handle(d->multi, m->easy_handle);
-    unlink_running(d, t);
-    struct lane *l = t->lane;
-    l->running--;
-    d->pending--;
-    struct request *q = t->q;
-    void *user = t->user;
-    transfer_free(t);
-    pump(d, l);
-    d->done(d->arg, user, q, &r);
+    finish(d, t, &r);
   }
 }
 
@@ -302,6 +338,7 @@ struct deliver *deliver_new(struct event_base *base, deliver_done_fn done, void 
   d->multi = curl_multi_init();
   bh_assert(d->multi);
   d->timer = evtimer_new(base, on_timer, d);
+  d->failed = evtimer_new(base, on_failed_start, d);
   curl_multi_setopt(d->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
   curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, d);
   curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
@@ -313,6 +350,7 @@ struct deliver *deliver_new(struct event_base *base, deliver_done_fn done, void 
 void deliver_submit(struct deliver *d, const char *endpoint, unsigned concurrency, double timeout,
                     struct request *q, void *user)
 {
+  bh_assert(!d->closing); /* done callbacks of deliver_free must not submit */
   struct transfer *t = xcalloc(1, sizeof *t);
   t->d = d;
   t->q = q;
@@ -335,14 +373,11 @@ void deliver_free(struct deliver *d)
   if (!d) return;
   struct deliver_result r = {.retry_after = -1};
   snprintf(r.error, sizeof r.error, "not sent: binhook stopped");
+  d->closing = 1;
   while (d->running) {
     struct transfer *t = d->running;
-    unlink_running(d, t);
-    curl_multi_remove_handle(d->multi, t->easy);
-    struct request *q = t->q;
-    void *user = t->user;
-    transfer_free(t);
-    d->done(d->arg, user, q, &r);
+    if (!t->failed_start) curl_multi_remove_handle(d->multi, t->easy);
+    finish(d, t, &r);
   }
   for (size_t i = 0; i < d->nlanes; i++) {
     struct lane *l = d->lanes[i];
@@ -350,6 +385,7 @@ void deliver_free(struct deliver *d)
       next = t->next;
       struct request *q = t->q;
       void *user = t->user;
+      d->pending--;
       transfer_free(t);
       d->done(d->arg, user, q, &r);
     }
@@ -359,5 +395,6 @@ void deliver_free(struct deliver *d)
   free(d->lanes);
   curl_multi_cleanup(d->multi);
   event_free(d->timer);
+  event_free(d->failed);
   free(d);
 }

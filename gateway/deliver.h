@@ -34,12 +34,14 @@ struct deliver;
 struct deliver *deliver_new(struct event_base *base, deliver_done_fn done, void *arg);
 
 /* Aborts what is in flight or waiting, handing each request back through
- * done (not ok, "not sent: binhook stopped"), and frees everything. */
+ * done (not ok, "not sent: binhook stopped"; done must not submit again),
+ * and frees everything. */
 void deliver_free(struct deliver *d);
 
 /* Sends q (taken) to the endpoint named endpoint, at most concurrency at a
  * time per endpoint, timing out after timeout seconds; user comes back in
- * done. */
+ * done. q is signed again (request_resign) when it is sent, so that its
+ * timestamp is the attempt's, however long it waited for a slot. */
 void deliver_submit(struct deliver *d, const char *endpoint, unsigned concurrency, double timeout,
                     struct request *q, void *user);
 

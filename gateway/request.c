@@ -57,28 +57,32 @@ static int add_headers(struct request *q, const struct config_header *cfg, struc
   return 0;
 }
 
-/* A subject as a header: line breaks become spaces, non-ASCII text is
- * encoded (RFC 2047). */
+/* A subject as a header: line breaks become spaces, invalid UTF-8 becomes
+ * U+FFFD, non-ASCII text is encoded (RFC 2047). */
 static void add_subject(struct buf *msg, const char *s, size_t n)
 {
   int ascii = 1;
   struct buf clean = BUF_INIT;
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c == '\r' || c == '\n' || c == '\t') c = ' ';
-    if (c < 0x20 || c == 0x7f) continue;
-    ascii &= c < 0x80;
-    buf_addc(&clean, (char)c);
+  for (size_t i = 0; i < n;) {
+    size_t l;
+    long cp = utf8_next((const unsigned char *)s + i, n - i, &l);
+    i += l;
+    if (cp < 0) cp = 0xfffd;
+    if (cp == '\r' || cp == '\n' || cp == '\t') cp = ' ';
+    if (cp < 0x20 || cp == 0x7f) continue;
+    ascii &= cp < 0x80;
+    buf_add_utf8(&clean, (unsigned long)cp);
   }
   buf_addlit(msg, "Subject: ");
   if (ascii) {
     buf_add(msg, clean.p ? clean.p : "", clean.len);
   } else {
-    /* encoded words of at most 45 bytes of text, cut between characters */
+    /* encoded words of at most 45 bytes of text, cut between characters
+     * (the text is valid UTF-8 now: a cut moves back at most 3 bytes) */
     size_t i = 0;
     while (i < clean.len) {
       size_t end = i + 45 < clean.len ? i + 45 : clean.len;
-      while (end < clean.len && end > i && ((unsigned char)clean.p[end] & 0xc0) == 0x80)
+      while (end < clean.len && end > i + 1 && ((unsigned char)clean.p[end] & 0xc0) == 0x80)
         end--;
       if (i) buf_addlit(msg, "\r\n ");
       buf_addlit(msg, "=?UTF-8?B?");
@@ -89,6 +93,23 @@ static void add_subject(struct buf *msg, const char *s, size_t n)
   }
   buf_addlit(msg, "\r\n");
   buf_free(&clean);
+}
+
+/* Can the body go as 8bit text: lines of at most 998 bytes, no lone CR, no
+ * NUL (RFC 5322)? Else it goes as base64. */
+static int fits_8bit(const struct buf *body)
+{
+  size_t line = 0;
+  for (size_t i = 0; i < body->len; i++) {
+    char c = body->p[i];
+    if (c == '\n') {
+      line = 0;
+      continue;
+    }
+    if (c == 0 || (c == '\r' && (i + 1 >= body->len || body->p[i + 1] != '\n'))) return 0;
+    if (c != '\r' && ++line > 998) return 0;
+  }
+  return 1;
 }
 
 static void add_list(struct buf *msg, const char *name, char **v)
@@ -158,14 +179,26 @@ static int build_mail(const struct rule *r, const struct endpoint *ep, const str
   add_list(&msg, "Cc", cfg->mail_cc);
   add_subject(&msg, subject.p ? subject.p : "", subject.len);
   buf_printf(&msg, "Date: %s\r\nMessage-ID: <%s@binhook>\r\nMIME-Version: 1.0\r\n", date, q->id);
-  buf_printf(&msg, "Content-Type: %s; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
-             plain ? "text/plain" : "application/json");
-  /* the body with CRLF line ends */
-  for (size_t i = 0; i < body->len; i++) {
-    if (body->p[i] == '\n' && (i == 0 || body->p[i - 1] != '\r')) buf_addc(&msg, '\r');
-    buf_addc(&msg, body->p[i]);
+  int text = fits_8bit(body);
+  buf_printf(&msg, "Content-Type: %s; charset=utf-8\r\nContent-Transfer-Encoding: %s\r\n\r\n",
+             plain ? "text/plain" : "application/json", text ? "8bit" : "base64");
+  if (text) {
+    /* the body with CRLF line ends */
+    for (size_t i = 0; i < body->len; i++) {
+      if (body->p[i] == '\n' && (i == 0 || body->p[i - 1] != '\r')) buf_addc(&msg, '\r');
+      buf_addc(&msg, body->p[i]);
+    }
+    if (!body->len || body->p[body->len - 1] != '\n') buf_addlit(&msg, "\r\n");
+  } else {
+    /* long lines (a JSON body is one line) or odd bytes: base64 in lines of 76 */
+    struct buf b64 = BUF_INIT;
+    buf_add_base64(&b64, body->p, body->len);
+    for (size_t i = 0; i < b64.len; i += 76) {
+      buf_add(&msg, b64.p + i, b64.len - i < 76 ? b64.len - i : 76);
+      buf_addlit(&msg, "\r\n");
+    }
+    buf_free(&b64);
   }
-  if (!body->len || body->p[body->len - 1] != '\n') buf_addlit(&msg, "\r\n");
   buf_free(&q->body);
   q->body = msg;
   buf_free(&subject);

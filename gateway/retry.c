@@ -6,7 +6,11 @@ double retry_delay(const struct config_endpoint *ep, unsigned attempts, double a
 {
   if (res->ok || attempts == 0 || attempts > ep->nretry) return -1;
   double delay = ep->retry[attempts - 1] * (0.8 + 0.4 * jitter);
-  if ((res->status == 429 || res->status == 503) && res->retry_after > delay) delay = res->retry_after;
-  if (age + delay > ep->max_age) return -1;
+  double left = ep->max_age - age;
+  if (delay > left) return -1;
+  /* a longer wait the server asks for, as long as the max age allows: a
+   * last attempt at the end of it rather than none */
+  if ((res->status == 429 || res->status == 503) && res->retry_after > delay)
+    delay = res->retry_after < left ? res->retry_after : left;
   return delay;
 }

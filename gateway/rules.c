@@ -186,6 +186,8 @@ static struct tmpl *compile_text(const struct config_text *t, enum tmpl_mode mod
   return x;
 }
 
+/* One template per header (NULL where one did not compile); free with
+ * free_headers and the same n. */
 static struct tmpl **compile_headers(const struct config_header *h, size_t n, struct buf *errs, int *nerr)
 {
   struct tmpl **v = xcalloc(n + 1, sizeof *v);
@@ -421,10 +423,10 @@ int ruleset_build(struct config *cfg, int need_secrets, struct ruleset **out, st
   return 0;
 }
 
-static void free_headers(struct tmpl **h)
+static void free_headers(struct tmpl **h, size_t n)
 {
-  for (struct tmpl **p = h; p && *p; p++)
-    tmpl_free(*p);
+  for (size_t i = 0; h && i < n; i++)
+    tmpl_free(h[i]);
   free(h);
 }
 
@@ -444,7 +446,7 @@ static void rule_release(struct rule *r)
   tmpl_free(r->subject);
   tmpl_free(r->url);
   tmpl_free(r->path);
-  free_headers(r->headers);
+  free_headers(r->headers, r->cfg ? r->cfg->nheaders : 0);
 }
 
 void ruleset_free(struct ruleset *rs)
@@ -456,7 +458,7 @@ void ruleset_free(struct ruleset *rs)
   for (size_t i = 0; i < rs->nendpoints; i++) {
     struct endpoint *ep = &rs->endpoints[i];
     tmpl_free(ep->url);
-    free_headers(ep->headers);
+    free_headers(ep->headers, ep->cfg ? ep->cfg->nheaders : 0);
     tmpl_free(ep->subject);
     for (size_t k = 0; k < ep->nkeys; k++)
       sign_key_free(&ep->keys[k]);

@@ -208,6 +208,33 @@ assert q[\"url\"].endswith(\"y\" * (1 << 20))
 " "$TRASH/out.jsonl"
 '
 
+test_expect_success 'e-mail: a body with lines over 998 bytes goes as base64, and decodes back' '
+  cat >"$TRASH/cfg/mail.toml" <<-\EOF &&
+	[endpoint.mail]
+	url = "smtp://127.0.0.1:9"
+	mail_from = "binhook@example.com"
+	mail_to = ["dba@example.com", "ops@example.com"]
+	[[rule]]
+	name = "all"
+	endpoint = "mail"
+	EOF
+  "$BINHOOK" test -c "$TRASH/cfg/mail.toml" --event "$TRASH/big.json" --json >"$TRASH/mail.jsonl" &&
+  "$BINHOOK" test -c "$TRASH/cfg/mail.toml" --event "$TRASH/paid.json" --json >>"$TRASH/mail.jsonl" &&
+  python3 -c "
+import base64, email, json, sys
+big, small = [json.loads(l) for l in open(sys.argv[1])]
+for q in (big, small):
+    assert q[\"method\"] == \"SMTP\" and q[\"mail_to\"] == [\"dba@example.com\", \"ops@example.com\"], q
+    assert all(len(l) <= 998 for l in q[\"body\"].split(\"\r\n\")), \"a line over 998 bytes\"
+m = email.message_from_string(big[\"body\"])
+assert m[\"Content-Transfer-Encoding\"] == \"base64\", m.items()
+ev = json.loads(base64.b64decode(m.get_payload()))
+assert ev[\"after\"][\"note\"] == \"x\" * (1 << 20)
+m = email.message_from_string(small[\"body\"])
+assert m[\"Content-Transfer-Encoding\"] == \"8bit\" and json.loads(m.get_payload())[\"key\"] == {\"id\": 42}
+" "$TRASH/mail.jsonl"
+'
+
 test_expect_success 'invalid JSON is reported with its line and column, exit 2' '
   printf "{\"type\":\"insert\",\n \"schema\": shop}\n" >"$TRASH/bad.json" &&
   test_exit_code 2 "$BINHOOK" test -c "$CFG" --event "$TRASH/bad.json" 2>"$TRASH/err" &&

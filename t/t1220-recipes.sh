@@ -176,4 +176,24 @@ assert rules == want, rules ^ want
 " "$TRASH/out.jsonl"
 '
 
+test_expect_success 'SQL that is not UTF-8 (a latin1 client) makes a valid alert, and binhook test ends' '
+  mariadb_sql "FLUSH BINARY LOGS" &&
+  ls "$MYSQL_DATADIR"/binlog.[0-9]* | tail -1 >"$TRASH/last" &&
+  mariadb_sql "CREATE TABLE shop.tmp1 (id INT PRIMARY KEY)" &&
+  mariadb_sql --comments --default-character-set=latin1 "TRUNCATE TABLE shop.tmp1 /* $(printf "\260%.0s" $(seq 60)) */" &&
+  mariadb_sql "FLUSH BINARY LOGS" &&
+  (cd "$TOP" && timeout 60 "$BINHOOK" test -c gateway.toml --json --now 1700000000 --binlog $(cat "$TRASH/last")) \
+    >"$TRASH/latin1.jsonl" &&
+  python3 -c "
+import email.header, json, sys
+mails = [json.loads(l) for l in open(sys.argv[1]) if json.loads(l)[\"rule\"] == \"drop-or-truncate\" and json.loads(l)[\"method\"] == \"SMTP\"]
+assert len(mails) == 1, mails
+msg = mails[0][\"body\"]
+subject = [l for l in msg.split(\"\r\n \") and msg.split(\"\r\n\") if l.startswith(\"Subject: \")][0]
+words = msg.split(\"Subject: \", 1)[1].split(\"\r\nDate: \")[0]
+text = str(email.header.make_header(email.header.decode_header(words.replace(\"\r\n\", \"\"))))
+assert text.startswith(\"[binhook] TRUNCATE TABLE\") and \"\ufffd\" in text, text
+" "$TRASH/latin1.jsonl"
+'
+
 test_done

@@ -136,6 +136,23 @@ test_expect_success 'SIGTERM stops it with status 0 and a summary' '
   test_grep "stopped: 3 matches, 3 delivered, 0 failed attempts, 0 given up" "$TRASH/run.log"
 '
 
+test_expect_success 'a failing endpoint: the attempt is logged, a retry waits, SIGTERM gives it up at once' '
+  python3 "$TOP/t/lib/receiver.py" "$TRASH/port500" "$TRASH/received500.jsonl" 500 7>&- 8>&- &
+  test_atexit "kill $! 2>/dev/null" &&
+  test_wait_until 20 test -s "$TRASH/port500" &&
+  sed -i "s/127.0.0.1:$PORT/127.0.0.1:$(cat "$TRASH/port500")/" "$TRASH/cfg/gateway.toml" &&
+  { (cd "$TRASH/cfg" && exec "$BINHOOK" run -c gateway.toml 2>"$TRASH/run500.log" 7>&- 8>&-) & } &&
+  echo $! >"$TRASH/run500.pid" &&
+  test_atexit "kill -9 $(cat "$TRASH/run500.pid") 2>/dev/null" &&
+  test_wait_until 30 grep -q "reading from" "$TRASH/run500.log" &&
+  mariadb_sql "INSERT INTO shop.orders VALUES (4, \"paid\")" &&
+  test_wait_until 30 grep -q "failed (attempt 1): HTTP status 500; next attempt in" "$TRASH/run500.log" &&
+  kill -TERM $(cat "$TRASH/run500.pid") &&
+  test_wait_until 5 gone $(cat "$TRASH/run500.pid") &&
+  test_grep "gave up on delivery msg_[0-9a-f]* (rule .v2.) to endpoint .hook. waiting for attempt 2: binhook stopped" "$TRASH/run500.log" &&
+  test_grep "stopped: 1 matches, 0 delivered, 1 failed attempts, 1 given up" "$TRASH/run500.log"
+'
+
 test_expect_success 'run refuses to start on a broken configuration, exit 2' '
   echo "[[rule]]" >"$TRASH/cfg/rules/zz-broken.toml" &&
   (cd "$TRASH/cfg" && test_exit_code 2 "$BINHOOK" run -c gateway.toml 2>"$TRASH/err") &&
