@@ -16,6 +16,7 @@
 #include "config.h"
 #include "deliver.h"
 #include "log.h"
+#include "order.h"
 #include "request.h"
 #include "retry.h"
 #include "rules.h"
@@ -49,6 +50,9 @@ struct run {
   struct event *qev, *sighup, *sigterm, *sigint, *grace;
   size_t pending; /* deliveries not finished (in the engine or waiting for a retry) */
   struct job *waiting; /* between attempts, linked by next/prev */
+  struct order *order; /* deliveries by endpoint and row key, one at a time each */
+  char **disabled;     /* endpoints that answered 410 Gone, NULL-terminated, until a reload */
+  size_t ndisabled;
   int paused, stopping, failed;
   unsigned long long matched, delivered, failures, given_up;
 };
@@ -62,6 +66,8 @@ struct job {
   time_t first;
   struct event *timer;
   struct job *next, *prev; /* run->waiting */
+  char *okey;              /* its key in run->order, or NULL when unordered */
+  size_t okeylen;
 };
 
 static void wait_link(struct run *r, struct job *j)
@@ -109,6 +115,7 @@ static void update_pause(struct run *r)
 
 static void job_free(struct job *j)
 {
+  free(j->okey);
   if (j->timer) event_free(j->timer);
   if (j->q) {
     request_free(j->q);
@@ -142,9 +149,47 @@ static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
   submit(j);
 }
 
-static void finished(struct run *r)
+static int is_disabled(const struct run *r, const char *endpoint)
 {
-  r->pending--;
+  for (size_t i = 0; i < r->ndisabled; i++)
+    if (!strcmp(r->disabled[i], endpoint)) return 1;
+  return 0;
+}
+
+static void finished(struct run *r, struct job *j);
+
+/* Gives up a delivery that never got (another) attempt. */
+static void drop(struct run *r, struct job *j, const char *why)
+{
+  r->given_up++;
+  log_error("gave up on delivery %s (rule '%s') to endpoint '%s' after %u attempt%s: %s", j->q->id,
+            j->q->rule->name, j->q->endpoint->name, j->attempts, j->attempts == 1 ? "" : "s", why);
+  finished(r, j);
+}
+
+/* A delivery is over: its key goes to the next delivery of the same row,
+ * which is sent now, or given up (with those behind it) when binhook is
+ * stopping or the endpoint is disabled. */
+static void finished(struct run *r, struct job *j)
+{
+  for (;;) {
+    struct job *next = j->okey ? order_pop(r->order, j->okey, j->okeylen) : NULL;
+    job_free(j);
+    r->pending--;
+    if (!next) break;
+    const char *why = r->stopping                                ? "binhook stopped"
+                      : is_disabled(r, next->q->endpoint->name) ? "the endpoint answered 410 Gone and is disabled "
+                                                                  "until a reload"
+                                                                : NULL;
+    if (!why) {
+      submit(next);
+      break;
+    }
+    r->given_up++;
+    log_error("gave up on delivery %s (rule '%s') to endpoint '%s' after %u attempt%s: %s", next->q->id,
+              next->q->rule->name, next->q->endpoint->name, next->attempts, next->attempts == 1 ? "" : "s", why);
+    j = next;
+  }
   update_pause(r);
   if (r->stopping && !r->pending) event_base_loopbreak(r->base);
 }
@@ -157,8 +202,7 @@ static void give_up_waiting(struct run *r)
     r->given_up++;
     log_error("gave up on delivery %s (rule '%s') to endpoint '%s' waiting for attempt %u: binhook stopped", j->q->id,
               j->q->rule->name, j->q->endpoint->name, j->attempts + 1);
-    job_free(j);
-    r->pending--;
+    finished(r, j); /* the deliveries queued behind it follow (given up too) */
   }
 }
 
@@ -189,20 +233,24 @@ static void on_done(void *arg, void *user, struct request *q, const struct deliv
     r->delivered++;
     log_debug("delivered %s (rule '%s') to endpoint '%s': %ld in %.0f ms", q->id, q->rule->name, q->endpoint->name,
               res->status, res->seconds * 1000);
-    job_free(j);
-    finished(r);
+    finished(r, j);
     return;
   }
   r->failures++;
-  double delay = r->stopping ? -1
-                             : retry_delay(q->endpoint->cfg, j->attempts, difftime(time(NULL), j->first), res,
-                                           (double)random() / ((double)RAND_MAX + 1));
+  if (res->status == 410 && !is_disabled(r, q->endpoint->name)) {
+    log_error("endpoint '%s' answered 410 Gone: it is disabled, its deliveries are given up until a reload "
+              "(SIGHUP) or a restart",
+              q->endpoint->name);
+    r->disabled = xrealloc(r->disabled, (r->ndisabled + 2) * sizeof *r->disabled);
+    r->disabled[r->ndisabled++] = xstrdup(q->endpoint->name);
+    r->disabled[r->ndisabled] = NULL;
+  }
+  double delay = r->stopping || is_disabled(r, q->endpoint->name)
+                     ? -1
+                     : retry_delay(q->endpoint->cfg, j->attempts, difftime(time(NULL), j->first), res,
+                                   (double)random() / ((double)RAND_MAX + 1));
   if (delay < 0) {
-    r->given_up++;
-    log_error("gave up on delivery %s (rule '%s') to endpoint '%s' after %u attempt%s: %s", q->id, q->rule->name,
-              q->endpoint->name, j->attempts, j->attempts == 1 ? "" : "s", res->error);
-    job_free(j);
-    finished(r);
+    drop(r, j, res->error);
     return;
   }
   log_warn("delivery %s (rule '%s') to endpoint '%s' failed (attempt %u): %s; next attempt in %.1f s", q->id,
@@ -234,6 +282,29 @@ static void on_match(void *arg, const struct rule *rule, const struct change *e)
     }
     j->rs = ruleset_ref(r->rs);
     r->pending++;
+    const struct endpoint *ep = rule->endpoints[i];
+    if (is_disabled(r, ep->name)) {
+      drop(r, j, "the endpoint answered 410 Gone and is disabled until a reload");
+      continue;
+    }
+    /* the key that orders it: the endpoint, and the row (ordering = "key";
+     * rows without a primary key, statements and alerts go unordered) */
+    const char *ordering = ep->cfg->ordering ? ep->cfg->ordering : "key";
+    if (strcmp(ordering, "none") && (strcmp(ordering, "key") || (e->table && e->table->npk && e->type != EVENT_ALERT))) {
+      struct buf k = BUF_INIT;
+      buf_adds(&k, ep->name);
+      if (!strcmp(ordering, "key")) {
+        buf_addc(&k, '\n');
+        buf_adds(&k, e->table->schema);
+        buf_addc(&k, '.');
+        buf_adds(&k, e->table->name);
+        buf_addc(&k, '\n');
+        change_key_to_json(e, &k);
+      }
+      j->okeylen = k.len;
+      j->okey = buf_steal(&k);
+      if (!order_push(r->order, j->okey, j->okeylen, j)) continue; /* behind the same row's */
+    }
     submit(j);
   }
 }
@@ -327,6 +398,11 @@ static void on_sighup(evutil_socket_t fd, short what, void *arg)
   ruleset_free(r->rs);
   r->rs = rs;
   r->m = matcher_new(rs);
+  for (size_t i = 0; i < r->ndisabled; i++) {
+    log_notice("endpoint '%s' is enabled again", r->disabled[i]);
+    free(r->disabled[i]);
+  }
+  r->ndisabled = 0;
   log_notice("reloaded '%s': %zu rules, %zu endpoints", r->config_path, rs->nrules, rs->nendpoints);
 }
 
@@ -427,6 +503,7 @@ int cmd_run(int argc, char **argv)
   r.base = event_base_new();
   bh_assert(r.base);
   r.m = matcher_new(r.rs);
+  r.order = order_new();
   r.d = deliver_new(r.base, on_done, &r);
   r.q = source_queue(r.src);
   r.qev = event_new(r.base, evq_fd(r.q), EV_READ | EV_PERSIST, take_changes, &r);
@@ -442,8 +519,13 @@ int cmd_run(int argc, char **argv)
   event_base_dispatch(r.base);
 
   source_stop(r.src);
+  r.stopping = 1;
   deliver_free(r.d); /* hands back what is in flight: given up (no durable queue yet) */
   give_up_waiting(&r);
+  order_free(r.order, NULL, NULL); /* empty by now: every held delivery was given up with its first */
+  for (size_t i = 0; i < r.ndisabled; i++)
+    free(r.disabled[i]);
+  free(r.disabled);
   log_notice("stopped: %llu matches, %llu delivered, %llu failed attempts, %llu given up", r.matched, r.delivered,
              r.failures, r.given_up);
   matcher_free(r.m);

@@ -41,7 +41,7 @@ static const char *const endpoint_keys[] = {
     "url",         "method",   "headers",    "signing",   "secret",       "secret_env",
     "secret_file", "timeout",  "retry",      "max_age",   "concurrency",  "ordering",
     "mail_from",   "mail_to",  "mail_cc",    "username",  "password_env", "password_file",
-    "subject",     NULL};
+    "subject",     "no_retry", NULL};
 static const char *const rule_keys[] = {"name",      "description", "enabled",  "table",   "on",
                                         "kind",      "when",        "statement", "threshold", "sample",
                                         "endpoint",  "template",    "subject",  "method",  "url",
@@ -124,6 +124,7 @@ static void endpoint_free(struct config_endpoint *ep)
   secrets_free(ep->secrets);
   free(ep->secret_problem);
   free(ep->retry);
+  free(ep->no_retry);
   free(ep->ordering);
   free(ep->mail_from);
   strv_free(ep->mail_to);
@@ -1045,6 +1046,30 @@ static void load_endpoint(struct loader *l, const char *name, const struct toml_
       free(ep->retry);
       ep->retry = delays;
       ep->nretry = v->u.array.len;
+    } else if (!strcmp(key, "no_retry")) {
+      if (v->type != TOML_ARRAY) {
+        type_error(l, k, sect, "an array of HTTP statuses (such as [400, 401, 403, 404, 422])");
+        continue;
+      }
+      int *st = xcalloc(v->u.array.len + 1, sizeof *st), bad = 0;
+      for (size_t j = 0; j < v->u.array.len; j++) {
+        const struct toml_value *it = v->u.array.items[j];
+        if (it->type != TOML_INTEGER || it->u.integer < 100 || it->u.integer > 599 ||
+            (it->u.integer >= 200 && it->u.integer < 300)) {
+          lerr(l, it->line, it->col, "%s must hold HTTP statuses from 300 to 599 (2xx is success)",
+               key_where(w, sizeof w, k, sect));
+          bad = 1;
+          continue;
+        }
+        st[j] = (int)it->u.integer;
+      }
+      if (bad) {
+        free(st);
+        continue;
+      }
+      free(ep->no_retry);
+      ep->no_retry = st;
+      ep->nno_retry = v->u.array.len;
     } else if (!strcmp(key, "concurrency")) {
       if (!get_integer(l, k, sect, 1, 10000, &n)) ep->concurrency = (unsigned)n;
     } else if (!strcmp(key, "ordering")) {

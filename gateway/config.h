@@ -78,6 +78,8 @@ struct config_endpoint {
   double *retry;               /* delays after the first attempt */
   size_t nretry;
   double max_age;              /* seconds before a delivery goes to the dead letters; default 3 days */
+  int *no_retry;               /* HTTP statuses that end a delivery at once (no retry) */
+  size_t nno_retry;
   unsigned concurrency;        /* requests in flight; default 8 */
   char *ordering;              /* key | none | endpoint; default key */
   char *mail_from;             /* smtp: envelope and From: */
