@@ -6,6 +6,9 @@
 #   build-asan/  the same with AddressSanitizer + UndefinedBehaviorSanitizer:
 #                what the test suite runs (contrib/test.sh)
 #
+# and installs the npm package standardwebhooks into build/npm: the
+# independent signature verifier the delivery tests check binhook against.
+#
 # Safe to run again and again: it installs nothing that is there already and
 # the builds are incremental. Progress goes to stderr.
 #
@@ -98,8 +101,32 @@ build_tree() {
   cmake --build "$TOP/$dir" -j"$JOBS" >&2
 }
 
+# Node.js and npm, for the signature verifier: Debian's packages, unless
+# the machine has a node and npm of its own.
+install_node() {
+  if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+    return 0
+  fi
+  packages=(nodejs npm)
+  install_packages
+}
+
+install_verifier() {
+  local dir=$TOP/build/npm
+  if [ -f "$dir/node_modules/standardwebhooks/package.json" ]; then
+    return 0
+  fi
+  say "installing the npm package standardwebhooks into build/npm"
+  mkdir -p "$dir"
+  if ! npm install --no-audit --no-fund --silent --prefix "$dir" standardwebhooks@1.1.1 >&2 </dev/null; then
+    say "warning: could not install standardwebhooks: the delivery tests will skip the independent verifier"
+  fi
+}
+
 install_packages
+install_node
 build_tree build -DBINHOOK_SANITIZE=OFF
+install_verifier
 if [ -z "$release_only" ]; then
   build_tree build-asan -DBINHOOK_SANITIZE=ON
 fi

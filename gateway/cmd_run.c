@@ -244,6 +244,8 @@ static void on_done(void *arg, void *user, struct request *q, const struct deliv
     r->disabled = xrealloc(r->disabled, (r->ndisabled + 2) * sizeof *r->disabled);
     r->disabled[r->ndisabled++] = xstrdup(q->endpoint->name);
     r->disabled[r->ndisabled] = NULL;
+    /* what waits for a slot is not sent at all */
+    deliver_cancel(r->d, q->endpoint->name, "the endpoint answered 410 Gone and is disabled until a reload");
   }
   double delay = r->stopping || is_disabled(r, q->endpoint->name)
                      ? -1

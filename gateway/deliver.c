@@ -282,8 +282,9 @@ static void finish(struct deliver *d, struct transfer *t, const struct deliver_r
   struct request *q = t->q;
   void *user = t->user;
   transfer_free(t);
-  if (!d->closing) pump(d, l);
+  /* done first: it may cancel what waits (a 410) before the slot is reused */
   d->done(d->arg, user, q, r);
+  if (!d->closing) pump(d, l);
 }
 
 static void on_failed_start(evutil_socket_t fd, short what, void *arg)
@@ -367,6 +368,28 @@ void deliver_submit(struct deliver *d, const char *endpoint, unsigned concurrenc
 }
 
 size_t deliver_pending(const struct deliver *d) { return d->pending; }
+
+void deliver_cancel(struct deliver *d, const char *endpoint, const char *why)
+{
+  struct lane *l = NULL;
+  for (size_t i = 0; i < d->nlanes && !l; i++)
+    if (!strcmp(d->lanes[i]->endpoint, endpoint)) l = d->lanes[i];
+  if (!l) return;
+  /* detached first: done may submit to other endpoints meanwhile */
+  struct transfer *t = l->head;
+  l->head = l->tail = NULL;
+  struct deliver_result r = {.retry_after = -1};
+  snprintf(r.error, sizeof r.error, "%s", why);
+  while (t) {
+    struct transfer *next = t->next;
+    struct request *q = t->q;
+    void *user = t->user;
+    d->pending--;
+    transfer_free(t);
+    d->done(d->arg, user, q, &r);
+    t = next;
+  }
+}
 
 void deliver_free(struct deliver *d)
 {

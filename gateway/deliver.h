@@ -45,6 +45,10 @@ void deliver_free(struct deliver *d);
 void deliver_submit(struct deliver *d, const char *endpoint, unsigned concurrency, double timeout,
                     struct request *q, void *user);
 
+/* Hands back, through done (not ok, with why as the error), the requests to
+ * endpoint still waiting for a slot; those in flight finish as they will. */
+void deliver_cancel(struct deliver *d, const char *endpoint, const char *why);
+
 /* Requests in flight or waiting for a slot. */
 size_t deliver_pending(const struct deliver *d);
 
