@@ -129,15 +129,20 @@ static void submit(struct job *j)
 {
   struct run *r = j->run;
   const struct config_endpoint *c = j->q->endpoint->cfg;
-  /* the concurrency of the configuration running now, also for a retry of
-   * a delivery made before a reload */
-  unsigned concurrency = c->concurrency;
+  /* the limits of the configuration running now, also for a retry of a
+   * delivery made before a reload */
   const struct config_endpoint *now = config_endpoint(&r->rs->cfg, c->name);
-  if (now) concurrency = now->concurrency;
+  if (!now) now = c;
+  struct deliver_limits lim = {.concurrency = now->concurrency,
+                               .timeout = now->timeout,
+                               .rate = now->rate_limit,
+                               .burst = now->burst,
+                               .breaker_failures = now->breaker_failures,
+                               .breaker_cooldown = now->breaker_cooldown};
   struct request *q = j->q;
   j->q = NULL; /* the engine's until done (which may come before this returns) */
   j->attempts++;
-  deliver_submit(r->d, c->name, concurrency, c->timeout, q, j);
+  deliver_submit(r->d, c->name, &lim, q, j);
 }
 
 static void on_retry_timer(evutil_socket_t fd, short what, void *arg)

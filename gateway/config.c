@@ -41,7 +41,7 @@ static const char *const endpoint_keys[] = {
     "url",         "method",   "headers",    "signing",   "secret",       "secret_env",
     "secret_file", "timeout",  "retry",      "max_age",   "concurrency",  "ordering",
     "mail_from",   "mail_to",  "mail_cc",    "username",  "password_env", "password_file",
-    "subject",     "no_retry", NULL};
+    "subject",     "no_retry", "rate_limit", "burst",    "breaker_failures", "breaker_cooldown", NULL};
 static const char *const rule_keys[] = {"name",      "description", "enabled",  "table",   "on",
                                         "kind",      "when",        "statement", "threshold", "sample",
                                         "endpoint",  "template",    "subject",  "method",  "url",
@@ -966,6 +966,8 @@ static void load_endpoint(struct loader *l, const char *name, const struct toml_
   ep->timeout = 15;
   ep->max_age = 3 * 86400;
   ep->concurrency = 8;
+  ep->breaker_failures = 10;
+  ep->breaker_cooldown = 30;
   ep->ordering = xstrdup("key");
   static const double default_retry[] = {5, 300, 1800, 7200, 18000, 36000, 36000};
   ep->nretry = sizeof default_retry / sizeof default_retry[0];
@@ -1072,6 +1074,19 @@ static void load_endpoint(struct loader *l, const char *name, const struct toml_
       ep->nno_retry = v->u.array.len;
     } else if (!strcmp(key, "concurrency")) {
       if (!get_integer(l, k, sect, 1, 10000, &n)) ep->concurrency = (unsigned)n;
+    } else if (!strcmp(key, "rate_limit")) {
+      double rate = v->type == TOML_INTEGER ? (double)v->u.integer : v->type == TOML_FLOAT ? v->u.flt : -1;
+      if (!(rate > 0 && rate <= 1e6))
+        lerr(l, v->line, v->col, "%s must be a number of requests per second above 0 (such as 50 or 0.5)",
+             key_where(w, sizeof w, k, sect));
+      else
+        ep->rate_limit = rate;
+    } else if (!strcmp(key, "burst")) {
+      if (!get_integer(l, k, sect, 1, 1000000, &n)) ep->burst = (unsigned)n;
+    } else if (!strcmp(key, "breaker_failures")) {
+      if (!get_integer(l, k, sect, 0, 1000000, &n)) ep->breaker_failures = (unsigned)n;
+    } else if (!strcmp(key, "breaker_cooldown")) {
+      if (!get_duration(l, k, sect, 0.001, 86400, &d)) ep->breaker_cooldown = d;
     } else if (!strcmp(key, "ordering")) {
       if (!(s = get_string(l, k, sect, 1))) continue;
       if (!one_of(s, ordering_names))

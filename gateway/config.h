@@ -81,6 +81,10 @@ struct config_endpoint {
   int *no_retry;               /* HTTP statuses that end a delivery at once (no retry) */
   size_t nno_retry;
   unsigned concurrency;        /* requests in flight; default 8 */
+  double rate_limit;           /* requests per second at most; 0 (default): no limit */
+  unsigned burst;              /* of the rate limit; 0: max(1, rate_limit) */
+  unsigned breaker_failures;   /* failures in a row that open the circuit; default 10; 0: no breaker */
+  double breaker_cooldown;     /* seconds open before a probe; default 30 */
   char *ordering;              /* key | none | endpoint; default key */
   char *mail_from;             /* smtp: envelope and From: */
   char **mail_to, **mail_cc;   /* NULL-terminated */

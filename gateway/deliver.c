@@ -5,6 +5,7 @@
  * libevent timer, both lead to curl_multi_socket_action, and check_done
  * turns finished transfers into done callbacks. */
 #include "deliver.h"
+#include "log.h"
 #include "util.h"
 
 #include <curl/curl.h>
@@ -28,6 +29,7 @@ struct transfer {
   struct request *q;
   void *user;
   double timeout;
+  int probe;   /* the request that tests a half-open circuit */
   size_t sent; /* SMTP upload */
   double started;
   double retry_after;
@@ -36,9 +38,16 @@ struct transfer {
 };
 
 struct lane {
+  struct deliver *d;
   char *endpoint;
-  unsigned concurrency, running;
+  struct deliver_limits lim;
+  unsigned running;
   struct transfer *head, *tail; /* waiting */
+  double tokens, refilled;      /* the rate limit's bucket, and when it was last filled */
+  unsigned failures;            /* in a row, for the breaker */
+  double open_until;            /* the circuit is open until then (monotonic seconds); 0: closed */
+  int probing;                  /* half open: one request is out to test the endpoint */
+  struct event *wake;           /* pumps the lane when the bucket or the circuit allows again */
 };
 
 struct sock {
@@ -239,28 +248,95 @@ static void unlink_running(struct deliver *d, struct transfer *t)
   if (t->next_run) t->next_run->prev_run = t->prev_run;
 }
 
-static struct lane *lane_of(struct deliver *d, const char *endpoint, unsigned concurrency)
+static struct lane *lane_of(struct deliver *d, const char *endpoint, const struct deliver_limits *lim)
 {
-  for (size_t i = 0; i < d->nlanes; i++) {
-    if (!strcmp(d->lanes[i]->endpoint, endpoint)) {
-      d->lanes[i]->concurrency = concurrency ? concurrency : 1; /* a reload may change it */
-      return d->lanes[i];
-    }
+  struct lane *l = NULL;
+  for (size_t i = 0; i < d->nlanes && !l; i++)
+    if (!strcmp(d->lanes[i]->endpoint, endpoint)) l = d->lanes[i];
+  if (!l) {
+    d->lanes = xrealloc(d->lanes, (d->nlanes + 1) * sizeof *d->lanes);
+    l = d->lanes[d->nlanes++] = xcalloc(1, sizeof *l);
+    l->d = d;
+    l->endpoint = xstrdup(endpoint);
+    l->refilled = mono();
+    l->tokens = lim->burst > 0 ? lim->burst : lim->rate > 1 ? lim->rate : 1;
   }
-  d->lanes = xrealloc(d->lanes, (d->nlanes + 1) * sizeof *d->lanes);
-  struct lane *l = d->lanes[d->nlanes++] = xcalloc(1, sizeof *l);
-  l->endpoint = xstrdup(endpoint);
-  l->concurrency = concurrency ? concurrency : 1;
+  l->lim = *lim; /* a reload may change them */
+  if (!l->lim.concurrency) l->lim.concurrency = 1;
   return l;
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg);
+
+/* Pumps l again after seconds. */
+static void wake_in(struct lane *l, double seconds)
+{
+  if (!l->wake) l->wake = evtimer_new(l->d->base, on_wake, l);
+  if (evtimer_pending(l->wake, NULL)) return;
+  if (seconds < 0.001) seconds = 0.001;
+  struct timeval tv = {(time_t)seconds, (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6)};
+  evtimer_add(l->wake, &tv);
 }
 
 static void pump(struct deliver *d, struct lane *l)
 {
-  while (l->head && l->running < l->concurrency) {
+  while (l->head && l->running < l->lim.concurrency) {
+    double now = mono();
+    int probe = 0;
+    if (l->open_until) {
+      if (now < l->open_until) {
+        wake_in(l, l->open_until - now);
+        return;
+      }
+      if (l->probing) return; /* half open: one request tests the endpoint */
+      probe = 1;
+    }
+    if (l->lim.rate > 0) {
+      double burst = l->lim.burst > 0 ? l->lim.burst : l->lim.rate > 1 ? l->lim.rate : 1;
+      l->tokens += (now - l->refilled) * l->lim.rate;
+      if (l->tokens > burst) l->tokens = burst;
+      l->refilled = now;
+      if (l->tokens < 1) {
+        wake_in(l, (1 - l->tokens) / l->lim.rate);
+        return;
+      }
+      l->tokens -= 1;
+    }
     struct transfer *t = l->head;
     l->head = t->next;
     if (!l->head) l->tail = NULL;
+    t->probe = probe;
+    if (probe) l->probing = 1;
     start(d, t);
+  }
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+  struct lane *l = arg;
+  (void)fd, (void)what;
+  pump(l->d, l);
+}
+
+/* The breaker's view of a result. */
+static void breaker_note(struct lane *l, const struct transfer *t, const struct deliver_result *r)
+{
+  if (!l->lim.breaker_failures) return;
+  int failed = !r->ok && (r->status == 0 || r->status >= 500 || r->status == 429);
+  if (t->probe) l->probing = 0;
+  if (!failed) {
+    if (l->open_until && (t->probe || r->ok))
+      log_notice("endpoint '%s' answers again: circuit closed", l->endpoint);
+    if (t->probe || r->ok) l->open_until = 0;
+    l->failures = 0;
+    return;
+  }
+  l->failures++;
+  if (t->probe || (!l->open_until && l->failures >= l->lim.breaker_failures)) {
+    if (!l->open_until || t->probe)
+      log_warn("endpoint '%s' failed %u times in a row: circuit open, requests wait %.0f s before a probe",
+               l->endpoint, l->failures, l->lim.breaker_cooldown);
+    l->open_until = mono() + l->lim.breaker_cooldown;
   }
 }
 
@@ -279,6 +355,7 @@ static void finish(struct deliver *d, struct transfer *t, const struct deliver_r
   struct lane *l = t->lane;
   l->running--;
   d->pending--;
+  breaker_note(l, t, r);
   struct request *q = t->q;
   void *user = t->user;
   transfer_free(t);
@@ -348,16 +425,16 @@ struct deliver *deliver_new(struct event_base *base, deliver_done_fn done, void 
   return d;
 }
 
-void deliver_submit(struct deliver *d, const char *endpoint, unsigned concurrency, double timeout,
-                    struct request *q, void *user)
+void deliver_submit(struct deliver *d, const char *endpoint, const struct deliver_limits *lim, struct request *q,
+                    void *user)
 {
   bh_assert(!d->closing); /* done callbacks of deliver_free must not submit */
   struct transfer *t = xcalloc(1, sizeof *t);
   t->d = d;
   t->q = q;
   t->user = user;
-  t->timeout = timeout > 0 ? timeout : 15;
-  t->lane = lane_of(d, endpoint, concurrency);
+  t->timeout = lim->timeout > 0 ? lim->timeout : 15;
+  t->lane = lane_of(d, endpoint, lim);
   d->pending++;
   if (t->lane->tail)
     t->lane->tail->next = t;
@@ -413,6 +490,7 @@ void deliver_free(struct deliver *d)
       d->done(d->arg, user, q, &r);
     }
     free(l->endpoint);
+    if (l->wake) event_free(l->wake);
     free(l);
   }
   free(d->lanes);

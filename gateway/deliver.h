@@ -38,12 +38,27 @@ struct deliver *deliver_new(struct event_base *base, deliver_done_fn done, void 
  * and frees everything. */
 void deliver_free(struct deliver *d);
 
-/* Sends q (taken) to the endpoint named endpoint, at most concurrency at a
- * time per endpoint, timing out after timeout seconds; user comes back in
- * done. q is signed again (request_resign) when it is sent, so that its
- * timestamp is the attempt's, however long it waited for a slot. */
-void deliver_submit(struct deliver *d, const char *endpoint, unsigned concurrency, double timeout,
-                    struct request *q, void *user);
+/* How one endpoint is sent to (the latest submit's values apply). */
+struct deliver_limits {
+  unsigned concurrency;     /* requests in flight at most */
+  double timeout;           /* seconds per attempt */
+  double rate;              /* requests per second started at most (a token bucket); 0: no limit */
+  double burst;             /* the bucket's size; 0: max(1, rate) */
+  unsigned breaker_failures; /* this many failures in a row open the circuit; 0: no breaker */
+  double breaker_cooldown;  /* seconds the circuit stays open before one probe request */
+};
+
+/* Sends q (taken) to the endpoint named endpoint within lim; user comes
+ * back in done. q is signed again (request_resign) when it is sent, so that
+ * its timestamp is the attempt's, however long it waited for a slot.
+ *
+ * The rate limit and the circuit breaker only delay requests: while the
+ * bucket is empty or the circuit open, requests wait their turn; no attempt
+ * is made, none is used up. A failure, for the breaker, is no answer, a 5xx
+ * or a 429; the first answer after the cooldown (the probe) closes the
+ * circuit when it succeeds and opens it again when it fails. */
+void deliver_submit(struct deliver *d, const char *endpoint, const struct deliver_limits *lim, struct request *q,
+                    void *user);
 
 /* Hands back, through done (not ok, with why as the error), the requests to
  * endpoint still waiting for a slot; those in flight finish as they will. */

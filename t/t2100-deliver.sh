@@ -163,6 +163,7 @@ test_expect_success 'a flaky receiver: 30 % errors, stalls past the timeout, 429
 	url = "http://127.0.0.1:$(cat "$TRASH/flaky.port")/flaky"
 	secret_env = "BINHOOK_WEBHOOK_SECRET"
 	timeout = "1s"
+	breaker_failures = 0
 	retry = ["0.2s", "0.3s", "0.5s", "0.5s", "1s", "1s", "1s", "1s", "1s", "1s", "1s", "1s", "1s", "1s", "1s", "1s", "1s", "1s", "1s", "1s"]
 	concurrency = 8
 	[endpoint.gone]

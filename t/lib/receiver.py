@@ -16,6 +16,7 @@ usage: receiver.py PORTFILE LOGFILE [STATUS [PORT]] [--fail P] [--stall P]
                   answering (--stall-seconds, default 3): past the timeout
   --throttle P    answer 429 with Retry-After: S (--retry-after, default 2)
                   to a fraction P
+  --fail-first N  answer 500 to the first N requests
   --seed N        the random seed (default 1), so that runs repeat
 """
 import argparse
@@ -37,10 +38,12 @@ ap.add_argument("--stall", type=float, default=0)
 ap.add_argument("--stall-seconds", type=float, default=3)
 ap.add_argument("--throttle", type=float, default=0)
 ap.add_argument("--retry-after", type=int, default=2)
+ap.add_argument("--fail-first", type=int, default=0)
 ap.add_argument("--seed", type=int, default=1)
 args = ap.parse_args()
 rng = random.Random(args.seed)
 lock = threading.Lock()
+count = [0]
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -52,8 +55,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(n).decode("utf-8", "replace")
         with lock:
             roll = rng.random()
+            count[0] += 1
+            nth = count[0]
         status, extra = args.status, {}
-        if roll < args.fail:
+        if nth <= args.fail_first:
+            status = 500
+        elif roll < args.fail:
             status = 500
         elif roll < args.fail + args.stall:
             time.sleep(args.stall_seconds)
