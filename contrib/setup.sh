@@ -41,7 +41,7 @@ packages=(
   libcurl4-openssl-dev libevent-dev libmariadb-dev libpcre2-dev
   libjansson-dev libssl-dev libzstd-dev zlib1g-dev
   mariadb-server mariadb-client
-  python3 perl curl time
+  python3 perl curl time wrk
   clang libclang-rt-14-dev
 )
 
