@@ -52,6 +52,7 @@ struct lane {
 
 struct sock {
   curl_socket_t fd;
+  short kind; /* the libevent flags ev waits for */
   struct event *ev;
 };
 
@@ -66,6 +67,8 @@ struct deliver {
   size_t pending;
   struct transfer *running; /* in flight, linked by next_run */
   struct event *failed;     /* finishes transfers that could not start */
+  CURL **idle;              /* easy handles kept for reuse (curl_easy_reset) */
+  size_t nidle;
   int closing;              /* deliver_free is handing requests back */
 };
 
@@ -127,12 +130,17 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *arg, void *so
   if (!s) {
     s = xcalloc(1, sizeof *s);
     s->fd = fd;
+    s->kind = kind;
+    s->ev = event_new(d->base, fd, kind, on_socket, d);
     curl_multi_assign(d->multi, fd, s);
-  } else {
-    event_free(s->ev);
+    event_add(s->ev, NULL);
+  } else if (s->kind != kind) {
+    /* the same event, waiting for something else now */
+    event_del(s->ev);
+    event_assign(s->ev, d->base, fd, kind, on_socket, d);
+    s->kind = kind;
+    event_add(s->ev, NULL);
   }
-  s->ev = event_new(d->base, fd, kind, on_socket, d);
-  event_add(s->ev, NULL);
   return 0;
 }
 
@@ -176,11 +184,20 @@ static size_t discard(char *buf, size_t size, size_t n, void *arg)
   return size * n;
 }
 
+#define MAX_IDLE_HANDLES 64
+
 static void start(struct deliver *d, struct transfer *t)
 {
   struct request *q = t->q;
-  CURL *e = t->easy = curl_easy_init();
+  CURL *e;
+  if (d->nidle) {
+    e = d->idle[--d->nidle];
+    curl_easy_reset(e);
+  } else {
+    e = curl_easy_init();
+  }
   bh_assert(e);
+  t->easy = e;
   t->lane->running++;
   t->started = mono();
   t->retry_after = -1;
@@ -342,7 +359,13 @@ static void breaker_note(struct lane *l, const struct transfer *t, const struct 
 
 static void transfer_free(struct transfer *t)
 {
-  if (t->easy) curl_easy_cleanup(t->easy);
+  struct deliver *d = t->d;
+  if (t->easy && d->nidle < MAX_IDLE_HANDLES && !d->closing) {
+    if (!d->idle) d->idle = xcalloc(MAX_IDLE_HANDLES, sizeof *d->idle);
+    d->idle[d->nidle++] = t->easy;
+  } else if (t->easy) {
+    curl_easy_cleanup(t->easy);
+  }
   curl_slist_free_all(t->headers);
   curl_slist_free_all(t->rcpt);
   free(t);
@@ -494,6 +517,9 @@ void deliver_free(struct deliver *d)
     free(l);
   }
   free(d->lanes);
+  for (size_t i = 0; i < d->nidle; i++)
+    curl_easy_cleanup(d->idle[i]);
+  free(d->idle);
   curl_multi_cleanup(d->multi);
   event_free(d->timer);
   event_free(d->failed);
