@@ -107,4 +107,45 @@ test_expect_success 'a clean stop' '
   test_grep "stopped: 120 matches, 120 delivered, 7 failed attempts, 0 given up" "$TRASH/run.log"
 '
 
+test_expect_success 'Retry-After as an HTTP-date: the next attempt waits until that time' '
+  { python3 "$TOP/t/lib/receiver.py" "$TRASH/date.port" "$TRASH/date.jsonl" --throttle-first 3 \
+      --retry-after 3 --retry-after-date 7>&- 8>&- & } &&
+  test_atexit "kill $! 2>/dev/null" &&
+  test_wait_until 20 test -s "$TRASH/date.port" &&
+  cat >"$TRASH/date.toml" <<-EOF &&
+	[source]
+	url = "$BINHOOK_URL"
+	server_id = 7302
+	[endpoint.date]
+	url = "http://127.0.0.1:$(cat "$TRASH/date.port")/date"
+	signing = "none"
+	ordering = "none"
+	retry = ["0.1s"]
+	[[rule]]
+	name = "d"
+	table = "shop.d"
+	endpoint = "date"
+	EOF
+  mariadb_sql "CREATE TABLE shop.d (id INT PRIMARY KEY)" &&
+  { (cd "$TRASH" && exec "$BINHOOK" run -c date.toml 2>"$TRASH/date.log" 7>&- 8>&-) & } &&
+  echo $! >"$TRASH/date.pid" &&
+  test_atexit "kill -9 $(cat "$TRASH/date.pid") 2>/dev/null" &&
+  test_wait_until 30 grep -q "reading from" "$TRASH/date.log" &&
+  mariadb_sql "INSERT INTO shop.d VALUES (1), (2), (3)" &&
+  test_wait_until 30 accepted date 3 &&
+  python3 - "$TRASH/date.jsonl" <<-\EOF
+	import collections, json, sys
+	by_id = collections.defaultdict(list)
+	for l in open(sys.argv[1]):
+	    q = json.loads(l)
+	    by_id[q["headers"]["webhook-id"]].append((q["t"], q["status"]))
+	assert len(by_id) == 3, by_id
+	for i, reqs in by_id.items():
+	    reqs.sort()
+	    assert [s for t, s in reqs] == [429, 200], reqs
+	    # the date has whole seconds: 3 s from arrival is 2 s at least
+	    assert reqs[1][0] - reqs[0][0] >= 2.0, reqs
+	EOF
+'
+
 test_done

@@ -17,9 +17,12 @@ usage: receiver.py PORTFILE LOGFILE [STATUS [PORT]] [--fail P] [--stall P]
   --throttle P    answer 429 with Retry-After: S (--retry-after, default 2)
                   to a fraction P
   --fail-first N  answer 500 to the first N requests
+  --throttle-first N  answer 429 with Retry-After to the first N requests
+  --retry-after-date  give Retry-After as an HTTP-date (now + S), not seconds
   --seed N        the random seed (default 1), so that runs repeat
 """
 import argparse
+import email.utils
 import http.server
 import json
 import os
@@ -39,6 +42,8 @@ ap.add_argument("--stall-seconds", type=float, default=3)
 ap.add_argument("--throttle", type=float, default=0)
 ap.add_argument("--retry-after", type=int, default=2)
 ap.add_argument("--fail-first", type=int, default=0)
+ap.add_argument("--throttle-first", type=int, default=0)
+ap.add_argument("--retry-after-date", action="store_true")
 ap.add_argument("--seed", type=int, default=1)
 args = ap.parse_args()
 rng = random.Random(args.seed)
@@ -58,15 +63,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
             count[0] += 1
             nth = count[0]
         status, extra = args.status, {}
+        retry_after = str(args.retry_after)
+        if args.retry_after_date:
+            retry_after = email.utils.formatdate(arrived + args.retry_after, usegmt=True)
         if nth <= args.fail_first:
             status = 500
+        elif nth <= args.fail_first + args.throttle_first:
+            status, extra = 429, {"Retry-After": retry_after}
         elif roll < args.fail:
             status = 500
         elif roll < args.fail + args.stall:
             time.sleep(args.stall_seconds)
             status = 500  # the client gave up long ago; nobody reads this
         elif roll < args.fail + args.stall + args.throttle:
-            status, extra = 429, {"Retry-After": str(args.retry_after)}
+            status, extra = 429, {"Retry-After": retry_after}
         rec = {"method": self.command, "path": self.path, "t": arrived, "status": status,
                "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body}
         with lock, open(args.logfile, "a") as f:
