@@ -495,19 +495,30 @@ static int get_duration(struct loader *l, const struct toml_key *k, const char *
   return 0;
 }
 
+/* The items of k's value when it is an array, or the value itself as the
+ * only item when it is a string (a list of one may be written bare); NULL
+ * for any other type. */
+static const struct toml_value *const *string_items(const struct toml_key *k, size_t *n)
+{
+  if (k->value->type == TOML_ARRAY) {
+    *n = k->value->u.array.len;
+    /* an empty array is a list too (of no items) */
+    return *n ? (const struct toml_value *const *)k->value->u.array.items
+              : (const struct toml_value *const *)&k->value;
+  }
+  *n = 1;
+  return k->value->type == TOML_STRING ? (const struct toml_value *const *)&k->value : NULL;
+}
+
 /* A list of schema.table globs: an array of strings, or one string. Returns
  * a NULL-terminated vector (caller frees), NULL for an empty list, or -1
  * after reporting. */
 static int get_globs(struct loader *l, const struct toml_key *k, const char *sect, char ***out)
 {
   char w[300];
-  const struct toml_value *v = k->value;
-  const struct toml_value *const *items = (const struct toml_value *const *)&k->value;
-  size_t n = 1;
-  if (v->type == TOML_ARRAY) {
-    items = (const struct toml_value *const *)v->u.array.items;
-    n = v->u.array.len;
-  } else if (v->type != TOML_STRING) {
+  size_t n;
+  const struct toml_value *const *items = string_items(k, &n);
+  if (!items) {
     type_error(l, k, sect, "an array of \"schema.table\" patterns");
     return -1;
   }
@@ -777,13 +788,9 @@ static int get_text(struct loader *l, const struct toml_key *k, const char *sect
 static char **get_strings(struct loader *l, const struct toml_key *k, const char *sect, const char *what)
 {
   char w[300];
-  const struct toml_value *v = k->value;
-  const struct toml_value *const *items = (const struct toml_value *const *)&k->value;
-  size_t n = 1;
-  if (v->type == TOML_ARRAY) {
-    items = (const struct toml_value *const *)v->u.array.items;
-    n = v->u.array.len;
-  } else if (v->type != TOML_STRING) {
+  size_t n;
+  const struct toml_value *const *items = string_items(k, &n);
+  if (!items) {
     type_error(l, k, sect, what);
     return NULL;
   }
