@@ -11,6 +11,7 @@
 #  - a receiver answering 410: that endpoint is disabled, the others go on.
 . "$(dirname "$0")/lib/test-lib.sh"
 . "$TOP/t/lib/mariadb.sh"
+. "$TOP/t/lib/run.sh"
 
 require_cmd python3
 mariadb_start || test_skip_all 'cannot start mariadbd'
@@ -18,38 +19,6 @@ mariadb_start || test_skip_all 'cannot start mariadbd'
 SECRET=whsec_ZGVsaXZlcnktdGVzdC1zZWNyZXQ=
 export BINHOOK_WEBHOOK_SECRET=$SECRET
 NODE_MODULES=$TOP/build/npm/node_modules
-
-# start_receiver NAME [ARGS...]: a receiver logging to $TRASH/NAME.jsonl; its
-# port in $TRASH/NAME.port.
-start_receiver () {
-  local name=$1
-  shift
-  python3 "$TOP/t/lib/receiver.py" "$TRASH/$name.port" "$TRASH/$name.jsonl" "$@" 7>&- 8>&- &
-  test_atexit "kill $! 2>/dev/null"
-  test_wait_until 20 test -s "$TRASH/$name.port"
-}
-
-# start_binhook CONFIG LOG: binhook run in the background, pid in $TRASH/LOG.pid.
-start_binhook () {
-  { (cd "$TRASH" && exec "$BINHOOK" run -c "$1" 2>"$TRASH/$2" 7>&- 8>&-) & } &&
-  echo $! >"$TRASH/$2.pid" &&
-  test_atexit "kill -9 $! 2>/dev/null" &&
-  test_wait_until 30 grep -q "reading from" "$TRASH/$2"
-}
-
-# stop_binhook LOG: SIGTERM, and wait for the end.
-stop_binhook () {
-  local pid
-  pid=$(cat "$TRASH/$1.pid")
-  kill -TERM "$pid" && test_wait_until 30 sh -c "! kill -0 $pid 2>/dev/null"
-}
-
-# accepted NAME N: receiver NAME has answered 2xx to N requests at least.
-accepted () {
-  local n
-  n=$(grep -c '"status": 2' "$TRASH/$1.jsonl" 2>/dev/null) || n=0
-  [ "${n:-0}" -ge "$2" ]
-}
 
 test_expect_success 'three endpoints, three tables, rules of each kind' '
   start_receiver r1 && start_receiver r2 && start_receiver r3 &&

@@ -7,6 +7,7 @@
 # prints the figures.
 . "$(dirname "$0")/lib/test-lib.sh"
 . "$TOP/t/lib/mariadb.sh"
+. "$TOP/t/lib/run.sh"
 
 require_cmd python3
 mariadb_start || test_skip_all 'cannot start mariadbd'
@@ -32,11 +33,8 @@ test_expect_success 'an endpoint that is down, a retry schedule of hours' '
 	endpoint = "down"
 	EOF
   mariadb_sql "CREATE DATABASE shop; CREATE TABLE shop.big (id INT PRIMARY KEY, v VARCHAR(200))" &&
-  { (cd "$TRASH" && exec "$BINHOOK" run -c down.toml 2>"$TRASH/run.log" 7>&- 8>&-) & } &&
-  echo $! >"$TRASH/run.pid" &&
-  test_atexit "kill -9 $(cat "$TRASH/run.pid") 2>/dev/null" &&
-  test_wait_until 30 grep -q "reading from" "$TRASH/run.log" &&
-  rss $(cat "$TRASH/run.pid") >"$TRASH/rss.start"
+  start_binhook down.toml run.log &&
+  rss $(cat "$TRASH/run.log.pid") >"$TRASH/rss.start"
 '
 
 test_expect_success '100,000 changes: reading pauses past 20,000 pending, memory stays bounded' '
@@ -45,17 +43,16 @@ test_expect_success '100,000 changes: reading pauses past 20,000 pending, memory
   sed -n "s/.* \([0-9]*\) deliveries pending: reading the binlog waits.*/\1/p" "$TRASH/run.log" >"$TRASH/paused.n" &&
   test "$(cat "$TRASH/paused.n")" -ge 20000 && test "$(cat "$TRASH/paused.n")" -le 30000 &&
   sleep 2 &&
-  rss $(cat "$TRASH/run.pid") >"$TRASH/rss.paused" &&
+  rss $(cat "$TRASH/run.log.pid") >"$TRASH/rss.paused" &&
   mariadb_sql "INSERT INTO shop.big SELECT 100000 + seq, REPEAT(\"y\", 200) FROM shop.seq_1_to_100000" &&
   sleep 5 &&
-  rss $(cat "$TRASH/run.pid") >"$TRASH/rss.after" &&
+  rss $(cat "$TRASH/run.log.pid") >"$TRASH/rss.after" &&
   echo "# resident memory: $(cat "$TRASH/rss.start") kB at start, $(cat "$TRASH/rss.paused") kB when paused, $(cat "$TRASH/rss.after") kB after 200,000 more rows" >&7 &&
   test "$(cat "$TRASH/rss.after")" -le $(( $(cat "$TRASH/rss.paused") * 5 / 4 + 16384 ))
 '
 
 test_expect_success 'nothing was dropped on the way: a stop gives up exactly what was pending' '
-  kill -TERM $(cat "$TRASH/run.pid") &&
-  test_wait_until 60 sh -c "! kill -0 $(cat "$TRASH/run.pid") 2>/dev/null" &&
+  stop_binhook run.log &&
   n=$(cat "$TRASH/paused.n") &&
   test_grep "stopped: $n matches, 0 delivered, $n failed attempts, $n given up" "$TRASH/run.log" &&
   test "$(grep -c "gave up on delivery" "$TRASH/run.log")" = "$n"

@@ -7,24 +7,14 @@
 # cannot make these fail.)
 . "$(dirname "$0")/lib/test-lib.sh"
 . "$TOP/t/lib/mariadb.sh"
+. "$TOP/t/lib/run.sh"
 
 require_cmd python3
 mariadb_start || test_skip_all 'cannot start mariadbd'
 
-# accepted NAME N: receiver NAME has answered 2xx to N requests at least.
-accepted () {
-  local n
-  n=$(grep -c '"status": 2' "$TRASH/$1.jsonl" 2>/dev/null) || n=0
-  [ "${n:-0}" -ge "$2" ]
-}
-
 test_expect_success 'setup: two receivers, binhook with a rate-limited and a breaking endpoint' '
-  python3 "$TOP/t/lib/receiver.py" "$TRASH/rate.port" "$TRASH/rate.jsonl" 7>&- 8>&- &
-  test_atexit "kill $! 2>/dev/null" &&
-  { python3 "$TOP/t/lib/receiver.py" "$TRASH/brk.port" "$TRASH/brk.jsonl" --fail-first 7 7>&- 8>&- & } &&
-  test_atexit "kill $! 2>/dev/null" &&
-  test_wait_until 20 test -s "$TRASH/rate.port" &&
-  test_wait_until 20 test -s "$TRASH/brk.port" &&
+  start_receiver rate &&
+  start_receiver brk --fail-first 7 &&
   cat >"$TRASH/g.toml" <<-EOF &&
 	[source]
 	url = "$BINHOOK_URL"
@@ -54,10 +44,7 @@ test_expect_success 'setup: two receivers, binhook with a rate-limited and a bre
 	endpoint = "brk"
 	EOF
   mariadb_sql "CREATE DATABASE shop; CREATE TABLE shop.r (id INT PRIMARY KEY); CREATE TABLE shop.b (id INT PRIMARY KEY)" &&
-  { (cd "$TRASH" && exec "$BINHOOK" run -c g.toml 2>"$TRASH/run.log" 7>&- 8>&-) & } &&
-  echo $! >"$TRASH/run.pid" &&
-  test_atexit "kill -9 $(cat "$TRASH/run.pid") 2>/dev/null" &&
-  test_wait_until 30 grep -q "reading from" "$TRASH/run.log"
+  start_binhook g.toml run.log
 '
 
 test_expect_success '100 requests at 20/s with a burst of 5: never more than the bucket allows' '
@@ -102,16 +89,12 @@ test_expect_success 'the breaker: 5 failures open it, probes every 2 s, a succes
 '
 
 test_expect_success 'a clean stop' '
-  kill -TERM $(cat "$TRASH/run.pid") &&
-  test_wait_until 30 sh -c "! kill -0 $(cat "$TRASH/run.pid") 2>/dev/null" &&
+  stop_binhook run.log &&
   test_grep "stopped: 120 matches, 120 delivered, 7 failed attempts, 0 given up" "$TRASH/run.log"
 '
 
 test_expect_success 'Retry-After as an HTTP-date: the next attempt waits until that time' '
-  { python3 "$TOP/t/lib/receiver.py" "$TRASH/date.port" "$TRASH/date.jsonl" --throttle-first 3 \
-      --retry-after 3 --retry-after-date 7>&- 8>&- & } &&
-  test_atexit "kill $! 2>/dev/null" &&
-  test_wait_until 20 test -s "$TRASH/date.port" &&
+  start_receiver date --throttle-first 3 --retry-after 3 --retry-after-date &&
   cat >"$TRASH/date.toml" <<-EOF &&
 	[source]
 	url = "$BINHOOK_URL"
@@ -127,10 +110,7 @@ test_expect_success 'Retry-After as an HTTP-date: the next attempt waits until t
 	endpoint = "date"
 	EOF
   mariadb_sql "CREATE TABLE shop.d (id INT PRIMARY KEY)" &&
-  { (cd "$TRASH" && exec "$BINHOOK" run -c date.toml 2>"$TRASH/date.log" 7>&- 8>&-) & } &&
-  echo $! >"$TRASH/date.pid" &&
-  test_atexit "kill -9 $(cat "$TRASH/date.pid") 2>/dev/null" &&
-  test_wait_until 30 grep -q "reading from" "$TRASH/date.log" &&
+  start_binhook date.toml date.log &&
   mariadb_sql "INSERT INTO shop.d VALUES (1), (2), (3)" &&
   test_wait_until 30 accepted date 3 &&
   python3 - "$TRASH/date.jsonl" <<-\EOF
