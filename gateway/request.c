@@ -285,10 +285,15 @@ void request_resign(struct request *q, int64_t now)
   if (ep->scheme == SIGN_STANDARD && ep->nkeys) {
     char ts[32];
     snprintf(ts, sizeof ts, "%lld", (long long)now);
+    for (size_t i = 0; i < q->nheaders; i++)
+      if (!strcmp(q->headers[i].name, "webhook-timestamp") && !strcmp(q->headers[i].value, ts))
+        return; /* signed this second already */
     add_header(q, "webhook-timestamp", ts);
     sign_standard(ep->keys, ep->nkeys, q->id, now, q->body.p, q->body.len, &sig);
     add_header(q, "webhook-signature", sig.p);
   } else if (ep->scheme == SIGN_GITHUB && ep->nkeys) {
+    for (size_t i = 0; i < q->nheaders; i++)
+      if (!strcmp(q->headers[i].name, "X-Hub-Signature-256")) return; /* the body's: it does not change */
     sign_github(&ep->keys[0], q->body.p, q->body.len, &sig);
     add_header(q, "X-Hub-Signature-256", sig.p);
   }

@@ -3,10 +3,11 @@
 
 #include "util.h"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,11 +96,16 @@ static int b64_decode(const char *s, size_t n, size_t first, unsigned char **out
   return 0;
 }
 
+static void prepare_hmac(struct sign_key *k);
+
+/* Fills k; an HMAC key gets its keyed state at once. */
 static void key_set(struct sign_key *k, int asymmetric, unsigned char *bytes, size_t len)
 {
   k->asymmetric = asymmetric;
   k->bytes = bytes;
   k->len = len;
+  k->mac = NULL;
+  if (bytes && len && !asymmetric) prepare_hmac(k);
 }
 
 /* A Standard Webhooks secret: prefix and base64, decoded into out. */
@@ -171,6 +177,7 @@ int sign_key_parse(enum sign_scheme scheme, const char *secret, size_t len, stru
 
 void sign_key_free(struct sign_key *k)
 {
+  EVP_MAC_CTX_free(k->mac);
   if (k->bytes) {
     OPENSSL_cleanse(k->bytes, k->len);
     free(k->bytes);
@@ -178,14 +185,41 @@ void sign_key_free(struct sign_key *k)
   key_set(k, 0, NULL, 0);
 }
 
+/* The algorithms, fetched from the provider once: OpenSSL 3 looks them up
+ * (under a lock) on every implicit use, which costs more than the hashing
+ * of a webhook's body. They live as long as the process. */
+static EVP_MAC *hmac_alg;
+static EVP_MD *sha256_alg;
+static pthread_once_t algs_once = PTHREAD_ONCE_INIT;
+
+static void fetch_algs(void)
+{
+  hmac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
+  sha256_alg = EVP_MD_fetch(NULL, "SHA256", NULL);
+  bh_assert(hmac_alg && sha256_alg);
+}
+
+/* Keys an HMAC-SHA256 state with k's bytes, for copying per message. */
+static void prepare_hmac(struct sign_key *k)
+{
+  pthread_once(&algs_once, fetch_algs);
+  EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(hmac_alg);
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+                         OSSL_PARAM_construct_end()};
+  bh_assert(ctx && EVP_MAC_init(ctx, k->bytes, k->len, params) == 1);
+  k->mac = ctx;
+}
+
 /* HMAC-SHA256 of data[0..n) with key into md (32 bytes). */
 static void hmac_sha256(const struct sign_key *key, const void *data, size_t n, unsigned char *md)
 {
-  unsigned int mdlen = 0;
-  bh_assert(!key->asymmetric && key->len > 0 && key->len <= INT_MAX);
-  const unsigned char *r =
-      HMAC(EVP_sha256(), key->bytes, (int)key->len, n ? data : (const void *)"", n, md, &mdlen);
-  bh_assert(r && mdlen == 32);
+  size_t mdlen = 0;
+  bh_assert(!key->asymmetric && key->len > 0 && key->mac);
+  EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(key->mac);
+  int ok = ctx && EVP_MAC_update(ctx, n ? data : (const void *)"", n) == 1 &&
+           EVP_MAC_final(ctx, md, &mdlen, 32) == 1;
+  bh_assert(ok && mdlen == 32);
+  EVP_MAC_CTX_free(ctx);
 }
 
 /* ed25519 signature of data[0..n) with the seed in key into sig (64 bytes). */
@@ -255,7 +289,8 @@ void sign_sha256_hex(const void *data, size_t n, struct buf *out)
 {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int mdlen = 0;
-  int ok = EVP_Digest(n ? data : "", n, md, &mdlen, EVP_sha256(), NULL) == 1;
+  pthread_once(&algs_once, fetch_algs);
+  int ok = EVP_Digest(n ? data : "", n, md, &mdlen, sha256_alg, NULL) == 1;
   bh_assert(ok && mdlen == 32);
   add_hex(out, md, mdlen);
 }

@@ -209,7 +209,7 @@ static void test_base64(void)
 static void refused(enum sign_scheme scheme, const char *secret, size_t len, const char *want,
                     const char *name)
 {
-  struct sign_key k = {1, (unsigned char *)"junk", 4};
+  struct sign_key k = {1, (unsigned char *)"junk", 4, NULL};
   char err[256] = "";
   int r = sign_key_parse(scheme, secret, len, &k, err, sizeof err);
   const char *rest = secret;
