@@ -16,6 +16,7 @@
  *
  * The expression is compiled as if found in a file named "file". */
 #include "tap.h"
+#include "casefile.h"
 #include "binlog.h"
 #include "buf.h"
 #include "change.h"
@@ -24,20 +25,6 @@
 #include "util.h"
 
 #include <stdlib.h>
-
-static char *read_file(const char *path)
-{
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  struct buf b = BUF_INIT;
-  char chunk[4096];
-  size_t n;
-  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-    buf_add(&b, chunk, n);
-  fclose(f);
-  if (!b.p) buf_addlit(&b, "");
-  return buf_steal(&b);
-}
 
 struct kase {
   int line; /* of the expr: line */
@@ -84,7 +71,7 @@ static void run_case(const struct kase *k, const struct change *e, const char *e
 
 static void run_cases(const char *path)
 {
-  char *text = read_file(path);
+  char *text = casefile_read(path, NULL);
   if (!text) {
     ok(0, "the cases file can be read");
     diag("cannot open '%s'", path);

@@ -18,6 +18,7 @@
  * once per statement by comparing those pointers) and, per schema.table, one
  * struct table (as one TABLE_MAP serves all the rows of a statement). */
 #include "tap.h"
+#include "casefile.h"
 #include "buf.h"
 #include "config.h"
 #include "change.h"
@@ -37,20 +38,6 @@
 
 static char root[4096];                        /* the scratch directory */
 static const char *cases_name = "rules.cases"; /* the cases file, in messages */
-
-static char *slurp(const char *path)
-{
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  struct buf b = BUF_INIT;
-  char chunk[4096];
-  size_t n;
-  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-    buf_add(&b, chunk, n);
-  fclose(f);
-  if (!b.p) buf_addlit(&b, "");
-  return buf_steal(&b);
-}
 
 /* Writes text to dir/rel, making the directories on the way. 0 or -1. */
 static int write_file(const char *dir, const char *rel, const char *text)
@@ -452,7 +439,7 @@ static enum section section_of(const char *line, const char **arg)
 
 static int run_cases(const char *path)
 {
-  char *text = slurp(path);
+  char *text = casefile_read(path, NULL);
   if (!text) {
     ok(0, "the cases file can be read");
     diag("cannot open '%s'", path);

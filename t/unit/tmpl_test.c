@@ -13,6 +13,7 @@
  * the leak checker over that one case. TMPL_TEST_NOFORK=1 runs them in this
  * process instead (for a debugger). */
 #include "tap.h"
+#include "casefile.h"
 #include "buf.h"
 #include "change.h"
 #include "change_json.h"
@@ -28,21 +29,6 @@
 #include <unistd.h>
 
 #define CASES_NAME "templates.cases"
-
-static char *read_file(const char *path, size_t *len)
-{
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  struct buf b = BUF_INIT;
-  char chunk[4096];
-  size_t n;
-  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-    buf_add(&b, chunk, n);
-  fclose(f);
-  if (!b.p) buf_addlit(&b, "");
-  *len = b.len;
-  return buf_steal(&b);
-}
 
 /* ---- showing bytes ---- */
 
@@ -478,7 +464,7 @@ out:
 static void run_cases(const char *path)
 {
   size_t len;
-  char *text = read_file(path, &len);
+  char *text = casefile_read(path, &len);
   if (!text) {
     ok(0, "the cases file can be read");
     diag("cannot open '%s'", path);
