@@ -60,6 +60,15 @@ void request_to_json(const struct request *q, struct buf *out);
 /* Appends q as text: "METHOD URL", the headers, a blank line, the body. */
 void request_to_text(const struct request *q, struct buf *out);
 
+/* Appends q in the form the retry queue stores it: everything but the
+ * signature headers (a stored request is signed again when it is sent,
+ * with the endpoint's keys of that moment). */
+void request_encode(const struct request *q, struct buf *out);
+
+/* Fills q from what request_encode wrote; q->rule and q->endpoint are left
+ * NULL for the caller to set. Returns 0, or -1 with err (damaged). */
+int request_decode(const char *data, size_t len, struct request *q, char *err, size_t errsz);
+
 void request_free(struct request *q);
 
 #endif
