@@ -93,6 +93,8 @@ struct change {
   uint64_t tx_pos;          /* offset where the transaction starts */
   uint32_t tx_index;        /* 0-based number of this change in its transaction */
   uint64_t end_pos;         /* COMMIT, HEARTBEAT: resume position (file in position.file) */
+  uint8_t xa_held;          /* COMMIT, HEARTBEAT: a prepared XA transaction is held (its changes come at
+                               its XA COMMIT), so a checkpoint must not move here */
   struct table *table;      /* row events */
   struct value *before, *after; /* table->ncols values each, or NULL */
   struct rcstr *sql;        /* statement text or annotated SQL, or NULL */

@@ -1,33 +1,56 @@
 /* cmd_run.c - `binhook run`: the daemon. The source thread reads the binlog
  * into the bounded queue; the main libevent loop takes changes from it,
  * matches them against the rules, renders the requests and hands them to
- * the delivery engine; failed deliveries wait on timers for their next
- * attempt (retry.h).
+ * the delivery engine (deliver.h).
+ *
+ * Durability (DESIGN.md, "the checkpoint moves past a change only when
+ * every delivery it caused is acknowledged or durably queued"):
+ *   - Every delivery belongs to a mark, the transaction boundary after the
+ *     change that caused it. A mark is released when its deliveries are all
+ *     acknowledged or written to the retry queue (queue.h) and fsynced; the
+ *     checkpoint then moves to the newest released mark, and is saved once
+ *     a second by the queue's writer, after the records it depends on.
+ *   - A delivery goes into the queue when its first attempt fails, or when
+ *     it is still unfinished a second after it was made (a slow or closed
+ *     endpoint, a key held by an earlier failure), or at a stop. A delivery
+ *     acknowledged at once never touches the disk.
+ *   - Once in the queue and not in flight, a delivery keeps only its names
+ *     and place in memory: the request is read back when it is sent, so a
+ *     long outage fills the disk, not the memory.
+ *   - At start the queue is read back: waiting deliveries are scheduled
+ *     (per key, in the order they were made) and the binlog resumes at the
+ *     checkpoint. Deliveries that the binlog produces again carry the same
+ *     webhook-id; those already in the queue are not made twice.
+ *   - Exhausted retries, non-retryable answers and disabled endpoints send
+ *     deliveries to the dead letters (the same queue, marked dead), which
+ *     `binhook dlq` lists, replays and drops.
  *
  * Signals: SIGHUP reloads the configuration, the rule files and the
- * templates; when anything is wrong the old configuration keeps running and
- * every problem is logged as file:line:col. SIGTERM and SIGINT stop reading,
- * give deliveries in flight a grace period, and exit.
+ * templates (a broken one is refused and the old one kept). SIGTERM and
+ * SIGINT stop reading, give deliveries in flight a grace period, queue what
+ * is left and save the checkpoint.
  *
- * Backpressure: while too many deliveries are pending, the loop stops taking
- * changes from the queue; the queue fills, and the source stops reading the
- * binlog. Memory stays bounded; nothing is dropped. */
+ * Backpressure: while too many deliveries are held in memory, or the queue
+ * is full or cannot be written, the loop stops taking changes; the source
+ * queue fills and the source stops reading the binlog. Nothing is dropped. */
 #include "commands.h"
 #include "config.h"
 #include "deliver.h"
 #include "log.h"
 #include "order.h"
+#include "queue.h"
 #include "request.h"
 #include "retry.h"
 #include "rules.h"
 #include "source.h"
+#include "state.h"
 #include "util.h"
 
 #include <event2/event.h>
 
 #include <getopt.h>
-#include <pthread.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,40 +58,161 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_PENDING 20000   /* deliveries in flight, waiting or between attempts */
-#define GRACE_SECONDS 10.0  /* how long a stop waits for deliveries in flight */
+#define MAX_INMEM 20000    /* deliveries whose request is held in memory */
+#define GRACE_SECONDS 10.0 /* how long a stop waits for deliveries in flight */
+#define SPILL_AFTER 1.0    /* seconds before an unfinished delivery goes into the queue */
+
+/* A transaction boundary the checkpoint may move to once its deliveries are
+ * released. The newest mark is open (no position yet) until its COMMIT. */
+struct mark {
+  struct position pos;
+  int closed, safe; /* safe: not while an XA transaction is prepared */
+  size_t open;      /* deliveries neither acknowledged nor durable */
+  struct mark *next;
+};
+
+/* Deliveries to one endpoint: how many are in the engine, and those ready
+ * to go that wait for room there (so that a slow endpoint holds a few
+ * requests in memory, not all of them). */
+struct lane {
+  char *endpoint;
+  size_t inengine;
+  struct job *head, *tail;
+  struct lane *next;
+};
+
+enum where { W_NEW, W_ENGINE, W_READY, W_RETRY, W_HELD };
+
+/* One delivery across its attempts. */
+struct job {
+  struct run *run;
+  struct request *q;  /* NULL while in the engine, or when only on disk */
+  struct request *sent; /* while in the engine: its request (the engine's) */
+  struct ruleset *rs; /* holds q's rule and endpoint */
+  char *endpoint, *rule, *id;
+  unsigned attempts;
+  time_t first;
+  enum where where;
+  struct event *timer;
+  struct job *next, *prev;   /* the lane's ready list, or run->waiting */
+  struct job *fnext, *fprev; /* run->fresh: not in the queue, oldest first */
+  struct job *unext;         /* run->unsynced: written, not yet durable */
+  double born;               /* monotonic seconds */
+  char *okey;                /* its key in run->order, or NULL when unordered */
+  size_t okeylen;
+  struct mark *mark;         /* NULL once released */
+  uint64_t seq, ticket;      /* in the queue when seq != 0 */
+  int dead;                  /* going to the dead letters */
+  int dead_written;          /* and its DEAD record was written */
+  int done;                  /* finished, kept until the writer is through with it */
+  struct job *anext, *aprev; /* run->all */
+};
+
+/* The webhook-ids of the queue at start: the binlog from the checkpoint
+ * makes some of them again, and they are not delivered twice. */
+struct idset {
+  char **slot;
+  size_t cap, n;
+};
 
 struct run {
   const char *config_path;
   const char *source_url; /* --source, over [source] url */
+  const char *from;       /* --from, over the checkpoint */
   struct event_base *base;
   struct ruleset *rs;
   struct matcher *m;
   struct deliver *d;
   struct source *src;
   struct evq *q;
-  struct event *qev, *sighup, *sigterm, *sigint, *grace;
-  size_t pending; /* deliveries not finished (in the engine or waiting for a retry) */
-  struct job *waiting; /* between attempts, linked by next/prev */
-  struct order *order; /* deliveries by endpoint and row key, one at a time each */
-  char **disabled;     /* endpoints that answered 410 Gone, NULL-terminated, until a reload */
+  struct state *st;
+  struct queue *dq;
+  struct event *qev, *dqev, *sighup, *sigterm, *sigint, *grace, *tick;
+  size_t jobs, inmem, inengine;
+  struct job *all;                     /* every job, for the stop */
+  struct job *waiting;                 /* retry timers, linked by next/prev */
+  struct job *fresh, *fresh_tail;      /* not in the queue yet */
+  struct job *unsynced, *unsynced_tail;
+  struct lane *lanes;
+  struct order *order;
+  struct mark *marks, *marks_tail;
+  struct checkpoint cp;
+  int cp_dirty;
+  struct idset known;
+  char **disabled; /* endpoints that answered 410 Gone, NULL-terminated, until a reload */
   size_t ndisabled;
-  int paused, stopping, failed;
-  unsigned long long matched, delivered, failures, given_up;
+  int paused, stopping, failed, pumping, queue_bad;
+  int from_cp, seen; /* started at the checkpoint; an event came since */
+  unsigned long long matched, delivered, failures, dead, spilled, restored, skipped;
 };
 
-/* One delivery across its attempts. */
-struct job {
-  struct run *run;
-  struct ruleset *rs; /* holds the rule and endpoint the request points to */
-  struct request *q;
-  unsigned attempts;
-  time_t first;
-  struct event *timer;
-  struct job *next, *prev; /* run->waiting */
-  char *okey;              /* its key in run->order, or NULL when unordered */
-  size_t okeylen;
-};
+static int purged(const char *msg);
+static void refuse_purged(const struct run *r, const char *why);
+
+static double mono(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void usage(FILE *f)
+{
+  fprintf(f, "usage: binhook run [-c gateway.toml] [--source URL] [--from POS]\n\n"
+             "Reads the binary log and delivers what the rules match. SIGHUP reloads the\n"
+             "configuration (a broken one is refused and the running one kept); SIGTERM or SIGINT\n"
+             "stop it.\n\n"
+             "  -c, --config FILE   the configuration (default: gateway.toml)\n"
+             "  --source URL        read from this server instead of [source] url (mysql://user@host:port)\n"
+             "  --from POS          start here instead of at the checkpoint: end, start, FILE:OFFSET or\n"
+             "                      gtid:SET (the changes between are skipped or delivered again; logged)\n");
+}
+
+/* ---- the id set ---- */
+
+static uint64_t hash_str(const char *s)
+{
+  uint64_t h = 1469598103934665603ull;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return h;
+}
+
+static void idset_add(struct idset *s, const char *id)
+{
+  if ((s->n + 1) * 2 > s->cap) {
+    struct idset big = {xcalloc(s->cap ? s->cap * 2 : 256, sizeof(char *)), s->cap ? s->cap * 2 : 256, 0};
+    for (size_t i = 0; i < s->cap; i++)
+      if (s->slot[i]) {
+        size_t j = hash_str(s->slot[i]) & (big.cap - 1);
+        while (big.slot[j]) j = (j + 1) & (big.cap - 1);
+        big.slot[j] = s->slot[i];
+        big.n++;
+      }
+    free(s->slot);
+    *s = big;
+  }
+  size_t j = hash_str(id) & (s->cap - 1);
+  while (s->slot[j]) j = (j + 1) & (s->cap - 1);
+  s->slot[j] = xstrdup(id);
+  s->n++;
+}
+
+static int idset_has(const struct idset *s, const char *id)
+{
+  if (!s->n) return 0;
+  for (size_t j = hash_str(id) & (s->cap - 1); s->slot[j]; j = (j + 1) & (s->cap - 1))
+    if (!strcmp(s->slot[j], id)) return 1;
+  return 0;
+}
+
+static void idset_free(struct idset *s)
+{
+  for (size_t i = 0; i < s->cap; i++) free(s->slot[i]);
+  free(s->slot);
+  memset(s, 0, sizeof *s);
+}
+
+/* ---- lists ---- */
 
 static void wait_link(struct run *r, struct job *j)
 {
@@ -86,72 +230,38 @@ static void wait_unlink(struct run *r, struct job *j)
   j->next = j->prev = NULL;
 }
 
-static void usage(FILE *f)
+static void fresh_unlink(struct run *r, struct job *j)
 {
-  fprintf(f, "usage: binhook run [-c gateway.toml] [--source URL]\n\n"
-             "Reads the binary log and delivers what the rules match. SIGHUP reloads the\n"
-             "configuration (a broken one is refused and the running one kept); SIGTERM or SIGINT\n"
-             "stop it.\n\n"
-             "  -c, --config FILE   the configuration (default: gateway.toml)\n"
-             "  --source URL        read from this server instead of [source] url (mysql://user@host:port)\n");
+  if (j->fprev) j->fprev->fnext = j->fnext;
+  else r->fresh = j->fnext;
+  if (j->fnext) j->fnext->fprev = j->fprev;
+  else r->fresh_tail = j->fprev;
+  j->fnext = j->fprev = NULL;
 }
 
-static void take_changes(evutil_socket_t fd, short what, void *arg);
-
-static void update_pause(struct run *r)
+static struct lane *lane_of(struct run *r, const char *endpoint)
 {
-  if (r->stopping) return;
-  if (!r->paused && r->pending >= MAX_PENDING) {
-    event_del(r->qev);
-    r->paused = 1;
-    log_warn("%zu deliveries pending: reading the binlog waits until they drain", r->pending);
-  } else if (r->paused && r->pending <= MAX_PENDING / 2) {
-    event_add(r->qev, NULL);
-    r->paused = 0;
-    log_info("deliveries drained to %zu: reading the binlog again", r->pending);
-    event_active(r->qev, EV_READ, 0);
-  }
+  for (struct lane *l = r->lanes; l; l = l->next)
+    if (!strcmp(l->endpoint, endpoint)) return l;
+  struct lane *l = xcalloc(1, sizeof *l);
+  l->endpoint = xstrdup(endpoint);
+  l->next = r->lanes;
+  r->lanes = l;
+  return l;
 }
 
-static void job_free(struct job *j)
+static const struct endpoint *endpoint_named(const struct ruleset *rs, const char *name)
 {
-  free(j->okey);
-  if (j->timer) event_free(j->timer);
-  if (j->q) {
-    request_free(j->q);
-    free(j->q);
-  }
-  ruleset_free(j->rs);
-  free(j);
+  for (size_t i = 0; i < rs->nendpoints; i++)
+    if (!strcmp(rs->endpoints[i].name, name)) return &rs->endpoints[i];
+  return NULL;
 }
 
-static void submit(struct job *j)
+static const struct rule *rule_named(const struct ruleset *rs, const char *name)
 {
-  struct run *r = j->run;
-  const struct config_endpoint *c = j->q->endpoint->cfg;
-  /* the limits of the configuration running now, also for a retry of a
-   * delivery made before a reload */
-  const struct config_endpoint *now = config_endpoint(&r->rs->cfg, c->name);
-  if (!now) now = c;
-  struct deliver_limits lim = {.concurrency = now->concurrency,
-                               .timeout = now->timeout,
-                               .rate = now->rate_limit,
-                               .burst = now->burst,
-                               .breaker_failures = now->breaker_failures,
-                               .breaker_cooldown = now->breaker_cooldown};
-  struct request *q = j->q;
-  j->q = NULL; /* the engine's until done (which may come before this returns) */
-  j->attempts++;
-  deliver_submit(r->d, c->name, &lim, q, j);
-}
-
-static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
-{
-  struct job *j = arg;
-  (void)fd, (void)what;
-  wait_unlink(j->run, j);
-  request_resign(j->q, (int64_t)time(NULL));
-  submit(j);
+  for (size_t i = 0; i < rs->nrules; i++)
+    if (!strcmp(rs->rules[i].name, name)) return &rs->rules[i];
+  return NULL;
 }
 
 static int is_disabled(const struct run *r, const char *endpoint)
@@ -161,111 +271,418 @@ static int is_disabled(const struct run *r, const char *endpoint)
   return 0;
 }
 
-static void finished(struct run *r, struct job *j);
+/* ---- the checkpoint ---- */
 
-/* Gives up a delivery that never got (another) attempt. */
-static void drop(struct run *r, struct job *j, const char *why)
+static void advance(struct run *r)
 {
-  r->given_up++;
-  log_error("gave up on delivery %s (rule '%s') to endpoint '%s' after %u attempt%s: %s", j->q->id,
-            j->q->rule->name, j->q->endpoint->name, j->attempts, j->attempts == 1 ? "" : "s", why);
-  finished(r, j);
-}
-
-/* A delivery is over: its key goes to the next delivery of the same row,
- * which is sent now, or given up (with those behind it) when binhook is
- * stopping or the endpoint is disabled. */
-static void finished(struct run *r, struct job *j)
-{
-  for (;;) {
-    struct job *next = j->okey ? order_pop(r->order, j->okey, j->okeylen) : NULL;
-    job_free(j);
-    r->pending--;
-    if (!next) break;
-    const char *why = r->stopping                                ? "binhook stopped"
-                      : is_disabled(r, next->q->endpoint->name) ? "the endpoint answered 410 Gone and is disabled "
-                                                                  "until a reload"
-                                                                : NULL;
-    if (!why) {
-      submit(next);
-      break;
+  while (r->marks && r->marks->closed && !r->marks->open) {
+    struct mark *m = r->marks;
+    if (m->safe) {
+      r->cp.pos = m->pos;
+      r->cp_dirty = 1;
     }
-    r->given_up++;
-    log_error("gave up on delivery %s (rule '%s') to endpoint '%s' after %u attempt%s: %s", next->q->id,
-              next->q->rule->name, next->q->endpoint->name, next->attempts, next->attempts == 1 ? "" : "s", why);
-    j = next;
-  }
-  update_pause(r);
-  if (r->stopping && !r->pending) event_base_loopbreak(r->base);
-}
-
-static void give_up_waiting(struct run *r)
-{
-  while (r->waiting) {
-    struct job *j = r->waiting;
-    wait_unlink(r, j);
-    r->given_up++;
-    log_error("gave up on delivery %s (rule '%s') to endpoint '%s' waiting for attempt %u: binhook stopped", j->q->id,
-              j->q->rule->name, j->q->endpoint->name, j->attempts + 1);
-    finished(r, j); /* the deliveries queued behind it follow (given up too) */
+    r->marks = m->next;
+    if (!r->marks) r->marks_tail = NULL;
+    free(m);
   }
 }
 
-static void on_grace(evutil_socket_t fd, short what, void *arg);
-
-/* Stops taking changes; deliveries waiting for a retry are given up (there
- * is no durable queue yet), those in flight get a grace period. */
-static void begin_stop(struct run *r)
+static void release(struct run *r, struct job *j)
 {
-  r->stopping = 1;
-  event_del(r->qev);
-  give_up_waiting(r);
-  if (!r->pending) {
-    event_base_loopbreak(r->base);
+  if (!j->mark) return;
+  j->mark->open--;
+  j->mark = NULL;
+  advance(r);
+}
+
+/* A transaction boundary (COMMIT) or a heartbeat: where the checkpoint can
+ * go once the deliveries made before it are released. */
+static void boundary(struct run *r, const struct change *e)
+{
+  struct mark *t = r->marks_tail;
+  if (!t) {
+    if (!e->xa_held) {
+      memcpy(r->cp.pos.file, e->position.file, sizeof r->cp.pos.file);
+      r->cp.pos.pos = e->end_pos;
+      memcpy(r->cp.pos.gtid, e->position.gtid, sizeof r->cp.pos.gtid);
+      r->cp_dirty = 1;
+    }
     return;
   }
-  struct timeval tv = {(time_t)GRACE_SECONDS, 0};
-  if (!r->grace) r->grace = evtimer_new(r->base, on_grace, r);
-  evtimer_add(r->grace, &tv);
+  /* the newest mark takes this position (no delivery was made between) */
+  memcpy(t->pos.file, e->position.file, sizeof t->pos.file);
+  t->pos.pos = e->end_pos;
+  memcpy(t->pos.gtid, e->position.gtid, sizeof t->pos.gtid);
+  t->safe = !e->xa_held;
+  t->closed = 1;
+  advance(r);
+}
+
+static struct mark *open_mark(struct run *r)
+{
+  struct mark *t = r->marks_tail;
+  if (t && !t->closed) return t;
+  t = xcalloc(1, sizeof *t);
+  if (r->marks_tail) r->marks_tail->next = t;
+  else r->marks = t;
+  r->marks_tail = t;
+  return t;
+}
+
+/* ---- jobs ---- */
+
+static void update_pause(struct run *r);
+static void lane_enqueue(struct run *r, struct job *j);
+static void lane_pump(struct run *r, struct lane *l);
+static void finished(struct run *r, struct job *j);
+
+static void unload(struct run *r, struct job *j)
+{
+  if (!j->q) return;
+  request_free(j->q);
+  free(j->q);
+  j->q = NULL;
+  ruleset_free(j->rs);
+  j->rs = NULL;
+  r->inmem--;
+}
+
+static void job_free(struct run *r, struct job *j)
+{
+  unload(r, j);
+  free(j->okey);
+  free(j->endpoint);
+  free(j->rule);
+  free(j->id);
+  if (j->timer) event_free(j->timer);
+  if (j->aprev) j->aprev->anext = j->anext;
+  else r->all = j->anext;
+  if (j->anext) j->anext->aprev = j->aprev;
+  free(j);
+  r->jobs--;
+}
+
+/* Waits for the queue's writer to make j durable. */
+static int tracked(const struct run *r, const struct job *j) { return j->unext || r->unsynced_tail == j; }
+
+static void job_link(struct run *r, struct job *j)
+{
+  r->jobs++;
+  j->aprev = NULL;
+  j->anext = r->all;
+  if (r->all) r->all->aprev = j;
+  r->all = j;
+}
+
+static void track(struct run *r, struct job *j, uint64_t ticket)
+{
+  j->ticket = ticket;
+  if (tracked(r, j)) return; /* already waiting: the later ticket counts */
+  j->unext = NULL;
+  if (r->unsynced_tail) r->unsynced_tail->unext = j;
+  else r->unsynced = j;
+  r->unsynced_tail = j;
+}
+
+/* Writes j into the queue (its first record). */
+static void spill(struct run *r, struct job *j, int64_t due)
+{
+  if (j->seq) return;
+  struct buf payload = BUF_INIT;
+  struct queue_rec rec;
+  memset(&rec, 0, sizeof rec);
+  bh_assert(j->q || j->sent);
+  request_encode(j->q ? j->q : j->sent, &payload);
+  rec.endpoint = j->endpoint;
+  rec.rule = j->rule;
+  rec.id = j->id;
+  rec.okey = j->okey;
+  rec.okeylen = j->okeylen;
+  rec.created = (int64_t)j->first;
+  rec.attempts = j->attempts;
+  rec.due = due;
+  rec.payload = payload.p;
+  rec.payloadlen = payload.len;
+  uint64_t t = queue_add(r->dq, &rec);
+  j->seq = rec.seq;
+  buf_free(&payload);
+  fresh_unlink(r, j);
+  r->spilled++;
+  track(r, j, t);
+}
+
+/* Loads the request of a job that is only on disk; 0, or -1 when it cannot
+ * be sent (it went to the dead letters or was dropped). */
+static int load_job(struct run *r, struct job *j)
+{
+  char err[512];
+  if (j->q) return 0;
+  const struct endpoint *ep = endpoint_named(r->rs, j->endpoint);
+  struct queue_rec rec;
+  if (!ep) {
+    j->dead = 1;
+    snprintf(err, sizeof err, "endpoint '%s' is no longer in the configuration", j->endpoint);
+  } else if (queue_read(r->dq, j->seq, &rec, err, sizeof err)) {
+    j->dead = 1;
+  } else {
+    struct request *q = xcalloc(1, sizeof *q);
+    int rc = request_decode(rec.payload, rec.payloadlen, q, err, sizeof err);
+    queue_rec_free(&rec);
+    if (!rc) {
+      q->endpoint = ep;
+      q->rule = rule_named(r->rs, j->rule); /* may be gone: only its name is needed */
+      j->q = q;
+      j->rs = ruleset_ref(r->rs);
+      r->inmem++;
+      return 0;
+    }
+    free(q);
+    j->dead = 1;
+  }
+  log_error("delivery %s (rule '%s') to endpoint '%s': %s: moved to the dead letters", j->id, j->rule, j->endpoint,
+            err);
+  r->dead++;
+  track(r, j, queue_dead(r->dq, j->seq, (int64_t)time(NULL), err));
+  j->dead_written = 1;
+  finished(r, j);
+  return -1;
+}
+
+static void submit(struct run *r, struct job *j)
+{
+  struct lane *l = lane_of(r, j->endpoint);
+  const struct config_endpoint *c = j->q->endpoint->cfg;
+  /* the limits of the configuration running now, also for a retry of a
+   * delivery made before a reload */
+  const struct config_endpoint *now = config_endpoint(&r->rs->cfg, j->endpoint);
+  if (!now) now = c;
+  struct deliver_limits lim = {.concurrency = now->concurrency,
+                               .timeout = now->timeout,
+                               .rate = now->rate_limit,
+                               .burst = now->burst,
+                               .breaker_failures = now->breaker_failures,
+                               .breaker_cooldown = now->breaker_cooldown};
+  struct request *q = j->q;
+  j->q = NULL; /* the engine's until done (which may come before this returns) */
+  j->sent = q;
+  j->where = W_ENGINE;
+  j->attempts++;
+  l->inengine++;
+  r->inengine++;
+  request_resign(q, (int64_t)time(NULL));
+  deliver_submit(r->d, j->endpoint, &lim, q, j);
+}
+
+/* Room in the engine for a lane: a few requests beyond its concurrency, so
+ * that the engine never idles while a slow endpoint holds few in memory. */
+static size_t lane_room(struct run *r, const struct lane *l)
+{
+  const struct config_endpoint *c = config_endpoint(&r->rs->cfg, l->endpoint);
+  size_t cap = (c ? c->concurrency : 8) * 2 + 16;
+  return l->inengine < cap ? cap - l->inengine : 0;
+}
+
+static void lane_pump(struct run *r, struct lane *l)
+{
+  if (r->pumping || r->stopping) return;
+  r->pumping = 1;
+  while (l->head && lane_room(r, l)) {
+    struct job *j = l->head;
+    l->head = j->next;
+    if (!l->head) l->tail = NULL;
+    j->next = j->prev = NULL;
+    if (is_disabled(r, j->endpoint)) {
+      j->dead = 1;
+      finished(r, j);
+      continue;
+    }
+    if (load_job(r, j)) continue;
+    submit(r, j);
+  }
+  r->pumping = 0;
+}
+
+/* j may be sent now (its key is free, its retry is due). */
+static void lane_enqueue(struct run *r, struct job *j)
+{
+  struct lane *l = lane_of(r, j->endpoint);
+  j->where = W_READY;
+  j->next = NULL;
+  j->prev = l->tail;
+  if (l->tail) l->tail->next = j;
+  else l->head = j;
+  l->tail = j;
+  lane_pump(r, l);
+}
+
+/* A delivery is over: acknowledged, or moved to the dead letters (j->dead),
+ * or left in the queue at a stop. Its key goes to the next delivery of the
+ * same row. */
+static void finished(struct run *r, struct job *j)
+{
+  if (j->dead && !j->dead_written) {
+    /* the dead letters hold it: durable before its mark is released */
+    const char *why = is_disabled(r, j->endpoint) ? "the endpoint answered 410 Gone and is disabled until a reload"
+                                                  : "given up";
+    if (!j->seq) spill(r, j, 0);
+    track(r, j, queue_dead(r->dq, j->seq, (int64_t)time(NULL), why));
+    j->dead_written = 1;
+  }
+  struct job *next = j->okey ? order_pop(r->order, j->okey, j->okeylen) : NULL;
+  free(j->okey);
+  j->okey = NULL;
+  j->okeylen = 0;
+  if (!j->seq) fresh_unlink(r, j);
+  if (tracked(r, j)) { /* freed when the writer is through with it */
+    j->done = 1;
+    j->where = W_NEW;
+    unload(r, j);
+  } else {
+    job_free(r, j);
+  }
+  if (next && !r->stopping) lane_enqueue(r, next);
+  update_pause(r);
+  if (r->stopping && !r->inengine) event_base_loopbreak(r->base);
+}
+
+static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
+{
+  struct job *j = arg;
+  (void)fd, (void)what;
+  wait_unlink(j->run, j);
+  lane_enqueue(j->run, j);
 }
 
 static void on_done(void *arg, void *user, struct request *q, const struct deliver_result *res)
 {
   struct run *r = arg;
   struct job *j = user;
+  struct lane *l = lane_of(r, j->endpoint);
+  l->inengine--;
+  r->inengine--;
   j->q = q;
+  j->sent = NULL;
+  j->where = W_NEW;
   if (res->ok) {
     r->delivered++;
-    log_debug("delivered %s (rule '%s') to endpoint '%s': %ld in %.0f ms", q->id, q->rule->name, q->endpoint->name,
+    log_debug("delivered %s (rule '%s') to endpoint '%s': %ld in %.0f ms", j->id, j->rule, j->endpoint,
               res->status, res->seconds * 1000);
+    if (j->seq) queue_done(r->dq, j->seq);
+    release(r, j);
     finished(r, j);
+    lane_pump(r, l);
     return;
   }
   r->failures++;
-  if (res->status == 410 && !is_disabled(r, q->endpoint->name)) {
-    log_error("endpoint '%s' answered 410 Gone: it is disabled, its deliveries are given up until a reload "
-              "(SIGHUP) or a restart",
-              q->endpoint->name);
+  if (res->status == 410 && !is_disabled(r, j->endpoint)) {
+    log_error("endpoint '%s' answered 410 Gone: it is disabled, its deliveries go to the dead letters until a "
+              "reload (SIGHUP) or a restart ('binhook dlq replay --endpoint %s' sends them again)",
+              j->endpoint, j->endpoint);
     r->disabled = xrealloc(r->disabled, (r->ndisabled + 2) * sizeof *r->disabled);
-    r->disabled[r->ndisabled++] = xstrdup(q->endpoint->name);
+    r->disabled[r->ndisabled++] = xstrdup(j->endpoint);
     r->disabled[r->ndisabled] = NULL;
-    /* what waits for a slot is not sent at all */
-    deliver_cancel(r->d, q->endpoint->name, "the endpoint answered 410 Gone and is disabled until a reload");
+    if (!r->stopping) /* what waits for a slot is not sent at all */
+      deliver_cancel(r->d, j->endpoint, "the endpoint answered 410 Gone and is disabled until a reload");
   }
-  double delay = r->stopping || is_disabled(r, q->endpoint->name)
-                     ? -1
-                     : retry_delay(q->endpoint->cfg, j->attempts, difftime(time(NULL), j->first), res,
-                                   (double)random() / ((double)RAND_MAX + 1));
-  if (delay < 0) {
-    drop(r, j, res->error);
+  time_t now = time(NULL);
+  if (r->stopping) { /* the outcome is unknown: it stays in the queue, due now */
+    if (j->seq) track(r, j, queue_attempt(r->dq, j->seq, j->attempts, (int64_t)now));
+    else spill(r, j, (int64_t)now);
+    j->where = W_RETRY;
+    if (!r->inengine) event_base_loopbreak(r->base);
     return;
   }
-  log_warn("delivery %s (rule '%s') to endpoint '%s' failed (attempt %u): %s; next attempt in %.1f s", q->id,
-           q->rule->name, q->endpoint->name, j->attempts, res->error, delay);
+  double delay = is_disabled(r, j->endpoint)
+                     ? -1
+                     : retry_delay(q->endpoint->cfg, j->attempts, difftime(now, j->first), res,
+                                   (double)random() / ((double)RAND_MAX + 1));
+  if (delay < 0) {
+    log_error("delivery %s (rule '%s') to endpoint '%s' failed after %u attempt%s: %s; moved to the dead "
+              "letters",
+              j->id, j->rule, j->endpoint, j->attempts, j->attempts == 1 ? "" : "s", res->error);
+    r->dead++;
+    j->dead = 1;
+    finished(r, j);
+    lane_pump(r, l);
+    return;
+  }
+  log_warn("delivery %s (rule '%s') to endpoint '%s' failed (attempt %u): %s; next attempt in %.1f s", j->id,
+           j->rule, j->endpoint, j->attempts, res->error, delay);
+  int64_t due = (int64_t)now + (int64_t)delay;
+  if (j->seq) queue_attempt(r->dq, j->seq, j->attempts, due);
+  else spill(r, j, due);
+  j->where = W_RETRY;
   if (!j->timer) j->timer = evtimer_new(r->base, on_retry_timer, j);
   wait_link(r, j);
   struct timeval tv = {(time_t)delay, (suseconds_t)((delay - (double)(time_t)delay) * 1e6)};
   evtimer_add(j->timer, &tv);
+  lane_pump(r, l);
+}
+
+/* The writer made records durable (or failed to). */
+static void on_durable(evutil_socket_t fd, short what, void *arg)
+{
+  struct run *r = arg;
+  char err[512];
+  (void)fd, (void)what;
+  queue_ack_fd(r->dq);
+  uint64_t d = queue_durable(r->dq);
+  while (r->unsynced && r->unsynced->ticket <= d) {
+    struct job *j = r->unsynced;
+    r->unsynced = j->unext;
+    if (!r->unsynced) r->unsynced_tail = NULL;
+    j->unext = NULL;
+    release(r, j);
+    if (j->done) job_free(r, j);
+    else if (j->where != W_ENGINE) unload(r, j); /* on disk now: read back when it is sent */
+  }
+  int bad = queue_error(r->dq, err, sizeof err);
+  if (bad && !r->queue_bad)
+    log_error("the state directory cannot be written: %s; reading the binlog waits, nothing is lost, and it "
+              "resumes by itself when writing works again (free space or fix the disk)",
+              err);
+  else if (!bad && r->queue_bad)
+    log_notice("the state directory can be written again: reading the binlog resumes");
+  r->queue_bad = bad;
+  update_pause(r);
+}
+
+static void take_changes(evutil_socket_t fd, short what, void *arg);
+
+static void update_pause(struct run *r)
+{
+  if (r->stopping) return;
+  int full = queue_full(r->dq);
+  if (!r->paused && (r->inmem >= MAX_INMEM || full || r->queue_bad)) {
+    event_del(r->qev);
+    r->paused = 1;
+    if (r->queue_bad) {
+    } else if (full)
+      log_warn("the retry queue is full ([state] queue_max): reading the binlog waits until deliveries drain");
+    else
+      log_warn("%zu deliveries held in memory: reading the binlog waits until they drain", r->inmem);
+  } else if (r->paused && r->inmem <= MAX_INMEM / 2 && !full && !r->queue_bad) {
+    event_add(r->qev, NULL);
+    r->paused = 0;
+    log_info("reading the binlog again (%zu deliveries in memory)", r->inmem);
+    event_active(r->qev, EV_READ, 0);
+  }
+}
+
+/* Once a second: deliveries unfinished for a while go into the queue, and
+ * the checkpoint is handed to the writer when it moved. */
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+  struct run *r = arg;
+  (void)fd, (void)what;
+  double old = mono() - SPILL_AFTER;
+  while (r->fresh && r->fresh->born <= old) spill(r, r->fresh, (int64_t)time(NULL));
+  if (r->cp_dirty) {
+    r->cp.saved = (int64_t)time(NULL);
+    queue_set_checkpoint(r->dq, &r->cp);
+    r->cp_dirty = 0;
+  }
+  update_pause(r);
 }
 
 static void on_match(void *arg, const struct rule *rule, const struct change *e)
@@ -274,11 +691,12 @@ static void on_match(void *arg, const struct rule *rule, const struct change *e)
   char err[1024];
   r->matched++;
   for (size_t i = 0; i < rule->nendpoints; i++) {
+    const struct endpoint *ep = rule->endpoints[i];
     struct job *j = xcalloc(1, sizeof *j);
     j->run = r;
     j->q = xcalloc(1, sizeof *j->q);
     j->first = time(NULL);
-    if (request_build(rule, rule->endpoints[i], e, (int64_t)j->first, j->q, err, sizeof err)) {
+    if (request_build(rule, ep, e, (int64_t)j->first, j->q, err, sizeof err)) {
       struct buf id = BUF_INIT;
       change_id(e, &id);
       log_error("change %s: %s", id.p, err);
@@ -287,11 +705,33 @@ static void on_match(void *arg, const struct rule *rule, const struct change *e)
       free(j);
       continue;
     }
+    if (r->known.n && idset_has(&r->known, j->q->id)) { /* in the queue already, from before the restart */
+      r->skipped++;
+      request_free(j->q);
+      free(j->q);
+      free(j);
+      continue;
+    }
+    job_link(r, j);
+    r->inmem++;
     j->rs = ruleset_ref(r->rs);
-    r->pending++;
-    const struct endpoint *ep = rule->endpoints[i];
+    j->endpoint = xstrdup(ep->name);
+    j->rule = xstrdup(rule->name);
+    j->id = xstrdup(j->q->id);
+    j->born = mono();
+    j->mark = open_mark(r);
+    j->mark->open++;
+    j->fprev = r->fresh_tail;
+    if (r->fresh_tail) r->fresh_tail->fnext = j;
+    else r->fresh = j;
+    r->fresh_tail = j;
     if (is_disabled(r, ep->name)) {
-      drop(r, j, "the endpoint answered 410 Gone and is disabled until a reload");
+      log_error("delivery %s (rule '%s') to endpoint '%s': the endpoint is disabled (410 Gone); moved to the "
+                "dead letters",
+                j->id, j->rule, j->endpoint);
+      r->dead++;
+      j->dead = 1;
+      finished(r, j);
       continue;
     }
     /* the key that orders it: the endpoint, and the row (ordering = "key";
@@ -310,9 +750,12 @@ static void on_match(void *arg, const struct rule *rule, const struct change *e)
       }
       j->okeylen = k.len;
       j->okey = buf_steal(&k);
-      if (!order_push(r->order, j->okey, j->okeylen, j)) continue; /* behind the same row's */
+      if (!order_push(r->order, j->okey, j->okeylen, j)) { /* behind the same row's */
+        j->where = W_HELD;
+        continue;
+      }
     }
-    submit(j);
+    lane_enqueue(r, j);
   }
 }
 
@@ -324,19 +767,71 @@ static void take_changes(evutil_socket_t fd, short what, void *arg)
   struct change *e = evq_pop_all(r->q, 0);
   if (!e && evq_closed(r->q)) {
     const char *why = source_error(r->src);
-    log_error("the change stream ended: %s", why ? why : "stopped");
+    if (why && r->from_cp && !r->seen && purged(why)) /* the server's answer to the request itself */
+      refuse_purged(r, why);
+    else
+      log_error("the change stream ended: %s", why ? why : "stopped");
     r->failed = 1;
-    begin_stop(r);
+    event_base_loopbreak(r->base);
     return;
   }
+  if (e) r->seen = 1;
   while (e) {
     struct change *next = e->next;
     matcher_feed(r->m, e, on_match, r);
+    if (e->type == EVENT_COMMIT || e->type == EVENT_HEARTBEAT) boundary(r, e);
     change_free(e);
     e = next;
   }
   update_pause(r);
 }
+
+/* ---- start: the queue read back ---- */
+
+struct restore {
+  struct run *r;
+  time_t now;
+};
+
+static int restore_one(void *arg, const struct queue_rec *rec)
+{
+  struct restore *rs = arg;
+  struct run *r = rs->r;
+  idset_add(&r->known, rec->id);
+  if (rec->dead) return 0;
+  struct job *j = xcalloc(1, sizeof *j);
+  job_link(r, j);
+  r->restored++;
+  j->run = r;
+  j->endpoint = xstrdup(rec->endpoint);
+  j->rule = xstrdup(rec->rule);
+  j->id = xstrdup(rec->id);
+  j->attempts = rec->attempts;
+  j->first = (time_t)rec->created;
+  j->seq = rec->seq;
+  j->born = mono();
+  if (rec->okey) {
+    j->okey = xmalloc(rec->okeylen + 1);
+    memcpy(j->okey, rec->okey, rec->okeylen + 1);
+    j->okeylen = rec->okeylen;
+    if (!order_push(r->order, j->okey, j->okeylen, j)) {
+      j->where = W_HELD;
+      return 0;
+    }
+  }
+  if (rec->due > (int64_t)rs->now) {
+    j->where = W_RETRY;
+    j->timer = evtimer_new(r->base, on_retry_timer, j);
+    wait_link(r, j);
+    struct timeval tv = {(time_t)(rec->due - (int64_t)rs->now), 0};
+    evtimer_add(j->timer, &tv);
+  } else {
+    lane_enqueue(r, j);
+  }
+  return 0;
+}
+
+/* ---- configuration ---- */
 
 /* Loads path into a new ruleset; NULL after logging every problem (those
  * of the rules and templates too when the files themselves have some, as
@@ -397,9 +892,9 @@ static void on_sighup(evutil_socket_t fd, short what, void *arg)
   if (!log_parse_level(rs->cfg.log.level, &lvl)) log_set_level(lvl);
   const struct config_source *a = &r->rs->cfg.source, *b = &rs->cfg.source;
   if (!same_str(a->url, b->url) || a->server_id != b->server_id || !same_strv(a->tables, b->tables) ||
-      !same_strv(a->exclude, b->exclude) || !same_str(a->tls, b->tls))
-    log_warn("[source] changed: that takes effect at the next start; rules, endpoints and templates are "
-             "reloaded now");
+      !same_strv(a->exclude, b->exclude) || !same_str(a->tls, b->tls) || !same_str(r->rs->cfg.state.dir, rs->cfg.state.dir))
+    log_warn("[source] or [state] changed: that takes effect at the next start; rules, endpoints and templates "
+             "are reloaded now");
   /* Threshold counts of an open transaction start again with the new rules. */
   matcher_free(r->m);
   ruleset_free(r->rs);
@@ -417,7 +912,8 @@ static void on_grace(evutil_socket_t fd, short what, void *arg)
 {
   struct run *r = arg;
   (void)fd, (void)what;
-  log_warn("%zu deliveries still pending after %.0f s: stopping without them", r->pending, GRACE_SECONDS);
+  log_warn("%zu deliveries still in flight after %.0f s: stopping; they stay in the retry queue", r->inengine,
+           GRACE_SECONDS);
   event_base_loopbreak(r->base);
 }
 
@@ -426,28 +922,83 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
   struct run *r = arg;
   (void)what;
   if (r->stopping) {
-    log_notice("second signal: stopping now");
+    log_notice("second signal: stopping now (what is in flight stays in the retry queue)");
     event_base_loopbreak(r->base);
     return;
   }
-  log_notice("%s: stopping; %zu deliveries pending", fd == SIGINT ? "SIGINT" : "SIGTERM", r->pending);
-  begin_stop(r);
+  log_notice("%s: stopping; %zu deliveries in flight", fd == SIGINT ? "SIGINT" : "SIGTERM", r->inengine);
+  r->stopping = 1;
+  event_del(r->qev);
+  if (!r->inengine) {
+    event_base_loopbreak(r->base);
+    return;
+  }
+  struct timeval tv = {(time_t)GRACE_SECONDS, 0};
+  if (!r->grace) r->grace = evtimer_new(r->base, on_grace, r);
+  evtimer_add(r->grace, &tv);
+}
+
+/* Where reading starts: --from, else the checkpoint, else [source] start.
+ * Returns 0, or -1 with err. */
+static int start_from(struct run *r, struct start_pos *sp, int *from_cp, char *err, size_t errsz)
+{
+  struct checkpoint cp;
+  char why[512];
+  *from_cp = 0;
+  int have = state_checkpoint_load(r->st, &cp, why, sizeof why);
+  if (have < 0) return bh_err(err, errsz, "%s", why);
+  if (r->from) {
+    if (start_pos_parse(r->from, sp, err, errsz)) return -1;
+    if (have)
+      log_warn("--from %s: the checkpoint %s:%" PRIu64 " is not used; changes between it and %s are %s", r->from,
+               cp.pos.file, cp.pos.pos, r->from, "skipped or delivered again, as that position says");
+    return 0;
+  }
+  if (have) {
+    memset(sp, 0, sizeof *sp);
+    sp->kind = START_FILE;
+    snprintf(sp->file, sizeof sp->file, "%s", cp.pos.file);
+    sp->pos = cp.pos.pos;
+    r->cp = cp;
+    *from_cp = 1;
+    return 0;
+  }
+  const char *s = r->rs->cfg.source.start ? r->rs->cfg.source.start : "end";
+  return start_pos_parse(s, sp, err, errsz);
+}
+
+static int purged(const char *msg)
+{
+  return strstr(msg, "1236") || strstr(msg, "first log file name") || strstr(msg, "purged") ||
+         strstr(msg, "not found") || strstr(msg, "Could not find");
+}
+
+static void refuse_purged(const struct run *r, const char *why)
+{
+  log_error("cannot resume at the checkpoint %s:%" PRIu64 ": %s. The server no longer has that binlog (it was "
+            "purged), so the changes after it cannot be read. Ways out: 'binhook run --from start' reads from "
+            "the oldest binlog the server has (changes may be delivered again); 'binhook run --from end' skips "
+            "to now (changes in between are never delivered); both are logged. Keep binlogs longer "
+            "(binlog_expire_logs_seconds) so that this does not happen again",
+            r->cp.pos.file, r->cp.pos.pos, why);
 }
 
 int cmd_run(int argc, char **argv)
 {
   static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
                                            {"source", required_argument, NULL, 's'},
+                                           {"from", required_argument, NULL, 'f'},
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
   struct run r = {.config_path = "gateway.toml"};
   char err[1024];
-  int opt;
+  int opt, rc = 1;
   optind = 1;
   while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
     switch (opt) {
     case 'c': r.config_path = optarg; break;
     case 's': r.source_url = optarg; break;
+    case 'f': r.from = optarg; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
@@ -464,21 +1015,42 @@ int cmd_run(int argc, char **argv)
   if (!log_parse_level(r.rs->cfg.log.level, &lvl)) log_set_level(lvl);
   srandom((unsigned)time(NULL) ^ (unsigned)getpid());
   signal(SIGPIPE, SIG_IGN);
-
-  /* the source */
   struct config *cfg = &r.rs->cfg;
   if (r.source_url) {
     free(cfg->source.url);
     cfg->source.url = xstrdup(r.source_url);
   }
+
+  /* the state directory */
+  if (!(r.st = state_open(cfg->state.dir, 0, err, sizeof err))) {
+    log_error("cannot start: %s", err);
+    ruleset_free(r.rs);
+    return 1;
+  }
+  struct queue_report rep;
+  char qdir[4200];
+  snprintf(qdir, sizeof qdir, "%s/queue", state_dir(r.st));
+  struct queue_opts qo = {.max_bytes = cfg->state.queue_max, .segment_bytes = cfg->state.segment_size, .state = r.st};
+  if (!(r.dq = queue_open(qdir, &qo, 0, &rep, err, sizeof err))) {
+    log_error("cannot start: %s", err);
+    state_close(r.st);
+    ruleset_free(r.rs);
+    return 1;
+  }
+  if (rep.bad_records)
+    log_error("the retry queue in '%s' was damaged (a torn write or a disk error): %zu damaged record%s, %" PRIu64
+              " bytes, were cut out; every intact record was kept",
+              qdir, rep.bad_records, rep.bad_records == 1 ? "" : "s", rep.bad_bytes);
+
+  /* the source */
   struct source_opts so;
   memset(&so, 0, sizeof so);
-  if (config_source_conn(cfg, &so.conn, err, sizeof err) ||
-      start_pos_parse(cfg->source.start ? cfg->source.start : "end", &so.start, err, sizeof err)) {
+  int from_cp = 0;
+  if (config_source_conn(cfg, &so.conn, err, sizeof err) || start_from(&r, &so.start, &from_cp, err, sizeof err)) {
     log_error("%s", err);
     conn_opts_free(&so.conn);
-    ruleset_free(r.rs);
-    return 2;
+    rc = 2;
+    goto out_queue;
   }
   so.server_id = cfg->source.server_id;
   so.include = cfg->source.tables;
@@ -497,15 +1069,32 @@ int cmd_run(int argc, char **argv)
   r.src = source_new(&so);
   conn_opts_free(&so.conn);
   if (source_start(r.src, err, sizeof err)) {
-    log_error("%s", err);
+    if (from_cp && purged(err))
+      refuse_purged(&r, err);
+    else
+      log_error("%s", err);
     source_free(r.src);
-    ruleset_free(r.rs);
-    return 1;
+    r.src = NULL;
+    goto out_queue;
   }
+  r.from_cp = from_cp;
   uint32_t skip;
   const struct position *sp = source_start_position(r.src, &skip);
-  log_notice("binhook %s: reading from %s:%" PRIu64 " with %zu rules and %zu endpoints", BINHOOK_VERSION, sp->file,
-             sp->pos, r.rs->nrules, r.rs->nendpoints);
+  if (!from_cp && !skip) {
+    /* the start is saved now, so that a crash before the first commit
+     * resumes here and not at a later end */
+    r.cp.pos = *sp;
+    r.cp.saved = (int64_t)time(NULL);
+    if (state_checkpoint_save(r.st, &r.cp, err, sizeof err)) {
+      log_error("cannot start: %s", err);
+      goto out_source;
+    }
+  }
+  if (r.from) log_warn("started at --from %s instead of the checkpoint", r.from);
+  log_notice("binhook %s: reading from %s:%" PRIu64 "%s with %zu rules and %zu endpoints; %zu deliveries waiting "
+             "and %zu dead letters in the queue",
+             BINHOOK_VERSION, sp->file, sp->pos, from_cp ? " (the checkpoint)" : "", r.rs->nrules,
+             r.rs->nendpoints, rep.live, rep.dead);
 
   r.base = event_base_new();
   bh_assert(r.base);
@@ -514,6 +1103,13 @@ int cmd_run(int argc, char **argv)
   r.d = deliver_new(r.base, on_done, &r);
   r.q = source_queue(r.src);
   r.qev = event_new(r.base, evq_fd(r.q), EV_READ | EV_PERSIST, take_changes, &r);
+  r.dqev = event_new(r.base, queue_fd(r.dq), EV_READ | EV_PERSIST, on_durable, &r);
+  event_add(r.dqev, NULL);
+  r.tick = event_new(r.base, -1, EV_PERSIST, on_tick, &r);
+  struct timeval sec = {1, 0};
+  event_add(r.tick, &sec);
+  struct restore rst = {&r, time(NULL)};
+  queue_list(r.dq, restore_one, &rst);
   event_add(r.qev, NULL);
   r.sighup = evsignal_new(r.base, SIGHUP, on_sighup, &r);
   r.sigterm = evsignal_new(r.base, SIGTERM, on_stop, &r);
@@ -527,22 +1123,56 @@ int cmd_run(int argc, char **argv)
 
   source_stop(r.src);
   r.stopping = 1;
-  deliver_free(r.d); /* hands back what is in flight: given up (no durable queue yet) */
-  give_up_waiting(&r);
-  order_free(r.order, NULL, NULL); /* empty by now: every held delivery was given up with its first */
-  for (size_t i = 0; i < r.ndisabled; i++)
-    free(r.disabled[i]);
+  deliver_free(r.d); /* hands back what is in flight: it stays in the queue */
+  /* what was never written goes into the queue now */
+  while (r.fresh) spill(&r, r.fresh, (int64_t)time(NULL));
+  if (queue_sync(r.dq, 30, err, sizeof err))
+    log_error("the retry queue could not be written at the stop: %s; the checkpoint stays where the written "
+              "part allows, so the binlog gives the rest again at the next start",
+              err);
+  on_durable(-1, 0, &r);
+  if (r.cp_dirty) {
+    r.cp.saved = (int64_t)time(NULL);
+    queue_set_checkpoint(r.dq, &r.cp);
+  }
+  rc = r.failed ? 1 : 0;
+  log_notice("stopped at %s:%" PRIu64 ": %llu matches, %llu delivered, %llu failed attempts, %llu to the dead "
+             "letters, %llu queued; %llu restored at start, %llu made again and skipped",
+             r.cp.pos.file, r.cp.pos.pos, r.matched, r.delivered, r.failures, r.dead, r.spilled, r.restored,
+             r.skipped);
+  /* free what is left: every job is in the queue or finished */
+  while (r.all) job_free(&r, r.all);
+  for (struct lane *l = r.lanes, *ln; l; l = ln) {
+    ln = l->next;
+    free(l->endpoint);
+    free(l);
+  }
+  order_free(r.order, NULL, NULL);
+  for (size_t i = 0; i < r.ndisabled; i++) free(r.disabled[i]);
   free(r.disabled);
-  log_notice("stopped: %llu matches, %llu delivered, %llu failed attempts, %llu given up", r.matched, r.delivered,
-             r.failures, r.given_up);
+  while (r.marks) {
+    struct mark *m = r.marks;
+    r.marks = m->next;
+    free(m);
+  }
   matcher_free(r.m);
   event_free(r.qev);
+  event_free(r.dqev);
+  event_free(r.tick);
   event_free(r.sighup);
   event_free(r.sigterm);
   event_free(r.sigint);
   if (r.grace) event_free(r.grace);
   event_base_free(r.base);
-  source_free(r.src);
+out_source:
+  if (r.src) source_free(r.src);
+out_queue:
+  if (queue_close(r.dq, 30, err, sizeof err)) {
+    log_error("the retry queue could not be written at the stop: %s", err);
+    rc = 1;
+  }
+  idset_free(&r.known);
+  state_close(r.st);
   ruleset_free(r.rs);
-  return r.failed ? 1 : 0;
+  return rc;
 }

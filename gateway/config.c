@@ -34,7 +34,7 @@ static const char *const source_keys[] = {
     "url",      "password_env", "password_file",   "tls",          "tls_ca",
     "tls_cert", "tls_key",      "server_id",       "start",        "tables",
     "exclude",  "heartbeat",    "connect_timeout", "queue_events", "queue_bytes",  NULL};
-static const char *const state_keys[] = {"dir", NULL};
+static const char *const state_keys[] = {"dir", "queue_max", "segment_size", NULL};
 static const char *const log_keys[] = {"level", NULL};
 static const char *const admin_keys[] = {"listen", NULL};
 static const char *const endpoint_keys[] = {
@@ -66,6 +66,8 @@ void config_defaults(struct config *cfg)
   cfg->source.queue_events = 10000;
   cfg->source.queue_bytes = 64u << 20;
   cfg->state.dir = xstrdup("/var/lib/binhook");
+  cfg->state.queue_max = 1ull << 30;
+  cfg->state.segment_size = 64ull << 20;
   cfg->log.level = xstrdup("info");
 }
 
@@ -564,6 +566,29 @@ static int get_globs(struct loader *l, const struct toml_key *k, const char *sec
 
 /* ---- sections ---- */
 
+/* A size: a number of bytes or a string such as "64MiB", within [lo, hi]
+ * (named lo_s and hi_s in the message). Returns 0, or -1 after an error. */
+static int get_size(struct loader *l, const struct toml_key *k, const char *section, uint64_t lo, uint64_t hi,
+                    const char *lo_s, const char *hi_s, uint64_t *out)
+{
+  char w[300];
+  const struct toml_value *v = k->value;
+  uint64_t b;
+  if (v->type == TOML_INTEGER && v->u.integer >= 0) {
+    b = (uint64_t)v->u.integer;
+  } else if (v->type != TOML_STRING || config_parse_size(v->u.str.ptr, &b)) {
+    lerr(l, v->line, v->col, "%s must be a size such as \"64MiB\", \"500MB\" or a number of bytes",
+         key_where(w, sizeof w, k, section));
+    return -1;
+  }
+  if (b < lo || b > hi) {
+    lerr(l, v->line, v->col, "%s must be from %s to %s", key_where(w, sizeof w, k, section), lo_s, hi_s);
+    return -1;
+  }
+  *out = b;
+  return 0;
+}
+
 static void load_source(struct loader *l, const struct toml_value *t, struct config_source *src)
 {
   static const char *const S = "source";
@@ -638,17 +663,7 @@ static void load_source(struct loader *l, const struct toml_value *t, struct con
       if (!get_integer(l, k, S, 1, 100000000, &n)) src->queue_events = (size_t)n;
     } else if (!strcmp(name, "queue_bytes")) {
       uint64_t b;
-      if (v->type == TOML_INTEGER && v->u.integer >= 0) {
-        b = (uint64_t)v->u.integer;
-      } else if (v->type != TOML_STRING || config_parse_size(v->u.str.ptr, &b)) {
-        lerr(l, v->line, v->col, "%s must be a size such as \"64MiB\", \"500MB\" or a number of bytes",
-             key_where(w, sizeof w, k, S));
-        continue;
-      }
-      if (b < (1u << 20) || b > (64ull << 30))
-        lerr(l, v->line, v->col, "%s must be from 1MiB to 64GiB", key_where(w, sizeof w, k, S));
-      else
-        src->queue_bytes = (size_t)b;
+      if (!get_size(l, k, S, 1ull << 20, 64ull << 30, "1MiB", "64GiB", &b)) src->queue_bytes = (size_t)b;
     } else {
       unknown_key(l, k, S, source_keys);
     }
@@ -659,9 +674,14 @@ static void load_state(struct loader *l, const struct toml_value *t, struct conf
 {
   for (size_t i = 0; i < t->u.table.len; i++) {
     const struct toml_key *k = &t->u.table.entries[i];
+    uint64_t b;
     if (!strcmp(k->key, "dir"))
       set_path(l->file, &st->dir, get_string(l, k, "state", 1));
-    else
+    else if (!strcmp(k->key, "queue_max")) {
+      if (!get_size(l, k, "state", 1ull << 20, 1ull << 50, "1MiB", "1PiB", &b)) st->queue_max = b;
+    } else if (!strcmp(k->key, "segment_size")) {
+      if (!get_size(l, k, "state", 4096, 1ull << 30, "4KiB", "1GiB", &b)) st->segment_size = b;
+    } else
       unknown_key(l, k, "state", state_keys);
   }
 }

@@ -28,7 +28,9 @@ struct config_source {
 };
 
 struct config_state {
-  char *dir; /* state directory; default /var/lib/binhook */
+  char *dir;             /* state directory; default /var/lib/binhook */
+  uint64_t queue_max;    /* bytes the retry queue may use on disk; default 1 GiB */
+  uint64_t segment_size; /* bytes per queue segment file; default 64 MiB */
 };
 
 struct config_log {

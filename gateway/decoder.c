@@ -363,6 +363,7 @@ static int end_tx(struct decoder *d, const struct binlog_header *h, uint64_t at,
   struct change *e = change_new(EVENT_COMMIT, NULL);
   fill_common(d, e, h, at);
   e->end_pos = end;
+  e->xa_held = d->nxa > 0;
   d->in_tx = 0;
   d->skip = 0; /* a resume skips within its first transaction only */
   rcstr_unref(d->sql);
@@ -952,6 +953,7 @@ int decoder_feed(struct decoder *d, const unsigned char *ev, size_t n, int64_t o
       struct change *e = change_new(EVENT_HEARTBEAT, NULL);
       fill_common(d, e, &h, h.log_pos);
       e->end_pos = h.log_pos;
+      e->xa_held = d->nxa > 0;
       rc = d->cb.emit(d->cb.ctx, e, err, errsz);
     }
     return rc; /* heartbeats are not in the file: the position stays */

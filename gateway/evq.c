@@ -185,7 +185,7 @@ int evq_fd(struct evq *q)
 {
   pthread_mutex_lock(&q->lock);
   q->fd_used = 1;
-  if (q->head) signal_fd(q);
+  if (q->head || q->closed) signal_fd(q); /* closed before anyone watched: say it now */
   pthread_mutex_unlock(&q->lock);
   return q->efd;
 }

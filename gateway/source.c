@@ -506,8 +506,10 @@ static void *reader_main(void *arg)
       continue;
     }
     const unsigned char *p = s->m->net.read_pos;
-    if (p[0] == 0xfe && len < 9) { /* end of stream (only with non-blocking dumps) */
+    if (p[0] == 0xfe && len < 9) { /* end of stream: the server is shutting down */
       note_resume(s);
+      log_warn("the server ended the stream (shutting down?); reconnecting to resume at %s:%" PRIu64, s->resume.file,
+               s->resume.pos);
       close_stream(s);
       continue;
     }

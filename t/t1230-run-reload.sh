@@ -133,11 +133,12 @@ assert json.loads(q[\"body\"]) == {\"version\": 2, \"id\": 3, \"status\": \"paid
 test_expect_success 'SIGTERM stops it with status 0 and a summary' '
   kill -TERM $(cat "$TRASH/run.pid") &&
   test_wait_until 30 gone $(cat "$TRASH/run.pid") &&
-  test_grep "stopped: 3 matches, 3 delivered, 0 failed attempts, 0 given up" "$TRASH/run.log"
+  test_grep "stopped at binlog.[0-9]*:[0-9]*: 3 matches, 3 delivered, 0 failed attempts, 0 to the dead letters, 0 queued" "$TRASH/run.log"
 '
 
-test_expect_success 'a failing endpoint: the attempt is logged, a retry waits, SIGTERM gives it up at once' '
+test_expect_success 'a failing endpoint: the attempt is logged, a retry waits, SIGTERM keeps it in the queue' '
   python3 "$TOP/t/lib/receiver.py" "$TRASH/port500" "$TRASH/received500.jsonl" 500 7>&- 8>&- &
+  echo $! >"$TRASH/r500.pid" &&
   test_atexit "kill $! 2>/dev/null" &&
   test_wait_until 20 test -s "$TRASH/port500" &&
   sed -i "s/127.0.0.1:$PORT/127.0.0.1:$(cat "$TRASH/port500")/" "$TRASH/cfg/gateway.toml" &&
@@ -149,8 +150,36 @@ test_expect_success 'a failing endpoint: the attempt is logged, a retry waits, S
   test_wait_until 30 grep -q "failed (attempt 1): HTTP status 500; next attempt in" "$TRASH/run500.log" &&
   kill -TERM $(cat "$TRASH/run500.pid") &&
   test_wait_until 5 gone $(cat "$TRASH/run500.pid") &&
-  test_grep "gave up on delivery msg_[0-9a-f]* (rule .v2.) to endpoint .hook. waiting for attempt 2: binhook stopped" "$TRASH/run500.log" &&
-  test_grep "stopped: 1 matches, 0 delivered, 1 failed attempts, 1 given up" "$TRASH/run500.log"
+  test_grep "stopped at binlog.[0-9]*:[0-9]*: 1 matches, 0 delivered, 1 failed attempts, 0 to the dead letters, 1 queued" "$TRASH/run500.log" &&
+  (cd "$TRASH/cfg" && "$BINHOOK" dlq list --waiting -c gateway.toml >"$TRASH/waiting" 2>"$TRASH/waiting.err") &&
+  test_grep "1 waiting" "$TRASH/waiting.err" &&
+  test_grep "endpoint=hook rule=v2 attempts=1" "$TRASH/waiting"
+'
+
+test_expect_success 'started again with the endpoint fixed: the queued delivery goes out, same webhook-id' '
+  kill $(cat "$TRASH/r500.pid") &&
+  test_wait_until 10 gone $(cat "$TRASH/r500.pid") &&
+  { python3 "$TOP/t/lib/receiver.py" "$TRASH/port500.ok" "$TRASH/received500.jsonl" 200 $(cat "$TRASH/port500") 7>&- 8>&- & } &&
+  test_atexit "kill $! 2>/dev/null" &&
+  test_wait_until 20 test -s "$TRASH/port500.ok" &&
+  { (cd "$TRASH/cfg" && exec "$BINHOOK" run -c gateway.toml 2>"$TRASH/run-again.log" 7>&- 8>&-) & } &&
+  echo $! >"$TRASH/again.pid" &&
+  test_atexit "kill -9 $(cat "$TRASH/again.pid") 2>/dev/null" &&
+  test_wait_until 30 grep -q "1 deliveries waiting and 0 dead letters in the queue" "$TRASH/run-again.log" &&
+  test_wait_until 30 grep -q "\"status\": 200" "$TRASH/received500.jsonl" &&
+  python3 -c "
+import json, sys
+q = [json.loads(l) for l in open(sys.argv[1])]
+assert [x[\"status\"] for x in q] == [500, 200], q
+assert q[0][\"headers\"][\"webhook-id\"] == q[1][\"headers\"][\"webhook-id\"], q
+assert q[0][\"body\"] == q[1][\"body\"], q
+assert q[0][\"headers\"][\"webhook-timestamp\"] != q[1][\"headers\"][\"webhook-timestamp\"], q
+" "$TRASH/received500.jsonl" &&
+  kill -TERM $(cat "$TRASH/again.pid") &&
+  test_wait_until 10 gone $(cat "$TRASH/again.pid") &&
+  test_grep "0 queued; 1 restored at start" "$TRASH/run-again.log" &&
+  (cd "$TRASH/cfg" && "$BINHOOK" dlq list --waiting -c gateway.toml 2>"$TRASH/waiting.err") &&
+  test_grep "^0 waiting" "$TRASH/waiting.err"
 '
 
 test_expect_success 'run refuses to start on a broken configuration, exit 2' '

@@ -84,7 +84,7 @@ test_expect_success 'the writes are delivered to every endpoint, signed, and the
 test_expect_success 'SIGTERM: a clean stop, every delivery made' '
   kill -TERM $(cat "$TRASH/run.pid") &&
   test_wait_until 30 sh -c "! kill -0 $(cat "$TRASH/run.pid") 2>/dev/null" &&
-  test_grep "stopped: 21 matches, 23 delivered, 0 failed attempts, 0 given up" "$TRASH/run.log"
+  test_grep "stopped at [^ ]*: 21 matches, 23 delivered, 0 failed attempts, 0 to the dead letters, 0 queued" "$TRASH/run.log"
 '
 
 test_done

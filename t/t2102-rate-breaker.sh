@@ -16,6 +16,8 @@ test_expect_success 'setup: two receivers, binhook with a rate-limited and a bre
   start_receiver rate &&
   start_receiver brk --fail-first 7 &&
   cat >"$TRASH/g.toml" <<-EOF &&
+	[state]
+	dir = "state1"
 	[source]
 	url = "$BINHOOK_URL"
 	server_id = 7301
@@ -90,12 +92,14 @@ test_expect_success 'the breaker: 5 failures open it, probes every 2 s, a succes
 
 test_expect_success 'a clean stop' '
   stop_binhook run.log &&
-  test_grep "stopped: 120 matches, 120 delivered, 7 failed attempts, 0 given up" "$TRASH/run.log"
+  test_grep "stopped at [^ ]*: 120 matches, 120 delivered, 7 failed attempts, 0 to the dead letters" "$TRASH/run.log"
 '
 
 test_expect_success 'Retry-After as an HTTP-date: the next attempt waits until that time' '
   start_receiver date --throttle-first 3 --retry-after 3 --retry-after-date &&
   cat >"$TRASH/date.toml" <<-EOF &&
+	[state]
+	dir = "state2"
 	[source]
 	url = "$BINHOOK_URL"
 	server_id = 7302

@@ -185,7 +185,7 @@ static void test_unknown_keys(void)
          "no near key: the list of known keys");
   is_str(errors_of("[log]\n\"a\\nb\" = 1\n"), "2:1: unknown key 'a?b' in [log] (known keys: level)",
          "control characters in a key do not break the line");
-  is_str(errors_of("[state]\n[state.sub]\n"), "2:8: unknown key 'sub' in [state] (known keys: dir)",
+  is_str(errors_of("[state]\n[state.sub]\n"), "2:8: unknown key 'sub' in [state] (known keys: dir, queue_max, segment_size)",
          "sub-table of a known section");
 }
 

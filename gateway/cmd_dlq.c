@@ -1,0 +1,298 @@
+/* cmd_dlq.c - `binhook dlq list|show|replay|drop`: the dead letters in the
+ * state directory's queue (queue.h). Deliveries are picked by webhook-id or
+ * queue number, by endpoint, by rule and by the time they died.
+ *
+ * list and show only read, so they work while the daemon runs. replay and
+ * drop change the queue, which only one process may write: they take the
+ * state directory's lock and refuse while the daemon holds it. A replayed
+ * delivery is due at once, with its attempts counted from zero, and goes
+ * out when the daemon starts. */
+#include "commands.h"
+#include "config.h"
+#include "queue.h"
+#include "request.h"
+#include "state.h"
+#include "util.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct sel {
+  char **ids; /* webhook-ids or queue numbers */
+  size_t nids;
+  const char *endpoint, *rule;
+  int64_t since, until; /* 0: open */
+  int all, json, waiting;
+};
+
+struct walk {
+  struct sel *s;
+  struct queue *q;
+  const char *verb;
+  size_t n;
+  uint64_t *seqs;
+};
+
+static void usage(FILE *f)
+{
+  fprintf(f, "usage: binhook dlq list|show|replay|drop [-c gateway.toml] [ID...] [--endpoint NAME] [--rule NAME]\n"
+             "                 [--since TIME] [--until TIME] [--all] [--json] [--waiting]\n\n"
+             "The dead letters: deliveries that ran out of retries, got an answer that is not retried, or\n"
+             "were for an endpoint that answered 410 Gone.\n\n"
+             "  list            one line per dead letter (--json: one JSON object each)\n"
+             "  show            the whole delivery: metadata, then the request (method, URL, headers, body)\n"
+             "  replay          send them again: due at once, attempts from zero (when the daemon starts)\n"
+             "  drop            delete them for good\n\n"
+             "  ID              a webhook-id (msg_...) or a queue number, as list prints them\n"
+             "  --endpoint, --rule   only those of this endpoint or rule\n"
+             "  --since, --until     only those that died in this range: 2026-11-21T10:00:00Z, seconds since\n"
+             "                       the epoch, or an age such as 90m, 2h or 3d\n"
+             "  --all           replay or drop every one (they refuse to act on nothing chosen)\n"
+             "  --waiting       list the deliveries waiting for a retry instead of the dead letters\n\n"
+             "replay and drop need the daemon stopped (the queue has one writer); list and show do not.\n");
+}
+
+/* A time: RFC 3339 UTC, epoch seconds, or an age (90m, 2h, 3d) before now. */
+static int parse_time(const char *s, int64_t *out)
+{
+  struct tm tm;
+  memset(&tm, 0, sizeof tm);
+  const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+  if (end && (!*end || !strcmp(end, "Z"))) {
+    *out = (int64_t)timegm(&tm);
+    return 0;
+  }
+  char *e;
+  double v = strtod(s, &e);
+  if (e == s || v < 0) return -1;
+  double unit = !*e ? 0 : !strcmp(e, "s") ? 1 : !strcmp(e, "m") ? 60 : !strcmp(e, "h") ? 3600 : !strcmp(e, "d") ? 86400 : -1;
+  if (unit < 0) return -1;
+  *out = unit == 0 ? (int64_t)v : (int64_t)time(NULL) - (int64_t)(v * unit);
+  return 0;
+}
+
+static int chosen(const struct sel *s, const struct queue_rec *r)
+{
+  if (s->waiting ? r->dead : !r->dead) return 0;
+  if (s->endpoint && strcmp(s->endpoint, r->endpoint)) return 0;
+  if (s->rule && strcmp(s->rule, r->rule)) return 0;
+  int64_t t = r->dead ? r->dead_at : r->created;
+  if (s->since && t < s->since) return 0;
+  if (s->until && t > s->until) return 0;
+  if (!s->nids) return 1;
+  char num[32];
+  snprintf(num, sizeof num, "%" PRIu64, r->seq);
+  for (size_t i = 0; i < s->nids; i++)
+    if (!strcmp(s->ids[i], r->id) || !strcmp(s->ids[i], num)) return 1;
+  return 0;
+}
+
+static void iso(int64_t t, char *out, size_t n)
+{
+  time_t tt = (time_t)t;
+  struct tm tm;
+  gmtime_r(&tt, &tm);
+  strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void print_json(const struct queue_rec *r)
+{
+  struct buf b = BUF_INIT;
+  char t[40];
+  buf_printf(&b, "{\"seq\":%" PRIu64 ",\"id\":", r->seq);
+  buf_add_json_str(&b, r->id, strlen(r->id));
+  buf_addlit(&b, ",\"endpoint\":");
+  buf_add_json_str(&b, r->endpoint, strlen(r->endpoint));
+  buf_addlit(&b, ",\"rule\":");
+  buf_add_json_str(&b, r->rule, strlen(r->rule));
+  iso(r->created, t, sizeof t);
+  buf_printf(&b, ",\"created\":\"%s\",\"attempts\":%u", t, r->attempts);
+  if (r->dead) {
+    iso(r->dead_at, t, sizeof t);
+    buf_printf(&b, ",\"dead_at\":\"%s\",\"reason\":", t);
+    buf_add_json_str(&b, r->reason ? r->reason : "", r->reason ? strlen(r->reason) : 0);
+  } else {
+    iso(r->due, t, sizeof t);
+    buf_printf(&b, ",\"due\":\"%s\"", t);
+  }
+  buf_addc(&b, '}');
+  puts(b.p);
+  buf_free(&b);
+}
+
+static int on_list(void *arg, const struct queue_rec *r)
+{
+  struct walk *w = arg;
+  if (!chosen(w->s, r)) return 0;
+  w->n++;
+  if (w->s->json) {
+    print_json(r);
+    return 0;
+  }
+  char t[40];
+  iso(r->dead ? r->dead_at : r->due, t, sizeof t);
+  printf("%-6" PRIu64 " %s  %s  endpoint=%s rule=%s attempts=%u%s%s\n", r->seq, r->id, t, r->endpoint, r->rule,
+         r->attempts, r->dead ? " reason=" : "", r->dead && r->reason ? r->reason : "");
+  return 0;
+}
+
+static int on_collect(void *arg, const struct queue_rec *r)
+{
+  struct walk *w = arg;
+  if (!chosen(w->s, r)) return 0;
+  w->seqs = xrealloc(w->seqs, (w->n + 1) * sizeof *w->seqs);
+  w->seqs[w->n++] = r->seq;
+  return 0;
+}
+
+static int show(struct queue *q, uint64_t seq)
+{
+  struct queue_rec r;
+  struct request rq;
+  char err[512];
+  if (queue_read(q, seq, &r, err, sizeof err)) {
+    fprintf(stderr, "binhook dlq: %s\n", err);
+    return -1;
+  }
+  print_json(&r);
+  if (request_decode(r.payload, r.payloadlen, &rq, err, sizeof err)) {
+    fprintf(stderr, "binhook dlq: delivery %" PRIu64 ": %s\n", seq, err);
+    queue_rec_free(&r);
+    return -1;
+  }
+  printf("%s %s\n", rq.method, rq.url);
+  for (size_t i = 0; i < rq.nheaders; i++) printf("%s: %s\n", rq.headers[i].name, rq.headers[i].value);
+  printf("\n");
+  fwrite(rq.body.p, 1, rq.body.len, stdout);
+  printf("\n\n");
+  request_free(&rq);
+  queue_rec_free(&r);
+  return 0;
+}
+
+int cmd_dlq(int argc, char **argv)
+{
+  static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+                                           {"endpoint", required_argument, NULL, 'e'},
+                                           {"rule", required_argument, NULL, 'r'},
+                                           {"since", required_argument, NULL, 's'},
+                                           {"until", required_argument, NULL, 'u'},
+                                           {"all", no_argument, NULL, 'a'},
+                                           {"json", no_argument, NULL, 'j'},
+                                           {"waiting", no_argument, NULL, 'w'},
+                                           {"help", no_argument, NULL, 'h'},
+                                           {NULL, 0, NULL, 0}};
+  const char *config_path = "gateway.toml";
+  struct sel s;
+  memset(&s, 0, sizeof s);
+  char err[4400];
+  int opt;
+  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  const char *verb = argv[1];
+  int write = !strcmp(verb, "replay") || !strcmp(verb, "drop");
+  if (!write && strcmp(verb, "list") && strcmp(verb, "show")) {
+    fprintf(stderr, "binhook dlq: unknown action '%s' (list, show, replay or drop)\n", verb);
+    return 2;
+  }
+  optind = 2;
+  while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+    switch (opt) {
+    case 'c': config_path = optarg; break;
+    case 'e': s.endpoint = optarg; break;
+    case 'r': s.rule = optarg; break;
+    case 's':
+    case 'u':
+      if (parse_time(optarg, opt == 's' ? &s.since : &s.until)) {
+        fprintf(stderr, "binhook dlq: '%s' is not a time (2026-11-21T10:00:00Z, epoch seconds, or 90m, 2h, 3d)\n",
+                optarg);
+        return 2;
+      }
+      break;
+    case 'a': s.all = 1; break;
+    case 'j': s.json = 1; break;
+    case 'w': s.waiting = 1; break;
+    case 'h': usage(stdout); return 0;
+    default: usage(stderr); return 2;
+    }
+  }
+  s.ids = argv + optind;
+  s.nids = (size_t)(argc - optind);
+  if (write && !s.all && !s.nids && !s.endpoint && !s.rule && !s.since && !s.until) {
+    fprintf(stderr, "binhook dlq %s: choose what (IDs, --endpoint, --rule, --since, --until) or say --all\n", verb);
+    return 2;
+  }
+  if (!strcmp(verb, "show") && !s.nids && !s.endpoint && !s.rule && !s.since && !s.until) s.all = 1;
+
+  struct config cfg;
+  config_defaults(&cfg);
+  if (config_load(config_path, &cfg, err, sizeof err)) {
+    fputs(err, stderr);
+    fprintf(stderr, "binhook dlq: fix the configuration first ('binhook check -c %s')\n", config_path);
+    config_free(&cfg);
+    return 2;
+  }
+  int rc = 1;
+  struct state *st = state_open(cfg.state.dir, !write, err, sizeof err);
+  struct queue *q = NULL;
+  struct walk w = {&s, NULL, verb, 0, NULL};
+  if (!st) {
+    fprintf(stderr, "binhook dlq: %s\n", err);
+    goto out;
+  }
+  char qdir[4200];
+  snprintf(qdir, sizeof qdir, "%s/queue", state_dir(st));
+  struct queue_opts qo = {.max_bytes = 0, .segment_bytes = cfg.state.segment_size, .state = NULL};
+  struct queue_report rep;
+  if (!(q = queue_open(qdir, &qo, !write, &rep, err, sizeof err))) {
+    fprintf(stderr, "binhook dlq: %s\n", err);
+    goto out;
+  }
+  w.q = q;
+  if (!strcmp(verb, "list")) {
+    queue_list(q, on_list, &w);
+    fprintf(stderr, "%zu %s\n", w.n, s.waiting ? "waiting" : "dead letters");
+    rc = 0;
+    goto out;
+  }
+  queue_list(q, on_collect, &w);
+  if (!w.n) {
+    fprintf(stderr, "binhook dlq %s: no %s matches\n", verb, s.waiting ? "waiting delivery" : "dead letter");
+    rc = s.nids ? 1 : 0;
+    goto out;
+  }
+  rc = 0;
+  for (size_t i = 0; i < w.n; i++) {
+    if (!strcmp(verb, "show")) {
+      if (show(q, w.seqs[i])) rc = 1;
+    } else if (!strcmp(verb, "replay")) {
+      queue_revive(q, w.seqs[i], (int64_t)time(NULL));
+    } else {
+      queue_done(q, w.seqs[i]);
+    }
+  }
+  if (write) {
+    if (queue_sync(q, 30, err, sizeof err)) {
+      fprintf(stderr, "binhook dlq %s: %s\n", verb, err);
+      rc = 1;
+    } else {
+      fprintf(stderr, "%s %zu deliver%s%s\n", !strcmp(verb, "replay") ? "replayed" : "dropped", w.n,
+              w.n == 1 ? "y" : "ies", !strcmp(verb, "replay") ? " (sent when binhook runs)" : "");
+    }
+  }
+out:
+  free(w.seqs);
+  if (q && queue_close(q, 30, err, sizeof err)) {
+    fprintf(stderr, "binhook dlq: %s\n", err);
+    rc = 1;
+  }
+  if (st) state_close(st);
+  config_free(&cfg);
+  return rc;
+}
