@@ -412,18 +412,6 @@ static void seg_path(const struct queue *q, uint64_t no, char *out, size_t n)
   snprintf(out, n, "%s/%016" PRIx64 ".seg", q->dir, no);
 }
 
-static int fsync_dir(const char *dir, char *err, size_t errsz)
-{
-  char eb[128];
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return bh_err(err, errsz, "cannot open '%s': %s", dir, bh_strerror(errno, eb, sizeof eb));
-  int rc = fsync(fd);
-  int e = errno;
-  close(fd);
-  if (rc) return bh_err(err, errsz, "cannot sync '%s': %s", dir, bh_strerror(e, eb, sizeof eb));
-  return 0;
-}
-
 static int read_all(const char *path, struct buf *out, char *err, size_t errsz)
 {
   char eb[128];
@@ -519,7 +507,7 @@ static void apply(struct queue *q, const struct decoded *d, uint64_t segno, uint
  * out of the file, which is rewritten with its good records only). */
 static int load_segment(struct queue *q, uint64_t no, struct queue_report *rep, char *err, size_t errsz)
 {
-  char path[4096], eb[128];
+  char path[4096];
   seg_path(q, no, path, sizeof path);
   struct buf raw = BUF_INIT, good = BUF_INIT;
   if (read_all(path, &raw, err, errsz)) return -1;
@@ -564,20 +552,9 @@ static int load_segment(struct queue *q, uint64_t no, struct queue_report *rep, 
     q->nsegs--;
     damaged = 0;
   }
-  if (damaged && !q->readonly) {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.repair", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0 || write_all(fd, good.p, good.len) || fsync(fd)) {
-      rc = bh_err(err, errsz, "cannot repair queue segment '%s': %s", path, bh_strerror(errno, eb, sizeof eb));
-      if (fd >= 0) close(fd);
-      unlink(tmp);
-    } else if (close(fd) || rename(tmp, path)) {
-      rc = bh_err(err, errsz, "cannot repair queue segment '%s': %s", path, bh_strerror(errno, eb, sizeof eb));
-      unlink(tmp);
-    } else {
-      rc = fsync_dir(q->dir, err, errsz);
-    }
+  if (damaged && !q->readonly) { /* the good records only, replacing the file atomically */
+    const char *name = strrchr(path, '/') + 1;
+    if (state_write_file(q->dir, name, good.p, good.len, err, errsz)) rc = -1;
   }
   buf_free(&raw);
   buf_free(&good);
@@ -591,7 +568,7 @@ static int open_segment(struct queue *q, char *err, size_t errsz)
   seg_path(q, no, path, sizeof path);
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) return bh_err(err, errsz, "cannot create queue segment '%s': %s", path, bh_strerror(errno, eb, sizeof eb));
-  if (fsync_dir(q->dir, err, errsz)) {
+  if (state_sync_dir(q->dir, err, errsz)) {
     close(fd);
     unlink(path);
     return -1;

@@ -504,6 +504,12 @@ int state_write_file(const char *dir, const char *name, const void *data, size_t
     return bh_err(err, errsz, "cannot rename '%s' to '%s': %s", tmp, path, bh_strerror(e, ebuf, sizeof ebuf));
   }
   /* the rename is durable only once the directory is */
+  return state_sync_dir(dir, err, errsz);
+}
+
+int state_sync_dir(const char *dir, char *err, size_t errsz)
+{
+  char ebuf[128];
   int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0)
     return bh_err(err, errsz, "cannot open directory '%s': %s", dir, bh_strerror(errno, ebuf, sizeof ebuf));

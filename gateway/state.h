@@ -54,4 +54,7 @@ int state_checkpoint_save(struct state *s, const struct checkpoint *cp, char *er
  * directory fsync). */
 int state_write_file(const char *dir, const char *name, const void *data, size_t n, char *err, size_t errsz);
 
+/* Makes the entries of dir (files created, renamed or removed) durable. */
+int state_sync_dir(const char *dir, char *err, size_t errsz);
+
 #endif
