@@ -201,6 +201,12 @@ static int attach_stream(struct source *s, MYSQL *m, MARIADB_RPL *rpl)
   pthread_mutex_lock(&s->conn_lock);
   s->m = m;
   s->rpl = rpl;
+  /* A stop that came while the connection was being opened found no socket
+   * to shut down: the read that follows must not block. */
+  if (atomic_load(&s->stop)) {
+    int fd = (int)mysql_get_socket(m);
+    if (fd >= 0) shutdown(fd, SHUT_RDWR);
+  }
   pthread_mutex_unlock(&s->conn_lock);
   return 0;
 }

@@ -277,7 +277,7 @@ test_expect_success 'SIGTERM while tailing live: a continue position, exit 0, an
   mariadb_sql "INSERT INTO r.small VALUES (2004, 4)" &&
   test_wait_until 60 has_lines 4 live &&
   kill -TERM $tail_pid &&
-  test_exit_code 0 wait $tail_pid &&
+  test_exit_code 0 test_wait_exit $tail_pid &&
   test "$(wc -l <live)" = 4 &&
   pos=$(continue_pos live.err) &&
   test -n "$pos" &&
@@ -297,7 +297,7 @@ test_expect_success 'SIGTERM once the transaction is over gives its end: a bound
   # the commit follows the last row in the stream: give it a moment
   sleep 1 &&
   kill -TERM $tail_pid &&
-  test_exit_code 0 wait $tail_pid &&
+  test_exit_code 0 test_wait_exit $tail_pid &&
   test_grep "^binhook: stopped; continue with --from $end\$" live.err
 '
 
@@ -306,7 +306,7 @@ test_expect_success 'SIGINT works the same' '
   mariadb_sql "INSERT INTO r.small VALUES (4001, 1)" &&
   test_wait_until 60 has_lines 1 live &&
   kill -INT $tail_pid &&
-  test_exit_code 0 wait $tail_pid &&
+  test_exit_code 0 test_wait_exit $tail_pid &&
   test -n "$(continue_pos live.err)"
 '
 
@@ -315,7 +315,7 @@ test_expect_success 'SIGTERM before any change arrived gives back the --from pos
   start_tail idle --from "$start" --server-id 204 &&
   test_wait_until 30 tail_connected $tail_pid &&
   kill -TERM $tail_pid &&
-  test_exit_code 0 wait $tail_pid &&
+  test_exit_code 0 test_wait_exit $tail_pid &&
   is_empty idle &&
   test_grep "^binhook: stopped; continue with --from $start\$" idle.err
 '
@@ -325,7 +325,7 @@ test_expect_success 'SIGTERM before any change arrived, started --from end: wher
   test_wait_until 30 tail_connected $tail_pid &&
   end=$(mariadb_binlog_pos) &&
   kill -TERM $tail_pid &&
-  test_exit_code 0 wait $tail_pid &&
+  test_exit_code 0 test_wait_exit $tail_pid &&
   is_empty idle &&
   test_grep "^binhook: stopped; continue with --from $end\$" idle.err
 '
@@ -348,7 +348,7 @@ test_expect_success 'two tails with the same server id: one stops and says why, 
   else
     gone=two gone_pid=$two_pid kept=one
   fi &&
-  test_exit_code 1 wait $gone_pid &&
+  test_exit_code 1 test_wait_exit $gone_pid &&
   grep "^binhook tail: " $gone.err >fatal &&
   test_grep "server.id" fatal &&
   test_grep ! "impossible position" fatal &&

@@ -35,7 +35,7 @@ start_tail () {
 
 # stop_tail PID: SIGTERM, then its exit status must be 0.
 stop_tail () {
-  kill -TERM "$1" && test_exit_code 0 wait "$1"
+  kill -TERM "$1" && test_exit_code 0 test_wait_exit "$1"
 }
 
 # check_rows FILE EXPECT: the row events of FILE, as "type schema.table key
@@ -170,7 +170,7 @@ test_expect_success 'a restart while the tail is inside a big transaction: nothi
   test_wait_until 180 has_lines 61001 big &&
   sleep 1 &&
   stop_tail $big_pid &&
-  wait $reader_pid &&
+  test_wait_exit $reader_pid &&
   test "$(wc -l <big)" = 61001 &&
   python3 - big <<-\EOF &&
 	import json, sys
@@ -218,7 +218,7 @@ test_expect_success 'SIGTERM while the server is down: exit 0 and a continue pos
   sleep 2 &&
   kill -TERM $gone_pid &&
   test_wait_until 10 not_running $gone_pid &&
-  test_exit_code 0 wait $gone_pid &&
+  test_exit_code 0 test_wait_exit $gone_pid &&
   test_grep "^binhook: stopped; continue with --from $end\$" gone.err &&
   mariadb_restart
 '

@@ -142,7 +142,7 @@ test_expect_success 'every change arrived, each row in commit order, no webhook-
 
 test_expect_success 'a stop afterwards is clean: nothing in the dead letters, nothing waiting' '
   stop_binhook run.log &&
-  { wait $pid; test $? = 0; } &&
+  test_exit_code 0 test_wait_exit $pid 120 &&
   grep "stopped at" "$TRASH/run.log" >"$TRASH/stopped" &&
   sed "s/^/# /" "$TRASH/stopped" >&7 &&
   test_grep "stopped at $end: 50000 matches, 50000 delivered, [0-9]* failed attempts, 0 to the dead letters, 50000 queued; 0 restored" "$TRASH/stopped" &&

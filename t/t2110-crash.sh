@@ -259,7 +259,7 @@ test_expect_success "binhook killed with SIGKILL at random moments under a write
   test_atexit "touch \"$TRASH/load.stop\"; kill $load_pid 2>/dev/null" &&
   kill_loop &&
   touch "$TRASH/load.stop" &&
-  wait "$load_pid" &&
+  test_wait_exit "$load_pid" &&
   echo >&7 "# $kills kills; the load wrote $(mariadb_sql "SELECT COUNT(*) FROM shop.t") inserts and $(mariadb_sql "SELECT COUNT(*) FROM shop.audit") updates"
 '
 
@@ -267,7 +267,7 @@ test_expect_success 'started a last time, binhook delivers what is left and stop
   bh_start &&
   test_wait_until "${DRAIN:-$((120 + kills))}" drained &&
   kill -TERM "$bh_pid" &&
-  { wait "$bh_pid"; st=$?; } &&
+  { test_wait_exit "$bh_pid" 120; st=$?; } &&
   echo "run $runs (pid $bh_pid) $(bh_status $st) on SIGTERM" >>"$TRASH/ends" &&
   bh_pid= &&
   test "$st" = 0 &&

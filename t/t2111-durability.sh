@@ -195,7 +195,7 @@ test_expect_success '--from start starts, and says that the checkpoint is not us
   test_wait_until 60 all_arrived hook d.t "id > 720" &&
   kill -TERM $pid &&
   test_wait_until 30 binhook_gone $pid &&
-  test_exit_code 0 wait $pid &&
+  test_exit_code 0 test_wait_exit $pid &&
   test_grep "stopped at [^ ]*: 10 matches, 10 delivered" "$TRASH/c.log"
 '
 

@@ -91,6 +91,9 @@ test_cleanup_ () {
   for ((i = ${#test_atexit_[@]} - 1; i >= 0; i--)); do
     eval "${test_atexit_[i]}" >>"$test_root_/atexit.log" 2>&1 </dev/null 7>&- 8>&- || :
   done
+  if [ -n "${test_watchdog_:-}" ]; then
+    kill "$test_watchdog_" 2>/dev/null || :
+  fi
   cd / || :
   if [ "${BINHOOK_TEST_KEEP:-0}" = 1 ]; then
     echo >&8 "# $test_name_: trash kept in $TRASH"
@@ -106,6 +109,63 @@ trap 'exit 129' HUP
 trap 'exit 141' PIPE
 
 cd "$TRASH" || exit 1
+
+# test_descendants_ PID: the pids of every process below PID, deepest last.
+test_descendants_ () {
+  ps -e -o pid=,ppid= 2>/dev/null | awk -v root="$1" '
+    { parent[$1] = $2 }
+    END {
+      found[root] = 1
+      do {
+        more = 0
+        for (p in parent)
+          if (!(p in found) && (parent[p] in found)) { found[p] = 1; print p; more = 1 }
+      } while (more)
+    }'
+}
+
+# The watchdog: a script still running after BINHOOK_TEST_TIMEOUT seconds
+# (default 900; 0 turns it off) is stopped, so that one hang fails its script
+# instead of holding up the whole suite. It shows what was running and the
+# stacks of any binhook among it, then ends the processes below the script
+# and the script, whose cleanup reports the test it was in as failed.
+test_timeout_=${BINHOOK_TEST_TIMEOUT:-900}
+if [ "$test_timeout_" -gt 0 ] 2>/dev/null; then
+  (
+    trap - EXIT INT TERM HUP PIPE
+    exec 7>&- >/dev/null </dev/null
+    me=$BASHPID
+    end=$((SECONDS + test_timeout_))
+    while [ "$SECONDS" -lt "$end" ]; do
+      sleep 1
+      kill -0 "$test_pid_" 2>/dev/null || exit 0
+    done
+    pids=$(test_descendants_ "$test_pid_" | grep -vx "$me")
+    {
+      echo "# $test_name_: still running after ${test_timeout_}s: stopping it (BINHOOK_TEST_TIMEOUT sets the limit)"
+      for pid in $pids; do
+        { args=$(tr '\0' ' ' <"/proc/$pid/cmdline"); } 2>/dev/null || continue
+        echo "#   $pid: $args"
+        case $args in
+        *binhook\ *)
+          if command -v gdb >/dev/null 2>&1; then
+            timeout 60 gdb -q -batch -p "$pid" -ex 'thread apply all bt' 2>&1 | grep -E '^(Thread|#)' |
+              head -n 150 | sed 's/^/#     /'
+          fi
+          ;;
+        esac
+      done
+    } >&8 2>&1
+    # The script's trap runs once its foreground command has ended.
+    kill -TERM "$test_pid_" 2>/dev/null
+    pids=$(test_descendants_ "$test_pid_" | grep -vx "$me")
+    kill -TERM $pids 2>/dev/null
+    sleep 10
+    pids=$(test_descendants_ "$test_pid_" | grep -vx "$me")
+    kill -KILL $pids "$test_pid_" 2>/dev/null
+  ) 8>&2 &
+  test_watchdog_=$!
+fi
 
 # Shows a failed body's text and output as TAP diagnostics on stderr (the
 # last 200 lines of output: enough for a server log, not a flood).
@@ -350,6 +410,28 @@ test_kill () {
     wait "$pid" 2>/dev/null || :
   done
   return 0
+}
+
+# test_wait_exit PID [SECONDS]: waits for the background process PID (a
+# child of this shell) to end, at most SECONDS (default 60), and returns its
+# exit status. A process still running then is shown (with its threads'
+# stacks when gdb is there), killed, and 124 is returned: a hang fails the
+# test instead of holding up the script.
+test_wait_exit () {
+  local pid=$1 deadline=$((SECONDS + ${2:-60}))
+  while kill -0 "$pid" 2>/dev/null && ! grep -q "^$pid (.*) Z" "/proc/$pid/stat" 2>/dev/null; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo >&2 "test_wait_exit: $pid still running after ${2:-60}s: $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)"
+      if command -v gdb >/dev/null 2>&1; then
+        timeout 60 gdb -q -batch -p "$pid" -ex 'thread apply all bt' 2>&1 | grep -E '^(Thread|#)' | head -n 150 >&2
+      fi
+      kill -KILL "$pid" 2>/dev/null
+      wait "$pid" 2>/dev/null
+      return 124
+    fi
+    sleep 0.1
+  done
+  wait "$pid"
 }
 
 # test_free_port: prints a TCP port on 127.0.0.1 that nothing listens on now
