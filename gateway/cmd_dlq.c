@@ -4,15 +4,18 @@
  *
  * list and show only read, so they work while the daemon runs. replay and
  * drop change the queue, which only one process may write: they take the
- * state directory's lock and refuse while the daemon holds it. A replayed
- * delivery is due at once, with its attempts counted from zero, and goes
- * out when the daemon starts. */
+ * state directory's lock, and while the daemon holds it they ask the daemon
+ * to do it through its admin server ([admin] listen). A replayed delivery is
+ * due at once, with its attempts counted from zero. */
+#include "admin.h"
 #include "commands.h"
 #include "config.h"
 #include "queue.h"
 #include "request.h"
 #include "state.h"
 #include "util.h"
+
+#include <event2/http.h>
 
 #include <getopt.h>
 #include <inttypes.h>
@@ -22,11 +25,9 @@
 #include <time.h>
 
 struct sel {
-  char **ids; /* webhook-ids or queue numbers */
+  struct admin_sel a; /* ids: argv's rest, NULL-terminated */
   size_t nids;
-  const char *endpoint, *rule;
-  int64_t since, until; /* 0: open */
-  int all, json, waiting;
+  int json;
 };
 
 struct walk {
@@ -53,42 +54,16 @@ static void usage(FILE *f)
              "                       the epoch, or an age such as 90m, 2h or 3d\n"
              "  --all           replay or drop every one (they refuse to act on nothing chosen)\n"
              "  --waiting       list the deliveries waiting for a retry instead of the dead letters\n\n"
-             "replay and drop need the daemon stopped (the queue has one writer); list and show do not.\n");
+             "list and show read the queue while the daemon runs. replay and drop change it: with the daemon\n"
+             "running, they ask it through its admin server ([admin] listen), else they do it themselves.\n");
 }
 
-/* A time: RFC 3339 UTC, epoch seconds, or an age (90m, 2h, 3d) before now. */
-static int parse_time(const char *s, int64_t *out)
+static void print_json(const struct queue_rec *r)
 {
-  struct tm tm;
-  memset(&tm, 0, sizeof tm);
-  const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-  if (end && (!*end || !strcmp(end, "Z"))) {
-    *out = (int64_t)timegm(&tm);
-    return 0;
-  }
-  char *e;
-  double v = strtod(s, &e);
-  if (e == s || v < 0) return -1;
-  double unit = !*e ? 0 : !strcmp(e, "s") ? 1 : !strcmp(e, "m") ? 60 : !strcmp(e, "h") ? 3600 : !strcmp(e, "d") ? 86400 : -1;
-  if (unit < 0) return -1;
-  *out = unit == 0 ? (int64_t)v : (int64_t)time(NULL) - (int64_t)(v * unit);
-  return 0;
-}
-
-static int chosen(const struct sel *s, const struct queue_rec *r)
-{
-  if (s->waiting ? r->dead : !r->dead) return 0;
-  if (s->endpoint && strcmp(s->endpoint, r->endpoint)) return 0;
-  if (s->rule && strcmp(s->rule, r->rule)) return 0;
-  int64_t t = r->dead ? r->dead_at : r->created;
-  if (s->since && t < s->since) return 0;
-  if (s->until && t > s->until) return 0;
-  if (!s->nids) return 1;
-  char num[32];
-  snprintf(num, sizeof num, "%" PRIu64, r->seq);
-  for (size_t i = 0; i < s->nids; i++)
-    if (!strcmp(s->ids[i], r->id) || !strcmp(s->ids[i], num)) return 1;
-  return 0;
+  struct buf b = BUF_INIT;
+  admin_rec_json(r, &b);
+  puts(b.p);
+  buf_free(&b);
 }
 
 static void iso(int64_t t, char *out, size_t n)
@@ -99,35 +74,10 @@ static void iso(int64_t t, char *out, size_t n)
   strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static void print_json(const struct queue_rec *r)
-{
-  struct buf b = BUF_INIT;
-  char t[40];
-  buf_printf(&b, "{\"seq\":%" PRIu64 ",\"id\":", r->seq);
-  buf_add_json_str(&b, r->id, strlen(r->id));
-  buf_addlit(&b, ",\"endpoint\":");
-  buf_add_json_str(&b, r->endpoint, strlen(r->endpoint));
-  buf_addlit(&b, ",\"rule\":");
-  buf_add_json_str(&b, r->rule, strlen(r->rule));
-  iso(r->created, t, sizeof t);
-  buf_printf(&b, ",\"created\":\"%s\",\"attempts\":%u", t, r->attempts);
-  if (r->dead) {
-    iso(r->dead_at, t, sizeof t);
-    buf_printf(&b, ",\"dead_at\":\"%s\",\"reason\":", t);
-    buf_add_json_str(&b, r->reason ? r->reason : "", r->reason ? strlen(r->reason) : 0);
-  } else {
-    iso(r->due, t, sizeof t);
-    buf_printf(&b, ",\"due\":\"%s\"", t);
-  }
-  buf_addc(&b, '}');
-  puts(b.p);
-  buf_free(&b);
-}
-
 static int on_list(void *arg, const struct queue_rec *r)
 {
   struct walk *w = arg;
-  if (!chosen(w->s, r)) return 0;
+  if (!admin_sel_match(&w->s->a, r)) return 0;
   w->n++;
   if (w->s->json) {
     print_json(r);
@@ -143,7 +93,7 @@ static int on_list(void *arg, const struct queue_rec *r)
 static int on_collect(void *arg, const struct queue_rec *r)
 {
   struct walk *w = arg;
-  if (!chosen(w->s, r)) return 0;
+  if (!admin_sel_match(&w->s->a, r)) return 0;
   w->seqs = xrealloc(w->seqs, (w->n + 1) * sizeof *w->seqs);
   w->seqs[w->n++] = r->seq;
   return 0;
@@ -172,6 +122,50 @@ static int show(struct queue *q, uint64_t seq)
   request_free(&rq);
   queue_rec_free(&r);
   return 0;
+}
+
+static void add_param(struct buf *b, const char *key, const char *value)
+{
+  char *enc = evhttp_encode_uri(value);
+  buf_printf(b, "%c%s=%s", b->len ? '&' : '?', key, enc);
+  free(enc);
+}
+
+/* replay or drop done by the running daemon (POST /dlq/VERB). */
+static int through_daemon(const struct config *cfg, const char *verb, const struct sel *s)
+{
+  struct buf q = BUF_INIT, path = BUF_INIT, body = BUF_INIT;
+  char err[1024], num[32];
+  for (size_t i = 0; i < s->nids; i++) add_param(&q, "id", s->a.ids[i]);
+  if (s->a.endpoint) add_param(&q, "endpoint", s->a.endpoint);
+  if (s->a.rule) add_param(&q, "rule", s->a.rule);
+  if (s->a.since) snprintf(num, sizeof num, "%" PRId64, s->a.since), add_param(&q, "since", num);
+  if (s->a.until) snprintf(num, sizeof num, "%" PRId64, s->a.until), add_param(&q, "until", num);
+  if (s->a.all) add_param(&q, "all", "1");
+  buf_printf(&path, "/dlq/%s%s", verb, q.p ? q.p : "");
+  long code = admin_request(cfg->admin.listen, cfg->admin.token, "POST", path.p, &body, err, sizeof err);
+  int rc = 1;
+  if (code < 0) {
+    fprintf(stderr, "binhook dlq %s: the daemon holds the queue, and %s\n", verb, err);
+  } else if (code != 200) {
+    fprintf(stderr, "binhook dlq %s: the daemon answered %ld: %.*s", verb, code, (int)body.len, body.p ? body.p : "");
+  } else {
+    unsigned long n = 0;
+    const char *p = body.p ? strchr(body.p, ':') : NULL;
+    if (p) n = strtoul(p + 1, NULL, 10);
+    if (!n) {
+      fprintf(stderr, "binhook dlq %s: no dead letter matches\n", verb);
+      rc = s->nids ? 1 : 0;
+    } else {
+      fprintf(stderr, "%s %lu deliver%s (by the running daemon)\n", !strcmp(verb, "replay") ? "replayed" : "dropped",
+              n, n == 1 ? "y" : "ies");
+      rc = 0;
+    }
+  }
+  buf_free(&q);
+  buf_free(&path);
+  buf_free(&body);
+  return rc;
 }
 
 int cmd_dlq(int argc, char **argv)
@@ -205,30 +199,30 @@ int cmd_dlq(int argc, char **argv)
   while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
     switch (opt) {
     case 'c': config_path = optarg; break;
-    case 'e': s.endpoint = optarg; break;
-    case 'r': s.rule = optarg; break;
+    case 'e': s.a.endpoint = optarg; break;
+    case 'r': s.a.rule = optarg; break;
     case 's':
     case 'u':
-      if (parse_time(optarg, opt == 's' ? &s.since : &s.until)) {
+      if (admin_parse_time(optarg, opt == 's' ? &s.a.since : &s.a.until)) {
         fprintf(stderr, "binhook dlq: '%s' is not a time (2026-11-21T10:00:00Z, epoch seconds, or 90m, 2h, 3d)\n",
                 optarg);
         return 2;
       }
       break;
-    case 'a': s.all = 1; break;
+    case 'a': s.a.all = 1; break;
     case 'j': s.json = 1; break;
-    case 'w': s.waiting = 1; break;
+    case 'w': s.a.waiting = 1; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
   }
-  s.ids = argv + optind;
+  s.a.ids = argv + optind;
   s.nids = (size_t)(argc - optind);
-  if (write && !s.all && !s.nids && !s.endpoint && !s.rule && !s.since && !s.until) {
+  if (write && !s.a.all && !s.nids && !s.a.endpoint && !s.a.rule && !s.a.since && !s.a.until) {
     fprintf(stderr, "binhook dlq %s: choose what (IDs, --endpoint, --rule, --since, --until) or say --all\n", verb);
     return 2;
   }
-  if (!strcmp(verb, "show") && !s.nids && !s.endpoint && !s.rule && !s.since && !s.until) s.all = 1;
+  if (!strcmp(verb, "show") && !s.nids && !s.a.endpoint && !s.a.rule && !s.a.since && !s.a.until) s.a.all = 1;
 
   struct config cfg;
   config_defaults(&cfg);
@@ -242,6 +236,16 @@ int cmd_dlq(int argc, char **argv)
   struct state *st = state_open(cfg.state.dir, !write, err, sizeof err);
   struct queue *q = NULL;
   struct walk w = {&s, NULL, verb, 0, NULL};
+  if (!st && write && strstr(err, "in use by another binhook")) {
+    /* the daemon has the queue: it does the work through its admin server */
+    if (cfg.admin.listen) {
+      rc = through_daemon(&cfg, verb, &s);
+      goto out;
+    }
+    fprintf(stderr, "binhook dlq: %s\n(with [admin] listen set, binhook dlq %s asks the running daemon instead)\n",
+            err, verb);
+    goto out;
+  }
   if (!st) {
     fprintf(stderr, "binhook dlq: %s\n", err);
     goto out;
@@ -257,13 +261,13 @@ int cmd_dlq(int argc, char **argv)
   w.q = q;
   if (!strcmp(verb, "list")) {
     queue_list(q, on_list, &w);
-    fprintf(stderr, "%zu %s\n", w.n, s.waiting ? "waiting" : "dead letters");
+    fprintf(stderr, "%zu %s\n", w.n, s.a.waiting ? "waiting" : "dead letters");
     rc = 0;
     goto out;
   }
   queue_list(q, on_collect, &w);
   if (!w.n) {
-    fprintf(stderr, "binhook dlq %s: no %s matches\n", verb, s.waiting ? "waiting delivery" : "dead letter");
+    fprintf(stderr, "binhook dlq %s: no %s matches\n", verb, s.a.waiting ? "waiting delivery" : "dead letter");
     rc = s.nids ? 1 : 0;
     goto out;
   }

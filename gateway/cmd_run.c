@@ -33,6 +33,7 @@
  * Backpressure: while too many deliveries are held in memory, or the queue
  * is full or cannot be written, the loop stops taking changes; the source
  * queue fills and the source stops reading the binlog. Nothing is dropped. */
+#include "admin.h"
 #include "commands.h"
 #include "config.h"
 #include "deliver.h"
@@ -47,6 +48,9 @@
 #include "util.h"
 
 #include <event2/event.h>
+
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include <getopt.h>
 #include <inttypes.h>
@@ -71,14 +75,32 @@ struct mark {
   struct mark *next;
 };
 
+/* Upper bounds of the delivery latency histogram, in seconds. */
+static const double lat_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800,
+                                    3600, 21600, 86400};
+#define NLAT (sizeof lat_bounds / sizeof lat_bounds[0])
+
 /* Deliveries to one endpoint: how many are in the engine, and those ready
  * to go that wait for room there (so that a slow endpoint holds a few
- * requests in memory, not all of them). */
+ * requests in memory, not all of them); and what /metrics shows of it. */
 struct lane {
   char *endpoint;
   size_t inengine;
   struct job *head, *tail;
+  struct job *live, *live_tail; /* every unfinished delivery, oldest first */
+  size_t depth;                 /* how many */
+  size_t dead_now;              /* dead letters in the queue */
+  unsigned long long delivered, failed, dead;
+  unsigned long long lat_count, lat_bucket[NLAT];
+  double lat_sum;
   struct lane *next;
+};
+
+/* Matches per rule, by name (they outlive reloads). */
+struct rulecount {
+  char *rule;
+  unsigned long long n;
+  struct rulecount *next;
 };
 
 enum where { W_NEW, W_ENGINE, W_READY, W_RETRY, W_HELD };
@@ -106,6 +128,8 @@ struct job {
   int dead_written;          /* and its DEAD record was written */
   int done;                  /* finished, kept until the writer is through with it */
   struct job *anext, *aprev; /* run->all */
+  struct job *lnext, *lprev; /* its lane's live list */
+  int live;                  /* on it */
 };
 
 /* The webhook-ids of the queue at start: the binlog from the checkpoint
@@ -144,9 +168,15 @@ struct run {
   int paused, stopping, failed, pumping, queue_bad;
   int from_cp, seen; /* started at the checkpoint; an event came since */
   unsigned long long matched, delivered, failures, dead, spilled, restored, skipped;
+  struct admin *admin;
+  struct rulecount *rulecounts;
+  unsigned long long events[EVENT_ALERT + 1]; /* by type */
+  double lag;                                 /* seconds behind the server, at the last event */
+  time_t started;
 };
 
 static int purged(const char *msg);
+static void sd_notify_msg(const char *msg);
 static void refuse_purged(const struct run *r, const char *why);
 
 static double mono(void)
@@ -250,6 +280,51 @@ static struct lane *lane_of(struct run *r, const char *endpoint)
   return l;
 }
 
+/* A delivery is unfinished from when it is made (or read back) until it
+ * is acknowledged or dead: the queue depth and oldest age per endpoint. */
+static void live_add(struct run *r, struct job *j)
+{
+  struct lane *l = lane_of(r, j->endpoint);
+  j->lnext = NULL;
+  j->lprev = l->live_tail;
+  if (l->live_tail) l->live_tail->lnext = j;
+  else l->live = j;
+  l->live_tail = j;
+  l->depth++;
+  j->live = 1;
+}
+
+static void live_del(struct run *r, struct job *j)
+{
+  if (!j->live) return;
+  struct lane *l = lane_of(r, j->endpoint);
+  if (j->lprev) j->lprev->lnext = j->lnext;
+  else l->live = j->lnext;
+  if (j->lnext) j->lnext->lprev = j->lprev;
+  else l->live_tail = j->lprev;
+  j->lnext = j->lprev = NULL;
+  l->depth--;
+  j->live = 0;
+}
+
+static void count_match(struct run *r, const char *rule)
+{
+  struct rulecount **p = &r->rulecounts;
+  for (; *p; p = &(*p)->next)
+    if (!strcmp((*p)->rule, rule)) break;
+  struct rulecount *c = *p;
+  if (!c) {
+    c = xcalloc(1, sizeof *c);
+    c->rule = xstrdup(rule);
+  } else {
+    *p = c->next;
+  }
+  c->n++;
+  /* the busiest rules stay in front */
+  c->next = r->rulecounts;
+  r->rulecounts = c;
+}
+
 static const struct endpoint *endpoint_named(const struct ruleset *rs, const char *name)
 {
   for (size_t i = 0; i < rs->nendpoints; i++)
@@ -350,6 +425,7 @@ static void unload(struct run *r, struct job *j)
 static void job_free(struct run *r, struct job *j)
 {
   unload(r, j);
+  live_del(r, j);
   free(j->okey);
   free(j->endpoint);
   free(j->rule);
@@ -520,6 +596,14 @@ static void lane_enqueue(struct run *r, struct job *j)
  * same row. */
 static void finished(struct run *r, struct job *j)
 {
+  if (j->live) {
+    struct lane *l = lane_of(r, j->endpoint);
+    if (j->dead) {
+      l->dead++;
+      l->dead_now++;
+    }
+    live_del(r, j);
+  }
   if (j->dead && !j->dead_written) {
     /* the dead letters hold it: durable before its mark is released */
     const char *why = is_disabled(r, j->endpoint) ? "the endpoint answered 410 Gone and is disabled until a reload"
@@ -565,6 +649,13 @@ static void on_done(void *arg, void *user, struct request *q, const struct deliv
   j->where = W_NEW;
   if (res->ok) {
     r->delivered++;
+    l->delivered++;
+    double lat = mono() - j->born;
+    size_t b = 0;
+    while (b < NLAT && lat > lat_bounds[b]) b++;
+    if (b < NLAT) l->lat_bucket[b]++;
+    l->lat_count++;
+    l->lat_sum += lat;
     log_debug("delivered %s (rule '%s') to endpoint '%s': %ld in %.0f ms", j->id, j->rule, j->endpoint,
               res->status, res->seconds * 1000);
     if (j->seq) queue_done(r->dq, j->seq);
@@ -574,6 +665,7 @@ static void on_done(void *arg, void *user, struct request *q, const struct deliv
     return;
   }
   r->failures++;
+  l->failed++;
   if (res->status == 410 && !is_disabled(r, j->endpoint)) {
     log_error("endpoint '%s' answered 410 Gone: it is disabled, its deliveries go to the dead letters until a "
               "reload (SIGHUP) or a restart ('binhook dlq replay --endpoint %s' sends them again)",
@@ -690,6 +782,7 @@ static void on_match(void *arg, const struct rule *rule, const struct change *e)
   struct run *r = arg;
   char err[1024];
   r->matched++;
+  count_match(r, rule->name);
   for (size_t i = 0; i < rule->nendpoints; i++) {
     const struct endpoint *ep = rule->endpoints[i];
     struct job *j = xcalloc(1, sizeof *j);
@@ -719,6 +812,7 @@ static void on_match(void *arg, const struct rule *rule, const struct change *e)
     j->rule = xstrdup(rule->name);
     j->id = xstrdup(j->q->id);
     j->born = mono();
+    live_add(r, j);
     j->mark = open_mark(r);
     j->mark->open++;
     j->fprev = r->fresh_tail;
@@ -778,6 +872,9 @@ static void take_changes(evutil_socket_t fd, short what, void *arg)
   if (e) r->seen = 1;
   while (e) {
     struct change *next = e->next;
+    if (e->type <= EVENT_ALERT) r->events[e->type]++;
+    if (e->type == EVENT_HEARTBEAT) r->lag = 0;
+    else if (e->ts) r->lag = difftime(time(NULL), (time_t)e->ts) > 0 ? difftime(time(NULL), (time_t)e->ts) : 0;
     matcher_feed(r->m, e, on_match, r);
     if (e->type == EVENT_COMMIT || e->type == EVENT_HEARTBEAT) boundary(r, e);
     change_free(e);
@@ -798,7 +895,10 @@ static int restore_one(void *arg, const struct queue_rec *rec)
   struct restore *rs = arg;
   struct run *r = rs->r;
   idset_add(&r->known, rec->id);
-  if (rec->dead) return 0;
+  if (rec->dead) {
+    lane_of(r, rec->endpoint)->dead_now++;
+    return 0;
+  }
   struct job *j = xcalloc(1, sizeof *j);
   job_link(r, j);
   r->restored++;
@@ -809,7 +909,8 @@ static int restore_one(void *arg, const struct queue_rec *rec)
   j->attempts = rec->attempts;
   j->first = (time_t)rec->created;
   j->seq = rec->seq;
-  j->born = mono();
+  j->born = mono() - difftime(rs->now, (time_t)rec->created);
+  live_add(r, j);
   if (rec->okey) {
     j->okey = xmalloc(rec->okeylen + 1);
     memcpy(j->okey, rec->okey, rec->okeylen + 1);
@@ -905,6 +1006,7 @@ static void on_sighup(evutil_socket_t fd, short what, void *arg)
     free(r->disabled[i]);
   }
   r->ndisabled = 0;
+  for (size_t i = 0; i < rs->nendpoints; i++) lane_of(r, rs->endpoints[i].name);
   log_notice("reloaded '%s': %zu rules, %zu endpoints", r->config_path, rs->nrules, rs->nendpoints);
 }
 
@@ -927,6 +1029,7 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
     return;
   }
   log_notice("%s: stopping; %zu deliveries in flight", fd == SIGINT ? "SIGINT" : "SIGTERM", r->inengine);
+  sd_notify_msg("STOPPING=1");
   r->stopping = 1;
   event_del(r->qev);
   if (!r->inengine) {
@@ -936,6 +1039,340 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
   struct timeval tv = {(time_t)GRACE_SECONDS, 0};
   if (!r->grace) r->grace = evtimer_new(r->base, on_grace, r);
   evtimer_add(r->grace, &tv);
+}
+
+/* ---- the admin server ---- */
+
+/* A label value in the exposition format: \\, \" and \n escaped. */
+static void add_label(struct buf *b, const char *v)
+{
+  for (; *v; v++) {
+    if (*v == '\\' || *v == '"') buf_addc(b, '\\');
+    if (*v == '\n') {
+      buf_adds(b, "\\n");
+      continue;
+    }
+    buf_addc(b, *v);
+  }
+}
+
+static void metric_head(struct buf *b, const char *name, const char *type, const char *help)
+{
+  buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static double oldest_age(const struct lane *l, time_t now)
+{
+  return l->live ? difftime(now, l->live->first) : 0;
+}
+
+static int endpoint_up(const struct run *r, const struct lane *l)
+{
+  return !is_disabled(r, l->endpoint) && !deliver_circuit_open(r->d, l->endpoint);
+}
+
+static void admin_metrics(void *ctx, struct buf *b)
+{
+  struct run *r = ctx;
+  time_t now = time(NULL);
+  struct queue_stats qs;
+  queue_stats(r->dq, &qs);
+  metric_head(b, "binhook_build_info", "gauge", "The running binhook's version.");
+  buf_printf(b, "binhook_build_info{version=\"%s\"} 1\n", BINHOOK_VERSION);
+  metric_head(b, "binhook_start_time_seconds", "gauge", "When the daemon started, in seconds since the epoch.");
+  buf_printf(b, "binhook_start_time_seconds %lld\n", (long long)r->started);
+  metric_head(b, "binhook_streaming", "gauge", "1 while the replication connection is open.");
+  buf_printf(b, "binhook_streaming %d\n", source_connected(r->src));
+  metric_head(b, "binhook_binlog_lag_seconds", "gauge",
+              "How far behind the server the last event read was (0 after a heartbeat).");
+  buf_printf(b, "binhook_binlog_lag_seconds %.0f\n", r->lag);
+  metric_head(b, "binhook_binlog_events_total", "counter", "Events read from the binlog, by type.");
+  static const enum event_type shown[] = {EVENT_INSERT, EVENT_UPDATE, EVENT_DELETE, EVENT_SNAPSHOT, EVENT_STATEMENT,
+                                          EVENT_COMMIT, EVENT_HEARTBEAT};
+  for (size_t i = 0; i < sizeof shown / sizeof shown[0]; i++)
+    buf_printf(b, "binhook_binlog_events_total{type=\"%s\"} %llu\n", change_type_name(shown[i]), r->events[shown[i]]);
+  metric_head(b, "binhook_rule_matches_total", "counter", "Changes a rule matched, by rule.");
+  for (size_t i = 0; i < r->rs->nrules; i++) { /* every rule, matched or not */
+    unsigned long long n = 0;
+    for (struct rulecount *c = r->rulecounts; c; c = c->next)
+      if (!strcmp(c->rule, r->rs->rules[i].name)) n = c->n;
+    buf_adds(b, "binhook_rule_matches_total{rule=\"");
+    add_label(b, r->rs->rules[i].name);
+    buf_printf(b, "\"} %llu\n", n);
+  }
+  for (struct rulecount *c = r->rulecounts; c; c = c->next)
+    if (!rule_named(r->rs, c->rule)) { /* removed by a reload */
+      buf_adds(b, "binhook_rule_matches_total{rule=\"");
+      add_label(b, c->rule);
+      buf_printf(b, "\"} %llu\n", c->n);
+    }
+  metric_head(b, "binhook_deliveries_total", "counter",
+              "Deliveries by endpoint and result: delivered (2xx), failed (attempts that failed), dead (moved to "
+              "the dead letters).");
+  for (const struct lane *l = r->lanes; l; l = l->next) {
+    const char *res[] = {"delivered", "failed", "dead"};
+    unsigned long long v[] = {l->delivered, l->failed, l->dead};
+    for (size_t i = 0; i < 3; i++) {
+      buf_adds(b, "binhook_deliveries_total{endpoint=\"");
+      add_label(b, l->endpoint);
+      buf_printf(b, "\",result=\"%s\"} %llu\n", res[i], v[i]);
+    }
+  }
+  metric_head(b, "binhook_delivery_latency_seconds", "histogram",
+              "From the change reaching binhook to its acknowledgement, retries included.");
+  for (const struct lane *l = r->lanes; l; l = l->next) {
+    unsigned long long cum = 0;
+    for (size_t i = 0; i <= NLAT; i++) {
+      buf_adds(b, "binhook_delivery_latency_seconds_bucket{endpoint=\"");
+      add_label(b, l->endpoint);
+      if (i < NLAT) {
+        cum += l->lat_bucket[i];
+        buf_adds(b, "\",le=\"");
+        buf_add_double(b, lat_bounds[i], 0);
+        buf_printf(b, "\"} %llu\n", cum);
+      } else {
+        buf_printf(b, "\",le=\"+Inf\"} %llu\n", l->lat_count);
+      }
+    }
+    buf_adds(b, "binhook_delivery_latency_seconds_sum{endpoint=\"");
+    add_label(b, l->endpoint);
+    buf_printf(b, "\"} %.6f\n", l->lat_sum);
+    buf_adds(b, "binhook_delivery_latency_seconds_count{endpoint=\"");
+    add_label(b, l->endpoint);
+    buf_printf(b, "\"} %llu\n", l->lat_count);
+  }
+  struct {
+    const char *name, *help;
+  } gauges[] = {
+      {"binhook_queue_depth", "Deliveries not finished yet (in flight, waiting for a retry or held behind the same row)."},
+      {"binhook_queue_oldest_age_seconds", "Age of the oldest unfinished delivery."},
+      {"binhook_dead_letters", "Dead letters in the queue."},
+      {"binhook_endpoint_up", "0 while the endpoint is disabled (410 Gone) or its circuit breaker is open."},
+  };
+  for (size_t g = 0; g < 4; g++) {
+    metric_head(b, gauges[g].name, "gauge", gauges[g].help);
+    for (const struct lane *l = r->lanes; l; l = l->next) {
+      buf_printf(b, "%s{endpoint=\"", gauges[g].name);
+      add_label(b, l->endpoint);
+      if (g == 0) buf_printf(b, "\"} %zu\n", l->depth);
+      else if (g == 1) buf_printf(b, "\"} %.0f\n", oldest_age(l, now));
+      else if (g == 2) buf_printf(b, "\"} %zu\n", l->dead_now);
+      else buf_printf(b, "\"} %d\n", endpoint_up(r, l));
+    }
+  }
+  metric_head(b, "binhook_queue_bytes", "gauge", "Bytes of the retry queue on disk.");
+  buf_printf(b, "binhook_queue_bytes %" PRIu64 "\n", qs.bytes);
+  metric_head(b, "binhook_state_writable", "gauge", "0 while the state directory cannot be written.");
+  buf_printf(b, "binhook_state_writable %d\n", !r->queue_bad);
+  const char *f = r->cp.pos.file, *dot = strrchr(f, '.');
+  metric_head(b, "binhook_checkpoint_file_number", "gauge", "The number of the checkpoint's binlog file.");
+  buf_printf(b, "binhook_checkpoint_file_number %llu\n", dot ? strtoull(dot + 1, NULL, 10) : 0ull);
+  metric_head(b, "binhook_checkpoint_position_bytes", "gauge", "The checkpoint's offset in that file.");
+  buf_printf(b, "binhook_checkpoint_position_bytes %" PRIu64 "\n", r->cp.pos.pos);
+}
+
+static void add_str_field(struct buf *b, const char *key, const char *v)
+{
+  buf_printf(b, "\"%s\":", key);
+  if (v) buf_add_json_str(b, v, strlen(v));
+  else buf_adds(b, "null");
+}
+
+static void admin_status(void *ctx, struct buf *b)
+{
+  struct run *r = ctx;
+  time_t now = time(NULL);
+  struct queue_stats qs;
+  queue_stats(r->dq, &qs);
+  buf_printf(b, "{\"version\":\"%s\",\"pid\":%ld,\"uptime_seconds\":%.0f,", BINHOOK_VERSION, (long)getpid(),
+             difftime(now, r->started));
+  add_str_field(b, "config", r->config_path);
+  buf_printf(b, ",\"source\":{\"streaming\":%s,\"lag_seconds\":%.0f,\"paused\":%s},",
+             source_connected(r->src) ? "true" : "false", r->lag, r->paused ? "true" : "false");
+  buf_adds(b, "\"checkpoint\":{");
+  add_str_field(b, "file", r->cp.pos.file);
+  buf_printf(b, ",\"pos\":%" PRIu64 ",", r->cp.pos.pos);
+  add_str_field(b, "gtid", r->cp.pos.gtid[0] ? r->cp.pos.gtid : NULL);
+  buf_printf(b, "},\"queue\":{\"bytes\":%" PRIu64 ",\"waiting\":%zu,\"dead\":%zu,\"writable\":%s},", qs.bytes,
+             qs.live, qs.dead, r->queue_bad ? "false" : "true");
+  buf_printf(b, "\"totals\":{\"matches\":%llu,\"delivered\":%llu,\"failed_attempts\":%llu,\"dead\":%llu,"
+             "\"restored\":%llu},\"endpoints\":[",
+             r->matched, r->delivered, r->failures, r->dead, r->restored);
+  for (const struct lane *l = r->lanes; l; l = l->next) {
+    buf_adds(b, "{");
+    add_str_field(b, "name", l->endpoint);
+    buf_printf(b, ",\"up\":%s,\"disabled\":%s,\"circuit_open\":%s,\"in_flight\":%zu,\"depth\":%zu,"
+               "\"oldest_age_seconds\":%.0f,\"dead_letters\":%zu,\"delivered\":%llu,\"failed_attempts\":%llu}%s",
+               endpoint_up(r, l) ? "true" : "false", is_disabled(r, l->endpoint) ? "true" : "false",
+               deliver_circuit_open(r->d, l->endpoint) ? "true" : "false", l->inengine, l->depth,
+               oldest_age(l, now), l->dead_now, l->delivered, l->failed, l->next ? "," : "");
+  }
+  buf_adds(b, "]}\n");
+}
+
+static int admin_healthy(void *ctx, char *why, size_t whysz)
+{
+  struct run *r = ctx;
+  if (r->stopping) return bh_err(why, whysz, "stopping"), 0;
+  if (r->queue_bad) return bh_err(why, whysz, "the state directory cannot be written"), 0;
+  if (!source_connected(r->src)) return bh_err(why, whysz, "not connected to the server (reconnecting)"), 0;
+  return 1;
+}
+
+struct pick {
+  const struct admin_sel *sel;
+  struct queue_rec *recs; /* copies without payload */
+  size_t n;
+};
+
+static int pick_one(void *arg, const struct queue_rec *rec)
+{
+  struct pick *p = arg;
+  if (!admin_sel_match(p->sel, rec)) return 0;
+  p->recs = xrealloc(p->recs, (p->n + 1) * sizeof *p->recs);
+  struct queue_rec *c = &p->recs[p->n++];
+  *c = *rec;
+  c->endpoint = xstrdup(rec->endpoint);
+  c->rule = xstrdup(rec->rule);
+  c->id = xstrdup(rec->id);
+  c->reason = rec->reason ? xstrdup(rec->reason) : NULL;
+  c->payload = NULL;
+  c->payloadlen = 0;
+  if (rec->okey) {
+    c->okey = xmalloc(rec->okeylen + 1);
+    memcpy(c->okey, rec->okey, rec->okeylen + 1);
+  }
+  return 0;
+}
+
+/* A dead letter sent again: a delivery due now with no attempts made. */
+static void revive(struct run *r, const struct queue_rec *rec)
+{
+  struct lane *l = lane_of(r, rec->endpoint);
+  if (l->dead_now) l->dead_now--;
+  queue_revive(r->dq, rec->seq, (int64_t)time(NULL));
+  struct job *j = xcalloc(1, sizeof *j);
+  job_link(r, j);
+  j->run = r;
+  j->endpoint = xstrdup(rec->endpoint);
+  j->rule = xstrdup(rec->rule);
+  j->id = xstrdup(rec->id);
+  j->first = (time_t)rec->created;
+  j->seq = rec->seq;
+  j->born = mono();
+  live_add(r, j);
+  if (rec->okey) {
+    j->okey = xmalloc(rec->okeylen + 1);
+    memcpy(j->okey, rec->okey, rec->okeylen + 1);
+    j->okeylen = rec->okeylen;
+    if (!order_push(r->order, j->okey, j->okeylen, j)) {
+      j->where = W_HELD;
+      return;
+    }
+  }
+  lane_enqueue(r, j);
+}
+
+static int admin_dlq(void *ctx, const char *op, const struct admin_sel *sel, struct buf *b)
+{
+  struct run *r = ctx;
+  char err[512];
+  int write = !strcmp(op, "replay") || !strcmp(op, "drop");
+  if (write && sel->waiting) {
+    buf_adds(b, "{\"error\":\"replay and drop act on dead letters only (waiting deliveries are retried on their "
+                "own)\"}\n");
+    return 400;
+  }
+  if (write && !sel->all && !(sel->ids && sel->ids[0]) && !sel->endpoint && !sel->rule && !sel->since && !sel->until) {
+    buf_adds(b, "{\"error\":\"choose what (id, endpoint, rule, since, until) or say all=1\"}\n");
+    return 400;
+  }
+  if (write && r->stopping) {
+    buf_adds(b, "{\"error\":\"the daemon is stopping\"}\n");
+    return 409;
+  }
+  struct pick p = {sel, NULL, 0};
+  queue_list(r->dq, pick_one, &p);
+  int code = 200;
+  if (!strcmp(op, "list")) {
+    for (size_t i = 0; i < p.n; i++) {
+      admin_rec_json(&p.recs[i], b);
+      buf_addc(b, '\n');
+    }
+  } else if (!strcmp(op, "show")) {
+    if (!p.n) {
+      buf_adds(b, "{\"error\":\"no such delivery\"}\n");
+      code = 404;
+    } else {
+      struct queue_rec full;
+      struct request rq;
+      if (queue_read(r->dq, p.recs[0].seq, &full, err, sizeof err)) {
+        buf_adds(b, "{\"error\":");
+        buf_add_json_str(b, err, strlen(err));
+        buf_adds(b, "}\n");
+        code = 500;
+      } else {
+        size_t start = b->len;
+        admin_rec_json(&full, b);
+        if (!request_decode(full.payload, full.payloadlen, &rq, err, sizeof err)) {
+          b->len--; /* the closing brace */
+          buf_adds(b, ",\"request\":{");
+          add_str_field(b, "method", rq.method);
+          buf_addc(b, ',');
+          add_str_field(b, "url", rq.url);
+          buf_adds(b, ",\"headers\":{");
+          for (size_t i = 0; i < rq.nheaders; i++) {
+            if (i) buf_addc(b, ',');
+            add_str_field(b, rq.headers[i].name, rq.headers[i].value);
+          }
+          buf_adds(b, "},\"body\":");
+          buf_add_json_str(b, rq.body.p ? rq.body.p : "", rq.body.len);
+          buf_adds(b, "}}");
+          request_free(&rq);
+        }
+        (void)start;
+        buf_addc(b, '\n');
+        queue_rec_free(&full);
+      }
+    }
+  } else {
+    int replay = !strcmp(op, "replay");
+    for (size_t i = 0; i < p.n; i++) {
+      if (replay) {
+        revive(r, &p.recs[i]);
+      } else {
+        struct lane *l = lane_of(r, p.recs[i].endpoint);
+        if (l->dead_now) l->dead_now--;
+        queue_done(r->dq, p.recs[i].seq);
+      }
+    }
+    log_notice("admin: %s %zu dead letter%s", replay ? "replayed" : "dropped", p.n, p.n == 1 ? "" : "s");
+    buf_printf(b, "{\"%s\":%zu}\n", replay ? "replayed" : "dropped", p.n);
+    if (replay) update_pause(r);
+  }
+  for (size_t i = 0; i < p.n; i++) queue_rec_free(&p.recs[i]);
+  free(p.recs);
+  return code;
+}
+
+/* Tells systemd (Type=notify) how the daemon is: READY=1, STOPPING=1. */
+static void sd_notify_msg(const char *msg)
+{
+  const char *path = getenv("NOTIFY_SOCKET");
+  if (!path || (path[0] != '/' && path[0] != '@') || strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+    return;
+  struct sockaddr_un sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sun_family = AF_UNIX;
+  size_t n = strlen(path);
+  memcpy(sa.sun_path, path, n);
+  if (path[0] == '@') sa.sun_path[0] = 0; /* an abstract socket */
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  if (sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+             (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) < 0)
+    log_warn("cannot notify systemd at '%s'", path);
+  close(fd);
 }
 
 /* Where reading starts: --from, else the checkpoint, else [source] start.
@@ -1108,6 +1545,8 @@ int cmd_run(int argc, char **argv)
   r.tick = event_new(r.base, -1, EV_PERSIST, on_tick, &r);
   struct timeval sec = {1, 0};
   event_add(r.tick, &sec);
+  r.started = time(NULL);
+  for (size_t i = 0; i < r.rs->nendpoints; i++) lane_of(&r, r.rs->endpoints[i].name); /* in /metrics from the start */
   struct restore rst = {&r, time(NULL)};
   queue_list(r.dq, restore_one, &rst);
   event_add(r.qev, NULL);
@@ -1117,9 +1556,23 @@ int cmd_run(int argc, char **argv)
   evsignal_add(r.sighup, NULL);
   evsignal_add(r.sigterm, NULL);
   evsignal_add(r.sigint, NULL);
+  if (cfg->admin.listen) {
+    struct admin_ops ops = {&r, admin_metrics, admin_status, admin_healthy, admin_dlq};
+    if (!(r.admin = admin_start(r.base, cfg->admin.listen, cfg->admin.token, &ops, err, sizeof err))) {
+      log_error("cannot start: %s", err);
+      r.failed = 1;
+      goto out_loop;
+    }
+    log_info("admin server on http://%s (/metrics, /healthz, /status, /dlq)", cfg->admin.listen);
+  }
   pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
+  sd_notify_msg("READY=1");
 
   event_base_dispatch(r.base);
+  sd_notify_msg("STOPPING=1");
+out_loop:
+  admin_free(r.admin);
+  r.admin = NULL;
 
   source_stop(r.src);
   r.stopping = 1;
@@ -1148,6 +1601,12 @@ int cmd_run(int argc, char **argv)
     free(l);
   }
   order_free(r.order, NULL, NULL);
+  while (r.rulecounts) {
+    struct rulecount *c = r.rulecounts;
+    r.rulecounts = c->next;
+    free(c->rule);
+    free(c);
+  }
   for (size_t i = 0; i < r.ndisabled; i++) free(r.disabled[i]);
   free(r.disabled);
   while (r.marks) {

@@ -8,6 +8,8 @@
  * [endpoint.NAME] sections. Rules and endpoints are read into plain data
  * with the positions of their texts; rules.c compiles them. */
 #include "config.h"
+
+#include "admin.h"
 #include "log.h"
 #include "source.h"
 #include "toml.h"
@@ -36,7 +38,7 @@ static const char *const source_keys[] = {
     "exclude",  "heartbeat",    "connect_timeout", "queue_events", "queue_bytes",  NULL};
 static const char *const state_keys[] = {"dir", "queue_max", "segment_size", NULL};
 static const char *const log_keys[] = {"level", NULL};
-static const char *const admin_keys[] = {"listen", NULL};
+static const char *const admin_keys[] = {"listen", "token", "token_env", "token_file", NULL};
 static const char *const endpoint_keys[] = {
     "url",         "method",   "headers",    "signing",   "secret",       "secret_env",
     "secret_file", "timeout",  "retry",      "max_age",   "concurrency",  "ordering",
@@ -180,6 +182,7 @@ void config_free(struct config *cfg)
   free(cfg->state.dir);
   free(cfg->log.level);
   free(cfg->admin.listen);
+  free(cfg->admin.token);
   free(cfg->templates);
   for (size_t i = 0; i < cfg->nendpoints; i++)
     endpoint_free(&cfg->endpoints[i]);
@@ -710,21 +713,64 @@ static void load_log(struct loader *l, const struct toml_value *t, struct config
 static void load_admin(struct loader *l, const struct toml_value *t, struct config_admin *ad)
 {
   char w[300];
+  const struct toml_key *listen = NULL;
   for (size_t i = 0; i < t->u.table.len; i++) {
     const struct toml_key *k = &t->u.table.entries[i];
     const char *s;
-    if (strcmp(k->key, "listen")) {
-      unknown_key(l, k, "admin", admin_keys);
-    } else if ((s = get_string(l, k, "admin", 1))) {
+    if (!strcmp(k->key, "listen")) {
+      if (!(s = get_string(l, k, "admin", 1))) continue;
       const char *colon = strrchr(s, ':');
       char *end = NULL;
       long port = colon ? strtol(colon + 1, &end, 10) : -1;
       if (!colon || colon == s || !colon[1] || *end || port < 1 || port > 65535)
         lerr(l, k->value->line, k->value->col, "%s: '%s' is not HOST:PORT (such as \"127.0.0.1:9465\")",
              key_where(w, sizeof w, k, "admin"), s);
-      else
+      else {
         set_string(&ad->listen, s);
+        listen = k;
+      }
+    } else if (!strcmp(k->key, "token")) {
+      if ((s = get_string(l, k, "admin", 1))) set_string(&ad->token, s);
+    } else if (!strcmp(k->key, "token_env")) {
+      if (!(s = get_string(l, k, "admin", 1))) continue;
+      const char *val = getenv(s);
+      if (!val || !*val)
+        lerr(l, k->value->line, k->value->col, "%s: the environment variable '%s' is not set (export it, or "
+             "use token_file)", key_where(w, sizeof w, k, "admin"), s);
+      else
+        set_string(&ad->token, val);
+    } else if (!strcmp(k->key, "token_file")) {
+      if (!(s = get_string(l, k, "admin", 1))) continue;
+      char line[512];
+      FILE *f = fopen(s, "r");
+      if (!f || !fgets(line, sizeof line, f)) {
+        lerr(l, k->value->line, k->value->col, "%s: cannot read '%s': %s", key_where(w, sizeof w, k, "admin"), s,
+             f ? "it is empty" : strerror(errno));
+      } else {
+        line[strcspn(line, "\r\n")] = 0;
+        if (!line[0])
+          lerr(l, k->value->line, k->value->col, "%s: the first line of '%s' is empty",
+               key_where(w, sizeof w, k, "admin"), s);
+        else
+          set_string(&ad->token, line);
+      }
+      if (f) fclose(f);
+    } else {
+      unknown_key(l, k, "admin", admin_keys);
     }
+  }
+  if (listen && !ad->token) {
+    char host[256];
+    const char *colon = strrchr(ad->listen, ':');
+    size_t n = (size_t)(colon - ad->listen);
+    const char *h = ad->listen;
+    if (h[0] == '[' && n >= 2 && h[n - 1] == ']') h++, n -= 2;
+    snprintf(host, sizeof host, "%.*s", (int)n, h);
+    if (!admin_is_loopback(host))
+      lerr(l, listen->value->line, listen->value->col,
+           "%s: '%s' is not a loopback address: anyone who reaches it could read the metrics and replay or drop "
+           "dead letters; set a bearer token (token_env or token_file), or listen on 127.0.0.1",
+           key_where(w, sizeof w, listen, "admin"), ad->listen);
   }
 }
 

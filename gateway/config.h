@@ -39,6 +39,8 @@ struct config_log {
 
 struct config_admin {
   char *listen; /* host:port of the admin HTTP server; NULL: none */
+  char *token;  /* bearer token (from token, token_env or token_file); required when listen is not
+                   on loopback; NULL: none */
 };
 
 /* A string from a file with where it was written, for messages about it

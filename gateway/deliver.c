@@ -469,6 +469,13 @@ void deliver_submit(struct deliver *d, const char *endpoint, const struct delive
 
 size_t deliver_pending(const struct deliver *d) { return d->pending; }
 
+int deliver_circuit_open(const struct deliver *d, const char *endpoint)
+{
+  for (size_t i = 0; i < d->nlanes; i++)
+    if (!strcmp(d->lanes[i]->endpoint, endpoint)) return d->lanes[i]->open_until != 0;
+  return 0;
+}
+
 void deliver_cancel(struct deliver *d, const char *endpoint, const char *why)
 {
   struct lane *l = NULL;

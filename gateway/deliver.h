@@ -67,4 +67,7 @@ void deliver_cancel(struct deliver *d, const char *endpoint, const char *why);
 /* Requests in flight or waiting for a slot. */
 size_t deliver_pending(const struct deliver *d);
 
+/* 1 while the endpoint's circuit breaker is open (or half-open, probing). */
+int deliver_circuit_open(const struct deliver *d, const char *endpoint);
+
 #endif

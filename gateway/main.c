@@ -14,6 +14,7 @@ static const struct command {
     {"test", cmd_test, "dry run: which rules match events, and the exact requests they would send"},
     {"tail", cmd_tail, "print canonical change events as NDJSON, from a live server or binlog files"},
     {"dlq", cmd_dlq, "the dead letters: list, show, replay or drop deliveries that could not be made"},
+    {"status", cmd_status, "ask the running daemon how it is: streaming, checkpoint, queue, endpoints"},
     {"doctor", cmd_doctor, "check the server's settings and the user's privileges; say what to change"},
     {"toml-decode", cmd_toml_decode, "TOML on stdin, toml-test's tagged JSON on stdout"},
 };

@@ -552,6 +552,14 @@ int source_start(struct source *s, char *err, size_t errsz)
   return 0;
 }
 
+int source_connected(struct source *s)
+{
+  pthread_mutex_lock(&s->conn_lock);
+  int up = s->m != NULL;
+  pthread_mutex_unlock(&s->conn_lock);
+  return up;
+}
+
 struct change *source_next(struct source *s)
 {
   return evq_pop(s->q);

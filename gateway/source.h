@@ -60,6 +60,10 @@ const struct position *source_start_position(struct source *s, uint32_t *skip);
 struct change *source_next(struct source *s);
 struct evq *source_queue(struct source *s);
 
+/* 1 while a replication connection is open (streaming), 0 while it is
+ * being reopened or after the stream ended. Any thread. */
+int source_connected(struct source *s);
+
 /* Why the stream ended, or NULL if it was stopped. */
 const char *source_error(struct source *s);
 

@@ -67,6 +67,27 @@ test_atexit () {
   test_atexit_+=("$1")
 }
 
+# test_reap_holders_: a process started by the script that still holds its
+# TAP output (a background command without 7>&-, a daemon not stopped) would
+# keep prove waiting for the end of the stream long after the script ended:
+# such processes are named, killed, and the script fails.
+test_reap_holders_ () {
+  local out pid leaked=0
+  out=$(readlink "/proc/$test_pid_/fd/7" 2>/dev/null) || return 0
+  case $out in pipe:\[*\]) ;; *) return 0 ;; esac
+  for pid in $(find /proc/[0-9]*/fd -maxdepth 1 -lname "pipe:\\[${out#pipe:[}" 2>/dev/null 7>&- 8>&- |
+    cut -d/ -f3 | sort -u); do
+    [ "$pid" = "$test_pid_" ] || [ "$pid" = "$PPID" ] || [ "$pid" = "${test_watchdog_:-}" ] && continue
+    # only processes of this script's making: not prove, not a sibling script
+    [ "$(cut -d' ' -f1 "/proc/$pid/stat" 2>/dev/null)" = "$pid" ] || continue
+    grep -q "^PPid:[[:space:]]*$PPID\$" "/proc/$pid/status" 2>/dev/null && continue
+    echo >&8 "# $test_name_: process $pid ($(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)) still held the test output at exit: killed"
+    kill -KILL "$pid" 2>/dev/null
+    leaked=1
+  done
+  return $leaked
+}
+
 test_cleanup_ () {
   local rc=$? i
   trap - EXIT
@@ -94,6 +115,7 @@ test_cleanup_ () {
   if [ -n "${test_watchdog_:-}" ]; then
     kill "$test_watchdog_" 2>/dev/null || :
   fi
+  test_reap_holders_ || rc=1
   cd / || :
   if [ "${BINHOOK_TEST_KEEP:-0}" = 1 ]; then
     echo >&8 "# $test_name_: trash kept in $TRASH"
@@ -137,7 +159,7 @@ if [ "$test_timeout_" -gt 0 ] 2>/dev/null; then
     me=$BASHPID
     end=$((SECONDS + test_timeout_))
     while [ "$SECONDS" -lt "$end" ]; do
-      sleep 1
+      sleep 1 8>&- 2>/dev/null
       kill -0 "$test_pid_" 2>/dev/null || exit 0
     done
     pids=$(test_descendants_ "$test_pid_" | grep -vx "$me")
