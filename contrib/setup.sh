@@ -43,6 +43,9 @@ packages=(
   mariadb-server mariadb-client
   python3 perl curl time wrk
   clang libclang-rt-14-dev
+  # operations tests: the systemd unit, the man page, promtool, and the
+  # signature snippets in Go and PHP
+  systemd groff-base man-db prometheus golang-go php-cli
 )
 
 # Runs a command as root: directly, or through sudo.

@@ -1569,7 +1569,7 @@ int cmd_run(int argc, char **argv)
   sd_notify_msg("READY=1");
 
   event_base_dispatch(r.base);
-  sd_notify_msg("STOPPING=1");
+  if (!r.stopping) sd_notify_msg("STOPPING=1"); /* a signal's on_stop has said it already */
 out_loop:
   admin_free(r.admin);
   r.admin = NULL;
