@@ -41,8 +41,9 @@ test_atexit "kill $! 2>/dev/null"
 test_wait_until 10 test -s "$TRASH/http.port" || { echo "demo: port 8080 is taken; free it and run again" >&2; exit 1; }
 test_wait_until 10 test -s "$TRASH/smtp.port" || { echo "demo: port 2525 is taken; free it and run again" >&2; exit 1; }
 
-say "starting: binhook run -c gateway.toml --source $BINHOOK_URL"
-(cd "$TOP" && exec "$BINHOOK" run -c gateway.toml --source "$BINHOOK_URL" 2>"$TRASH/binhook.log" 7>&- 8>&-) &
+say "starting: binhook run -c gateway.toml --source $BINHOOK_URL --state $TRASH/state"
+(cd "$TOP" && exec "$BINHOOK" run -c gateway.toml --source "$BINHOOK_URL" --state "$TRASH/state" \
+  2>"$TRASH/binhook.log" 7>&- 8>&-) &
 pid=$!
 test_atexit "kill $pid 2>/dev/null"
 test_wait_until 30 grep -q "reading from" "$TRASH/binhook.log"

@@ -355,3 +355,32 @@ void change_to_json(const struct change *e, struct buf *out)
   }
   buf_addc(out, '}');
 }
+
+static int value_in_arena(uint8_t kind)
+{
+  return kind == VAL_DECIMAL || kind == VAL_STRING || kind == VAL_BYTES || kind == VAL_JSON;
+}
+
+struct change *change_merged(const struct change *first, const struct change *last)
+{
+  bh_assert(first->table->ncols == last->table->ncols && first->before && last->after);
+  struct change *m = change_new(last->type, last->table);
+  m->ts = last->ts;
+  m->server_id = last->server_id;
+  m->position = last->position;
+  m->tx_pos = last->tx_pos;
+  m->tx_index = last->tx_index;
+  m->sql = last->sql ? rcstr_ref(last->sql) : NULL;
+  /* first's arena, then last's: the before image keeps its offsets, the
+   * after image's move by the length of the first */
+  size_t shift = first->arena.len;
+  if (first->arena.len) buf_add(&m->arena, first->arena.p, first->arena.len);
+  if (last->arena.len) buf_add(&m->arena, last->arena.p, last->arena.len);
+  uint32_t n = last->table->ncols;
+  memcpy(m->before, first->before, n * sizeof *m->before);
+  for (uint32_t i = 0; i < n; i++) {
+    m->after[i] = last->after[i];
+    if (value_in_arena(m->after[i].kind)) m->after[i].off += shift;
+  }
+  return m;
+}

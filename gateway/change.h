@@ -109,6 +109,16 @@ struct change {
  * table is given (the event takes a new reference to it). */
 struct change *change_new(enum event_type type, struct table *table);
 void change_free(struct change *e);
+/* Sets the "user" of a statement event: n bytes of s, copied into its
+ * arena. */
+void change_set_user(struct change *e, const char *s, size_t n);
+/* The "user" of a statement event ("unknown" when nobody could tell), with
+ * its length in *len; NULL for other events. Points into e. */
+const char *change_user(const struct change *e, size_t *len);
+/* A new update of first's row made of first's before image and last's after
+ * image, with last's position and id (coalescing: several updates of a row
+ * delivered as one). Both are updates of tables with the same columns. */
+struct change *change_merged(const struct change *first, const struct change *last);
 /* Approximate memory held, for the queue's byte bound. */
 size_t change_size(const struct change *e);
 

@@ -143,6 +143,7 @@ struct run {
   const char *config_path;
   const char *source_url; /* --source, over [source] url */
   const char *from;       /* --from, over the checkpoint */
+  const char *state_dir;  /* --state, over [state] dir */
   struct event_base *base;
   struct ruleset *rs;
   struct matcher *m;
@@ -172,6 +173,8 @@ struct run {
   struct rulecount *rulecounts;
   unsigned long long events[EVENT_ALERT + 1]; /* by type */
   double lag;                                 /* seconds behind the server, at the last event */
+  struct coal **coal, *coals;                 /* updates being coalesced: by row, and all */
+  size_t ncoalslots, ncoal;
   time_t started;
 };
 
@@ -188,14 +191,15 @@ static double mono(void)
 
 static void usage(FILE *f)
 {
-  fprintf(f, "usage: binhook run [-c gateway.toml] [--source URL] [--from POS]\n\n"
+  fprintf(f, "usage: binhook run [-c gateway.toml] [--source URL] [--from POS] [--state DIR]\n\n"
              "Reads the binary log and delivers what the rules match. SIGHUP reloads the\n"
              "configuration (a broken one is refused and the running one kept); SIGTERM or SIGINT\n"
              "stop it.\n\n"
              "  -c, --config FILE   the configuration (default: gateway.toml)\n"
              "  --source URL        read from this server instead of [source] url (mysql://user@host:port)\n"
              "  --from POS          start here instead of at the checkpoint: end, start, FILE:OFFSET or\n"
-             "                      gtid:SET (the changes between are skipped or delivered again; logged)\n");
+             "                      gtid:SET (the changes between are skipped or delivered again; logged)\n"
+             "  --state DIR         the state directory instead of [state] dir\n");
 }
 
 /* ---- the id set ---- */
@@ -777,79 +781,256 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
   update_pause(r);
 }
 
-static void on_match(void *arg, const struct rule *rule, const struct change *e)
+/* Makes the delivery of a match to one endpoint. mark: the transaction
+ * boundary it belongs to, already counted (coalescing), or NULL for the
+ * open one. rs holds rule and ep. */
+static void make_job(struct run *r, struct ruleset *rs, const struct rule *rule, const struct endpoint *ep,
+                     const struct change *e, struct mark *mark)
 {
-  struct run *r = arg;
-  char err[1024];
-  r->matched++;
-  count_match(r, rule->name);
-  for (size_t i = 0; i < rule->nendpoints; i++) {
-    const struct endpoint *ep = rule->endpoints[i];
-    struct job *j = xcalloc(1, sizeof *j);
-    j->run = r;
-    j->q = xcalloc(1, sizeof *j->q);
-    j->first = time(NULL);
-    if (request_build(rule, ep, e, (int64_t)j->first, j->q, err, sizeof err)) {
+  char err[1024] = "";
+  struct job *j = xcalloc(1, sizeof *j);
+  j->run = r;
+  j->q = xcalloc(1, sizeof *j->q);
+  j->first = time(NULL);
+  int bad = request_build(rule, ep, e, (int64_t)j->first, j->q, err, sizeof err);
+  if (bad || (r->known.n && idset_has(&r->known, j->q->id))) {
+    if (bad) {
       struct buf id = BUF_INIT;
       change_id(e, &id);
       log_error("change %s: %s", id.p, err);
       buf_free(&id);
-      free(j->q);
-      free(j);
-      continue;
-    }
-    if (r->known.n && idset_has(&r->known, j->q->id)) { /* in the queue already, from before the restart */
-      r->skipped++;
+    } else {
+      r->skipped++; /* in the queue already, from before the restart */
       request_free(j->q);
-      free(j->q);
-      free(j);
+    }
+    free(j->q);
+    free(j);
+    if (mark) {
+      mark->open--;
+      advance(r);
+    }
+    return;
+  }
+  job_link(r, j);
+  r->inmem++;
+  j->rs = ruleset_ref(rs);
+  j->endpoint = xstrdup(ep->name);
+  j->rule = xstrdup(rule->name);
+  j->id = xstrdup(j->q->id);
+  j->born = mono();
+  live_add(r, j);
+  if (!mark) {
+    mark = open_mark(r);
+    mark->open++;
+  }
+  j->mark = mark;
+  j->fprev = r->fresh_tail;
+  if (r->fresh_tail) r->fresh_tail->fnext = j;
+  else r->fresh = j;
+  r->fresh_tail = j;
+  if (is_disabled(r, ep->name)) {
+    log_error("delivery %s (rule '%s') to endpoint '%s': the endpoint is disabled (410 Gone); moved to the "
+              "dead letters",
+              j->id, j->rule, j->endpoint);
+    r->dead++;
+    j->dead = 1;
+    finished(r, j);
+    return;
+  }
+  /* the key that orders it: the endpoint, and the row (ordering = "key";
+   * rows without a primary key, statements and alerts go unordered) */
+  const char *ordering = ep->cfg->ordering ? ep->cfg->ordering : "key";
+  if (strcmp(ordering, "none") && (strcmp(ordering, "key") || (e->table && e->table->npk && e->type != EVENT_ALERT))) {
+    struct buf k = BUF_INIT;
+    buf_adds(&k, ep->name);
+    if (!strcmp(ordering, "key")) {
+      buf_addc(&k, '\n');
+      buf_adds(&k, e->table->schema);
+      buf_addc(&k, '.');
+      buf_adds(&k, e->table->name);
+      buf_addc(&k, '\n');
+      change_key_to_json(e, &k);
+    }
+    j->okeylen = k.len;
+    j->okey = buf_steal(&k);
+    if (!order_push(r->order, j->okey, j->okeylen, j)) { /* behind the same row's */
+      j->where = W_HELD;
+      return;
+    }
+  }
+  lane_enqueue(r, j);
+}
+
+/* ---- coalescing ---- */
+
+/* Updates of one row to one endpoint (by one rule) within the endpoint's
+ * coalesce window become one delivery at the end of the window, with the
+ * first update's before image and the last one's after image. It belongs
+ * to the mark of the first update, so the checkpoint stays before that
+ * until the delivery is made; its id is the last update's, so the same
+ * window read again after a crash gives the same delivery and a different
+ * window a different id. Any other change of the row to the endpoint (an
+ * insert, a delete, an update by another rule) makes the pending one first,
+ * so per-row order holds. */
+struct coal {
+  char *key; /* endpoint \n schema.table \n key */
+  size_t keylen;
+  struct ruleset *rs; /* holds rule and ep */
+  const struct rule *rule;
+  const struct endpoint *ep;
+  struct change *merged;
+  unsigned n;
+  struct mark *mark;
+  struct event *timer;
+  struct run *run;
+  struct coal *hnext;         /* hash chain */
+  struct coal *anext, *aprev; /* every pending one */
+};
+
+static void row_key(const struct endpoint *ep, const struct change *e, struct buf *k)
+{
+  buf_adds(k, ep->name);
+  buf_addc(k, '\n');
+  buf_adds(k, e->table->schema);
+  buf_addc(k, '.');
+  buf_adds(k, e->table->name);
+  buf_addc(k, '\n');
+  change_key_to_json(e, k);
+}
+
+static struct coal **coal_slot(struct run *r, const char *key, size_t len)
+{
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)key[i]) * 1099511628211ull;
+  struct coal **p = &r->coal[h & (r->ncoalslots - 1)];
+  while (*p && !((*p)->keylen == len && !memcmp((*p)->key, key, len))) p = &(*p)->hnext;
+  return p;
+}
+
+/* Makes c's delivery and forgets c. */
+static void coal_flush(struct run *r, struct coal *c)
+{
+  struct coal **p = coal_slot(r, c->key, c->keylen);
+  bh_assert(*p == c);
+  *p = c->hnext;
+  if (c->aprev) c->aprev->anext = c->anext;
+  else r->coals = c->anext;
+  if (c->anext) c->anext->aprev = c->aprev;
+  r->ncoal--;
+  r->inmem--;
+  event_free(c->timer);
+  if (c->n > 1)
+    log_debug("rule '%s': %u updates of one row to endpoint '%s' coalesced into one delivery", c->rule->name, c->n,
+              c->ep->name);
+  make_job(r, c->rs, c->rule, c->ep, c->merged, c->mark);
+  change_free(c->merged);
+  ruleset_free(c->rs);
+  free(c->key);
+  free(c);
+}
+
+static void on_coal_timer(evutil_socket_t fd, short what, void *arg)
+{
+  struct coal *c = arg;
+  (void)fd, (void)what;
+  struct run *r = c->run;
+  coal_flush(r, c);
+  update_pause(r);
+}
+
+/* A change of a row to ep that is not coalesced with what is pending for
+ * that row: the pending delivery goes first. */
+static void coal_before(struct run *r, const struct endpoint *ep, const struct change *e)
+{
+  if (!r->ncoal || !e->table || !e->table->npk || (!e->before && !e->after)) return;
+  struct buf k = BUF_INIT;
+  row_key(ep, e, &k);
+  struct coal *c = *coal_slot(r, k.p, k.len);
+  buf_free(&k);
+  if (c) coal_flush(r, c);
+}
+
+/* Every transaction's TABLE_MAP makes a new table: the same definition is
+ * what counts (not across an ALTER TABLE). */
+static int same_table(const struct table *a, const struct table *b)
+{
+  if (a == b) return 1;
+  if (a->ncols != b->ncols || strcmp(a->schema, b->schema) || strcmp(a->name, b->name)) return 0;
+  for (uint32_t i = 0; i < a->ncols; i++)
+    if (a->cols[i].type != b->cols[i].type || a->cols[i].meta != b->cols[i].meta ||
+        strcmp(a->cols[i].name, b->cols[i].name))
+      return 0;
+  return 1;
+}
+
+static void coal_add(struct run *r, const struct rule *rule, const struct endpoint *ep, const struct change *e)
+{
+  struct buf k = BUF_INIT;
+  row_key(ep, e, &k);
+  struct coal *c = r->ncoal ? *coal_slot(r, k.p, k.len) : NULL;
+  if (c && (c->rule != rule || c->rs != r->rs || !same_table(c->merged->table, e->table))) {
+    /* another rule's, from before a reload, or of another table version */
+    coal_flush(r, c);
+    c = NULL;
+  }
+  if (c) {
+    struct change *m = change_merged(c->merged, e);
+    change_free(c->merged);
+    c->merged = m;
+    c->n++;
+    buf_free(&k);
+    return;
+  }
+  if ((r->ncoal + 1) * 2 > r->ncoalslots) { /* grow and rehash */
+    size_t n = r->ncoalslots ? r->ncoalslots * 2 : 1024, oldn = r->ncoalslots;
+    struct coal **old = r->coal;
+    r->coal = xcalloc(n, sizeof *r->coal);
+    r->ncoalslots = n;
+    for (size_t i = 0; i < oldn; i++)
+      for (struct coal *x = old[i], *nx; x; x = nx) {
+        nx = x->hnext;
+        x->hnext = NULL;
+        *coal_slot(r, x->key, x->keylen) = x;
+      }
+    free(old);
+  }
+  c = xcalloc(1, sizeof *c);
+  c->run = r;
+  c->keylen = k.len;
+  c->key = buf_steal(&k);
+  c->rs = ruleset_ref(r->rs);
+  c->rule = rule;
+  c->ep = ep;
+  c->merged = change_merged(e, e);
+  c->n = 1;
+  c->mark = open_mark(r);
+  c->mark->open++;
+  c->timer = evtimer_new(r->base, on_coal_timer, c);
+  double w = ep->cfg->coalesce;
+  struct timeval tv = {(time_t)w, (suseconds_t)((w - (double)(time_t)w) * 1e6)};
+  evtimer_add(c->timer, &tv);
+  *coal_slot(r, c->key, c->keylen) = c;
+  c->anext = r->coals;
+  if (r->coals) r->coals->aprev = c;
+  r->coals = c;
+  r->ncoal++;
+  r->inmem++;
+}
+
+static void on_match(void *arg, const struct rule *rule, const struct change *e)
+{
+  struct run *r = arg;
+  r->matched++;
+  count_match(r, rule->name);
+  for (size_t i = 0; i < rule->nendpoints; i++) {
+    const struct endpoint *ep = rule->endpoints[i];
+    if (ep->cfg->coalesce > 0 && e->type == EVENT_UPDATE && e->table && e->table->npk && !r->stopping &&
+        !is_disabled(r, ep->name)) {
+      coal_add(r, rule, ep, e);
       continue;
     }
-    job_link(r, j);
-    r->inmem++;
-    j->rs = ruleset_ref(r->rs);
-    j->endpoint = xstrdup(ep->name);
-    j->rule = xstrdup(rule->name);
-    j->id = xstrdup(j->q->id);
-    j->born = mono();
-    live_add(r, j);
-    j->mark = open_mark(r);
-    j->mark->open++;
-    j->fprev = r->fresh_tail;
-    if (r->fresh_tail) r->fresh_tail->fnext = j;
-    else r->fresh = j;
-    r->fresh_tail = j;
-    if (is_disabled(r, ep->name)) {
-      log_error("delivery %s (rule '%s') to endpoint '%s': the endpoint is disabled (410 Gone); moved to the "
-                "dead letters",
-                j->id, j->rule, j->endpoint);
-      r->dead++;
-      j->dead = 1;
-      finished(r, j);
-      continue;
-    }
-    /* the key that orders it: the endpoint, and the row (ordering = "key";
-     * rows without a primary key, statements and alerts go unordered) */
-    const char *ordering = ep->cfg->ordering ? ep->cfg->ordering : "key";
-    if (strcmp(ordering, "none") && (strcmp(ordering, "key") || (e->table && e->table->npk && e->type != EVENT_ALERT))) {
-      struct buf k = BUF_INIT;
-      buf_adds(&k, ep->name);
-      if (!strcmp(ordering, "key")) {
-        buf_addc(&k, '\n');
-        buf_adds(&k, e->table->schema);
-        buf_addc(&k, '.');
-        buf_adds(&k, e->table->name);
-        buf_addc(&k, '\n');
-        change_key_to_json(e, &k);
-      }
-      j->okeylen = k.len;
-      j->okey = buf_steal(&k);
-      if (!order_push(r->order, j->okey, j->okeylen, j)) { /* behind the same row's */
-        j->where = W_HELD;
-        continue;
-      }
-    }
-    lane_enqueue(r, j);
+    coal_before(r, ep, e);
+    make_job(r, r->rs, rule, ep, e, NULL);
   }
 }
 
@@ -988,6 +1169,10 @@ static void on_sighup(evutil_socket_t fd, short what, void *arg)
   if (r->source_url) {
     free(rs->cfg.source.url);
     rs->cfg.source.url = xstrdup(r->source_url);
+  }
+  if (r->state_dir) {
+    free(rs->cfg.state.dir);
+    rs->cfg.state.dir = xstrdup(r->state_dir);
   }
   enum log_level lvl;
   if (!log_parse_level(rs->cfg.log.level, &lvl)) log_set_level(lvl);
@@ -1425,6 +1610,7 @@ int cmd_run(int argc, char **argv)
   static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
                                            {"source", required_argument, NULL, 's'},
                                            {"from", required_argument, NULL, 'f'},
+                                           {"state", required_argument, NULL, 'S'},
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
   struct run r = {.config_path = "gateway.toml"};
@@ -1436,6 +1622,7 @@ int cmd_run(int argc, char **argv)
     case 'c': r.config_path = optarg; break;
     case 's': r.source_url = optarg; break;
     case 'f': r.from = optarg; break;
+    case 'S': r.state_dir = optarg; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
@@ -1456,6 +1643,10 @@ int cmd_run(int argc, char **argv)
   if (r.source_url) {
     free(cfg->source.url);
     cfg->source.url = xstrdup(r.source_url);
+  }
+  if (r.state_dir) {
+    free(cfg->state.dir);
+    cfg->state.dir = xstrdup(r.state_dir);
   }
 
   /* the state directory */
@@ -1577,7 +1768,10 @@ out_loop:
   source_stop(r.src);
   r.stopping = 1;
   deliver_free(r.d); /* hands back what is in flight: it stays in the queue */
-  /* what was never written goes into the queue now */
+  /* updates being coalesced become their deliveries, and what was never
+   * written goes into the queue now */
+  while (r.coals) coal_flush(&r, r.coals);
+  free(r.coal);
   while (r.fresh) spill(&r, r.fresh, (int64_t)time(NULL));
   if (queue_sync(r.dq, 30, err, sizeof err))
     log_error("the retry queue could not be written at the stop: %s; the checkpoint stays where the written "

@@ -43,7 +43,8 @@ static const char *const endpoint_keys[] = {
     "url",         "method",   "headers",    "signing",   "secret",       "secret_env",
     "secret_file", "timeout",  "retry",      "max_age",   "concurrency",  "ordering",
     "mail_from",   "mail_to",  "mail_cc",    "username",  "password_env", "password_file",
-    "subject",     "no_retry", "rate_limit", "burst",    "breaker_failures", "breaker_cooldown", NULL};
+    "subject",     "no_retry", "rate_limit", "burst",    "breaker_failures", "breaker_cooldown",
+    "aws_sigv4",   "aws_access_key_env", "aws_secret_key_env", "aws_session_token_env", "coalesce", NULL};
 static const char *const rule_keys[] = {"name",      "description", "enabled",  "table",   "on",
                                         "kind",      "when",        "statement", "threshold", "sample",
                                         "endpoint",  "template",    "subject",  "method",  "url",
@@ -1102,6 +1103,8 @@ static void load_endpoint(struct loader *l, const char *name, const struct toml_
       if (!get_duration(l, k, sect, 0.001, 86400, &d)) ep->timeout = d;
     } else if (!strcmp(key, "max_age")) {
       if (!get_duration(l, k, sect, 1, 366 * 86400.0, &d)) ep->max_age = d;
+    } else if (!strcmp(key, "coalesce")) {
+      if (!get_duration(l, k, sect, 0, 3600, &d)) ep->coalesce = d;
     } else if (!strcmp(key, "retry")) {
       if (v->type != TOML_ARRAY) {
         type_error(l, k, sect, "an array of durations (such as [\"5s\", \"5m\", \"30m\"])");

@@ -82,6 +82,8 @@ struct config_endpoint {
   double *retry;               /* delays after the first attempt */
   size_t nretry;
   double max_age;              /* seconds before a delivery goes to the dead letters; default 3 days */
+  double coalesce;             /* seconds: updates of one row within this window become one delivery
+                                  (the first before image, the last after image); 0 (default): off */
   int *no_retry;               /* HTTP statuses that end a delivery at once (no retry) */
   size_t nno_retry;
   unsigned concurrency;        /* requests in flight; default 8 */
