@@ -80,6 +80,25 @@ void change_free(struct change *e)
   free(e);
 }
 
+void change_set_user(struct change *e, const char *s, size_t n)
+{
+  e->user_off = e->arena.len;
+  e->user_len = n;
+  buf_add(&e->arena, s, n);
+  buf_addc(&e->arena, 0);
+}
+
+const char *change_user(const struct change *e, size_t *len)
+{
+  if (e->type != EVENT_STATEMENT) return NULL;
+  if (!e->user_len) {
+    *len = 7;
+    return "unknown";
+  }
+  *len = e->user_len;
+  return e->arena.p + e->user_off;
+}
+
 size_t change_size(const struct change *e)
 {
   size_t n = sizeof *e + e->arena.cap;
@@ -328,6 +347,10 @@ void change_to_json(const struct change *e, struct buf *out)
     buf_adds(out, statement_kind_name(e->kind));
     buf_addlit(out, "\",\"thread_id\":");
     buf_add_u64(out, e->thread_id);
+    size_t ul = 0;
+    const char *user = change_user(e, &ul);
+    buf_addlit(out, ",\"user\":");
+    buf_add_json_str(out, user, ul);
   } else if (e->table) {
     const struct table *t = e->table;
     if (t->npk) {

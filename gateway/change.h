@@ -101,6 +101,8 @@ struct change {
   enum statement_kind kind; /* statements */
   uint32_t thread_id;       /* statements */
   size_t schema_off, schema_len; /* statements: the default database, in the arena */
+  size_t user_off, user_len; /* statements: who ran it, "user@host", in the arena (change_set_user);
+                                user_len 0: unknown (the connection was gone, or binlog files) */
   struct alert *alert;      /* EVENT_ALERT, owned */
   struct buf arena;
 };

@@ -190,6 +190,14 @@ static struct change *statement_event(const struct jv *root, char *err, size_t e
     goto fail;
   }
   e->thread_id = (uint32_t)tid;
+  const struct jv *user = member(root, "user");
+  if (user && user->k != J_NULL) {
+    if (user->k != J_STR || !user->n) {
+      bh_err(err, errsz, "'user' must be a non-empty string (\"user@host\" or \"unknown\")");
+      goto fail;
+    }
+    change_set_user(e, user->s, user->n);
+  }
   return e;
 fail:
   change_free(e);

@@ -142,6 +142,13 @@ static void endpoint_free(struct config_endpoint *ep)
     free(ep->password);
   }
   text_free(&ep->subject);
+  free(ep->aws_sigv4);
+  char *aws[] = {ep->aws_access_key, ep->aws_secret_key, ep->aws_session_token};
+  for (size_t i = 0; i < sizeof aws / sizeof *aws; i++) {
+    for (volatile char *c = aws[i]; c && *c; c++)
+      *c = 0;
+    free(aws[i]);
+  }
 }
 
 static void rule_free(struct config_rule *r)
@@ -1013,6 +1020,64 @@ static int is_mail_address(const char *s)
   return at && at != s && at[1] && !strpbrk(s, "\r\n<>, \t\"");
 }
 
+/* PROVIDER1[:PROVIDER2[:REGION[:SERVICE]]], as CURLOPT_AWS_SIGV4 takes it. */
+static int aws_sigv4_ok(const char *s)
+{
+  int parts = 0;
+  for (const char *p = s;; p++) {
+    size_t n = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.");
+    if (!n || n > 64 || ++parts > 4) return 0;
+    p += n;
+    if (!*p) return 1;
+    if (*p != ':') return 0;
+  }
+}
+
+/* The AWS credentials of an endpoint that has aws_sigv4, from the
+ * environment variables its aws_*_env keys name (env: access key, secret
+ * key, session token). As with secret_env, an unset variable is a problem
+ * that `check` only warns about and commands that send refuse. */
+static void load_aws_credentials(struct loader *l, struct config_endpoint *ep, const struct toml_key *aws_key,
+                                 const struct toml_key *const env[3])
+{
+  static const char *const keys[] = {"aws_access_key_env", "aws_secret_key_env", "aws_session_token_env"};
+  char **fields[] = {&ep->aws_access_key, &ep->aws_secret_key, &ep->aws_session_token};
+  if (!aws_key) {
+    for (int i = 0; i < 3; i++)
+      if (env[i])
+        lerr(l, env[i]->line, env[i]->col, "%s has no effect without aws_sigv4 (such as aws_sigv4 = "
+             "\"aws:amz:us-east-1:kinesis\") in [endpoint.%s]", keys[i], ep->name);
+    return;
+  }
+  if (!env[0] || !env[1]) {
+    lerr(l, aws_key->line, aws_key->col, "endpoint '%s' signs with aws_sigv4 but has no %s; name the "
+         "environment variables holding the credentials with aws_access_key_env and aws_secret_key_env",
+         ep->name, !env[0] && !env[1] ? "credentials" : !env[0] ? "access key" : "secret key");
+    return;
+  }
+  /* every unset variable in one message */
+  struct buf unset = BUF_INIT;
+  const struct toml_key *first = NULL;
+  int nunset = 0;
+  for (int i = 0; i < 3; i++) {
+    if (!env[i]) continue;
+    const char *var = env[i]->value->u.str.ptr, *val = getenv(var);
+    if (val && *val) {
+      free(*fields[i]);
+      *fields[i] = xstrdup(val);
+      continue;
+    }
+    if (!first) first = env[i];
+    buf_printf(&unset, "%s'%s' (%s)", nunset ? ", " : "", var, keys[i]);
+    nunset++;
+  }
+  if (first && !ep->secret_problem)
+    set_problem(l, &ep->secret_problem, first->value->line, first->value->col,
+                "the environment variable%s %s of endpoint '%s' %s not set; export %s before starting binhook",
+                nunset > 1 ? "s" : "", unset.p, ep->name, nunset > 1 ? "are" : "is", nunset > 1 ? "them" : "it");
+  buf_free(&unset);
+}
+
 static void load_endpoint(struct loader *l, const char *name, const struct toml_key *ek)
 {
   char sect[200], w[300], ebuf[128];
@@ -1049,6 +1114,7 @@ static void load_endpoint(struct loader *l, const char *name, const struct toml_
   memcpy(ep->retry, default_retry, sizeof default_retry);
 
   const struct toml_key *secret_env = NULL, *secret_file = NULL, *pw_env = NULL, *pw_file = NULL;
+  const struct toml_key *aws_key = NULL, *aws_env[3] = {NULL, NULL, NULL}; /* access, secret, token */
   for (size_t i = 0; i < t->u.table.len; i++) {
     const struct toml_key *k = &t->u.table.entries[i];
     const struct toml_value *v = k->value;
@@ -1197,6 +1263,22 @@ static void load_endpoint(struct loader *l, const char *name, const struct toml_
       set_string(&ep->username, get_string(l, k, sect, 1));
     } else if (!strcmp(key, "subject")) {
       get_text(l, k, sect, 1, &ep->subject);
+    } else if (!strcmp(key, "aws_sigv4")) {
+      if (!(s = get_string(l, k, sect, 1))) continue;
+      if (!aws_sigv4_ok(s))
+        lerr(l, v->line, v->col, "%s: '%s' is not PROVIDER1[:PROVIDER2[:REGION[:SERVICE]]] (letters, digits, "
+             "'-', '_' and '.'), such as \"aws:amz:us-east-1:kinesis\"", key_where(w, sizeof w, k, sect), s);
+      else
+        set_string(&ep->aws_sigv4, s);
+      aws_key = k;
+    } else if (!strcmp(key, "aws_access_key_env") || !strcmp(key, "aws_secret_key_env") ||
+               !strcmp(key, "aws_session_token_env")) {
+      if (!(s = get_string(l, k, sect, 1))) continue;
+      if (!env_name_ok(s))
+        lerr(l, v->line, v->col, "%s: '%s' is not an environment variable name (letters, digits and '_')",
+             key_where(w, sizeof w, k, sect), s);
+      else
+        aws_env[!strcmp(key, "aws_access_key_env") ? 0 : !strcmp(key, "aws_secret_key_env") ? 1 : 2] = k;
     } else {
       unknown_key(l, k, sect, endpoint_keys);
     }
@@ -1261,6 +1343,17 @@ static void load_endpoint(struct loader *l, const char *name, const struct toml_
     }
     free(path);
   }
+
+  load_aws_credentials(l, ep, aws_key, aws_env);
+
+  if (aws_key && ep->url.s && !strncmp(ep->url.s, "smtp", 4))
+    lerr(l, aws_key->line, aws_key->col,
+         "endpoint '%s' sends e-mail, and aws_sigv4 signs HTTP requests only; remove aws_sigv4 or use an "
+         "http:// or https:// url", name);
+  else if (aws_key && strcmp(ep->signing, "none"))
+    lerr(l, aws_key->line, aws_key->col,
+         "endpoint '%s' signs with both %s and aws_sigv4; AWS checks only its own signature: set "
+         "signing = \"none\" and drop the secret", name, ep->signing);
 
   if (!ep->url.s) {
     if (!toml_get_key(t, "url")) lerr(l, ek->line, ek->col, "endpoint '%s' has no url", name);

@@ -97,6 +97,11 @@ struct config_endpoint {
   char *username;              /* smtp AUTH */
   char *password;              /* from password_env or password_file; never printed */
   struct config_text subject;  /* smtp: the default subject template */
+  char *aws_sigv4;             /* http(s): AWS Signature V4, "provider1[:provider2[:region[:service]]]"
+                                  as libcurl's CURLOPT_AWS_SIGV4 takes it; NULL: not signed so */
+  char *aws_access_key;        /* from aws_access_key_env; never printed */
+  char *aws_secret_key;        /* from aws_secret_key_env; never printed */
+  char *aws_session_token;     /* from aws_session_token_env (temporary credentials), or NULL */
 };
 
 /* Event types a rule listens to (struct config_rule.on). */

@@ -233,7 +233,25 @@ static void start(struct deliver *d, struct transfer *t)
       t->headers = curl_slist_append(t->headers, h.p);
       buf_free(&h);
     }
-    t->headers = curl_slist_append(t->headers, "Expect:"); /* no 100-continue round trip */
+    const struct config_endpoint *c = q->endpoint->cfg;
+    int aws = c->aws_sigv4 && c->aws_access_key && c->aws_secret_key;
+    if (aws) {
+      /* curl signs at send time (X-Amz-Date is the attempt's), over the
+       * headers above and the body; the credentials stay in memory only */
+      curl_easy_setopt(e, CURLOPT_AWS_SIGV4, c->aws_sigv4);
+      curl_easy_setopt(e, CURLOPT_USERNAME, c->aws_access_key);
+      curl_easy_setopt(e, CURLOPT_PASSWORD, c->aws_secret_key);
+      if (c->aws_session_token) {
+        struct buf h = BUF_INIT;
+        buf_printf(&h, "X-Amz-Security-Token: %s", c->aws_session_token);
+        t->headers = curl_slist_append(t->headers, h.p);
+        memset(h.p, 0, h.len);
+        buf_free(&h);
+      }
+    }
+    /* no 100-continue round trip; but curl (7.88) would sign the removed
+     * header as an empty one the request lacks, which AWS refuses */
+    if (!aws) t->headers = curl_slist_append(t->headers, "Expect:");
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, q->body.p);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->body.len);

@@ -59,7 +59,7 @@ enum node_kind {
   N_CALL
 };
 enum cmp_op { OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE };
-enum meta { META_TABLE, META_SCHEMA, META_TYPE };
+enum meta { META_TABLE, META_SCHEMA, META_TYPE, META_USER };
 enum func { F_CHANGED, F_LOWER, F_UPPER, F_LEN, F_CONTAINS, F_STARTS_WITH };
 
 static const struct {
@@ -661,6 +661,11 @@ static struct rval eval(struct ctx *c, const struct node *n)
       const char *t = change_type_name(e->type);
       return rstr(t, strlen(t));
     }
+    if (n->op == META_USER) {
+      size_t ul;
+      const char *user = change_user(e, &ul);
+      return user ? rstr(user, ul) : rnull();
+    }
     if (e->table) {
       const char *s = n->op == META_TABLE ? e->table->name : e->table->schema;
       return s ? rstr(s, strlen(s)) : rnull();
@@ -1085,7 +1090,7 @@ static const char *suggest(const char *word, size_t n, const char *const *cands,
 }
 
 static const char *const names[] = {"before", "after", "key",   "table", "schema",
-                                    "type",   "true",  "false", "null"};
+                                    "type",   "true",  "false", "null",  "user"};
 static const char *const func_names[] = {"changed", "lower", "upper", "len", "contains", "starts_with"};
 static const char *const ops_words[] = {"and", "or", "in", "is", "matches", "not"};
 
@@ -1336,6 +1341,12 @@ static struct node *parse_primary(struct parser *P, const char *after, int depth
       n = node_new(N_META);
       n->op = IS("table") ? META_TABLE : IS("schema") ? META_SCHEMA : META_TYPE;
       P->x->reads |= IS("table") ? EXPR_READS_TABLE : IS("schema") ? EXPR_READS_SCHEMA : EXPR_READS_TYPE;
+      return n;
+    }
+    if (IS("user")) {
+      n = node_new(N_META);
+      n->op = META_USER;
+      P->x->reads |= EXPR_READS_USER;
       return n;
     }
     for (size_t i = 0; i < sizeof ops_words / sizeof *ops_words; i++)

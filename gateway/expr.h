@@ -11,7 +11,8 @@
  *
  *   Values     before.COL, after.COL, key.COL (COL a name, or `odd name`
  *              in backquotes, or "odd name" in double quotes); table,
- *              schema, type (the event's fields, strings); literals: "text"
+ *              schema, type (the event's fields, strings), user (who ran a
+ *              statement: "user@host", or "unknown"); literals: "text"
  *              or 'text' (escapes \\ \" \' \n \r \t \0 \uXXXX \u{X...}; any
  *              other backslash is kept as it is, so "^\d+$" is a regex
  *              with \d), numbers (integers of any size, decimals,
@@ -79,7 +80,7 @@
  *     before for a delete); null when COL is not in the key.
  *   - table is null on statement events; schema is their default
  *     database; type is "insert", "update", "delete", "snapshot" or
- *     "statement". */
+ *     "statement"; user is null on row events. */
 #ifndef BH_EXPR_H
 #define BH_EXPR_H
 
@@ -114,6 +115,7 @@ enum {
   EXPR_READS_SCHEMA = 2,
   EXPR_READS_TYPE = 4,
   EXPR_READS_CHANGED_ANY = 8, /* changed() */
+  EXPR_READS_USER = 16,
 };
 unsigned expr_reads(const struct expr *x);
 

@@ -28,6 +28,23 @@ struct name_cache_entry {
   uint32_t *pk;
 };
 
+/* Who ran recent statements, by thread id (WHO_CACHE entries, reused in
+ * turn), and the server the metadata connection talks to. */
+#define WHO_CACHE 16
+struct who {
+  MYSQL *conn;           /* the s->meta the fields below were read on; NULL: none yet */
+  unsigned long conn_id; /* its connection id, which changes when it reconnects */
+  uint32_t server_id;    /* the server's @@server_id */
+  int64_t started;       /* when the server started, seconds since the epoch */
+  double retry_at;       /* after a failed connect: no new attempt before then (monotonic) */
+  int told_unknown;      /* the notice about unknown users was logged */
+  struct {
+    uint32_t thread_id;
+    char *user;
+  } cache[WHO_CACHE];
+  unsigned next;
+};
+
 struct source {
   struct source_opts o;
   struct evq *q;
@@ -50,6 +67,7 @@ struct source {
   uint32_t started_skip;
   struct name_cache_entry *names;
   size_t nnames;
+  struct who who; /* who ran statements: see lookup_user */
 };
 
 int start_pos_parse(const char *s, struct start_pos *out, char *err, size_t errsz)
@@ -322,9 +340,157 @@ static void close_stream(struct source *s)
   if (m) mysql_close(m);
 }
 
+/* ---- who ran a statement ---- */
+
+static double mono_now(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void who_forget(struct who *w)
+{
+  for (int i = 0; i < WHO_CACHE; i++) {
+    free(w->cache[i].user);
+    w->cache[i].user = NULL;
+  }
+  w->conn = NULL;
+}
+
+/* Makes sure s->meta is open and knows which server it talks to (its
+ * server_id, and when it started: a thread id from before a restart names
+ * another connection now). Returns 0; -1 with err; -2 while a failed
+ * attempt is still recent (err was given then: no new message). */
+static int who_connect(struct source *s, char *err, size_t errsz)
+{
+  struct who *w = &s->who;
+  if (s->meta && w->conn == s->meta && mysql_thread_id(s->meta) == w->conn_id) return 0;
+  who_forget(w);
+  if (!s->meta) {
+    if (mono_now() < w->retry_at) return -2;
+    struct conn_opts co = s->o.conn;
+    if (!co.read_timeout) co.read_timeout = 10; /* a lookup must not hold the stream for long */
+    if (!(s->meta = conn_open(&co, err, errsz))) {
+      w->retry_at = mono_now() + 30;
+      return -1;
+    }
+  }
+  MYSQL_RES *res = NULL;
+  MYSQL_ROW row;
+  int64_t now = 0, uptime = 0;
+  uint32_t server_id = 0;
+  int told = 0;
+  if (query_row(s->meta, "SELECT @@server_id, UNIX_TIMESTAMP()", &row, &res, err, errsz)) goto fail;
+  if (row && row[0] && row[1]) {
+    server_id = (uint32_t)strtoul(row[0], NULL, 10);
+    now = strtoll(row[1], NULL, 10);
+    told++;
+  }
+  mysql_free_result(res);
+  if (query_row(s->meta, "SHOW GLOBAL STATUS LIKE 'Uptime'", &row, &res, err, errsz)) goto fail;
+  if (row && row[1]) {
+    uptime = strtoll(row[1], NULL, 10);
+    told++;
+  }
+  mysql_free_result(res);
+  if (told != 2) {
+    bh_err(err, errsz, "the server did not tell its server_id and uptime");
+    goto fail;
+  }
+  w->conn = s->meta;
+  w->conn_id = mysql_thread_id(s->meta);
+  w->server_id = server_id;
+  w->started = now - uptime;
+  return 0;
+fail:
+  /* a new connection next time (the statements of a broken one all fail) */
+  mysql_close(s->meta);
+  s->meta = NULL;
+  return -1;
+}
+
+/* The user of thread e->thread_id in information_schema.PROCESSLIST, as
+ * "user@host" (the host without the client's port) in out; "" when the
+ * server no longer has that connection. Returns 0, or -1 with err. */
+static int who_query(struct source *s, const struct change *e, char *out, size_t outsz, char *err,
+                     size_t errsz)
+{
+  char sql[128];
+  MYSQL_RES *res = NULL;
+  MYSQL_ROW row;
+  snprintf(sql, sizeof sql, "SELECT USER, HOST FROM information_schema.PROCESSLIST WHERE ID = %" PRIu32,
+           e->thread_id);
+  if (query_row(s->meta, sql, &row, &res, err, errsz)) return -1;
+  out[0] = 0;
+  if (row && row[0] && row[0][0]) {
+    const char *host = row[1] ? row[1] : "";
+    size_t hl = strlen(host);
+    const char *colon = strrchr(host, ':');
+    /* TCP clients show as host:port (IPv6 too, without brackets) */
+    if (colon && colon[1] && strspn(colon + 1, "0123456789") == strlen(colon + 1))
+      hl = (size_t)(colon - host);
+    snprintf(out, outsz, "%s%s%.*s", row[0], hl ? "@" : "", (int)hl, host);
+  }
+  mysql_free_result(res);
+  return 0;
+}
+
+/* Sets e's "user": who ran the statement, looked up by its thread id while
+ * the server still has that connection, else "unknown". Only statements:
+ * a lookup costs a round trip, rows come by the thousand. A failed lookup
+ * makes "unknown" and a warning, never a stop. */
+static void lookup_user(struct source *s, struct change *e)
+{
+  struct who *w = &s->who;
+  char user[600] = "", err[600];
+  int gone = 0;
+  for (int attempt = 0; attempt < 2 && !atomic_load(&s->stop); attempt++) {
+    int rc = who_connect(s, err, sizeof err);
+    if (rc == -1)
+      log_warn("cannot tell who ran the statement of thread %" PRIu32 ": %s; it shows as run by \"unknown\"",
+               e->thread_id, err);
+    if (rc) break;
+    /* another server's thread (read through a replica), or one from before a restart */
+    if (e->server_id != w->server_id || (int64_t)e->ts + 1 < w->started) break;
+    for (int i = 0; i < WHO_CACHE && !user[0]; i++)
+      if (w->cache[i].user && w->cache[i].thread_id == e->thread_id)
+        snprintf(user, sizeof user, "%s", w->cache[i].user);
+    if (user[0]) break;
+    if (!who_query(s, e, user, sizeof user, err, sizeof err)) {
+      gone = !user[0];
+      if (user[0]) {
+        free(w->cache[w->next].user);
+        w->cache[w->next].thread_id = e->thread_id;
+        w->cache[w->next].user = xstrdup(user);
+        w->next = (w->next + 1) % WHO_CACHE;
+      }
+      break;
+    }
+    unsigned code = mysql_errno(s->meta);
+    if (attempt || (code != CR_SERVER_LOST && code != CR_SERVER_GONE_ERROR)) {
+      log_warn("cannot tell who ran the statement of thread %" PRIu32 ": %s", e->thread_id, err);
+      break;
+    }
+    /* the connection went away (a server restart?): once more on a new one */
+    mysql_close(s->meta);
+    s->meta = NULL;
+    who_forget(w);
+  }
+  if (gone && !w->told_unknown) {
+    w->told_unknown = 1;
+    log_notice("the connection that ran a statement (thread %" PRIu32 ") is gone: the statement shows as run "
+               "by \"unknown\"; binhook sees other users' connections only with the PROCESS privilege "
+               "(GRANT PROCESS ON *.* TO the binhook user)",
+               e->thread_id);
+  }
+  if (user[0]) change_set_user(e, user, strlen(user)); /* else "unknown" */
+}
+
 static int emit_cb(void *ctx, struct change *e, char *err, size_t errsz)
 {
   struct source *s = ctx;
+  if (e->type == EVENT_STATEMENT) lookup_user(s, e);
   if (e->type == EVENT_STATEMENT && e->kind == STMT_DDL && s->nnames) {
     /* Column names from information_schema may have changed. */
     for (size_t i = 0; i < s->nnames; i++) {
@@ -598,6 +764,7 @@ void source_free(struct source *s)
   source_stop(s);
   close_stream(s);
   if (s->meta) mysql_close(s->meta);
+  who_forget(&s->who);
   decoder_free(s->dec);
   for (size_t i = 0; i < s->nnames; i++) {
     free(s->names[i].key);

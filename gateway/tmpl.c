@@ -77,14 +77,16 @@ static struct tval tstr(const char *s, size_t n) { return (struct tval){.k = T_S
 enum root {
   R_EVENT, R_ID, R_TYPE, R_SCHEMA, R_TABLE, R_TS, R_TS_UNIX, R_POSITION, R_TX, R_KEY, R_BEFORE, R_AFTER, R_ROW,
   R_CHANGED, R_CHANGES, R_SQL, R_KIND, R_THREAD_ID, R_RULE, R_ENDPOINT, R_COUNTS, R_THRESHOLD, R_SAMPLE_KEYS,
+  R_USER, R_NOW,
 };
 static const char *const root_names[] = {
     "event", "id",      "type", "schema",  "table",   "ts",        "ts_unix",   "position",
     "tx",    "key",     "before", "after", "row",     "changed",   "changes",   "sql",
-    "kind",  "thread_id", "rule", "endpoint", "counts", "threshold", "sample_keys", NULL};
+    "kind",  "thread_id", "rule", "endpoint", "counts", "threshold", "sample_keys", "user", "now", NULL};
 
 enum filter {
-  F_JSON, F_UPPER, F_LOWER, F_DEFAULT, F_TRUNCATE, F_JOIN, F_BASE64, F_SHA256, F_NUMBER, F_ISO8601, F_KEYS, F_PICK,
+  F_JSON, F_UPPER, F_LOWER, F_DEFAULT, F_TRUNCATE, F_JOIN, F_BASE64, F_SHA256, F_NUMBER, F_ISO8601, F_KEYS, F_VALUES,
+  F_PICK, F_URLENCODE,
 };
 static const struct {
   const char *name;
@@ -93,11 +95,12 @@ static const struct {
     [F_JSON] = {"json", 0, 0},         [F_UPPER] = {"upper", 0, 0},   [F_LOWER] = {"lower", 0, 0},
     [F_DEFAULT] = {"default", 1, 1},   [F_TRUNCATE] = {"truncate", 1, 2}, [F_JOIN] = {"join", 0, 1},
     [F_BASE64] = {"base64", 0, 0},     [F_SHA256] = {"sha256", 0, 0}, [F_NUMBER] = {"number", 0, 0},
-    [F_ISO8601] = {"iso8601", 0, 0},   [F_KEYS] = {"keys", 0, 0},     [F_PICK] = {"pick", 1, 1},
+    [F_ISO8601] = {"iso8601", 0, 0},   [F_KEYS] = {"keys", 0, 0},     [F_VALUES] = {"values", 0, 1},
+    [F_PICK] = {"pick", 1, 1},         [F_URLENCODE] = {"urlencode", 0, 0},
 };
 #define NFILTERS (sizeof filters / sizeof filters[0])
 
-enum xkind { X_LIT, X_LIST, X_PATH, X_FILTER, X_CONCAT };
+enum xkind { X_LIT, X_LIST, X_PATH, X_FILTER, X_CONCAT, X_COND };
 
 struct tx {
   enum xkind k;
@@ -107,7 +110,7 @@ struct tx {
   char **path;     /* the segments after the root */
   size_t npath;
   int filter;      /* X_FILTER: kids[0] is the input, the rest the arguments */
-  struct tx **kids; /* X_FILTER, X_LIST, X_CONCAT (two) */
+  struct tx **kids; /* X_FILTER, X_LIST, X_CONCAT (two), X_COND (condition, then, else) */
   size_t nkids;
 };
 
@@ -326,7 +329,7 @@ static struct tx *parse_string(struct parser *P)
   return x;
 }
 
-static struct tx *parse_concat(struct parser *P, int depth);
+static struct tx *parse_cond(struct parser *P, int depth);
 
 static struct tx *parse_primary(struct parser *P, int depth)
 {
@@ -344,7 +347,7 @@ static struct tx *parse_primary(struct parser *P, int depth)
   if (c == '"' || c == '\'') return parse_string(P);
   if (c == '(') {
     P->p++;
-    struct tx *x = parse_concat(P, depth + 1);
+    struct tx *x = parse_cond(P, depth + 1);
     if (!x) return NULL;
     if (!at(P, ")")) {
       perr(P, P->p, "expected ')'");
@@ -363,7 +366,7 @@ static struct tx *parse_primary(struct parser *P, int depth)
       return x;
     }
     for (;;) {
-      struct tx *item = parse_concat(P, depth + 1);
+      struct tx *item = parse_cond(P, depth + 1);
       if (!item) {
         tx_free(x);
         return NULL;
@@ -488,7 +491,7 @@ static struct tx *parse_piped(struct parser *P, int depth)
         perr(P, fstart, "unknown filter '%s'; did you mean '%s'?", name, near);
       else
         perr(P, fstart, "unknown filter '%s' (json, upper, lower, default, truncate, join, base64, sha256, "
-             "number, iso8601, keys, pick)", name);
+             "number, iso8601, keys, values, pick, urlencode)", name);
       free(name);
       tx_free(x);
       return NULL;
@@ -503,7 +506,7 @@ static struct tx *parse_piped(struct parser *P, int depth)
       P->p++;
       if (!at(P, ")")) {
         for (;;) {
-          struct tx *arg = parse_concat(P, depth + 1);
+          struct tx *arg = parse_cond(P, depth + 1);
           if (!arg) {
             tx_free(x);
             return NULL;
@@ -571,6 +574,37 @@ static struct tx *parse_concat(struct parser *P, int depth)
   return x;
 }
 
+/* c ? a : b, the loosest: a chain of them nests to the right, each step
+ * one level deeper. */
+static struct tx *parse_cond(struct parser *P, int depth)
+{
+  struct tx *x = parse_concat(P, depth);
+  if (!x || !at(P, "?")) return x;
+  struct tx *c = xcalloc(1, sizeof *c);
+  c->k = X_COND;
+  tx_add(c, x);
+  P->p++;
+  struct tx *a = parse_cond(P, depth + 1);
+  if (!a) {
+    tx_free(c);
+    return NULL;
+  }
+  tx_add(c, a);
+  if (!at(P, ":")) {
+    perr(P, P->p, "expected ':' after the value taken when the condition holds (c ? a : b)");
+    tx_free(c);
+    return NULL;
+  }
+  P->p++;
+  struct tx *b = parse_cond(P, depth + 1);
+  if (!b) {
+    tx_free(c);
+    return NULL;
+  }
+  tx_add(c, b);
+  return c;
+}
+
 /* Parses the placeholder starting at s[*pos] (just after "{{") up to its
  * "}}"; *pos moves past the "}}". */
 static struct tx *parse_placeholder(const char *s, size_t n, size_t *pos, const char *file, int line, int col,
@@ -578,12 +612,12 @@ static struct tx *parse_placeholder(const char *s, size_t n, size_t *pos, const 
 {
   struct parser P = {.s = s + *pos, .n = n - *pos, .file = file, .line = line, .col = col, .err = err,
                      .errsz = errsz, .colmap = colmap, .base = *pos};
-  struct tx *x = parse_concat(&P, 0);
+  struct tx *x = parse_cond(&P, 0);
   if (x && !at(&P, "}}")) {
     if (P.p >= P.n)
       perr(&P, 0, "'{{' without its closing '}}'");
     else
-      perr(&P, P.p, "unexpected '%c' in a placeholder (expected '}}', '|' or '~')", P.s[P.p]);
+      perr(&P, P.p, "unexpected '%c' in a placeholder (expected '}}', '|', '~' or '?')", P.s[P.p]);
     tx_free(x);
     x = NULL;
   }
@@ -1133,6 +1167,14 @@ static struct tval eval_root(struct rctx *r, const struct tx *x, size_t *used)
     if (e->type != EVENT_STATEMENT) return tnull();
     buf_add_u64(&b, e->thread_id);
     return from_buf(&r->sc, T_NUM, &b);
+  case R_USER: {
+    size_t ul;
+    const char *user = change_user(e, &ul);
+    return user ? tstr(user, ul) : tnull();
+  }
+  case R_NOW:
+    buf_printf(&b, "%lld", (long long)(r->c->now ? r->c->now : (int64_t)time(NULL)));
+    return from_buf(&r->sc, T_NUM, &b);
   case R_RULE: return r->c->rule ? tstr(r->c->rule, strlen(r->c->rule)) : tnull();
   case R_ENDPOINT: return r->c->endpoint ? tstr(r->c->endpoint, strlen(r->c->endpoint)) : tnull();
   case R_COUNTS:
@@ -1180,6 +1222,28 @@ static int is_json_number(const char *s, size_t n)
     if (p == f) return 0;
   }
   return p == n;
+}
+
+static void add_url_encoded(struct buf *out, const char *s, size_t n);
+
+/* Whether v counts as true for c ? a : b (tmpl.h). */
+static int truthy(struct rctx *r, struct tval v)
+{
+  v = norm(r, v);
+  switch (v.k) {
+  case T_NULL: return 0;
+  case T_BOOL: return v.b;
+  case T_NUM:
+    /* zero when no digit before the exponent is: exact for any size */
+    for (size_t i = 0; i < v.n && v.s[i] != 'e' && v.s[i] != 'E'; i++)
+      if (v.s[i] >= '1' && v.s[i] <= '9') return 1;
+    return 0;
+  case T_STR: return v.n > 0;
+  case T_LIST:
+  case T_OBJ: return v.len > 0;
+  case T_RAW: return 1; /* norm leaves none */
+  }
+  return 0;
 }
 
 static struct tval apply_filter(struct rctx *r, int f, struct tval in, const struct tx *call)
@@ -1267,6 +1331,49 @@ static struct tval apply_filter(struct rctx *r, int f, struct tval in, const str
       l.items[i] = tstr(in.keys[i], in.keylens[i]);
     return l;
   }
+  case F_VALUES: {
+    in = norm(r, in);
+    if (in.k != T_OBJ) return tnull();
+    if (call->nkids < 2) {
+      struct tval l = {.k = T_LIST, .len = in.len, .items = in.items};
+      return l;
+    }
+    /* the named members, in the order of the names */
+    struct tval one = norm(r, eval(r, call->kids[1])), names = one;
+    if (one.k == T_STR) names = (struct tval){.k = T_LIST, .len = 1, .items = &one};
+    if (names.k != T_LIST) return tnull();
+    struct tval l = {.k = T_LIST, .len = names.len};
+    l.items = sc_alloc(&r->sc, names.len * sizeof *l.items);
+    for (size_t j = 0; j < names.len; j++) {
+      l.items[j] = tnull();
+      struct tval nm = names.items[j];
+      if (nm.k != T_STR) continue;
+      for (size_t i = 0; i < in.len; i++)
+        if (nm.n == in.keylens[i] && !memcmp(nm.s, in.keys[i], nm.n)) {
+          l.items[j] = in.items[i];
+          break;
+        }
+    }
+    return l;
+  }
+  case F_URLENCODE: {
+    in = norm(r, in);
+    if (in.k == T_NULL) return in;
+    if (in.k == T_LIST) {
+      struct tval l = {.k = T_LIST, .len = in.len};
+      l.items = sc_alloc(&r->sc, in.len * sizeof *l.items);
+      for (size_t i = 0; i < in.len; i++) {
+        struct tval s = as_text(r, &in.items[i]);
+        struct buf e = BUF_INIT;
+        add_url_encoded(&e, s.s, s.n);
+        l.items[i] = from_buf(&r->sc, T_STR, &e);
+      }
+      return l;
+    }
+    struct tval s = as_text(r, &in);
+    add_url_encoded(&b, s.s, s.n);
+    return from_buf(&r->sc, T_STR, &b);
+  }
   case F_PICK: {
     in = norm(r, in);
     struct tval names = norm(r, eval(r, call->kids[1]));
@@ -1312,6 +1419,7 @@ static struct tval eval(struct rctx *r, const struct tx *x)
     return v;
   }
   case X_FILTER: return apply_filter(r, x->filter, eval(r, x->kids[0]), x);
+  case X_COND: return eval(r, x->kids[truthy(r, eval(r, x->kids[0])) ? 1 : 2]);
   case X_CONCAT: {
     struct tval a = eval(r, x->kids[0]), b = eval(r, x->kids[1]);
     struct buf out = BUF_INIT;

@@ -21,10 +21,14 @@
  *             delete), each alone (an object) or with a column: after.status,
  *             after.`odd name`; changed (the list of changed columns),
  *             changes (one "col: before → after" line per changed column),
- *             sql, kind, thread_id (statements), rule and endpoint (the
+ *             sql, kind, thread_id, user (statements; user is "user@host"
+ *             of the connection that ran it, or "unknown" when the server
+ *             no longer had it or the binlog was read from files), rule
+ *             and endpoint (the
  *             names of the rule and endpoint rendering), counts, threshold,
- *             sample_keys (alerts of threshold rules). A member of an object
- *             or an item of a list: position.file, sample_keys.0.
+ *             sample_keys (alerts of threshold rules), now (seconds since
+ *             the epoch when the template is rendered). A member of an
+ *             object or an item of a list: position.file, sample_keys.0.
  *   Literals  "text" or 'text' (escapes \\ \" \' \n \r \t \uXXXX), numbers,
  *             true, false, null, lists ["a", "b"].
  *   Filters   x | f or x | f(args), left to right:
@@ -34,9 +38,21 @@
  *             list as text), base64, sha256 (hex), number (a string holding a
  *             number becomes that number, exactly; otherwise null), iso8601
  *             (seconds since the epoch as "2024-01-02T03:04:05Z"), keys (the
- *             member names of an object), pick(list) (the object with only
- *             the members named in list).
+ *             member names of an object), values (the member values of an
+ *             object, as a list) or values(list) (the values of the members
+ *             named in list, in its order, null for a name not there: key
+ *             order from another image, before | values(key | keys)),
+ *             pick(list) (the object with only the members named in list,
+ *             in the object's order), urlencode (the text percent-encoded,
+ *             all but A-Z a-z 0-9 - . _ ~; on a list, each item: a key
+ *             that is a path, key | values | urlencode | join('/')).
  *   ~         concatenates the text of two values: "orders/" ~ key.id
+ *   c ? a : b a when c is true, else b (only the one taken is evaluated);
+ *             false are null, false, a number equal to 0, "", [] and {},
+ *             anything else is true (a DECIMAL column is a string, so
+ *             "0.00" is true: after.total | number ? ... tests its value).
+ *             The loosest of all: c ? a : b | f is c ? a : (b | f);
+ *             parentheses group.
  *   As text   a string is its characters, null is empty, a number its
  *             digits, anything else its JSON.
  *
@@ -50,6 +66,7 @@
 #include "change.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum tmpl_mode { TMPL_JSON, TMPL_TEXT, TMPL_URL, TMPL_HEADER };
 
@@ -58,6 +75,7 @@ struct tmpl_ctx {
   const struct change *e;
   const char *rule;     /* may be NULL */
   const char *endpoint; /* may be NULL */
+  int64_t now;          /* what `now` gives, in seconds since the epoch; 0: the clock */
 };
 
 /* Compiles len bytes of text written in file at line:col (the position of

@@ -196,4 +196,72 @@ assert text.startswith(\"[binhook] TRUNCATE TABLE\") and \"\ufffd\" in text, tex
 " "$TRASH/latin1.jsonl"
 '
 
+# rules/recipes/rabbitmq.toml and etcd.toml are not in the shipped
+# configuration: they need endpoints of their own (t2300 and t2301 run them
+# against real servers).
+test_expect_success 'the RabbitMQ and etcd recipes pass binhook check with the endpoints they document' '
+  cat >"$TRASH/recipes.toml" <<-EOF &&
+	include = ["$TOP/rules/recipes/rabbitmq.toml", "$TOP/rules/recipes/etcd.toml"]
+	templates = "$TOP/templates"
+	[endpoint.rabbitmq]
+	url = "http://127.0.0.1:15672/api/exchanges/%2F/mysql-monitor/publish"
+	headers = { "authorization" = "Basic Z3Vlc3Q6Z3Vlc3Q=" }
+	signing = "none"
+	ordering = "endpoint"
+	[endpoint.etcd]
+	url = "http://127.0.0.1:2379"
+	signing = "none"
+	ordering = "endpoint"
+	no_retry = [400]
+	EOF
+  "$BINHOOK" check -c "$TRASH/recipes.toml" >"$TRASH/check.out" &&
+  test_grep "ok (3 files, 2 endpoints, 7 rules)" "$TRASH/check.out"
+'
+
+test_expect_success 'the RabbitMQ and etcd recipes render what they promise' '
+  cat >"$TRASH/recipe-events.jsonl" <<-\EOF &&
+	{"type":"update","schema":"shop","table":"items","ts":"2024-01-02T03:04:05Z","position":{"file":"binlog.000042","pos":1234,"gtid":"0-1-9876"},"tx":{"index":3},"key":{"sku":"a/b","order_id":7},"before":{"order_id":3,"sku":"a/b","qty":1,"note":null},"after":{"order_id":7,"sku":"a/b","qty":1,"note":"x"}}
+	{"type":"update","schema":"shop","table":"items","ts":"2024-01-02T03:04:05Z","position":{"file":"binlog.000042","pos":1234,"gtid":"0-1-9876"},"tx":{"index":4},"key":{"sku":"a/b","order_id":7},"before":{"order_id":7,"sku":"a/b","qty":1,"note":"x"},"after":{"order_id":7,"sku":"a/b","qty":2,"note":"x"}}
+	{"type":"insert","schema":"shop","table":"log","ts":"2024-01-02T03:04:05Z","position":{"file":"binlog.000042","pos":1234,"gtid":"0-1-9876"},"tx":{"index":5},"after":{"msg":"no key"}}
+	{"type":"delete","schema":"shop","table":"items","ts":"2024-01-02T03:04:05Z","position":{"file":"binlog.000042","pos":1234,"gtid":"0-1-9876"},"tx":{"index":6},"key":{"sku":"a/b","order_id":7},"before":{"order_id":7,"sku":"a/b","qty":2,"note":"x"}}
+	EOF
+  "$BINHOOK" test -c "$TRASH/recipes.toml" --json --event "$TRASH/recipe-events.jsonl" >"$TRASH/recipes.out" &&
+  python3 -c "
+import base64, json, sys
+reqs = [json.loads(l) for l in open(sys.argv[1])]
+by = {}
+for q in reqs:
+    by.setdefault(q[\"rule\"], []).append(q)
+assert sorted(by) == [\"etcd-delete\", \"etcd-put\", \"etcd-update\", \"rabbitmq-row-delete\", \"rabbitmq-row-insert\",
+                      \"rabbitmq-row-update\"], sorted(by)
+b64 = lambda s: base64.b64encode(s.encode()).decode()
+pay = lambda q: json.loads(json.loads(q[\"body\"])[\"payload\"])
+moved, kept = by[\"rabbitmq-row-update\"]
+m = pay(moved)
+assert json.loads(moved[\"body\"])[\"properties\"] == {\"content_type\": \"application/json\", \"delivery_mode\": 2,
+                                                    \"message_id\": \"0-1-9876/3\"}, moved
+assert m[\"type\"] == \"row_update\" and m[\"table_name\"] == \"items\" and m[\"binlog_timestamp\"] == 1704164645, m
+assert list(m[\"keys\"].items()) == [(\"sku\", \"a/b\"), (\"order_id\", 7)], m
+assert m[\"before_values\"] == {\"order_id\": 3, \"note\": None} and m[\"after_values\"] == {\"order_id\": 7, \"note\": \"x\"}, m
+assert pay(kept)[\"before_values\"] == {\"qty\": 1} and pay(kept)[\"after_values\"] == {\"qty\": 2}, pay(kept)
+ins = pay(by[\"rabbitmq-row-insert\"][0])
+assert ins[\"keys\"] == {} and ins[\"values\"] == {\"msg\": \"no key\"} and ins[\"type\"] == \"row_insert\", ins
+d = pay(by[\"rabbitmq-row-delete\"][0])
+assert sorted(d) == [\"binlog_timestamp\", \"keys\", \"table_name\", \"timestamp\", \"type\"] and d[\"type\"] == \"row_delete\", d
+assert d[\"keys\"] == {\"sku\": \"a/b\", \"order_id\": 7}, d
+moved, kept = by[\"etcd-update\"]
+assert moved[\"url\"] == \"http://127.0.0.1:2379/v3/kv/txn\", moved
+assert json.loads(moved[\"body\"]) == {\"compare\": [], \"success\": [
+    {\"request_delete_range\": {\"key\": b64(\"/binhook/shop/items/a%2Fb/3\")}},
+    {\"request_put\": {\"key\": b64(\"/binhook/shop/items/a%2Fb/7\"),
+                     \"value\": b64(json.dumps({\"order_id\": 7, \"sku\": \"a/b\", \"qty\": 1, \"note\": \"x\"},
+                                               separators=(\",\", \":\")))}}]}, moved[\"body\"]
+assert list(json.loads(kept[\"body\"])[\"success\"][0]) == [\"request_range\"], kept[\"body\"]
+put = json.loads(by[\"etcd-put\"][0][\"body\"])
+assert put[\"key\"] == \"\" and by[\"etcd-put\"][0][\"url\"] == \"http://127.0.0.1:2379/v3/kv/put\", put
+dl = by[\"etcd-delete\"][0]
+assert json.loads(dl[\"body\"]) == {\"key\": b64(\"/binhook/shop/items/a%2Fb/7\")} and dl[\"url\"].endswith(\"/v3/kv/deleterange\"), dl
+" "$TRASH/recipes.out"
+'
+
 test_done

@@ -382,6 +382,100 @@ static void test_relative_paths(void)
   config_free(&cfg);
 }
 
+/* [endpoint.NAME] aws_sigv4 and its credentials: read from the environment
+ * variables named, checked against the url and the other signing. */
+static void test_aws_sigv4(void)
+{
+  static const char ok_file[] = "[endpoint.k]\nurl = \"https://kinesis.us-east-1.amazonaws.com/\"\n"
+                                "aws_sigv4 = \"aws:amz:us-east-1:kinesis\"\n"
+                                "aws_access_key_env = \"BH_TEST_AWS_AK\"\n"
+                                "aws_secret_key_env = \"BH_TEST_AWS_SK\"\n";
+  struct config cfg;
+  char errs[2048] = "";
+  setenv("BH_TEST_AWS_AK", "AKIDEXAMPLE", 1);
+  setenv("BH_TEST_AWS_SK", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", 1);
+  unsetenv("BH_TEST_AWS_TOKEN");
+  int rc = load(ok_file, &cfg, errs, sizeof errs);
+  is_int(rc, 0, "aws_sigv4 with both credentials loads");
+  if (rc) diag("%s", errs);
+  if (!rc && cfg.nendpoints == 1) {
+    const struct config_endpoint *ep = &cfg.endpoints[0];
+    is_str(ep->aws_sigv4, "aws:amz:us-east-1:kinesis", "aws_sigv4 as written");
+    is_str(ep->aws_access_key, "AKIDEXAMPLE", "the access key from its variable");
+    is_str(ep->aws_secret_key, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "the secret key from its variable");
+    ok(!ep->aws_session_token, "no session token unless named");
+    ok(!ep->secret_problem, "no problem when the variables are set");
+    is_str(ep->signing, "none", "no webhook signature besides");
+  }
+  config_free(&cfg);
+
+  /* the session token */
+  char with_token[512];
+  snprintf(with_token, sizeof with_token, "%saws_session_token_env = \"BH_TEST_AWS_TOKEN\"\n", ok_file);
+  setenv("BH_TEST_AWS_TOKEN", "FwoGZXIvYXdzEXAMPLE", 1);
+  rc = load(with_token, &cfg, errs, sizeof errs);
+  is_int(rc, 0, "aws_session_token_env loads");
+  if (!rc) is_str(cfg.endpoints[0].aws_session_token, "FwoGZXIvYXdzEXAMPLE", "the session token from its variable");
+  config_free(&cfg);
+
+  /* unset variables: a problem for the commands that send, not a load error */
+  unsetenv("BH_TEST_AWS_SK");
+  unsetenv("BH_TEST_AWS_TOKEN");
+  rc = load(with_token, &cfg, errs, sizeof errs);
+  is_int(rc, 0, "unset credentials do not stop the file from loading (check only warns)");
+  if (!rc) {
+    const struct config_endpoint *ep = &cfg.endpoints[0];
+    ok(!ep->aws_secret_key && !ep->aws_session_token, "no credential from an unset variable");
+    const char *p = ep->secret_problem ? strstr(ep->secret_problem, ": the environment") : NULL;
+    is_str(p, ": the environment variables 'BH_TEST_AWS_SK' (aws_secret_key_env), 'BH_TEST_AWS_TOKEN' "
+              "(aws_session_token_env) of endpoint 'k' are not set; export them before starting binhook",
+           "every unset variable named in one problem");
+    ok(ep->secret_problem && strstr(ep->secret_problem, ":5:22: "), "the problem points at the first unset one");
+    ok(ep->secret_problem && !strstr(ep->secret_problem, "AKIDEXAMPLE"), "the problem shows no credential");
+  }
+  config_free(&cfg);
+  unsetenv("BH_TEST_AWS_AK");
+
+  is_str(errors_of("[endpoint.m]\nurl = \"smtp://127.0.0.1:25\"\nmail_from = \"a@example.com\"\n"
+                   "mail_to = \"b@example.com\"\naws_sigv4 = \"aws:amz:us-east-1:ses\"\n"
+                   "aws_access_key_env = \"A\"\naws_secret_key_env = \"B\"\n"),
+         "5:1: endpoint 'm' sends e-mail, and aws_sigv4 signs HTTP requests only; remove aws_sigv4 or use an "
+         "http:// or https:// url",
+         "aws_sigv4 on an smtp endpoint is refused");
+  is_str(errors_of("[endpoint.k]\nurl = \"https://x.example.com/\"\naws_sigv4 = \"aws:amz:us-east-1:kinesis\"\n"
+                   "aws_access_key_env = \"A\"\n"),
+         "3:1: endpoint 'k' signs with aws_sigv4 but has no secret key; name the environment variables holding "
+         "the credentials with aws_access_key_env and aws_secret_key_env",
+         "aws_sigv4 needs both credentials");
+  is_str(errors_of("[endpoint.k]\nurl = \"https://x.example.com/\"\naws_access_key_env = \"A\"\n"),
+         "3:1: aws_access_key_env has no effect without aws_sigv4 (such as aws_sigv4 = "
+         "\"aws:amz:us-east-1:kinesis\") in [endpoint.k]",
+         "credentials without aws_sigv4");
+  is_str(errors_of("[endpoint.k]\nurl = \"https://x.example.com/\"\naws_sigv4 = \"aws:amz:us east\"\n"
+                   "aws_access_key_env = \"A\"\naws_secret_key_env = \"B\"\n"),
+         "3:13: 'aws_sigv4' in [endpoint.k]: 'aws:amz:us east' is not PROVIDER1[:PROVIDER2[:REGION[:SERVICE]]] "
+         "(letters, digits, '-', '_' and '.'), such as \"aws:amz:us-east-1:kinesis\"",
+         "a malformed aws_sigv4");
+  is_str(errors_of("[endpoint.k]\nurl = \"https://x.example.com/\"\naws_sigv4 = \"a:b:c:d:e\"\n"
+                   "aws_access_key_env = \"A\"\naws_secret_key_env = \"B\"\n"),
+         "3:13: 'aws_sigv4' in [endpoint.k]: 'a:b:c:d:e' is not PROVIDER1[:PROVIDER2[:REGION[:SERVICE]]] "
+         "(letters, digits, '-', '_' and '.'), such as \"aws:amz:us-east-1:kinesis\"",
+         "at most four parts");
+  is_str(errors_of("[endpoint.k]\nurl = \"https://x.example.com/\"\naws_sigv4 = \"aws\"\n"
+                   "aws_access_key_env = \"A-B\"\naws_secret_key_env = \"B\"\n"),
+         "4:22: 'aws_access_key_env' in [endpoint.k]: 'A-B' is not an environment variable name (letters, "
+         "digits and '_')\n"
+         "3:1: endpoint 'k' signs with aws_sigv4 but has no access key; name the environment variables holding "
+         "the credentials with aws_access_key_env and aws_secret_key_env",
+         "a bad variable name");
+  is_str(errors_of("[endpoint.k]\nurl = \"https://x.example.com/\"\naws_sigv4 = \"aws:amz\"\n"
+                   "aws_access_key_env = \"A\"\naws_secret_key_env = \"B\"\nsigning = \"github\"\n"
+                   "secret = \"s\"\n"),
+         "3:1: endpoint 'k' signs with both github and aws_sigv4; AWS checks only its own signature: set "
+         "signing = \"none\" and drop the secret",
+         "aws_sigv4 and a webhook signature");
+}
+
 /* The reference configuration shipped with binhook loads without a problem. */
 static void test_reference(const char *file)
 {
@@ -417,6 +511,7 @@ int main(int argc, char **argv)
   test_many_errors();
   test_file_errors();
   test_relative_paths();
+  test_aws_sigv4();
   if (argc > 1) test_reference(argv[1]);
   unlink(path);
   return done_testing();

@@ -26,6 +26,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CASES_NAME "templates.cases"
@@ -125,6 +126,7 @@ struct kase {
   const char *tmpl;
   size_t tmpl_len;
   const char *rule, *endpoint;
+  int64_t now;
   enum want_kind want_kind;
   const char *want;
   size_t want_len;
@@ -198,7 +200,7 @@ static void run_template(const void *arg, struct result *r)
   if (!t) return;
   r->compiled = 1;
   if (k->want_kind != WANT_ERROR && e) {
-    struct tmpl_ctx c = {.e = e, .rule = k->rule, .endpoint = k->endpoint};
+    struct tmpl_ctx c = {.e = e, .rule = k->rule, .endpoint = k->endpoint, .now = k->now};
     r->rc = tmpl_render(t, &c, &r->out, r->err, sizeof r->err);
   }
   tmpl_free(t);
@@ -389,8 +391,8 @@ static struct change *parse_event(const struct field *f)
 
 static void end_block(struct cases *C)
 {
-  static const char *const known[] = {"case",     "mode", "event", "rule",         "endpoint",
-                                      "template", "want", "error", "render-error", NULL};
+  static const char *const known[] = {"case", "mode",  "event",        "rule", "endpoint", "template",
+                                      "want", "error", "render-error", "now",  NULL};
   if (!C->nf) return;
   int failed = tap_failed;
   for (size_t i = 0; i < C->nf; i++) {
@@ -420,7 +422,7 @@ static void end_block(struct cases *C)
   struct kase k = {.line = c->line, .name = c->val.p};
   struct field *mode = get(C, "mode"), *tmpl = get(C, "template"), *want = get(C, "want"),
                *error = get(C, "error"), *rerror = get(C, "render-error"), *rule = get(C, "rule"),
-               *endpoint = get(C, "endpoint");
+               *endpoint = get(C, "endpoint"), *now = get(C, "now");
   static const char *const modes[] = {
       [TMPL_JSON] = "json", [TMPL_TEXT] = "text", [TMPL_URL] = "url", [TMPL_HEADER] = "header"};
   int m = -1;
@@ -447,6 +449,16 @@ static void end_block(struct cases *C)
   k.want_len = w->val.len;
   k.rule = rule ? rule->val.p : NULL;
   k.endpoint = endpoint ? endpoint->val.p : NULL;
+  if (now) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(now->val.p, &end, 10);
+    if (errno || end == now->val.p || *end || v <= 0) {
+      file_error(now->line, "now: takes seconds since the epoch, a whole number above 0");
+      goto out;
+    }
+    k.now = v;
+  }
   if (ev) {
     struct change *e = parse_event(ev);
     if (e) check_case(&k, e, ev->val.p);
@@ -972,6 +984,23 @@ static void test_interface(void)
     buf_free(&b);
   }
   tmpl_free(t);
+
+  /* now: the clock when the context leaves it 0, else what it says. */
+  t = compile(TMPL_TEXT, "{{ now }}");
+  if (e && t) {
+    struct tmpl_ctx c = {.e = e};
+    struct buf b = BUF_INIT;
+    long long before = (long long)time(NULL);
+    tmpl_render(t, &c, &b, err, sizeof err);
+    long long after = (long long)time(NULL), got = b.p ? strtoll(b.p, NULL, 10) : 0;
+    ok(got >= before && got <= after, "now without a time in the context is the clock");
+    buf_reset(&b);
+    c.now = 4102444800; /* 2100-01-01, beyond 32 bits */
+    tmpl_render(t, &c, &b, err, sizeof err);
+    is_str(b.p, "4102444800", "now is the context's time when it gives one");
+    buf_free(&b);
+  }
+  tmpl_free(t);
   change_free(e);
 
   ok(!tmpl_compile(TMPL_TEXT, "{{ x }}", 7, "f", 1, 1, NULL, 0), "no error buffer: still NULL");
@@ -1083,6 +1112,31 @@ static void test_deep(void)
     buf_addc(&b, '[');
   ok(!tmpl_compile(TMPL_JSON, b.p, b.len, "t", 1, 1, err, sizeof err),
      "a deeply nested JSON template does not compile");
+  /* c ? a : b nests to the right: a long chain is a deep one. */
+  buf_reset(&b);
+  buf_addlit(&b, "{{ ");
+  for (int i = 0; i < 5000; i++)
+    buf_addlit(&b, "0 ? 1 : ");
+  buf_addlit(&b, "2 }}");
+  ok(!tmpl_compile(TMPL_TEXT, b.p, b.len, "t", 1, 1, err, sizeof err), "a long chain of ? : does not compile");
+  is_str(err, "t:1:808: expression nested too deeply", "  and says why");
+  buf_reset(&b);
+  buf_addlit(&b, "{{ ");
+  for (int i = 0; i < 90; i++)
+    buf_addlit(&b, "0 ? 1 : ");
+  buf_addlit(&b, "2 }}");
+  struct tmpl *tc = tmpl_compile(TMPL_TEXT, b.p, b.len, "t", 1, 1, err, sizeof err);
+  ok(tc, "90 of ? : compile");
+  if (tc) {
+    struct change *ec = change_new(EVENT_INSERT, NULL);
+    struct tmpl_ctx c = {.e = ec};
+    struct buf o = BUF_INIT;
+    tmpl_render(tc, &c, &o, err, sizeof err);
+    is_str(o.p, "2", "  and render the last branch");
+    buf_free(&o);
+    change_free(ec);
+  }
+  tmpl_free(tc);
   /* Nesting within the limit works, and so do long flat chains. */
   buf_reset(&b);
   buf_addlit(&b, "{{ (");
