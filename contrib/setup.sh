@@ -6,8 +6,8 @@
 #   build-asan/  the same with AddressSanitizer + UndefinedBehaviorSanitizer:
 #                what the test suite runs (contrib/test.sh)
 #
-# and installs the npm package standardwebhooks into build/npm: the
-# independent signature verifier the delivery tests check binhook against.
+# and installs into build/npm the npm packages the tests run against:
+# standardwebhooks (the independent signature verifier) and kinesalite.
 #
 # Safe to run again and again: it installs nothing that is there already and
 # the builds are incremental. Progress goes to stderr.
@@ -46,6 +46,8 @@ packages=(
   # operations tests: the systemd unit, the man page, promtool, and the
   # signature snippets in Go and PHP
   systemd groff-base man-db prometheus golang-go php-cli
+  # the recipes' servers
+  rabbitmq-server etcd-server
 )
 
 # Runs a command as root: directly, or through sudo.
@@ -114,22 +116,25 @@ install_node() {
   install_packages
 }
 
-install_verifier() {
-  local dir=$TOP/build/npm
-  if [ -f "$dir/node_modules/standardwebhooks/package.json" ]; then
-    return 0
-  fi
-  say "installing the npm package standardwebhooks into build/npm"
+# The npm packages the tests run against: standardwebhooks (the independent
+# signature verifier) and kinesalite (a Kinesis server for the recipe).
+install_npm() {
+  local dir=$TOP/build/npm want=() p
+  for p in standardwebhooks@1.1.1 kinesalite@3.3.3; do
+    [ -f "$dir/node_modules/${p%@*}/package.json" ] || want+=("$p")
+  done
+  [ ${#want[@]} -gt 0 ] || return 0
+  say "installing the npm packages ${want[*]} into build/npm"
   mkdir -p "$dir"
-  if ! npm install --no-audit --no-fund --silent --prefix "$dir" standardwebhooks@1.1.1 >&2 </dev/null; then
-    say "warning: could not install standardwebhooks: the delivery tests will skip the independent verifier"
+  if ! npm install --no-audit --no-fund --silent --prefix "$dir" "${want[@]}" >&2 </dev/null; then
+    say "warning: could not install ${want[*]}: the tests that need them say so and skip"
   fi
 }
 
 install_packages
 install_node
 build_tree build -DBINHOOK_SANITIZE=OFF
-install_verifier
+install_npm
 if [ -z "$release_only" ]; then
   build_tree build-asan -DBINHOOK_SANITIZE=ON
 fi
