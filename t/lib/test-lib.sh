@@ -75,8 +75,13 @@ test_reap_holders_ () {
   local out pid leaked=0
   out=$(readlink "/proc/$test_pid_/fd/7" 2>/dev/null) || return 0
   case $out in pipe:\[*\]) ;; *) return 0 ;; esac
+  # the writing ends only (fdinfo flags O_WRONLY or O_RDWR): whoever reads
+  # the output (prove, a pipe in a terminal) is not ours to stop
   for pid in $(find /proc/[0-9]*/fd -maxdepth 1 -lname "pipe:\\[${out#pipe:[}" 2>/dev/null 7>&- 8>&- |
-    cut -d/ -f3 | sort -u); do
+    while IFS=/ read -r _ _ p _ fd; do
+      flags=$(sed -n 's/^flags:[[:space:]]*//p' "/proc/$p/fdinfo/$fd" 2>/dev/null)
+      [ -n "$flags" ] && [ $((8#$flags & 3)) -ne 0 ] && echo "$p"
+    done | sort -u); do
     [ "$pid" = "$test_pid_" ] || [ "$pid" = "$PPID" ] || [ "$pid" = "${test_watchdog_:-}" ] && continue
     # only processes of this script's making: not prove, not a sibling script
     [ "$(cut -d' ' -f1 "/proc/$pid/stat" 2>/dev/null)" = "$pid" ] || continue
