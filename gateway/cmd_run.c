@@ -1176,6 +1176,8 @@ static void on_sighup(evutil_socket_t fd, short what, void *arg)
   }
   enum log_level lvl;
   if (!log_parse_level(rs->cfg.log.level, &lvl)) log_set_level(lvl);
+  enum log_format fmt = LOG_TEXT;
+  log_set_format(rs->cfg.log.format && !log_parse_format(rs->cfg.log.format, &fmt) ? fmt : LOG_TEXT);
   const struct config_source *a = &r->rs->cfg.source, *b = &rs->cfg.source;
   if (!same_str(a->url, b->url) || a->server_id != b->server_id || !same_strv(a->tables, b->tables) ||
       !same_strv(a->exclude, b->exclude) || !same_str(a->tls, b->tls) || !same_str(r->rs->cfg.state.dir, rs->cfg.state.dir))
@@ -1637,6 +1639,8 @@ int cmd_run(int argc, char **argv)
   }
   enum log_level lvl;
   if (!log_parse_level(r.rs->cfg.log.level, &lvl)) log_set_level(lvl);
+  enum log_format fmt = LOG_TEXT;
+  if (r.rs->cfg.log.format && !log_parse_format(r.rs->cfg.log.format, &fmt)) log_set_format(fmt);
   srandom((unsigned)time(NULL) ^ (unsigned)getpid());
   signal(SIGPIPE, SIG_IGN);
   struct config *cfg = &r.rs->cfg;

@@ -37,7 +37,7 @@ static const char *const source_keys[] = {
     "tls_cert", "tls_key",      "server_id",       "start",        "tables",
     "exclude",  "heartbeat",    "connect_timeout", "queue_events", "queue_bytes",  NULL};
 static const char *const state_keys[] = {"dir", "queue_max", "segment_size", NULL};
-static const char *const log_keys[] = {"level", NULL};
+static const char *const log_keys[] = {"level", "format", NULL};
 static const char *const admin_keys[] = {"listen", "token", "token_env", "token_file", NULL};
 static const char *const endpoint_keys[] = {
     "url",         "method",   "headers",    "signing",   "secret",       "secret_env",
@@ -189,6 +189,7 @@ void config_free(struct config *cfg)
   strv_free(s->exclude);
   free(cfg->state.dir);
   free(cfg->log.level);
+  free(cfg->log.format);
   free(cfg->admin.listen);
   free(cfg->admin.token);
   free(cfg->templates);
@@ -704,7 +705,15 @@ static void load_log(struct loader *l, const struct toml_value *t, struct config
     const struct toml_key *k = &t->u.table.entries[i];
     const char *s;
     enum log_level lvl;
-    if (strcmp(k->key, "level")) {
+    enum log_format fmt;
+    if (!strcmp(k->key, "format")) {
+      if (!(s = get_string(l, k, "log", 1))) continue;
+      if (log_parse_format(s, &fmt))
+        lerr(l, k->value->line, k->value->col, "%s: unknown format '%s' (use text, logfmt or json)",
+             key_where(w, sizeof w, k, "log"), s);
+      else
+        set_string(&lg->format, s);
+    } else if (strcmp(k->key, "level")) {
       unknown_key(l, k, "log", log_keys);
     } else if ((s = get_string(l, k, "log", 1))) {
       if (log_parse_level(s, &lvl))

@@ -35,6 +35,7 @@ struct config_state {
 
 struct config_log {
   char *level; /* debug | info | notice | warning | error; default info */
+  char *format; /* text | logfmt | json; NULL: text */
 };
 
 struct config_admin {

@@ -1,10 +1,17 @@
 /* log.h - the daemon's log: one line per message on stderr, with a level and
- * (when stderr is not a terminal, or in JSON mode later) a timestamp. Modules
- * return errors to their callers; only top-level code logs them. */
+ * (when stderr is not a terminal) a timestamp; or as logfmt
+ * (ts=... level=... msg="...") or JSON lines ({"ts","level","msg"}) for log
+ * collectors. Modules return errors to their callers; only top-level code
+ * logs them. */
 #ifndef BH_LOG_H
 #define BH_LOG_H
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_NOTICE, LOG_WARN, LOG_ERROR };
+enum log_format { LOG_TEXT, LOG_LOGFMT, LOG_JSON };
+
+void log_set_format(enum log_format f);
+/* Parses "text", "logfmt" or "json"; returns 0 or -1. */
+int log_parse_format(const char *name, enum log_format *out);
 
 void log_set_level(enum log_level level);
 /* Parses "debug", "info", ...; returns 0 or -1 for an unknown name. */

@@ -299,6 +299,48 @@ test_expect_success 'SIGTERM: systemd hears STOPPING=1; no secret in the logs' '
   test_grep ! -F "$(printf "admin test secret")" "$TRASH/run.log"
 '
 
+# runs_with_format FORMAT LOG: binhook with [log] format = FORMAT delivers
+# one row and stops, its log in LOG.
+runs_with_format () {
+  sed "s/^\[admin\]$/[log]\nformat = \"$1\"\nlevel = \"debug\"\n[admin]/" "$TRASH/admin.toml" >"$TRASH/fmt.toml" &&
+  start_binhook fmt.toml "$2" &&
+  mariadb_sql "INSERT INTO shop.t VALUES (1000 + $RANDOM % 1000, 1)" &&
+  test_wait_until 30 grep -q "delivered" "$TRASH/$2" &&
+  stop_binhook "$2"
+}
+
+test_expect_success '[log] format = "json": every line one object with ts, level and msg' '
+  runs_with_format json json.log &&
+  python3 - "$TRASH/json.log" <<-\EOF &&
+	import json, re, sys
+	n = 0
+	for line in open(sys.argv[1]):
+	    o = json.loads(line)
+	    assert sorted(o) == ["level", "msg", "ts"], o
+	    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", o["ts"]), o
+	    assert o["level"] in ("debug", "info", "notice", "warning", "error"), o
+	    n += 1
+	assert n >= 4, n
+	EOF
+  test_grep "\"msg\":\"stopped at binlog" "$TRASH/json.log" &&
+  test_grep ! -F "$TOKEN" "$TRASH/json.log" &&
+  test_grep ! -F "$SECRET" "$TRASH/json.log"
+'
+
+test_expect_success '[log] format = "logfmt": ts=, level=, msg="..." on every line' '
+  runs_with_format logfmt logfmt.log &&
+  python3 - "$TRASH/logfmt.log" <<-\EOF &&
+	import re, sys
+	pat = re.compile(r"^ts=\S+Z level=(debug|info|notice|warning|error) msg=\"(?:[^\"\\]|\\.)*\"$")
+	lines = open(sys.argv[1]).read().splitlines()
+	bad = [l for l in lines if not pat.match(l)]
+	assert lines and not bad, bad[:3]
+	EOF
+  printf "[log]\nformat = \"yaml\"\n" >badfmt.toml &&
+  test_exit_code 2 "$BINHOOK" check -c badfmt.toml 2>err &&
+  test_grep "unknown format .yaml. (use text, logfmt or json)" err
+'
+
 test_expect_success 'binhook status without a daemon: exit 1 and what to do' '
   (cd "$TRASH" && test_exit_code 1 "$BINHOOK" status -c admin.toml 2>status.err) &&
   test_grep "no answer from the daemon" status.err

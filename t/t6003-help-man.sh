@@ -77,12 +77,14 @@ while read -r cmd; do
       on" man.txt >section-$cmd &&
     test -s section-$cmd &&
     grep -o -E "(^|[^a-z-])--?[a-z][a-z-]*" help-$cmd | sed "s/^[^-]*//" | sort -u >options-$cmd &&
+    missing= &&
     while read -r opt; do
       grep -q -e "$opt\\b" section-$cmd || {
         echo "option $opt of binhook $cmd --help is not in its section of the manual"
-        return 1
+        missing=1
       }
-    done <options-$cmd
+    done <options-$cmd &&
+    test -z "$missing"
   '
 done <commands
 
@@ -94,7 +96,7 @@ test_expect_success 'binhook dlq ACTION refuses an unknown option too' '
 if command -v cmake >/dev/null 2>&1 && test -f "$BINHOOK_BUILD/cmake_install.cmake"; then
   test_expect_success 'cmake --install puts the binary, the page and the unit in place' '
     test_grep "binhook.1" "$BINHOOK_BUILD/cmake_install.cmake" ||
-      { echo "$BINHOOK_BUILD was configured before the install rules: run cmake on it again"; return 1; } &&
+      { echo "$BINHOOK_BUILD was configured before the install rules: run cmake on it again"; false; } &&
     DESTDIR=$TRASH/root cmake --install "$BINHOOK_BUILD" --prefix /usr >install.log &&
     test -x root/usr/bin/binhook &&
     test "$(root/usr/bin/binhook --version)" = "$("$BINHOOK" --version)" &&

@@ -217,6 +217,12 @@ test_show_output_ () {
 # test_expect_success 'what it shows' 'shell code': runs the code in this
 # shell with its output captured; the test passes when the code's exit status
 # is 0.
+# A body runs in a function of its own: a `return N` in it ends the body
+# with status N (and not test_expect_success, which would lose its TAP line).
+test_run_body_ () {
+  eval "$1"
+}
+
 test_expect_success () {
   if [ $# -ne 2 ]; then
     echo >&8 "# bug in $test_name_: test_expect_success needs 2 arguments, got $#"
@@ -228,7 +234,7 @@ test_expect_success () {
   test_when_finished_=
   local rc
   {
-    eval "$2"
+    test_run_body_ "$2"
   } >"$test_root_/output" 2>&1 </dev/null
   rc=$?
   test_in_body_=

@@ -181,9 +181,9 @@ static void test_unknown_keys(void)
   is_str(errors_of("url = \"mysql://h\"\n"),
          "1:1: unknown key 'url' at the top level; did you mean 'url' in [source]?",
          "section key before any section");
-  is_str(errors_of("[log]\ncolour = true\n"), "2:1: unknown key 'colour' in [log] (known keys: level)",
+  is_str(errors_of("[log]\ncolour = true\n"), "2:1: unknown key 'colour' in [log] (known keys: level, format)",
          "no near key: the list of known keys");
-  is_str(errors_of("[log]\n\"a\\nb\" = 1\n"), "2:1: unknown key 'a?b' in [log] (known keys: level)",
+  is_str(errors_of("[log]\n\"a\\nb\" = 1\n"), "2:1: unknown key 'a?b' in [log] (known keys: level, format)",
          "control characters in a key do not break the line");
   is_str(errors_of("[state]\n[state.sub]\n"), "2:8: unknown key 'sub' in [state] (known keys: dir, queue_max, segment_size)",
          "sub-table of a known section");
