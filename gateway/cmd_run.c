@@ -111,11 +111,13 @@ struct job {
   struct request *q;  /* NULL while in the engine, or when only on disk */
   struct request *sent; /* while in the engine: its request (the engine's) */
   struct ruleset *rs; /* holds q's rule and endpoint */
-  char *endpoint, *rule, *id;
+  const char *endpoint, *rule; /* the lane's and the rule count's names, shared */
+  char *id;
   unsigned attempts;
   time_t first;
   enum where where;
-  struct event *timer;
+  double due;                /* W_RETRY: when (monotonic seconds) */
+  size_t heapi;              /* W_RETRY: its place in run->retry, plus 1 */
   struct job *next, *prev;   /* the lane's ready list, or run->waiting */
   struct job *fnext, *fprev; /* run->fresh: not in the queue, oldest first */
   struct job *unext;         /* run->unsynced: written, not yet durable */
@@ -155,7 +157,9 @@ struct run {
   struct event *qev, *dqev, *sighup, *sigterm, *sigint, *grace, *tick;
   size_t jobs, inmem, inengine;
   struct job *all;                     /* every job, for the stop */
-  struct job *waiting;                 /* retry timers, linked by next/prev */
+  struct job **retry;                  /* waiting for a retry: a heap by due time, one timer for all */
+  size_t nretry, capretry;
+  struct event *retry_ev;
   struct job *fresh, *fresh_tail;      /* not in the queue yet */
   struct job *unsynced, *unsynced_tail;
   struct lane *lanes;
@@ -248,20 +252,69 @@ static void idset_free(struct idset *s)
 
 /* ---- lists ---- */
 
-static void wait_link(struct run *r, struct job *j)
+static void retry_swap(struct run *r, size_t a, size_t b)
 {
-  j->prev = NULL;
-  j->next = r->waiting;
-  if (r->waiting) r->waiting->prev = j;
-  r->waiting = j;
+  struct job *t = r->retry[a];
+  r->retry[a] = r->retry[b];
+  r->retry[b] = t;
+  r->retry[a]->heapi = a + 1;
+  r->retry[b]->heapi = b + 1;
+}
+
+static void retry_sift(struct run *r, size_t i)
+{
+  while (i > 0 && r->retry[(i - 1) / 2]->due > r->retry[i]->due) {
+    retry_swap(r, i, (i - 1) / 2);
+    i = (i - 1) / 2;
+  }
+  for (;;) {
+    size_t l = 2 * i + 1, m = i;
+    if (l < r->nretry && r->retry[l]->due < r->retry[m]->due) m = l;
+    if (l + 1 < r->nretry && r->retry[l + 1]->due < r->retry[m]->due) m = l + 1;
+    if (m == i) break;
+    retry_swap(r, i, m);
+    i = m;
+  }
+}
+
+/* The one timer goes off when the earliest retry is due. */
+static void retry_arm(struct run *r)
+{
+  if (!r->nretry) {
+    event_del(r->retry_ev);
+    return;
+  }
+  double d = r->retry[0]->due - mono();
+  if (d < 0) d = 0;
+  struct timeval tv = {(time_t)d, (suseconds_t)((d - (double)(time_t)d) * 1e6)};
+  evtimer_add(r->retry_ev, &tv);
+}
+
+/* j waits delay seconds for its next attempt. */
+static void wait_link(struct run *r, struct job *j, double delay)
+{
+  if (r->nretry == r->capretry) {
+    r->capretry = r->capretry ? r->capretry * 2 : 256;
+    r->retry = xrealloc(r->retry, r->capretry * sizeof *r->retry);
+  }
+  j->due = mono() + delay;
+  r->retry[r->nretry++] = j;
+  j->heapi = r->nretry;
+  retry_sift(r, r->nretry - 1);
+  if (r->retry[0] == j) retry_arm(r);
 }
 
 static void wait_unlink(struct run *r, struct job *j)
 {
-  if (j->prev) j->prev->next = j->next;
-  else r->waiting = j->next;
-  if (j->next) j->next->prev = j->prev;
-  j->next = j->prev = NULL;
+  if (!j->heapi) return;
+  size_t i = j->heapi - 1;
+  j->heapi = 0;
+  if (i != --r->nretry) {
+    r->retry[i] = r->retry[r->nretry];
+    r->retry[i]->heapi = i + 1;
+    retry_sift(r, i);
+  }
+  if (i == 0) retry_arm(r);
 }
 
 static void fresh_unlink(struct run *r, struct job *j)
@@ -327,6 +380,18 @@ static void count_match(struct run *r, const char *rule)
   /* the busiest rules stay in front */
   c->next = r->rulecounts;
   r->rulecounts = c;
+}
+
+/* The one copy of a rule's name the jobs of that rule point to. */
+static const char *intern_rule(struct run *r, const char *rule)
+{
+  for (struct rulecount *c = r->rulecounts; c; c = c->next)
+    if (!strcmp(c->rule, rule)) return c->rule;
+  struct rulecount *c = xcalloc(1, sizeof *c);
+  c->rule = xstrdup(rule);
+  c->next = r->rulecounts;
+  r->rulecounts = c;
+  return c->rule;
 }
 
 static const struct endpoint *endpoint_named(const struct ruleset *rs, const char *name)
@@ -431,10 +496,8 @@ static void job_free(struct run *r, struct job *j)
   unload(r, j);
   live_del(r, j);
   free(j->okey);
-  free(j->endpoint);
-  free(j->rule);
   free(j->id);
-  if (j->timer) event_free(j->timer);
+  wait_unlink(r, j);
   if (j->aprev) j->aprev->anext = j->anext;
   else r->all = j->anext;
   if (j->anext) j->anext->aprev = j->aprev;
@@ -473,8 +536,8 @@ static void spill(struct run *r, struct job *j, int64_t due)
   memset(&rec, 0, sizeof rec);
   bh_assert(j->q || j->sent);
   request_encode(j->q ? j->q : j->sent, &payload);
-  rec.endpoint = j->endpoint;
-  rec.rule = j->rule;
+  rec.endpoint = (char *)j->endpoint; /* only read: queue_add copies */
+  rec.rule = (char *)j->rule;
   rec.id = j->id;
   rec.okey = j->okey;
   rec.okeylen = j->okeylen;
@@ -635,10 +698,15 @@ static void finished(struct run *r, struct job *j)
 
 static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
 {
-  struct job *j = arg;
+  struct run *r = arg;
   (void)fd, (void)what;
-  wait_unlink(j->run, j);
-  lane_enqueue(j->run, j);
+  double now = mono() + 0.001;
+  while (r->nretry && r->retry[0]->due <= now) {
+    struct job *j = r->retry[0];
+    wait_unlink(r, j);
+    lane_enqueue(r, j);
+  }
+  retry_arm(r);
 }
 
 static void on_done(void *arg, void *user, struct request *q, const struct deliver_result *res)
@@ -708,10 +776,7 @@ static void on_done(void *arg, void *user, struct request *q, const struct deliv
   if (j->seq) queue_attempt(r->dq, j->seq, j->attempts, due);
   else spill(r, j, due);
   j->where = W_RETRY;
-  if (!j->timer) j->timer = evtimer_new(r->base, on_retry_timer, j);
-  wait_link(r, j);
-  struct timeval tv = {(time_t)delay, (suseconds_t)((delay - (double)(time_t)delay) * 1e6)};
-  evtimer_add(j->timer, &tv);
+  wait_link(r, j, delay);
   lane_pump(r, l);
 }
 
@@ -814,8 +879,8 @@ static void make_job(struct run *r, struct ruleset *rs, const struct rule *rule,
   job_link(r, j);
   r->inmem++;
   j->rs = ruleset_ref(rs);
-  j->endpoint = xstrdup(ep->name);
-  j->rule = xstrdup(rule->name);
+  j->endpoint = lane_of(r, ep->name)->endpoint;
+  j->rule = intern_rule(r, rule->name);
   j->id = xstrdup(j->q->id);
   j->born = mono();
   live_add(r, j);
@@ -1084,8 +1149,8 @@ static int restore_one(void *arg, const struct queue_rec *rec)
   job_link(r, j);
   r->restored++;
   j->run = r;
-  j->endpoint = xstrdup(rec->endpoint);
-  j->rule = xstrdup(rec->rule);
+  j->endpoint = lane_of(r, rec->endpoint)->endpoint;
+  j->rule = intern_rule(r, rec->rule);
   j->id = xstrdup(rec->id);
   j->attempts = rec->attempts;
   j->first = (time_t)rec->created;
@@ -1103,10 +1168,7 @@ static int restore_one(void *arg, const struct queue_rec *rec)
   }
   if (rec->due > (int64_t)rs->now) {
     j->where = W_RETRY;
-    j->timer = evtimer_new(r->base, on_retry_timer, j);
-    wait_link(r, j);
-    struct timeval tv = {(time_t)(rec->due - (int64_t)rs->now), 0};
-    evtimer_add(j->timer, &tv);
+    wait_link(r, j, (double)(rec->due - (int64_t)rs->now));
   } else {
     lane_enqueue(r, j);
   }
@@ -1441,8 +1503,8 @@ static void revive(struct run *r, const struct queue_rec *rec)
   struct job *j = xcalloc(1, sizeof *j);
   job_link(r, j);
   j->run = r;
-  j->endpoint = xstrdup(rec->endpoint);
-  j->rule = xstrdup(rec->rule);
+  j->endpoint = lane_of(r, rec->endpoint)->endpoint;
+  j->rule = intern_rule(r, rec->rule);
   j->id = xstrdup(rec->id);
   j->first = (time_t)rec->created;
   j->seq = rec->seq;
@@ -1738,6 +1800,7 @@ int cmd_run(int argc, char **argv)
   r.dqev = event_new(r.base, queue_fd(r.dq), EV_READ | EV_PERSIST, on_durable, &r);
   event_add(r.dqev, NULL);
   r.tick = event_new(r.base, -1, EV_PERSIST, on_tick, &r);
+  r.retry_ev = evtimer_new(r.base, on_retry_timer, &r);
   struct timeval sec = {1, 0};
   event_add(r.tick, &sec);
   r.started = time(NULL);
@@ -1816,6 +1879,8 @@ out_loop:
   event_free(r.qev);
   event_free(r.dqev);
   event_free(r.tick);
+  event_free(r.retry_ev);
+  free(r.retry);
   event_free(r.sighup);
   event_free(r.sigterm);
   event_free(r.sigint);
