@@ -249,6 +249,13 @@ static void start(struct deliver *d, struct transfer *t)
         buf_free(&h);
       }
     }
+    else if (c->username || c->password) {
+      /* HTTP basic authentication (RabbitMQ's API, say): the password
+       * comes from password_env or password_file, never from the file */
+      curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+      if (c->username) curl_easy_setopt(e, CURLOPT_USERNAME, c->username);
+      if (c->password) curl_easy_setopt(e, CURLOPT_PASSWORD, c->password);
+    }
     /* no 100-continue round trip; but curl (7.88) would sign the removed
      * header as an empty one the request lacks, which AWS refuses */
     if (!aws) t->headers = curl_slist_append(t->headers, "Expect:");

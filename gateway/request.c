@@ -213,7 +213,7 @@ int request_build(const struct rule *r, const struct endpoint *ep, const struct 
                   struct request *q, char *err, size_t errsz)
 {
   char why[512];
-  struct tmpl_ctx c = {.e = e, .rule = r->name, .endpoint = ep->name};
+  struct tmpl_ctx c = {.e = e, .rule = r->name, .endpoint = ep->name, .now = now};
   size_t ei = rule_endpoint_index(r, ep);
   const struct tmpl *body = r->bodies[ei];
   int body_json = r->bodies_json[ei];

@@ -16,7 +16,8 @@ ADMIN_PORT=$(test_free_port)
 ADMIN=http://127.0.0.1:$ADMIN_PORT
 TOKEN=tok-$RANDOM-$RANDOM-secret
 SECRET=whsec_$(printf 'admin test secret 0123456789' | base64)
-export BINHOOK_TEST_TOKEN=$TOKEN BINHOOK_TEST_SECRET=$SECRET
+PASSWORD=pw-$RANDOM-$RANDOM
+export BINHOOK_TEST_TOKEN=$TOKEN BINHOOK_TEST_SECRET=$SECRET BINHOOK_TEST_PASSWORD=$PASSWORD
 
 # metric NAME{LABELS} FILE: the value of that sample in a scrape.
 metric () {
@@ -122,6 +123,8 @@ test_expect_success 'setup: a good, a failing and a gone endpoint, the admin ser
 	[endpoint.ok]
 	url = "http://127.0.0.1:$(cat "$TRASH/ok.port")/hook"
 	secret_env = "BINHOOK_TEST_SECRET"
+	username = "hook-user"
+	password_env = "BINHOOK_TEST_PASSWORD"
 	[endpoint.bad]
 	url = "http://127.0.0.1:$(cat "$TRASH/bad.port")/hook"
 	signing = "none"
@@ -218,6 +221,15 @@ test_expect_success 'a burst: 50 rows to ok, 3 to bad (dead at once), 1 to gone 
   test "$(metric binhook_queue_bytes after)" -gt 0
 '
 
+test_expect_success 'an http endpoint with username and password_env: HTTP basic authentication' '
+  python3 - "$TRASH/ok.jsonl" "hook-user:$PASSWORD" <<-\EOF
+	import base64, json, sys
+	want = "Basic " + base64.b64encode(sys.argv[2].encode()).decode()
+	reqs = [json.loads(l) for l in open(sys.argv[1])]
+	assert reqs and all(q["headers"].get("authorization") == want for q in reqs), reqs[0]["headers"]
+	EOF
+'
+
 test_expect_success '/status and binhook status tell the same story' '
   curl -sf -H "Authorization: Bearer $TOKEN" "$ADMIN/status" >status.json &&
   python3 - status.json <<-\EOF &&
@@ -296,6 +308,7 @@ test_expect_success 'SIGTERM: systemd hears STOPPING=1; no secret in the logs' '
   test_grep -x "STOPPING=1" "$TRASH/notify.log" &&
   test_grep ! -F "$TOKEN" "$TRASH/run.log" &&
   test_grep ! -F "$SECRET" "$TRASH/run.log" &&
+  test_grep ! -F "$PASSWORD" "$TRASH/run.log" &&
   test_grep ! -F "$(printf "admin test secret")" "$TRASH/run.log"
 '
 
