@@ -133,6 +133,18 @@ const char *statement_kind_name(enum statement_kind k)
 
 void change_id(const struct change *e, struct buf *out)
 {
+  if (e->type == EVENT_SNAPSHOT) {
+    /* the position of the snapshot that read the row, and its ordinal
+     * there: a snapshot resumed at a new position reads the rest again
+     * under new ids, never the same id with other contents */
+    buf_addlit(out, "snapshot:");
+    buf_adds(out, e->position.file);
+    buf_addc(out, ':');
+    buf_add_u64(out, e->position.pos);
+    buf_addc(out, '/');
+    buf_add_u64(out, e->tx_index);
+    return;
+  }
   if (e->position.gtid[0]) {
     buf_adds(out, e->position.gtid);
   } else {

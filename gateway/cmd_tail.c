@@ -1,12 +1,21 @@
 /* cmd_tail.c - `binhook tail`: canonical events as NDJSON on stdout, from a
  * live server (through the source thread) or from binlog files. On stderr at
  * the end: the position to continue from, so that a stopped tail can be
- * resumed with nothing repeated and nothing missed. */
+ * resumed with nothing repeated and nothing missed.
+ *
+ * With --snapshot, the rows the tables hold come first (snapshot events,
+ * read by the snapshot thread into the source's queue), then the stream
+ * from the snapshot's position. With --state DIR the snapshot's progress is
+ * saved after each chunk, once its lines are written out: a killed tail run
+ * again with the same DIR resumes after the last saved chunk (the lines
+ * written after it, from ordinal "ordinal" of DIR/snapshot.json on, come
+ * again). */
 #include "binfile.h"
 #include "commands.h"
 #include "config.h"
 #include "decoder.h"
 #include "log.h"
+#include "snapshot.h"
 #include "source.h"
 #include "util.h"
 
@@ -38,6 +47,7 @@ static void usage(FILE *f)
   fprintf(f,
           "usage: binhook tail [-c gateway.toml] [--source URL] [--from POS] [--limit N]\n"
           "                    [--table GLOB]... [--exclude GLOB]... [--server-id N]\n"
+          "       binhook tail [-c gateway.toml] [--source URL] --snapshot [--state DIR] [TABLE...]\n"
           "       binhook tail [--table GLOB]... --binlog FILE...\n\n"
           "Prints one canonical change event (JSON) per line on stdout.\n\n"
           "  -c, --config FILE   read [source] from FILE (url, password, tables, server_id)\n"
@@ -50,7 +60,16 @@ static void usage(FILE *f)
           "  --exclude GLOB      skip tables matching GLOB (repeatable)\n"
           "  --server-id N       replica id to register with (default: one of its own, derived from\n"
           "                      the process id, so that tail never displaces another replica)\n"
-          "  --binlog FILE...    read binlog files instead of a server (all remaining arguments)\n\n"
+          "  --binlog FILE...    read binlog files instead of a server (all remaining arguments)\n"
+          "  --snapshot          first the rows the tables hold now (snapshot events), then the stream\n"
+          "                      from the snapshot's binlog position; TABLE globs choose the tables\n"
+          "                      (default: the --table globs, or every table)\n"
+          "  --state DIR         keep the snapshot's progress in DIR: run again with the same DIR to\n"
+          "                      resume a snapshot that was stopped\n"
+          "  --snapshot-chunk N  rows per chunk (default 10000, or [source] snapshot_chunk)\n"
+          "  --snapshot-rate N   at most N rows a second (default: no limit)\n"
+          "  --snapshot-lock WAY auto, mariadb, global or tables (see gateway.toml)\n"
+          "  --snapshot-only     stop when the snapshot is done (the stream's position is printed)\n\n"
           "When it stops, tail prints on stderr the --from position that continues exactly where it\n"
           "stopped.\n");
 }
@@ -83,6 +102,10 @@ static int tail_event(struct tail *t, struct change *e)
   if (fwrite(t->line.p, 1, t->line.len, t->out) != t->line.len) {
     t->write_failed = 1;
     return 1;
+  }
+  if (e->type == EVENT_SNAPSHOT) { /* the stream's continue position is the handover's */
+    t->printed++;
+    return 0;
   }
   snprintf(t->file, sizeof t->file, "%s", e->position.file);
   t->pos = e->tx_pos;
@@ -156,8 +179,16 @@ int cmd_tail(int argc, char **argv)
       {"from", required_argument, NULL, 'f'},   {"limit", required_argument, NULL, 'l'},
       {"table", required_argument, NULL, 't'},  {"exclude", required_argument, NULL, 'x'},
       {"server-id", required_argument, NULL, 'i'}, {"binlog", no_argument, NULL, 'b'},
+      {"snapshot", no_argument, NULL, 'S'},     {"state", required_argument, NULL, 'd'},
+      {"snapshot-chunk", required_argument, NULL, 'C'}, {"snapshot-rate", required_argument, NULL, 'R'},
+      {"snapshot-lock", required_argument, NULL, 'L'}, {"snapshot-only", no_argument, NULL, 'O'},
       {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
   };
+  int snap = 0, snap_only = 0;
+  const char *state_dir = NULL, *snap_lock = NULL;
+  unsigned long long snap_chunk = 0, snap_rate = 0;
+  int have_rate = 0;
+  struct snapshot *sn = NULL;
   const char *config_path = NULL, *url = NULL, *from = NULL;
   char **include = NULL, **exclude = NULL;
   size_t ninclude = 0, nexclude = 0;
@@ -194,6 +225,22 @@ int cmd_tail(int argc, char **argv)
       }
       break;
     case 'b': offline = 1; break;
+    case 'S': snap = 1; break;
+    case 'O': snap = snap_only = 1; break;
+    case 'd': state_dir = optarg; break;
+    case 'C':
+    case 'R':
+      errno = 0;
+      unsigned long long x = strtoull(optarg, &end, 10);
+      if (*end || errno || optarg[0] == '-' || (opt == 'C' && !x)) {
+        fprintf(stderr, "binhook tail: --snapshot-%s '%s' is not a %s\n", opt == 'C' ? "chunk" : "rate", optarg,
+                opt == 'C' ? "count of rows" : "number of rows a second");
+        goto out;
+      }
+      if (opt == 'C') snap_chunk = x;
+      else snap_rate = x, have_rate = 1;
+      break;
+    case 'L': snap_lock = optarg; break;
     case 'h': usage(stdout); rc = 0; goto out;
     default: usage(stderr); goto out;
     }
@@ -237,8 +284,23 @@ int cmd_tail(int argc, char **argv)
     if (fflush(stdout) || t.write_failed) rc = rc ? rc : (errno == EPIPE ? 0 : 1);
     goto out;
   }
-  if (optind < argc) {
+  if (optind < argc && !snap) {
     fprintf(stderr, "binhook tail: unexpected argument '%s' (files are read with --binlog FILE...)\n", argv[optind]);
+    goto out;
+  }
+  if (!snap && (state_dir || snap_chunk || have_rate || snap_lock)) {
+    fprintf(stderr, "binhook tail: --state and the --snapshot-* options go with --snapshot\n");
+    goto out;
+  }
+  if (snap && from) {
+    fprintf(stderr, "binhook tail: --from does not go with --snapshot: the stream starts where the snapshot was "
+                    "taken\n");
+    goto out;
+  }
+  enum snapshot_lock lock_way = SNAPSHOT_LOCK_AUTO;
+  const char *lock_name = snap_lock ? snap_lock : cfg.source.snapshot_lock;
+  if (snap && lock_name && snapshot_parse_lock(lock_name, &lock_way)) {
+    fprintf(stderr, "binhook tail: --snapshot-lock '%s' is not one of auto, mariadb, global or tables\n", lock_name);
     goto out;
   }
 
@@ -272,6 +334,48 @@ int cmd_tail(int argc, char **argv)
   so.queue_events = cfg.source.queue_events;
   so.queue_bytes = cfg.source.queue_bytes;
 
+  if (snap) {
+    struct snapshot_opts sno;
+    memset(&sno, 0, sizeof sno);
+    sno.conn = so.conn;
+    sno.include = optind < argc ? argv + optind : inc;
+    sno.exclude = exc;
+    sno.state_dir = state_dir;
+    sno.chunk_rows = snap_chunk ? snap_chunk : cfg.source.snapshot_chunk;
+    sno.rate = have_rate ? (double)snap_rate : cfg.source.snapshot_rate;
+    sno.lock = lock_way;
+    sno.no_stream = snap_only;
+    enum snapshot_status st = SNAPSHOT_NONE;
+    if (state_dir && snapshot_status(state_dir, &st, err, sizeof err)) {
+      fprintf(stderr, "binhook tail: %s\n", err);
+      conn_opts_free(&so.conn);
+      rc = 1;
+      goto out;
+    }
+    if (st == SNAPSHOT_FINISHED) {
+      log_notice("the snapshot in '%s' is finished: taking a new one", state_dir);
+      if (snapshot_forget(state_dir, err, sizeof err)) {
+        fprintf(stderr, "binhook tail: %s\n", err);
+        conn_opts_free(&so.conn);
+        rc = 1;
+        goto out;
+      }
+    }
+    sn = snapshot_new(&sno);
+    if (snapshot_begin(sn, err, sizeof err) < 0) {
+      fprintf(stderr, "binhook tail: %s\n", err);
+      snapshot_free(sn);
+      conn_opts_free(&so.conn);
+      rc = 1;
+      goto out;
+    }
+    const struct position *hp = snapshot_handover(sn);
+    so.start.kind = START_FILE;
+    snprintf(so.start.file, sizeof so.start.file, "%s", hp->file);
+    so.start.pos = hp->pos;
+    so.start.skip = 0;
+  }
+
   /* Signals go to one thread that closes the queue: the main loop then ends. */
   struct sigwaiter w;
   atomic_init(&w.done, 0);
@@ -283,8 +387,9 @@ int cmd_tail(int argc, char **argv)
 
   struct source *src = source_new(&so);
   conn_opts_free(&so.conn);
-  if (source_start(src, err, sizeof err)) {
+  if (sn ? snapshot_start(sn, src, err, sizeof err) : source_start(src, err, sizeof err)) {
     fprintf(stderr, "binhook tail: %s\n", err);
+    snapshot_free(sn);
     source_free(src);
     rc = 1;
     goto out;
@@ -293,6 +398,9 @@ int cmd_tail(int argc, char **argv)
   /* Where it starts is where it continues, should nothing arrive. */
   if (so.start.kind == START_GTID) {
     t.gtid_start = so.start.gtid;
+  } else if (sn) {
+    snprintf(t.file, sizeof t.file, "%s", so.start.file);
+    t.pos = so.start.pos;
   } else {
     const struct position *sp = source_start_position(src, &t.skip);
     snprintf(t.file, sizeof t.file, "%s", sp->file);
@@ -302,7 +410,7 @@ int cmd_tail(int argc, char **argv)
   pthread_create(&sigthr, NULL, sig_main, &w);
 
   rc = 0;
-  int stop = 0;
+  int stop = 0, snap_failed = 0;
   while (!stop) {
     /* Output is flushed when the stream pauses, not after every event. */
     struct change *e = evq_pop_all(w.q, 20);
@@ -312,7 +420,23 @@ int cmd_tail(int argc, char **argv)
     }
     while (e) {
       struct change *next = e->next;
-      if (!stop) stop = tail_event(&t, e);
+      uint64_t seq;
+      int skip = 0;
+      if (sn && !stop && snapshot_marker(e, &seq)) {
+        /* the chunk's lines are out: its progress can be saved */
+        skip = 1;
+        if (fflush(stdout)) {
+          t.write_failed = 1;
+          stop = 1;
+        } else if (snapshot_commit(sn, seq, err, sizeof err)) {
+          fprintf(stderr, "binhook tail: cannot save the snapshot's progress: %s\n", err);
+          snap_failed = 1;
+          stop = 1;
+        }
+      } else if (sn && !stop) {
+        skip = !snapshot_filter(sn, e); /* counted in the snapshot already */
+      }
+      if (!stop && !skip) stop = tail_event(&t, e);
       change_free(e);
       e = next;
     }
@@ -323,8 +447,16 @@ int cmd_tail(int argc, char **argv)
   pthread_kill(sigthr, SIGTERM);
   pthread_join(sigthr, NULL);
   if (fflush(stdout) && errno != EPIPE) t.write_failed = 1;
-  const char *serr = source_error(src);
-  if (serr) {
+  int snap_unfinished = 0;
+  if (sn) {
+    snapshot_stop(sn);
+    snapshot_join(sn);
+    snap_unfinished = snapshot_unfinished(sn);
+  }
+  const char *serr = sn && snapshot_error(sn) ? snapshot_error(sn) : source_error(src);
+  if (snap_failed) {
+    rc = 1;
+  } else if (serr) {
     fprintf(stderr, "binhook tail: %s\n", serr);
     rc = 1;
   } else if (t.write_failed && errno != EPIPE) {
@@ -332,7 +464,14 @@ int cmd_tail(int argc, char **argv)
     rc = 1;
   }
   source_free(src);
-  print_resume(&t);
+  if (snap_unfinished && state_dir)
+    fprintf(stderr, "binhook: stopped during the snapshot; run the same command again to resume it (the lines "
+                    "from tx.index %" PRIu64 " on come again)\n", snapshot_committed_rows(sn));
+  else if (snap_unfinished)
+    fprintf(stderr, "binhook: stopped during the snapshot; it is not resumable without --state DIR\n");
+  else
+    print_resume(&t);
+  snapshot_free(sn);
 
 out:
   strlist_free(include);

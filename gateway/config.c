@@ -35,7 +35,8 @@ static const char *const include_keys[] = {"endpoint", "rule", NULL};
 static const char *const source_keys[] = {
     "url",      "password_env", "password_file",   "tls",          "tls_ca",
     "tls_cert", "tls_key",      "server_id",       "start",        "tables",
-    "exclude",  "heartbeat",    "connect_timeout", "queue_events", "queue_bytes",  NULL};
+    "exclude",  "heartbeat",    "connect_timeout", "queue_events", "queue_bytes",
+    "snapshot", "snapshot_chunk", "snapshot_rate", "snapshot_lock", NULL};
 static const char *const state_keys[] = {"dir", "queue_max", "segment_size", NULL};
 static const char *const log_keys[] = {"level", "format", NULL};
 static const char *const admin_keys[] = {"listen", "token", "token_env", "token_file", NULL};
@@ -68,6 +69,9 @@ void config_defaults(struct config *cfg)
   cfg->source.connect_timeout = 10;
   cfg->source.queue_events = 10000;
   cfg->source.queue_bytes = 64u << 20;
+  cfg->source.snapshot = xstrdup("never");
+  cfg->source.snapshot_chunk = 10000;
+  cfg->source.snapshot_lock = xstrdup("auto");
   cfg->state.dir = xstrdup("/var/lib/binhook");
   cfg->state.queue_max = 1ull << 30;
   cfg->state.segment_size = 64ull << 20;
@@ -187,6 +191,8 @@ void config_free(struct config *cfg)
   free(s->start);
   strv_free(s->tables);
   strv_free(s->exclude);
+  free(s->snapshot);
+  free(s->snapshot_lock);
   free(cfg->state.dir);
   free(cfg->log.level);
   free(cfg->log.format);
@@ -676,6 +682,24 @@ static void load_source(struct loader *l, const struct toml_value *t, struct con
     } else if (!strcmp(name, "queue_bytes")) {
       uint64_t b;
       if (!get_size(l, k, S, 1ull << 20, 64ull << 30, "1MiB", "64GiB", &b)) src->queue_bytes = (size_t)b;
+    } else if (!strcmp(name, "snapshot")) {
+      if (!(s = get_string(l, k, S, 1))) continue;
+      if (strcmp(s, "never") && strcmp(s, "initial") && strcmp(s, "when_needed"))
+        lerr(l, v->line, v->col, "%s: unknown value '%s' (use never, initial or when_needed)",
+             key_where(w, sizeof w, k, S), s);
+      else
+        set_string(&src->snapshot, s);
+    } else if (!strcmp(name, "snapshot_chunk")) {
+      if (!get_integer(l, k, S, 1, 100000000, &n)) src->snapshot_chunk = (uint64_t)n;
+    } else if (!strcmp(name, "snapshot_rate")) {
+      if (!get_integer(l, k, S, 0, 1000000000, &n)) src->snapshot_rate = (double)n;
+    } else if (!strcmp(name, "snapshot_lock")) {
+      if (!(s = get_string(l, k, S, 1))) continue;
+      if (strcmp(s, "auto") && strcmp(s, "mariadb") && strcmp(s, "global") && strcmp(s, "tables"))
+        lerr(l, v->line, v->col, "%s: unknown way '%s' (use auto, mariadb, global or tables)",
+             key_where(w, sizeof w, k, S), s);
+      else
+        set_string(&src->snapshot_lock, s);
     } else {
       unknown_key(l, k, S, source_keys);
     }

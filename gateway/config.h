@@ -25,6 +25,10 @@ struct config_source {
   double connect_timeout; /* seconds; default 10 */
   size_t queue_events; /* bound of the source -> main loop queue, in events; default 10000 */
   size_t queue_bytes;  /* and in bytes of decoded changes; default 64 MiB */
+  char *snapshot;      /* never | initial | when_needed: when to take the initial snapshot; default never */
+  uint64_t snapshot_chunk; /* rows per snapshot chunk; default 10000 */
+  double snapshot_rate;    /* snapshot rows per second at most; 0 (default): no limit */
+  char *snapshot_lock;     /* auto | mariadb | global | tables (snapshot.h); default auto */
 };
 
 struct config_state {
