@@ -43,6 +43,7 @@
 #include "request.h"
 #include "retry.h"
 #include "rules.h"
+#include "snapshot.h"
 #include "source.h"
 #include "state.h"
 #include "util.h"
@@ -71,6 +72,7 @@
 struct mark {
   struct position pos;
   int closed, safe; /* safe: not while an XA transaction is prepared */
+  uint64_t snapseq; /* the snapshot chunk marker closing it, or 0 */
   size_t open;      /* deliveries neither acknowledged nor durable */
   struct mark *next;
 };
@@ -177,6 +179,9 @@ struct run {
   struct rulecount *rulecounts;
   unsigned long long events[EVENT_ALERT + 1]; /* by type */
   double lag;                                 /* seconds behind the server, at the last event */
+  struct snapshot *snap;                      /* the initial snapshot (or its segments), or NULL */
+  uint64_t snap_ready, snap_saved;            /* chunk markers released / committed */
+  int snapshotting;                           /* rows still to come */
   struct coal **coal, *coals;                 /* updates being coalesced: by row, and all */
   size_t ncoalslots, ncoal;
   time_t started;
@@ -425,6 +430,7 @@ static void advance(struct run *r)
       r->cp.pos = m->pos;
       r->cp_dirty = 1;
     }
+    if (m->snapseq > r->snap_ready) r->snap_ready = m->snapseq;
     r->marks = m->next;
     if (!r->marks) r->marks_tail = NULL;
     free(m);
@@ -441,9 +447,26 @@ static void release(struct run *r, struct job *j)
 
 /* A transaction boundary (COMMIT) or a heartbeat: where the checkpoint can
  * go once the deliveries made before it are released. */
+static struct mark *open_mark(struct run *r);
+
 static void boundary(struct run *r, const struct change *e)
 {
   struct mark *t = r->marks_tail;
+  uint64_t seq = 0;
+  if (r->snap && snapshot_marker(e, &seq)) {
+    /* the snapshot's rows up to here are saved once their deliveries are
+     * released; the checkpoint stays at the handover meanwhile */
+    if (!t) {
+      if (seq > r->snap_ready) r->snap_ready = seq;
+      return;
+    }
+    t = open_mark(r);
+    t->snapseq = seq;
+    t->safe = 0;
+    t->closed = 1;
+    advance(r);
+    return;
+  }
   if (!t) {
     if (!e->xa_held) {
       memcpy(r->cp.pos.file, e->position.file, sizeof r->cp.pos.file);
@@ -838,6 +861,19 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
   (void)fd, (void)what;
   double old = mono() - SPILL_AFTER;
   while (r->fresh && r->fresh->born <= old) spill(r, r->fresh, (int64_t)time(NULL));
+  if (r->snap && r->snap_ready > r->snap_saved) {
+    /* every delivery of the rows up to that marker is acknowledged or
+     * durable: the snapshot resumes after it */
+    char err[512];
+    if (snapshot_commit(r->snap, r->snap_ready, err, sizeof err))
+      log_error("the snapshot's progress cannot be saved: %s (a restart reads those rows again)", err);
+    else
+      r->snap_saved = r->snap_ready;
+  }
+  if (r->snapshotting && !snapshot_unfinished(r->snap)) {
+    r->snapshotting = 0;
+    log_notice("the initial snapshot is done: streaming the binlog from its position");
+  }
   if (r->cp_dirty) {
     r->cp.saved = (int64_t)time(NULL);
     queue_set_checkpoint(r->dq, &r->cp);
@@ -1106,7 +1142,7 @@ static void take_changes(evutil_socket_t fd, short what, void *arg)
   if (r->paused || r->stopping) return;
   struct change *e = evq_pop_all(r->q, 0);
   if (!e && evq_closed(r->q)) {
-    const char *why = source_error(r->src);
+    const char *why = r->snap && snapshot_error(r->snap) ? snapshot_error(r->snap) : source_error(r->src);
     if (why && r->from_cp && !r->seen && purged(why)) /* the server's answer to the request itself */
       refuse_purged(r, why);
     else
@@ -1118,6 +1154,12 @@ static void take_changes(evutil_socket_t fd, short what, void *arg)
   if (e) r->seen = 1;
   while (e) {
     struct change *next = e->next;
+    if (r->snap && e->type != EVENT_SNAPSHOT && !snapshot_marker(e, NULL) && !snapshot_filter(r->snap, e)) {
+      /* a change the resumed snapshot read already */
+      change_free(e);
+      e = next;
+      continue;
+    }
     if (e->type <= EVENT_ALERT) r->events[e->type]++;
     if (e->type == EVENT_HEARTBEAT) r->lag = 0;
     else if (e->ts) r->lag = difftime(time(NULL), (time_t)e->ts) > 0 ? difftime(time(NULL), (time_t)e->ts) : 0;
@@ -1409,6 +1451,29 @@ static void admin_metrics(void *ctx, struct buf *b)
       else buf_printf(b, "\"} %d\n", endpoint_up(r, l));
     }
   }
+  if (r->snap) {
+    struct snapshot_progress p;
+    snapshot_progress_get(r->snap, &p);
+    metric_head(b, "binhook_snapshot_rows_done", "gauge", "Rows the initial snapshot has read, by table.");
+    for (size_t i = 0; i < p.ntables; i++) {
+      buf_adds(b, "binhook_snapshot_rows_done{table=\"");
+      add_label(b, p.tables[i].schema);
+      buf_addc(b, '.');
+      add_label(b, p.tables[i].name);
+      buf_printf(b, "\"} %" PRIu64 "\n", p.tables[i].done);
+    }
+    metric_head(b, "binhook_snapshot_rows_estimated", "gauge", "Rows the tables of the snapshot hold (an estimate).");
+    for (size_t i = 0; i < p.ntables; i++) {
+      buf_adds(b, "binhook_snapshot_rows_estimated{table=\"");
+      add_label(b, p.tables[i].schema);
+      buf_addc(b, '.');
+      add_label(b, p.tables[i].name);
+      buf_printf(b, "\"} %" PRIu64 "\n", p.tables[i].estimated);
+    }
+    metric_head(b, "binhook_snapshot_running", "gauge", "1 while the initial snapshot reads rows.");
+    buf_printf(b, "binhook_snapshot_running %d\n", !p.finished && snapshot_unfinished(r->snap));
+    free((void *)p.tables);
+  }
   metric_head(b, "binhook_queue_bytes", "gauge", "Bytes of the retry queue on disk.");
   buf_printf(b, "binhook_queue_bytes %" PRIu64 "\n", qs.bytes);
   metric_head(b, "binhook_state_writable", "gauge", "0 while the state directory cannot be written.");
@@ -1444,6 +1509,23 @@ static void admin_status(void *ctx, struct buf *b)
   add_str_field(b, "gtid", r->cp.pos.gtid[0] ? r->cp.pos.gtid : NULL);
   buf_printf(b, "},\"queue\":{\"bytes\":%" PRIu64 ",\"waiting\":%zu,\"dead\":%zu,\"writable\":%s},", qs.bytes,
              qs.live, qs.dead, r->queue_bad ? "false" : "true");
+  if (r->snap) {
+    struct snapshot_progress p;
+    snapshot_progress_get(r->snap, &p);
+    buf_printf(b, "\"snapshot\":{\"running\":%s,\"rows_done\":%" PRIu64 ",\"rows_estimated\":%" PRIu64
+               ",\"rate\":%.0f,\"eta_seconds\":%.0f,\"tables\":[",
+               !p.finished && snapshot_unfinished(r->snap) ? "true" : "false", p.done, p.estimated, p.rate, p.eta);
+    for (size_t i = 0; i < p.ntables; i++) {
+      buf_printf(b, "%s{\"schema\":", i ? "," : "");
+      buf_add_json_str(b, p.tables[i].schema, strlen(p.tables[i].schema));
+      buf_adds(b, ",\"table\":");
+      buf_add_json_str(b, p.tables[i].name, strlen(p.tables[i].name));
+      buf_printf(b, ",\"rows_done\":%" PRIu64 ",\"rows_estimated\":%" PRIu64 ",\"finished\":%s}", p.tables[i].done,
+                 p.tables[i].estimated, p.tables[i].finished ? "true" : "false");
+    }
+    buf_adds(b, "]},");
+    free((void *)p.tables);
+  }
   buf_printf(b, "\"totals\":{\"matches\":%llu,\"delivered\":%llu,\"failed_attempts\":%llu,\"dead\":%llu,"
              "\"restored\":%llu},\"endpoints\":[",
              r->matched, r->delivered, r->failures, r->dead, r->restored);
@@ -1464,6 +1546,7 @@ static int admin_healthy(void *ctx, char *why, size_t whysz)
   struct run *r = ctx;
   if (r->stopping) return bh_err(why, whysz, "stopping"), 0;
   if (r->queue_bad) return bh_err(why, whysz, "the state directory cannot be written"), 0;
+  if (r->snapshotting) return bh_err(why, whysz, "taking the initial snapshot"), 0;
   if (!source_connected(r->src)) return bh_err(why, whysz, "not connected to the server (reconnecting)"), 0;
   return 1;
 }
@@ -1760,20 +1843,83 @@ int cmd_run(int argc, char **argv)
   sigaddset(&sigs, SIGTERM);
   sigaddset(&sigs, SIGINT);
   pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-  r.src = source_new(&so);
-  conn_opts_free(&so.conn);
-  if (source_start(r.src, err, sizeof err)) {
+  /* The initial snapshot: taken when [source] snapshot asks for it and
+   * there is no checkpoint yet, or resumed when one was interrupted. A
+   * finished one is kept too: a stream resumed inside its window needs its
+   * segments (snapshot_filter). */
+  const char *mode = cfg->source.snapshot ? cfg->source.snapshot : "never";
+  enum snapshot_status sst = SNAPSHOT_NONE;
+  if (snapshot_status(state_dir(r.st), &sst, err, sizeof err)) {
+    log_error("cannot start: %s", err);
+    conn_opts_free(&so.conn);
+    goto out_queue;
+  }
+  int take = !r.from && (sst == SNAPSHOT_UNFINISHED || (sst == SNAPSHOT_NONE && !from_cp && strcmp(mode, "never")));
+  if (sst == SNAPSHOT_UNFINISHED && r.from)
+    log_warn("--from %s: the unfinished snapshot in '%s' is not resumed", r.from, state_dir(r.st));
+  const struct position *sp = NULL;
+  uint32_t skip = 0;
+  for (;;) {
+    if (take || (sst == SNAPSHOT_FINISHED && !r.from)) {
+      enum snapshot_lock lock = SNAPSHOT_LOCK_AUTO;
+      if (cfg->source.snapshot_lock) snapshot_parse_lock(cfg->source.snapshot_lock, &lock);
+      struct snapshot_opts sno = {.conn = so.conn,
+                                  .include = cfg->source.tables,
+                                  .exclude = cfg->source.exclude,
+                                  .state_dir = state_dir(r.st),
+                                  .chunk_rows = cfg->source.snapshot_chunk,
+                                  .rate = cfg->source.snapshot_rate,
+                                  .lock = lock};
+      r.snap = snapshot_new(&sno);
+      int more = snapshot_begin(r.snap, err, sizeof err);
+      if (more < 0) {
+        log_error("cannot start the snapshot: %s", err);
+        conn_opts_free(&so.conn);
+        goto out_snap;
+      }
+      if (more) {
+        const struct position *hp = snapshot_handover(r.snap);
+        memset(&so.start, 0, sizeof so.start);
+        so.start.kind = START_FILE;
+        snprintf(so.start.file, sizeof so.start.file, "%s", hp->file);
+        so.start.pos = hp->pos;
+        r.snapshotting = 1;
+        log_notice("%s the initial snapshot; the stream follows from %s:%" PRIu64,
+                   sst == SNAPSHOT_UNFINISHED ? "resuming" : "taking", hp->file, hp->pos);
+      }
+    }
+    r.src = source_new(&so);
+    int bad = r.snapshotting ? snapshot_start(r.snap, r.src, err, sizeof err) : source_start(r.src, err, sizeof err);
+    if (!bad) break;
+    source_free(r.src);
+    r.src = NULL;
+    if (!r.snapshotting && from_cp && purged(err) && !strcmp(mode, "when_needed")) {
+      /* the checkpoint's binlog is gone: a new snapshot, as configured */
+      log_warn("cannot resume at the checkpoint %s:%" PRIu64 " (%s): taking a new snapshot ([source] snapshot = "
+               "\"when_needed\")", r.cp.pos.file, r.cp.pos.pos, err);
+      snapshot_free(r.snap);
+      r.snap = NULL;
+      if (snapshot_forget(state_dir(r.st), err, sizeof err)) {
+        log_error("cannot start: %s", err);
+        conn_opts_free(&so.conn);
+        goto out_queue;
+      }
+      sst = SNAPSHOT_NONE;
+      take = 1;
+      from_cp = 0;
+      continue;
+    }
     if (from_cp && purged(err))
       refuse_purged(&r, err);
     else
       log_error("%s", err);
-    source_free(r.src);
-    r.src = NULL;
-    goto out_queue;
+    conn_opts_free(&so.conn);
+    goto out_snap;
   }
+  conn_opts_free(&so.conn);
   r.from_cp = from_cp;
-  uint32_t skip;
-  const struct position *sp = source_start_position(r.src, &skip);
+  if (r.snapshotting) sp = snapshot_handover(r.snap);
+  else sp = source_start_position(r.src, &skip);
   if (!from_cp && !skip) {
     /* the start is saved now, so that a crash before the first commit
      * resumes here and not at a later end */
@@ -1787,7 +1933,8 @@ int cmd_run(int argc, char **argv)
   if (r.from) log_warn("started at --from %s instead of the checkpoint", r.from);
   log_notice("binhook %s: reading from %s:%" PRIu64 "%s with %zu rules and %zu endpoints; %zu deliveries waiting "
              "and %zu dead letters in the queue",
-             BINHOOK_VERSION, sp->file, sp->pos, from_cp ? " (the checkpoint)" : "", r.rs->nrules,
+             BINHOOK_VERSION, sp->file, sp->pos,
+             r.snapshotting ? " after the initial snapshot" : from_cp ? " (the checkpoint)" : "", r.rs->nrules,
              r.rs->nendpoints, rep.live, rep.dead);
 
   r.base = event_base_new();
@@ -1832,6 +1979,10 @@ out_loop:
   admin_free(r.admin);
   r.admin = NULL;
 
+  if (r.snap) { /* the snapshot thread pushes into the source's queue */
+    snapshot_stop(r.snap);
+    snapshot_join(r.snap);
+  }
   source_stop(r.src);
   r.stopping = 1;
   deliver_free(r.d); /* hands back what is in flight: it stays in the queue */
@@ -1845,6 +1996,8 @@ out_loop:
               "part allows, so the binlog gives the rest again at the next start",
               err);
   on_durable(-1, 0, &r);
+  if (r.snap && r.snap_ready > r.snap_saved && snapshot_commit(r.snap, r.snap_ready, err, sizeof err))
+    log_error("the snapshot's progress cannot be saved: %s (the next start reads those rows again)", err);
   if (r.cp_dirty) {
     r.cp.saved = (int64_t)time(NULL);
     queue_set_checkpoint(r.dq, &r.cp);
@@ -1887,7 +2040,13 @@ out_loop:
   if (r.grace) event_free(r.grace);
   event_base_free(r.base);
 out_source:
+  if (r.snap) {
+    snapshot_stop(r.snap);
+    snapshot_join(r.snap);
+  }
   if (r.src) source_free(r.src);
+out_snap:
+  snapshot_free(r.snap);
 out_queue:
   if (queue_close(r.dq, 30, err, sizeof err)) {
     log_error("the retry queue could not be written at the stop: %s", err);

@@ -50,6 +50,11 @@ static void print_human(json_t *st, int healthy, const char *why)
          num(src, "lag_seconds"), json_is_true(json_object_get(src, "paused")) ? ", paused (backpressure)" : "");
   printf("checkpoint: %s:%.0f%s%s\n", str(cp, "file"), num(cp, "pos"), json_is_string(json_object_get(cp, "gtid")) ? " gtid " : "",
          str(cp, "gtid"));
+  json_t *sn = json_object_get(st, "snapshot");
+  if (sn)
+    printf("snapshot:   %s, %.0f of about %.0f rows%s\n",
+           json_is_true(json_object_get(sn, "running")) ? "running" : "done", num(sn, "rows_done"),
+           num(sn, "rows_estimated"), json_is_true(json_object_get(sn, "running")) ? "" : " (the stream follows)");
   printf("queue:      %.0f waiting, %.0f dead letters, %.0f bytes on disk%s\n", num(q, "waiting"), num(q, "dead"),
          num(q, "bytes"), json_is_false(json_object_get(q, "writable")) ? ", NOT WRITABLE" : "");
   printf("totals:     %.0f matches, %.0f delivered, %.0f failed attempts, %.0f to the dead letters\n",
