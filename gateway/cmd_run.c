@@ -1742,6 +1742,28 @@ static int purged(const char *msg)
          strstr(msg, "not found") || strstr(msg, "Could not find");
 }
 
+/* 1 when the server still has binlog file, 0 when it does not, -1 when
+ * it cannot be asked (then the stream's own answer decides). */
+static int binlog_present(const struct conn_opts *co, const char *file)
+{
+  char err[512];
+  MYSQL *m = conn_open(co, err, sizeof err);
+  if (!m) return -1;
+  int found = -1;
+  if (!mysql_query(m, "SHOW BINARY LOGS")) {
+    MYSQL_RES *res = mysql_store_result(m);
+    if (res) {
+      MYSQL_ROW row;
+      found = 0;
+      while ((row = mysql_fetch_row(res)))
+        if (row[0] && !strcmp(row[0], file)) found = 1;
+      mysql_free_result(res);
+    }
+  }
+  mysql_close(m);
+  return found;
+}
+
 static void refuse_purged(const struct run *r, const char *why)
 {
   log_error("cannot resume at the checkpoint %s:%" PRIu64 ": %s. The server no longer has that binlog (it was "
@@ -1853,6 +1875,19 @@ int cmd_run(int argc, char **argv)
     log_error("cannot start: %s", err);
     conn_opts_free(&so.conn);
     goto out_queue;
+  }
+  if (from_cp && !strcmp(mode, "when_needed") && sst != SNAPSHOT_UNFINISHED &&
+      binlog_present(&so.conn, r.cp.pos.file) == 0) {
+    /* the checkpoint's binlog is gone: a new snapshot, as configured */
+    log_warn("cannot resume at the checkpoint %s:%" PRIu64 ": the server no longer has that binlog; taking a new "
+             "snapshot ([source] snapshot = \"when_needed\")", r.cp.pos.file, r.cp.pos.pos);
+    if (snapshot_forget(state_dir(r.st), err, sizeof err)) {
+      log_error("cannot start: %s", err);
+      conn_opts_free(&so.conn);
+      goto out_queue;
+    }
+    sst = SNAPSHOT_NONE;
+    from_cp = 0;
   }
   int take = !r.from && (sst == SNAPSHOT_UNFINISHED || (sst == SNAPSHOT_NONE && !from_cp && strcmp(mode, "never")));
   if (sst == SNAPSHOT_UNFINISHED && r.from)

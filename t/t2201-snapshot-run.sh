@@ -185,4 +185,33 @@ test_expect_success 'killed in the middle of the snapshot: the next start resume
   stop_binhook two2.log
 '
 
+# purged_to FILE: PURGE BINARY LOGS TO FILE, and the server has no older
+# binlog left (it may keep one a moment longer: then it is asked again).
+purged_to () {
+  mariadb_sql "PURGE BINARY LOGS TO \"$1\"" &&
+  test "$(mariadb_sql "SHOW BINARY LOGS" | cut -f 1)" = "$1"
+}
+
+test_expect_success 'snapshot = "when_needed": a purged checkpoint binlog means a new snapshot, exactly' '
+  start_receiver three &&
+  write_config three 7503 0 &&
+  sed -i "s/snapshot = \"initial\"/snapshot = \"when_needed\"/" "$TRASH/three.toml" &&
+  start_binhook three.toml three.log &&
+  test_wait_until 60 grep -q "the initial snapshot is done" "$TRASH/three.log" &&
+  stop_binhook three.log &&
+  mariadb_sql "FLUSH BINARY LOGS" &&
+  mariadb_sql "UPDATE s.t SET v = v + 100 WHERE id <= 50" &&
+  mariadb_sql "FLUSH BINARY LOGS" &&
+  newest=$(mariadb_binlog_pos) &&
+  test_wait_until 30 purged_to "${newest%:*}" &&
+  : >"$TRASH/three.jsonl" &&
+  start_binhook three.toml three2.log &&
+  test_grep "no longer has that binlog; taking a new snapshot" "$TRASH/three2.log" &&
+  test_wait_until 60 grep -q "the initial snapshot is done" "$TRASH/three2.log" &&
+  mariadb_sql "UPDATE s.t SET v = v + 1 WHERE id = 1" &&
+  test_wait_until 60 settled three &&
+  exact three >&7 &&
+  stop_binhook three2.log
+'
+
 test_done
