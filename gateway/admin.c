@@ -236,6 +236,29 @@ static void on_request(struct evhttp_request *req, void *arg)
       a->ops.status(a->ops.ctx, &body);
       reply(req, 200, "application/json", &body);
     }
+  } else if (!strcmp(path, "/snapshot")) {
+    struct evkeyvalq kv;
+    TAILQ_INIT(&kv);
+    char **tables = NULL;
+    size_t n = 0;
+    int bad = method != EVHTTP_REQ_POST ? 405 : query && evhttp_parse_query_str(query, &kv) ? 400 : 0;
+    for (struct evkeyval *p = kv.tqh_first; p && !bad; p = p->next.tqe_next) {
+      if (strcmp(p->key, "table")) {
+        bad = 400;
+        break;
+      }
+      tables = xrealloc(tables, (n + 2) * sizeof *tables);
+      tables[n++] = p->value;
+      tables[n] = NULL;
+    }
+    if (bad == 405)
+      reply_error(req, 405, "use POST /snapshot?table=GLOB");
+    else if (bad)
+      reply_error(req, 400, "the only parameter is table=GLOB (repeatable)");
+    else
+      reply(req, a->ops.snapshot(a->ops.ctx, tables, &body), "application/json", &body);
+    free(tables);
+    evhttp_clear_headers(&kv);
   } else if (!strncmp(path, "/dlq", 4) && (!path[4] || path[4] == '/')) {
     struct evkeyvalq kv;
     TAILQ_INIT(&kv);
@@ -270,7 +293,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     free(sel.ids);
     evhttp_clear_headers(&kv);
   } else {
-    reply_text(req, 404, "not found: /metrics, /healthz, /status and /dlq are served here\n");
+    reply_text(req, 404, "not found: /metrics, /healthz, /status, /dlq and /snapshot are served here\n");
   }
   buf_free(&body);
   free(path);

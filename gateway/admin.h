@@ -12,6 +12,8 @@
  *   POST /dlq/replay       send the chosen dead letters again (same filters;
  *                          all=1 to take every one)
  *   POST /dlq/drop         delete the chosen dead letters
+ *   POST /snapshot         read tables again as snapshot events
+ *                          (?table=GLOB, repeatable; none: the configured)
  *
  * The server knows nothing of the daemon: it calls the handlers it is given.
  * On an address other than loopback a bearer token is required (admin_start
@@ -44,6 +46,10 @@ struct admin_ops {
   /* op is "list", "show", "replay" or "drop". Writes the answer's body
    * (JSON) and returns an HTTP status. */
   int (*dlq)(void *ctx, const char *op, const struct admin_sel *sel, struct buf *out);
+  /* POST /snapshot?table=GLOB...: starts a snapshot of those tables (NULL
+   * or empty: the configured ones); writes the answer (JSON), returns an
+   * HTTP status. */
+  int (*snapshot)(void *ctx, char *const *tables, struct buf *out);
 };
 
 struct admin;

@@ -182,6 +182,15 @@ struct run {
   struct snapshot *snap;                      /* the initial snapshot (or its segments), or NULL */
   uint64_t snap_ready, snap_saved;            /* chunk markers released / committed */
   int snapshotting;                           /* rows still to come */
+  /* A snapshot asked for while running (binhook snapshot): its rows are
+   * taken when the stream reaches its position, the stream waiting. */
+  struct snapshot *od;
+  struct source *odsrc; /* never started: its queue carries the rows */
+  struct event *odev;
+  struct position odpos;
+  int odhold;            /* the stream reached odpos: it waits for the rows */
+  struct change *held;   /* stream events waiting meanwhile, in order */
+  unsigned long long odrows;
   struct coal **coal, *coals;                 /* updates being coalesced: by row, and all */
   size_t ncoalslots, ncoal;
   time_t started;
@@ -839,6 +848,7 @@ static void update_pause(struct run *r)
   int full = queue_full(r->dq);
   if (!r->paused && (r->inmem >= MAX_INMEM || full || r->queue_bad)) {
     event_del(r->qev);
+    if (r->odev) event_del(r->odev);
     r->paused = 1;
     if (r->queue_bad) {
     } else if (full)
@@ -846,10 +856,11 @@ static void update_pause(struct run *r)
     else
       log_warn("%zu deliveries held in memory: reading the binlog waits until they drain", r->inmem);
   } else if (r->paused && r->inmem <= MAX_INMEM / 2 && !full && !r->queue_bad) {
-    event_add(r->qev, NULL);
     r->paused = 0;
     log_info("reading the binlog again (%zu deliveries in memory)", r->inmem);
-    event_active(r->qev, EV_READ, 0);
+    struct event *ev = r->odhold ? r->odev : r->qev; /* a snapshot asked for goes first */
+    event_add(ev, NULL);
+    event_active(ev, EV_READ, 0);
   }
 }
 
@@ -1135,6 +1146,92 @@ static void on_match(void *arg, const struct rule *rule, const struct change *e)
   }
 }
 
+/* a at or after b in the binlog (files by their number) */
+static int pos_at_or_after(const char *afile, uint64_t apos, const struct position *b)
+{
+  const char *da = strrchr(afile, '.'), *db = strrchr(b->file, '.');
+  unsigned long long na = da ? strtoull(da + 1, NULL, 10) : 0, nb = db ? strtoull(db + 1, NULL, 10) : 0;
+  if (na != nb) return na > nb;
+  return apos >= b->pos;
+}
+
+static void feed(struct run *r, struct change *e);
+static void od_finish(struct run *r);
+
+/* The on-demand snapshot's rows, taken once the stream has reached the
+ * snapshot's position (so that each row's snapshot comes after the changes
+ * before it and before those after it). */
+static void od_take(evutil_socket_t fd, short what, void *arg)
+{
+  struct run *r = arg;
+  (void)fd, (void)what;
+  if (!r->od || !r->odhold || r->paused || r->stopping) return;
+  struct evq *q = source_queue(r->odsrc);
+  struct change *e = evq_pop_all(q, 0);
+  if (!e && evq_closed(q)) {
+    od_finish(r);
+    return;
+  }
+  while (e) {
+    struct change *next = e->next;
+    if (e->type == EVENT_SNAPSHOT) {
+      r->odrows++;
+      r->events[EVENT_SNAPSHOT]++;
+      matcher_feed(r->m, e, on_match, r);
+    }
+    change_free(e);
+    e = next;
+  }
+  /* the thread closes the queue after its last row */
+  if (evq_closed(q)) od_finish(r);
+  else update_pause(r);
+}
+
+static void od_finish(struct run *r)
+{
+  const char *why = snapshot_error(r->od);
+  if (why)
+    log_error("the snapshot asked for failed after %llu rows: %s (ask again with binhook snapshot)", r->odrows, why);
+  else
+    log_notice("the snapshot asked for is done: %llu rows; the stream goes on", r->odrows);
+  event_free(r->odev);
+  r->odev = NULL;
+  snapshot_free(r->od);
+  r->od = NULL;
+  source_free(r->odsrc);
+  r->odsrc = NULL;
+  r->odhold = 0;
+  /* the stream events that waited, then the stream */
+  struct change *e = r->held;
+  r->held = NULL;
+  while (e && !r->odhold) {
+    struct change *next = e->next;
+    feed(r, e);
+    e = next;
+  }
+  if (e) r->held = e; /* cannot happen: no snapshot is running now */
+  if (!r->paused && !r->stopping) {
+    event_add(r->qev, NULL);
+    event_active(r->qev, EV_READ, 0);
+  }
+}
+
+/* One stream event: filtered by a resumed initial snapshot, counted, matched;
+ * its transaction boundary noted. */
+static void feed(struct run *r, struct change *e)
+{
+  if (r->snap && e->type != EVENT_SNAPSHOT && !snapshot_marker(e, NULL) && !snapshot_filter(r->snap, e)) {
+    change_free(e); /* a change the resumed snapshot read already */
+    return;
+  }
+  if (e->type <= EVENT_ALERT) r->events[e->type]++;
+  if (e->type == EVENT_HEARTBEAT) r->lag = 0;
+  else if (e->ts) r->lag = difftime(time(NULL), (time_t)e->ts) > 0 ? difftime(time(NULL), (time_t)e->ts) : 0;
+  matcher_feed(r->m, e, on_match, r);
+  if (e->type == EVENT_COMMIT || e->type == EVENT_HEARTBEAT) boundary(r, e);
+  change_free(e);
+}
+
 static void take_changes(evutil_socket_t fd, short what, void *arg)
 {
   struct run *r = arg;
@@ -1154,18 +1251,17 @@ static void take_changes(evutil_socket_t fd, short what, void *arg)
   if (e) r->seen = 1;
   while (e) {
     struct change *next = e->next;
-    if (r->snap && e->type != EVENT_SNAPSHOT && !snapshot_marker(e, NULL) && !snapshot_filter(r->snap, e)) {
-      /* a change the resumed snapshot read already */
-      change_free(e);
-      e = next;
-      continue;
+    if (r->od && !r->odhold && e->type != EVENT_SNAPSHOT && e->position.file[0] &&
+        pos_at_or_after(e->position.file, e->type == EVENT_HEARTBEAT ? e->end_pos : e->position.pos, &r->odpos)) {
+      /* the snapshot asked for goes first; the stream waits */
+      r->odhold = 1;
+      r->held = e;
+      event_del(r->qev);
+      event_add(r->odev, NULL);
+      event_active(r->odev, EV_READ, 0);
+      break;
     }
-    if (e->type <= EVENT_ALERT) r->events[e->type]++;
-    if (e->type == EVENT_HEARTBEAT) r->lag = 0;
-    else if (e->ts) r->lag = difftime(time(NULL), (time_t)e->ts) > 0 ? difftime(time(NULL), (time_t)e->ts) : 0;
-    matcher_feed(r->m, e, on_match, r);
-    if (e->type == EVENT_COMMIT || e->type == EVENT_HEARTBEAT) boundary(r, e);
-    change_free(e);
+    feed(r, e);
     e = next;
   }
   update_pause(r);
@@ -1687,6 +1783,66 @@ static int admin_dlq(void *ctx, const char *op, const struct admin_sel *sel, str
   return code;
 }
 
+/* POST /snapshot: the tables (globs) read again as snapshot events, in one
+ * consistent snapshot whose rows go out when the stream reaches its
+ * position. Not resumable: one that a stop or a crash cuts is asked again. */
+static int admin_snapshot(void *ctx, char *const *tables, struct buf *b)
+{
+  struct run *r = ctx;
+  char err[1024];
+  if (r->od || r->snapshotting) {
+    buf_printf(b, "{\"error\":\"a snapshot is running already (%s): wait for it\"}\n",
+               r->od ? "one asked for" : "the initial one");
+    return 409;
+  }
+  if (r->stopping) {
+    buf_adds(b, "{\"error\":\"the daemon is stopping\"}\n");
+    return 409;
+  }
+  struct source_opts so;
+  memset(&so, 0, sizeof so);
+  if (config_source_conn(&r->rs->cfg, &so.conn, err, sizeof err)) goto fail;
+  enum snapshot_lock lock = SNAPSHOT_LOCK_AUTO;
+  if (r->rs->cfg.source.snapshot_lock) snapshot_parse_lock(r->rs->cfg.source.snapshot_lock, &lock);
+  struct snapshot_opts sno = {.conn = so.conn,
+                              .include = tables && tables[0] ? tables : r->rs->cfg.source.tables,
+                              .exclude = r->rs->cfg.source.exclude,
+                              .chunk_rows = r->rs->cfg.source.snapshot_chunk,
+                              .rate = r->rs->cfg.source.snapshot_rate,
+                              .lock = lock,
+                              .no_stream = 1};
+  struct snapshot *sn = snapshot_new(&sno);
+  if (snapshot_begin(sn, err, sizeof err) < 0) {
+    snapshot_free(sn);
+    goto fail;
+  }
+  so.queue_events = r->rs->cfg.source.queue_events;
+  so.queue_bytes = r->rs->cfg.source.queue_bytes;
+  struct source *q = source_new(&so);
+  if (snapshot_start(sn, q, err, sizeof err)) {
+    snapshot_free(sn);
+    source_free(q);
+    goto fail;
+  }
+  conn_opts_free(&so.conn);
+  r->od = sn;
+  r->odsrc = q;
+  r->odpos = *snapshot_handover(sn);
+  r->odrows = 0;
+  r->odev = event_new(r->base, evq_fd(source_queue(q)), EV_READ | EV_PERSIST, od_take, r);
+  log_notice("a snapshot was asked for: its rows go out when the stream reaches %s:%" PRIu64, r->odpos.file,
+             r->odpos.pos);
+  buf_adds(b, "{\"started\":true,\"position\":");
+  buf_printf(b, "{\"file\":\"%s\",\"pos\":%" PRIu64 "}}\n", r->odpos.file, r->odpos.pos);
+  return 200;
+fail:
+  conn_opts_free(&so.conn);
+  buf_adds(b, "{\"error\":");
+  buf_add_json_str(b, err, strlen(err));
+  buf_adds(b, "}\n");
+  return 500;
+}
+
 /* Tells systemd (Type=notify) how the daemon is: READY=1, STOPPING=1. */
 static void sd_notify_msg(const char *msg)
 {
@@ -1997,7 +2153,7 @@ int cmd_run(int argc, char **argv)
   evsignal_add(r.sigterm, NULL);
   evsignal_add(r.sigint, NULL);
   if (cfg->admin.listen) {
-    struct admin_ops ops = {&r, admin_metrics, admin_status, admin_healthy, admin_dlq};
+    struct admin_ops ops = {&r, admin_metrics, admin_status, admin_healthy, admin_dlq, admin_snapshot};
     if (!(r.admin = admin_start(r.base, cfg->admin.listen, cfg->admin.token, &ops, err, sizeof err))) {
       log_error("cannot start: %s", err);
       r.failed = 1;
@@ -2017,6 +2173,18 @@ out_loop:
   if (r.snap) { /* the snapshot thread pushes into the source's queue */
     snapshot_stop(r.snap);
     snapshot_join(r.snap);
+  }
+  if (r.od) { /* cut: it is asked again (the stream it held is read again from the checkpoint) */
+    log_warn("the snapshot asked for was cut by the stop after %llu rows: ask again with binhook snapshot", r.odrows);
+    snapshot_free(r.od);
+    source_free(r.odsrc);
+    event_free(r.odev);
+    r.od = NULL;
+  }
+  while (r.held) {
+    struct change *next = r.held->next;
+    change_free(r.held);
+    r.held = next;
   }
   source_stop(r.src);
   r.stopping = 1;

@@ -185,6 +185,28 @@ test_expect_success 'killed in the middle of the snapshot: the next start resume
   stop_binhook two2.log
 '
 
+test_expect_success 'binhook snapshot while running: the rows again, in order with the stream, exactly' '
+  start_receiver four &&
+  write_config four 7504 0 &&
+  start_writer 4 &&
+  start_binhook four.toml four.log &&
+  test_wait_until 60 grep -q "the initial snapshot is done" "$TRASH/four.log" &&
+  (cd "$TRASH" && "$BINHOOK" snapshot -c four.toml "s.*" 2>snap.err) &&
+  test_grep "^snapshot started at binlog" "$TRASH/snap.err" &&
+  # a second one while the first runs (or has just ended) is refused, or starts
+  { (cd "$TRASH" && test_exit_code 1 "$BINHOOK" snapshot -c four.toml 2>snap2.err) &&
+    test_grep "a snapshot is running already" "$TRASH/snap2.err" ||
+    test_grep "the snapshot asked for is done" "$TRASH/four.log"; } &&
+  test_wait_until 60 grep -q "the snapshot asked for is done" "$TRASH/four.log" &&
+  sleep 1 &&
+  stop_writer &&
+  test_wait_until 60 settled four &&
+  exact four >four.out &&
+  cat four.out >&7 &&
+  python3 -c "import ast, sys; c = ast.literal_eval(open(sys.argv[1]).read().split(\"type: \")[1]); assert c[\"snapshot\"] >= 40000, c" four.out &&
+  stop_binhook four.log
+'
+
 # purged_to FILE: PURGE BINARY LOGS TO FILE, and the server has no older
 # binlog left (it may keep one a moment longer: then it is asked again).
 purged_to () {
