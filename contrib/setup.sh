@@ -117,10 +117,11 @@ install_node() {
 }
 
 # The npm packages the tests run against: standardwebhooks (the independent
-# signature verifier) and kinesalite (a Kinesis server for the recipe).
+# signature verifier), kinesalite (a Kinesis server for the recipe) and
+# @vlasky/zongji (the benchmarks' Node.js binlog reader).
 install_npm() {
   local dir=$TOP/build/npm want=() p
-  for p in standardwebhooks@1.1.1 kinesalite@3.3.3; do
+  for p in standardwebhooks@1.1.1 kinesalite@3.3.3 @vlasky/zongji@0.9.0; do
     [ -f "$dir/node_modules/${p%@*}/package.json" ] || want+=("$p")
   done
   [ ${#want[@]} -gt 0 ] || return 0

@@ -15,14 +15,59 @@
 
 static const int dig2bytes[10] = {0, 1, 1, 2, 2, 3, 3, 4, 4, 4};
 
+/* The reader's take and uint (binlog.h), inline: they run for every value. */
+static inline const unsigned char *take(struct reader *r, size_t n)
+{
+  if (r->overrun || (size_t)(r->end - r->p) < n) {
+    r->overrun = 1;
+    return NULL;
+  }
+  const unsigned char *p = r->p;
+  r->p += n;
+  return p;
+}
+
+static inline uint64_t take_uint(struct reader *r, size_t n)
+{
+  const unsigned char *p = take(r, n);
+  if (!p) return 0;
+  uint64_t v = 0;
+  for (size_t i = n; i-- > 0;) v = (v << 8) | p[i];
+  return v;
+}
+
+/* "00" to "99": digits are written two at a time. */
+static const char digit_pairs[201] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
 /* Writes v as exactly width decimal digits (zero-padded, high digits cut). */
 static char *put_digits(char *o, uint32_t v, int width)
 {
-  for (int i = width - 1; i >= 0; i--) {
-    o[i] = (char)('0' + v % 10);
-    v /= 10;
+  int i = width;
+  for (; i >= 2; i -= 2) {
+    unsigned r = v % 100;
+    v /= 100;
+    o[i - 2] = digit_pairs[2 * r], o[i - 1] = digit_pairs[2 * r + 1];
   }
+  if (i) o[0] = (char)('0' + v % 10);
   return o + width;
+}
+
+/* Writes v, below 100, as two digits. */
+static inline char *put2(char *o, unsigned v)
+{
+  o[0] = digit_pairs[2 * v], o[1] = digit_pairs[2 * v + 1];
+  return o + 2;
+}
+
+/* Writes v with at least width digits (zero-padded), as %0*u does. */
+static char *put_number(char *o, uint32_t v, int width)
+{
+  int n = 1;
+  for (uint32_t t = v; t >= 10; t /= 10) n++;
+  return put_digits(o, v, n > width ? n : width);
 }
 
 int coldec_decimal(const unsigned char *p, size_t n, int precision, int scale, struct buf *out)
@@ -32,13 +77,12 @@ int coldec_decimal(const unsigned char *p, size_t n, int precision, int scale, s
   int intg0 = intg / 9, intg0x = intg % 9, frac0 = scale / 9, frac0x = scale % 9;
   size_t size = (size_t)(intg0 * 4 + dig2bytes[intg0x] + frac0 * 4 + dig2bytes[frac0x]);
   if (size > n || size == 0 || size > 40) return -1;
-  unsigned char b[40];
-  memcpy(b, p, size);
   /* The sign is the top bit (set for positive); negatives are stored inverted. */
-  int neg = !(b[0] & 0x80);
+  unsigned char b[40];
+  int neg = !(p[0] & 0x80);
+  unsigned char flip = neg ? 0xff : 0;
+  for (size_t i = 0; i < size; i++) b[i] = p[i] ^ flip;
   b[0] ^= 0x80;
-  if (neg)
-    for (size_t i = 0; i < size; i++) b[i] = (unsigned char)~b[i];
 
   char digits[100];
   size_t nd = 0, off = 0;
@@ -52,59 +96,59 @@ int coldec_decimal(const unsigned char *p, size_t n, int precision, int scale, s
     put_digits(digits + nd, (uint32_t)be_n(b + off, 4), 9);
     nd += 9;
   }
+  /* The text is made whole, then added at once: a sign, at most 65 integer
+   * digits, a point and at most 38 fraction digits. */
+  char txt[112], *o = txt;
+  if (neg) *o++ = '-';
   /* Strip leading zeros of the integer part, keeping one. */
   size_t lead = 0;
   while (lead < nd && digits[lead] == '0') lead++;
-  if (neg) buf_addc(out, '-');
-  if (lead == nd) buf_addc(out, '0');
-  else buf_add(out, digits + lead, nd - lead);
+  if (lead == nd) *o++ = '0';
+  for (; lead < nd; lead++) *o++ = digits[lead];
   if (scale) {
-    buf_addc(out, '.');
-    char f[16];
-    for (int i = 0; i < frac0; i++, off += 4) {
-      put_digits(f, (uint32_t)be_n(b + off, 4), 9);
-      buf_add(out, f, 9);
-    }
-    if (frac0x) {
-      put_digits(f, (uint32_t)be_n(b + off, (size_t)dig2bytes[frac0x]), frac0x);
-      buf_add(out, f, (size_t)frac0x);
-    }
+    *o++ = '.';
+    for (int i = 0; i < frac0; i++, off += 4) o = put_digits(o, (uint32_t)be_n(b + off, 4), 9);
+    if (frac0x) o = put_digits(o, (uint32_t)be_n(b + off, (size_t)dig2bytes[frac0x]), frac0x);
   }
+  buf_add(out, txt, (size_t)(o - txt));
   return (int)size;
 }
 
-static void add_frac(struct buf *out, unsigned usec, int fsp)
+/* The fraction of a second: '.' and fsp digits of usec (none for fsp 0). */
+static char *put_frac(char *o, unsigned usec, int fsp)
 {
-  if (fsp <= 0) return;
-  char f[8];
+  if (fsp <= 0) return o;
   static const unsigned div[7] = {1000000, 100000, 10000, 1000, 100, 10, 1};
-  f[0] = '.';
-  put_digits(f + 1, usec / div[fsp], fsp);
-  buf_add(out, f, (size_t)fsp + 1);
+  *o++ = '.';
+  return put_digits(o, usec / div[fsp], fsp);
 }
 
 void coldec_time_text(int neg, unsigned hours, unsigned min, unsigned sec, unsigned usec, int fsp,
                       struct buf *out)
 {
-  char s[32];
-  snprintf(s, sizeof s, "%s%02u:%02u:%02u", neg ? "-" : "", hours, min, sec);
-  buf_adds(out, s);
-  add_frac(out, usec, fsp);
+  char s[40], *o = s;
+  if (neg) *o++ = '-';
+  o = put_number(o, hours, 2), *o++ = ':';
+  o = put_number(o, min, 2), *o++ = ':';
+  o = put_number(o, sec, 2);
+  o = put_frac(o, usec, fsp > 6 ? 6 : fsp);
+  buf_add(out, s, (size_t)(o - s));
 }
 
 static void add_datetime(struct buf *out, unsigned y, unsigned mo, unsigned d, unsigned h, unsigned mi,
                          unsigned s, unsigned usec, int fsp)
 {
-  char t[24], *o = t;
+  char t[32], *o = t;
   /* Zero or partial dates are printed as the server prints them. */
-  o = put_digits(o, y, 4), *o++ = '-';
-  o = put_digits(o, mo, 2), *o++ = '-';
-  o = put_digits(o, d, 2), *o++ = (y == 0 || mo == 0 || d == 0) ? ' ' : 'T';
-  o = put_digits(o, h, 2), *o++ = ':';
-  o = put_digits(o, mi, 2), *o++ = ':';
-  o = put_digits(o, s, 2);
+  o = put2(o, y / 100 % 100);
+  o = put2(o, y % 100), *o++ = '-';
+  o = put2(o, mo % 100), *o++ = '-';
+  o = put2(o, d % 100), *o++ = (y == 0 || mo == 0 || d == 0) ? ' ' : 'T';
+  o = put2(o, h % 100), *o++ = ':';
+  o = put2(o, mi % 100), *o++ = ':';
+  o = put2(o, s % 100);
+  o = put_frac(o, usec, fsp);
   buf_add(out, t, (size_t)(o - t));
-  add_frac(out, usec, fsp);
 }
 
 /* Fraction of the MySQL 5.6 temporal types: (fsp+1)/2 big-endian bytes. */
@@ -187,7 +231,7 @@ static int wkb_geom(struct reader *r, struct buf *out, int depth, int with_name)
 static int wkb_points(struct reader *r, struct buf *out, int little, uint32_t n)
 {
   for (uint32_t i = 0; i < n; i++) {
-    const unsigned char *p = reader_take(r, 16);
+    const unsigned char *p = take(r, 16);
     if (!p) return -1;
     double xy[2];
     for (int k = 0; k < 2; k++) {
@@ -204,7 +248,7 @@ static int wkb_points(struct reader *r, struct buf *out, int little, uint32_t n)
 
 static uint32_t wkb_u32(struct reader *r, int little)
 {
-  const unsigned char *p = reader_take(r, 4);
+  const unsigned char *p = take(r, 4);
   if (!p) return 0;
   return little ? le32(p) : (uint32_t)be_n(p, 4);
 }
@@ -214,7 +258,7 @@ static int wkb_geom(struct reader *r, struct buf *out, int depth, int with_name)
   static const char *names[] = {NULL, "POINT", "LINESTRING", "POLYGON", "MULTIPOINT", "MULTILINESTRING",
                                 "MULTIPOLYGON", "GEOMETRYCOLLECTION"};
   if (depth > 32) return -1;
-  const unsigned char *bo = reader_take(r, 1);
+  const unsigned char *bo = take(r, 1);
   if (!bo || *bo > 1) return -1;
   int little = *bo == 1;
   uint32_t type = wkb_u32(r, little);
@@ -254,7 +298,7 @@ static int wkb_geom(struct reader *r, struct buf *out, int depth, int with_name)
     n = wkb_u32(r, little);
     if (r->overrun || n > reader_left(r) / 21) return -1;
     for (uint32_t i = 0; i < n; i++) {
-      const unsigned char *mbo = reader_take(r, 1);
+      const unsigned char *mbo = take(r, 1);
       if (!mbo || *mbo > 1) return -1;
       if (wkb_u32(r, *mbo == 1) != 1 || r->overrun) return -1;
       if (i) buf_addc(out, ',');
@@ -296,7 +340,10 @@ static void set_string(struct value *v, struct buf *arena, const unsigned char *
   size_t start = arena->len;
   enum charset_kind k = charset_kind_of(cs, collation);
   if (k == CS_UNKNOWN && !utf8_valid((const char *)s, len)) k = CS_BINARY;
-  if (k == CS_BINARY) {
+  if (k == CS_UTF8 || k == CS_UNKNOWN) {
+    buf_add(arena, s, len); /* UTF-8 already, as charset_to_utf8 would find */
+    v->kind = VAL_STRING;
+  } else if (k == CS_BINARY) {
     buf_add(arena, s, len);
     if (pad_to > len) { /* BINARY(n) is logged without its trailing zero bytes */
       buf_reserve(arena, pad_to - len);
@@ -324,35 +371,34 @@ static int decode_value(struct reader *r, const struct column *c, struct value *
   const unsigned char *p;
   size_t start = arena->len;
   int uns = c->is_unsigned == 1;
-  char tmp[64];
   switch (c->type) {
   case MT_TINY:
-    if (!(p = reader_take(r, 1))) return cut_short(c, err, errsz);
+    if (!(p = take(r, 1))) return cut_short(c, err, errsz);
     if (uns) v->kind = VAL_UINT, v->u = p[0];
     else v->kind = VAL_INT, v->i = (int8_t)p[0];
     return 0;
   case MT_SHORT:
-    if (!(p = reader_take(r, 2))) return cut_short(c, err, errsz);
+    if (!(p = take(r, 2))) return cut_short(c, err, errsz);
     if (uns) v->kind = VAL_UINT, v->u = le16(p);
     else v->kind = VAL_INT, v->i = (int16_t)le16(p);
     return 0;
   case MT_INT24:
-    if (!(p = reader_take(r, 3))) return cut_short(c, err, errsz);
+    if (!(p = take(r, 3))) return cut_short(c, err, errsz);
     if (uns) v->kind = VAL_UINT, v->u = le24(p);
     else v->kind = VAL_INT, v->i = (int32_t)(le24(p) << 8) >> 8;
     return 0;
   case MT_LONG:
-    if (!(p = reader_take(r, 4))) return cut_short(c, err, errsz);
+    if (!(p = take(r, 4))) return cut_short(c, err, errsz);
     if (uns) v->kind = VAL_UINT, v->u = le32(p);
     else v->kind = VAL_INT, v->i = (int32_t)le32(p);
     return 0;
   case MT_LONGLONG:
-    if (!(p = reader_take(r, 8))) return cut_short(c, err, errsz);
+    if (!(p = take(r, 8))) return cut_short(c, err, errsz);
     if (uns) v->kind = VAL_UINT, v->u = le64(p);
     else v->kind = VAL_INT, v->i = (int64_t)le64(p);
     return 0;
   case MT_FLOAT: {
-    if (!(p = reader_take(r, 4))) return cut_short(c, err, errsz);
+    if (!(p = take(r, 4))) return cut_short(c, err, errsz);
     uint32_t bits = le32(p);
     float f;
     memcpy(&f, &bits, 4);
@@ -360,14 +406,14 @@ static int decode_value(struct reader *r, const struct column *c, struct value *
     return 0;
   }
   case MT_DOUBLE: {
-    if (!(p = reader_take(r, 8))) return cut_short(c, err, errsz);
+    if (!(p = take(r, 8))) return cut_short(c, err, errsz);
     uint64_t bits = le64(p);
     memcpy(&v->d, &bits, 8);
     v->kind = VAL_DOUBLE;
     return 0;
   }
   case MT_YEAR:
-    if (!(p = reader_take(r, 1))) return cut_short(c, err, errsz);
+    if (!(p = take(r, 1))) return cut_short(c, err, errsz);
     v->kind = VAL_INT, v->i = p[0] ? 1900 + p[0] : 0;
     return 0;
   case MT_NEWDECIMAL: {
@@ -382,15 +428,18 @@ static int decode_value(struct reader *r, const struct column *c, struct value *
   }
   case MT_DATE:
   case MT_NEWDATE: {
-    if (!(p = reader_take(r, 3))) return cut_short(c, err, errsz);
+    if (!(p = take(r, 3))) return cut_short(c, err, errsz);
     uint32_t d = le24(p);
-    snprintf(tmp, sizeof tmp, "%04u-%02u-%02u", d >> 9, (d >> 5) & 15, d & 31);
-    buf_adds(arena, tmp);
+    char t[16], *o = t;
+    o = put_number(o, d >> 9, 4), *o++ = '-';
+    o = put_digits(o, (d >> 5) & 15, 2), *o++ = '-';
+    o = put_digits(o, d & 31, 2);
+    buf_add(arena, t, (size_t)(o - t));
     set_text(v, arena, start);
     return 0;
   }
   case MT_TIME: { /* pre-5.6: HHMMSS as a signed 3-byte integer */
-    if (!(p = reader_take(r, 3))) return cut_short(c, err, errsz);
+    if (!(p = take(r, 3))) return cut_short(c, err, errsz);
     int32_t t = (int32_t)(le24(p) << 8) >> 8;
     int neg = t < 0;
     uint32_t a = (uint32_t)(neg ? -t : t);
@@ -400,7 +449,7 @@ static int decode_value(struct reader *r, const struct column *c, struct value *
   }
   case MT_TIME2: {
     int fsp = c->meta > 6 ? 6 : c->meta;
-    if (!(p = reader_take(r, 3 + frac_bytes(fsp)))) return cut_short(c, err, errsz);
+    if (!(p = take(r, 3 + frac_bytes(fsp)))) return cut_short(c, err, errsz);
     /* Packed as (intpart << 24) + microseconds, offset so that it sorts. */
     int64_t intpart = (int64_t)be_n(p, 3) - 0x800000;
     int64_t frac = 0;
@@ -424,7 +473,7 @@ static int decode_value(struct reader *r, const struct column *c, struct value *
     return 0;
   }
   case MT_DATETIME: { /* pre-5.6: YYYYMMDDhhmmss as an 8-byte integer */
-    if (!(p = reader_take(r, 8))) return cut_short(c, err, errsz);
+    if (!(p = take(r, 8))) return cut_short(c, err, errsz);
     uint64_t t = le64(p);
     uint64_t d = t / 1000000, h = t % 1000000;
     add_datetime(arena, (unsigned)(d / 10000), (unsigned)(d / 100 % 100), (unsigned)(d % 100),
@@ -434,7 +483,7 @@ static int decode_value(struct reader *r, const struct column *c, struct value *
   }
   case MT_DATETIME2: {
     int fsp = c->meta > 6 ? 6 : c->meta;
-    if (!(p = reader_take(r, 5 + frac_bytes(fsp)))) return cut_short(c, err, errsz);
+    if (!(p = take(r, 5 + frac_bytes(fsp)))) return cut_short(c, err, errsz);
     uint64_t intpart = be_n(p, 5) - 0x8000000000ULL;
     unsigned usec = read_frac(p + 5, fsp);
     uint64_t ymd = intpart >> 17, ym = ymd >> 5, hms = intpart % (1 << 17);
@@ -449,10 +498,10 @@ static int decode_value(struct reader *r, const struct column *c, struct value *
     uint64_t secs;
     unsigned usec = 0;
     if (c->type == MT_TIMESTAMP) {
-      if (!(p = reader_take(r, 4))) return cut_short(c, err, errsz);
+      if (!(p = take(r, 4))) return cut_short(c, err, errsz);
       secs = le32(p);
     } else {
-      if (!(p = reader_take(r, 4 + frac_bytes(fsp)))) return cut_short(c, err, errsz);
+      if (!(p = take(r, 4 + frac_bytes(fsp)))) return cut_short(c, err, errsz);
       secs = be_n(p, 4);
       usec = read_frac(p + 4, fsp);
     }
@@ -471,33 +520,33 @@ static int decode_value(struct reader *r, const struct column *c, struct value *
   }
   case MT_BIT: {
     size_t nbytes = (size_t)(c->meta >> 8) + ((c->meta & 0xff) ? 1 : 0);
-    if (nbytes > 8 || !(p = reader_take(r, nbytes))) return cut_short(c, err, errsz);
+    if (nbytes > 8 || !(p = take(r, nbytes))) return cut_short(c, err, errsz);
     v->kind = VAL_BIT, v->u = be_n(p, nbytes);
     return 0;
   }
   case MT_ENUM: {
     size_t nbytes = c->meta ? c->meta : 1;
-    if (nbytes > 2 || !(p = reader_take(r, nbytes))) return cut_short(c, err, errsz);
+    if (nbytes > 2 || !(p = take(r, nbytes))) return cut_short(c, err, errsz);
     v->kind = VAL_ENUM, v->u = nbytes == 1 ? p[0] : le16(p);
     return 0;
   }
   case MT_SET: {
     size_t nbytes = c->meta ? c->meta : 1;
-    if (nbytes > 8 || !(p = reader_take(r, nbytes))) return cut_short(c, err, errsz);
+    if (nbytes > 8 || !(p = take(r, nbytes))) return cut_short(c, err, errsz);
     v->kind = VAL_SET, v->u = 0;
     for (size_t i = nbytes; i-- > 0;) v->u = (v->u << 8) | p[i];
     return 0;
   }
   case MT_STRING: {
-    size_t len = c->meta > 255 ? reader_uint(r, 2) : reader_uint(r, 1);
-    if (r->overrun || !(p = reader_take(r, len))) return cut_short(c, err, errsz);
+    size_t len = c->meta > 255 ? take_uint(r, 2) : take_uint(r, 1);
+    if (r->overrun || !(p = take(r, len))) return cut_short(c, err, errsz);
     set_string(v, arena, p, len, c->charset, cs, c->charset == CHARSET_BINARY ? c->meta : 0);
     return 0;
   }
   case MT_VARCHAR:
   case MT_VAR_STRING: {
-    size_t len = c->meta > 255 ? reader_uint(r, 2) : reader_uint(r, 1);
-    if (r->overrun || !(p = reader_take(r, len))) return cut_short(c, err, errsz);
+    size_t len = c->meta > 255 ? take_uint(r, 2) : take_uint(r, 1);
+    if (r->overrun || !(p = take(r, len))) return cut_short(c, err, errsz);
     set_string(v, arena, p, len, c->charset, cs, 0);
     return 0;
   }
@@ -511,8 +560,8 @@ static int decode_value(struct reader *r, const struct column *c, struct value *
     size_t lb = c->meta;
     if (lb < 1 || lb > 4) return bh_err(err, errsz, "column '%s' (%s) has a length size of %zu", c->name,
                                         column_type_name(c), lb);
-    size_t len = reader_uint(r, lb);
-    if (r->overrun || !(p = reader_take(r, len))) return cut_short(c, err, errsz);
+    size_t len = take_uint(r, lb);
+    if (r->overrun || !(p = take(r, len))) return cut_short(c, err, errsz);
     if (c->type == MT_GEOMETRY) {
       /* 4 bytes of SRID, then WKB. */
       if (len < 4 || coldec_wkb_to_wkt(p + 4, len - 4, arena))
@@ -559,8 +608,8 @@ static int partial_json(struct reader *r, const struct column *c, struct value *
                         struct buf *arena, char *err, size_t errsz)
 {
   size_t lb = c->meta >= 1 && c->meta <= 4 ? c->meta : 4;
-  size_t len = reader_uint(r, lb);
-  const unsigned char *p = reader_take(r, len);
+  size_t len = take_uint(r, lb);
+  const unsigned char *p = take(r, len);
   if (!p) return cut_short(c, err, errsz);
   size_t start = arena->len;
   char jerr[200];
@@ -586,9 +635,10 @@ int coldec_row_partial(struct reader *r, const struct table *t, const unsigned c
                        struct buf *arena, struct charset_conv *cs, const unsigned char *partial,
                        const struct value *before, char *err, size_t errsz)
 {
-  uint32_t npresent = 0;
-  for (uint32_t i = 0; i < t->ncols; i++) npresent += (present[i / 8] >> (i % 8)) & 1;
-  const unsigned char *nulls = reader_take(r, (npresent + 7) / 8);
+  uint32_t npresent = 0, whole = t->ncols / 8;
+  for (uint32_t b = 0; b < whole; b++) npresent += (uint32_t)__builtin_popcount(present[b]);
+  if (t->ncols % 8) npresent += (uint32_t)__builtin_popcount(present[whole] & ((1u << (t->ncols % 8)) - 1));
+  const unsigned char *nulls = take(r, (npresent + 7) / 8);
   if (!nulls) return bh_err(err, errsz, "row image of '%s.%s' cut short", t->schema, t->name);
   uint32_t k = 0, j = 0;
   for (uint32_t i = 0; i < t->ncols; i++) {

@@ -55,6 +55,7 @@ struct decoder {
   struct rcstr *sql;   /* annotated SQL of the current statement */
   struct buf scratch;  /* uncompressed parts of MariaDB compressed events */
   struct buf payload;  /* uncompressed TRANSACTION_PAYLOAD not yet fed */
+  size_t arena_hint;   /* what the last row's values took: the next one's arena is sized once */
   /* Inside a TRANSACTION_PAYLOAD: inner events take the payload's place. */
   int inner;
   uint64_t inner_at, inner_end;
@@ -565,6 +566,7 @@ static int on_rows(struct decoder *d, const struct binlog_header *h, const unsig
      * which no server writes: refuse it rather than loop on nothing. */
     const unsigned char *row_start = r.p;
     struct change *e = change_new((enum event_type)kind, t);
+    buf_reserve(&e->arena, d->arena_hint);
     fill_common(d, e, h, at);
     e->sql = rcstr_ref(d->sql);
     int rc = 0;
@@ -586,6 +588,9 @@ static int on_rows(struct decoder *d, const struct binlog_header *h, const unsig
                                 sizeof derr);
     }
     if (!rc && r.p == row_start) rc = bh_err(derr, sizeof derr, "a row image that selects no column");
+    /* Rows of a statement are alike: room for a quarter more than this one
+     * took saves growing the next one's arena step by step. */
+    d->arena_hint = e->arena.len + e->arena.len / 4;
     if (rc) {
       change_free(e);
       char msg[400];

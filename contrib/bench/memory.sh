@@ -1,46 +1,27 @@
 #!/usr/bin/env bash
-# memory.sh - peak memory of `binhook tail` reading one transaction of ROWS
-# rows (default 1,000,000) live from a private MariaDB, output discarded.
-# Rows stream through a bounded queue, so the peak should not grow with the
-# size of the transaction: the same figure is printed for a transaction a
-# tenth the size, as the reference, in the same run.
+# memory.sh - peak memory, in one run on a private MariaDB:
+#  - of `binhook tail` and of `binhook run` (delivering every row to a
+#    local receiver) reading one transaction of ROWS rows (default
+#    1,000,000) of the standard table, next to one a tenth the size: rows
+#    stream through bounded queues, so the peak should not grow with the
+#    transaction (target < 64 MB);
+#  - of `binhook run` with 100 endpoints that are down, each holding 10,000
+#    queued deliveries (ROWS/100), next to the same daemon idle, and the
+#    size of the retry queue on disk next to the request bodies it holds.
+# contrib/bench/run.sh runs this with the other figures.
 #
-# usage: contrib/bench/memory.sh [ROWS]
+# usage: contrib/bench/memory.sh [ROWS]   (a multiple of 1,000)
+# env:   BINHOOK_BUILD (default build/, a release build)
 set -euo pipefail
 ROWS=${1:-1000000}
-TOP=$(cd "$(dirname "$0")/../.." && pwd)
-export BINHOOK_BUILD=${BINHOOK_BUILD:-$TOP/build}
-BINHOOK=$BINHOOK_BUILD/binhook
-[ -x "$BINHOOK" ] || { echo "memory.sh: build first (contrib/setup.sh)" >&2; exit 2; }
+case $ROWS in *[!0-9]* | '') echo "memory.sh: ROWS must be a number" >&2; exit 2 ;; esac
+[ $((ROWS % 1000)) -eq 0 ] && [ "$ROWS" -gt 0 ] || { echo "memory.sh: ROWS must be a multiple of 1,000" >&2; exit 2; }
 [ -x /usr/bin/time ] || { echo "memory.sh: needs /usr/bin/time (apt-get install time)" >&2; exit 2; }
-
-exec 8>/dev/null
-. "$TOP/t/lib/test-lib.sh" >/dev/null
-. "$TOP/t/lib/mariadb.sh"
-mariadb_start --max-binlog-cache-size=4G --binlog-cache-size=1M >/dev/null
-
-say() { printf '%s\n' "$*" >&2; }
-mariadb_sql "CREATE DATABASE m; CREATE TABLE m.t (id INT UNSIGNED PRIMARY KEY, v VARCHAR(64), txt TEXT, d DECIMAL(12,2))"
-
-# peak RSS in kB of tail reading one transaction of $1 rows
-peak () {
-  local n=$1 from
-  mariadb_sql "TRUNCATE m.t"
-  from=$(mariadb_binlog_pos)
-  say "one transaction of $n rows ..."
-  mariadb_sql "INSERT INTO m.t SELECT seq, CONCAT('name-', seq), REPEAT('x', 100), seq / 7 FROM m.seq_1_to_$n"
-  /usr/bin/time -f '%M' -o "$TRASH/rss" "$BINHOOK" tail --source "$BINHOOK_URL" --from "$from" --limit "$n" \
-    >/dev/null 2>"$TRASH/tail.err"
-  cat "$TRASH/rss"
-}
-
-small=$(peak $((ROWS / 10)))
-big=$(peak "$ROWS")
-python3 - "$ROWS" "$small" "$big" <<'PY'
-import sys
-rows, small, big = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-print(f"peak RSS, one transaction of {rows // 10:>9,} rows: {small / 1024:8.1f} MB (reference)")
-print(f"peak RSS, one transaction of {rows:>9,} rows: {big / 1024:8.1f} MB")
-print(f"ratio                                          {big / small:8.2f}   target < 64 MB: "
-      + ("met" if big < 64 * 1024 else "not met"))
-PY
+. "$(dirname "$0")/lib.sh"
+bench_init
+bench_need_build
+bench_need curl python3
+bench_start_server
+bench_memory_tx "$ROWS"
+bench_memory_queue 100 $((ROWS / 100))
+bench_summary

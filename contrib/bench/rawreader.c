@@ -2,13 +2,21 @@
  * replication stream from a position to its current end and decodes nothing.
  * It counts events and bytes, which is all a reader must do at least.
  *
- * usage: rawreader HOST PORT USER FILE [POS]   (password from BINHOOK_MYSQL_PASSWORD)
+ * With --follow LOG it is the floor of the latency benchmark instead: it
+ * keeps reading as new events arrive (until killed) and writes to LOG, for
+ * every statement annotation (MariaDB's ANNOTATE_ROWS, MySQL's ROWS_QUERY),
+ * the time it arrived in microseconds since the epoch and the start of the
+ * statement's text: the moment a bare replica could know of the change.
+ *
+ * usage: rawreader HOST PORT USER FILE [POS] [--follow LOG]
+ *        (password from BINHOOK_MYSQL_PASSWORD)
  * prints: events=N bytes=N seconds=S */
 #include <mysql.h>
 #include <mariadb_rpl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <time.h>
 
 static double now(void)
@@ -20,8 +28,17 @@ static double now(void)
 
 int main(int argc, char **argv)
 {
+  FILE *follow = NULL;
+  if (argc >= 7 && !strcmp(argv[argc - 2], "--follow")) {
+    if (!(follow = fopen(argv[argc - 1], "w"))) {
+      perror(argv[argc - 1]);
+      return 1;
+    }
+    setvbuf(follow, NULL, _IOLBF, 0); /* read while it runs, and it ends by a signal */
+    argc -= 2;
+  }
   if (argc < 5) {
-    fprintf(stderr, "usage: rawreader HOST PORT USER FILE [POS]\n");
+    fprintf(stderr, "usage: rawreader HOST PORT USER FILE [POS] [--follow LOG]\n");
     return 2;
   }
   const char *pw = getenv("BINHOOK_MYSQL_PASSWORD");
@@ -37,8 +54,11 @@ int main(int argc, char **argv)
   MARIADB_RPL *rpl = mariadb_rpl_init(m);
   mariadb_rpl_optionsv(rpl, MARIADB_RPL_FILENAME, argv[4], strlen(argv[4]));
   mariadb_rpl_optionsv(rpl, MARIADB_RPL_START, (unsigned long)(argc > 5 ? atol(argv[5]) : 4));
-  mariadb_rpl_optionsv(rpl, MARIADB_RPL_SERVER_ID, 4243);
-  mariadb_rpl_optionsv(rpl, MARIADB_RPL_FLAGS, MARIADB_RPL_BINLOG_DUMP_NON_BLOCK);
+  mariadb_rpl_optionsv(rpl, MARIADB_RPL_SERVER_ID, follow ? 4245 : 4243);
+  /* binhook asks for the annotations too (they carry the SQL): so does this */
+  mariadb_rpl_optionsv(rpl, MARIADB_RPL_FLAGS,
+                       follow ? MARIADB_RPL_BINLOG_SEND_ANNOTATE_ROWS
+                              : MARIADB_RPL_BINLOG_DUMP_NON_BLOCK | MARIADB_RPL_BINLOG_SEND_ANNOTATE_ROWS);
   double t0 = now();
   if (mariadb_rpl_open(rpl)) {
     fprintf(stderr, "rawreader: cannot start the dump: %s\n", mysql_error(m));
@@ -54,6 +74,19 @@ int main(int argc, char **argv)
     if (m->net.read_pos[0] == 0xfe && len < 9) break; /* end of the binlog */
     events++;
     bytes += len;
+    /* the OK byte, then the event: its type at offset 4 of the header */
+    if (follow && len > 20 && (m->net.read_pos[5] == 160 || m->net.read_pos[5] == 29)) {
+      struct timeval tv;
+      gettimeofday(&tv, NULL);
+      char text[201];
+      size_t n = len - 20 < 200 ? len - 20 : 200;
+      for (size_t i = 0; i < n; i++) {
+        unsigned char c = m->net.read_pos[20 + i];
+        text[i] = c < 0x20 || c > 0x7e ? ' ' : (char)c;
+      }
+      text[n] = 0;
+      fprintf(follow, "%lld %s\n", (long long)tv.tv_sec * 1000000 + tv.tv_usec, text);
+    }
   }
   double t = now() - t0;
   printf("events=%llu bytes=%llu seconds=%.3f\n", events, bytes, t);
