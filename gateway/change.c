@@ -138,9 +138,13 @@ void change_id(const struct change *e, struct buf *out)
      * there: a snapshot resumed at a new position reads the rest again
      * under new ids, never the same id with other contents */
     buf_addlit(out, "snapshot:");
-    buf_adds(out, e->position.file);
-    buf_addc(out, ':');
-    buf_add_u64(out, e->position.pos);
+    if (e->position.gtid[0]) {
+      buf_adds(out, e->position.gtid);
+    } else {
+      buf_adds(out, e->position.file);
+      buf_addc(out, ':');
+      buf_add_u64(out, e->position.pos);
+    }
     buf_addc(out, '/');
     buf_add_u64(out, e->tx_index);
     return;

@@ -125,8 +125,8 @@ struct change *change_merged(const struct change *first, const struct change *la
 size_t change_size(const struct change *e);
 
 /* The stable id of a change: "GTID/INDEX", or "FILE:TXPOS/INDEX" without
- * GTIDs; "snapshot:FILE:POS/N" for the Nth row a snapshot taken at FILE:POS
- * read. */
+ * GTIDs; "snapshot:FILE:POS/N" (or "snapshot:GTID/N") for the Nth row a
+ * snapshot taken at that position read. */
 void change_id(const struct change *e, struct buf *out);
 
 /* Appends the canonical JSON object (one line, no newline) for a change or
