@@ -66,6 +66,7 @@
 #define MAX_INMEM 20000    /* deliveries whose request is held in memory */
 #define GRACE_SECONDS 10.0 /* how long a stop waits for deliveries in flight */
 #define SPILL_AFTER 1.0    /* seconds before an unfinished delivery goes into the queue */
+#define NOT_SENT "not sent: binhook is stopping" /* a request a stop took back from the engine */
 
 /* A transaction boundary the checkpoint may move to once its deliveries are
  * released. The newest mark is open (no position yet) until its COMMIT. */
@@ -768,8 +769,12 @@ static void on_done(void *arg, void *user, struct request *q, const struct deliv
     lane_pump(r, l);
     return;
   }
-  r->failures++;
-  l->failed++;
+  if (r->stopping && !res->status && !strcmp(res->error, NOT_SENT)) {
+    j->attempts--; /* never on the wire: not an attempt */
+  } else {
+    r->failures++;
+    l->failed++;
+  }
   if (res->status == 410 && !is_disabled(r, j->endpoint)) {
     log_error("endpoint '%s' answered 410 Gone: it is disabled, its deliveries go to the dead letters until a "
               "reload (SIGHUP) or a restart ('binhook dlq replay --endpoint %s' sends them again)",
@@ -1419,10 +1424,15 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
   sd_notify_msg("STOPPING=1");
   r->stopping = 1;
   event_del(r->qev);
+  /* what waits in the engine for a slot, the rate limit or a closed
+   * circuit is not on the wire: it goes back to the queue at once; only the
+   * transfers under way get the grace period */
+  for (struct lane *l = r->lanes; l && r->inengine; l = l->next) deliver_cancel(r->d, l->endpoint, NOT_SENT);
   if (!r->inengine) {
     event_base_loopbreak(r->base);
     return;
   }
+  log_notice("waiting up to %.0f s for %zu deliveries under way", GRACE_SECONDS, r->inengine);
   struct timeval tv = {(time_t)GRACE_SECONDS, 0};
   if (!r->grace) r->grace = evtimer_new(r->base, on_grace, r);
   evtimer_add(r->grace, &tv);

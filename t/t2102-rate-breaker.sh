@@ -132,4 +132,35 @@ test_expect_success 'Retry-After as an HTTP-date: the next attempt waits until t
 	EOF
 '
 
+test_expect_success 'a stop while the circuit is open: held requests go back to the queue at once, no grace spent' '
+  cat >"$TRASH/held.toml" <<-EOF &&
+	[state]
+	dir = "state3"
+	[source]
+	url = "$BINHOOK_URL"
+	server_id = 7303
+	[endpoint.dead]
+	url = "http://127.0.0.1:9/never"
+	signing = "none"
+	ordering = "none"
+	breaker_failures = 2
+	breaker_cooldown = "1h"
+	[[rule]]
+	name = "h"
+	table = "shop.h"
+	endpoint = "dead"
+	EOF
+  mariadb_sql "CREATE TABLE shop.h (id INT PRIMARY KEY)" &&
+  start_binhook held.toml held.log &&
+  mariadb_sql "INSERT INTO shop.h SELECT seq FROM shop.seq_1_to_40" &&
+  test_wait_until 30 grep -q "circuit open" "$TRASH/held.log" &&
+  stop_binhook held.log &&
+  test_grep "stopped at .*: 40 matches, 0 delivered, [0-9]* failed attempts, 0 to the dead letters" "$TRASH/held.log" &&
+  test_grep ! "still in flight after" "$TRASH/held.log" &&
+  (cd "$TRASH" && "$BINHOOK" dlq list --waiting -c held.toml 2>waiting.err >waiting.out) &&
+  test_grep "^40 waiting" "$TRASH/waiting.err" &&
+  # the requests the stop took back were never sent: not counted as attempts
+  test "$(grep -c "attempts=0" "$TRASH/waiting.out")" -ge 30
+'
+
 test_done
