@@ -1274,6 +1274,31 @@ static void take_changes(evutil_socket_t fd, short what, void *arg)
 
 /* ---- start: the queue read back ---- */
 
+/* A job for a delivery of the queue (read back at start, or a dead letter
+ * sent again), its request left on disk; W_HELD when it waits behind an
+ * earlier delivery of the same row. */
+static struct job *job_of_rec(struct run *r, const struct queue_rec *rec, uint32_t attempts, double born)
+{
+  struct job *j = xcalloc(1, sizeof *j);
+  job_link(r, j);
+  j->run = r;
+  j->endpoint = lane_of(r, rec->endpoint)->endpoint;
+  j->rule = intern_rule(r, rec->rule);
+  j->id = xstrdup(rec->id);
+  j->attempts = attempts;
+  j->first = (time_t)rec->created;
+  j->seq = rec->seq;
+  j->born = born;
+  live_add(r, j);
+  if (rec->okey) {
+    j->okey = xmalloc(rec->okeylen + 1);
+    memcpy(j->okey, rec->okey, rec->okeylen + 1);
+    j->okeylen = rec->okeylen;
+    if (!order_push(r->order, j->okey, j->okeylen, j)) j->where = W_HELD;
+  }
+  return j;
+}
+
 struct restore {
   struct run *r;
   time_t now;
@@ -1288,27 +1313,9 @@ static int restore_one(void *arg, const struct queue_rec *rec)
     lane_of(r, rec->endpoint)->dead_now++;
     return 0;
   }
-  struct job *j = xcalloc(1, sizeof *j);
-  job_link(r, j);
+  struct job *j = job_of_rec(r, rec, rec->attempts, mono() - difftime(rs->now, (time_t)rec->created));
   r->restored++;
-  j->run = r;
-  j->endpoint = lane_of(r, rec->endpoint)->endpoint;
-  j->rule = intern_rule(r, rec->rule);
-  j->id = xstrdup(rec->id);
-  j->attempts = rec->attempts;
-  j->first = (time_t)rec->created;
-  j->seq = rec->seq;
-  j->born = mono() - difftime(rs->now, (time_t)rec->created);
-  live_add(r, j);
-  if (rec->okey) {
-    j->okey = xmalloc(rec->okeylen + 1);
-    memcpy(j->okey, rec->okey, rec->okeylen + 1);
-    j->okeylen = rec->okeylen;
-    if (!order_push(r->order, j->okey, j->okeylen, j)) {
-      j->where = W_HELD;
-      return 0;
-    }
-  }
+  if (j->where == W_HELD) return 0;
   if (rec->due > (int64_t)rs->now) {
     j->where = W_RETRY;
     wait_link(r, j, (double)(rec->due - (int64_t)rs->now));
@@ -1560,21 +1567,19 @@ static void admin_metrics(void *ctx, struct buf *b)
   if (r->snap) {
     struct snapshot_progress p;
     snapshot_progress_get(r->snap, &p);
-    metric_head(b, "binhook_snapshot_rows_done", "gauge", "Rows the initial snapshot has read, by table.");
-    for (size_t i = 0; i < p.ntables; i++) {
-      buf_adds(b, "binhook_snapshot_rows_done{table=\"");
-      add_label(b, p.tables[i].schema);
-      buf_addc(b, '.');
-      add_label(b, p.tables[i].name);
-      buf_printf(b, "\"} %" PRIu64 "\n", p.tables[i].done);
-    }
-    metric_head(b, "binhook_snapshot_rows_estimated", "gauge", "Rows the tables of the snapshot hold (an estimate).");
-    for (size_t i = 0; i < p.ntables; i++) {
-      buf_adds(b, "binhook_snapshot_rows_estimated{table=\"");
-      add_label(b, p.tables[i].schema);
-      buf_addc(b, '.');
-      add_label(b, p.tables[i].name);
-      buf_printf(b, "\"} %" PRIu64 "\n", p.tables[i].estimated);
+    static const struct {
+      const char *name, *help;
+    } per_table[] = {{"binhook_snapshot_rows_done", "Rows the initial snapshot has read, by table."},
+                     {"binhook_snapshot_rows_estimated", "Rows the tables of the snapshot hold (an estimate)."}};
+    for (size_t m = 0; m < 2; m++) {
+      metric_head(b, per_table[m].name, "gauge", per_table[m].help);
+      for (size_t i = 0; i < p.ntables; i++) {
+        buf_printf(b, "%s{table=\"", per_table[m].name);
+        add_label(b, p.tables[i].schema);
+        buf_addc(b, '.');
+        add_label(b, p.tables[i].name);
+        buf_printf(b, "\"} %" PRIu64 "\n", m ? p.tables[i].estimated : p.tables[i].done);
+      }
     }
     metric_head(b, "binhook_snapshot_running", "gauge", "1 while the initial snapshot reads rows.");
     buf_printf(b, "binhook_snapshot_running %d\n", !p.finished && snapshot_unfinished(r->snap));
@@ -1689,26 +1694,8 @@ static void revive(struct run *r, const struct queue_rec *rec)
   struct lane *l = lane_of(r, rec->endpoint);
   if (l->dead_now) l->dead_now--;
   queue_revive(r->dq, rec->seq, (int64_t)time(NULL));
-  struct job *j = xcalloc(1, sizeof *j);
-  job_link(r, j);
-  j->run = r;
-  j->endpoint = lane_of(r, rec->endpoint)->endpoint;
-  j->rule = intern_rule(r, rec->rule);
-  j->id = xstrdup(rec->id);
-  j->first = (time_t)rec->created;
-  j->seq = rec->seq;
-  j->born = mono();
-  live_add(r, j);
-  if (rec->okey) {
-    j->okey = xmalloc(rec->okeylen + 1);
-    memcpy(j->okey, rec->okey, rec->okeylen + 1);
-    j->okeylen = rec->okeylen;
-    if (!order_push(r->order, j->okey, j->okeylen, j)) {
-      j->where = W_HELD;
-      return;
-    }
-  }
-  lane_enqueue(r, j);
+  struct job *j = job_of_rec(r, rec, 0, mono());
+  if (j->where != W_HELD) lane_enqueue(r, j);
 }
 
 static int admin_dlq(void *ctx, const char *op, const struct admin_sel *sel, struct buf *b)
