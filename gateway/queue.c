@@ -433,18 +433,6 @@ static int read_all(const char *path, struct buf *out, char *err, size_t errsz)
   return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-  while (n) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) return -1;
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
 /* A good record at p (n bytes left), at offset off of segment segno: its
  * whole length, or 0. */
 static size_t good_record(const unsigned char *p, size_t n, uint64_t segno, uint64_t off)
@@ -580,7 +568,7 @@ static int open_segment(struct queue *q, char *err, size_t errsz)
   size_t at = begin_rec(&mark, R_SEQ, next);
   end_rec(&mark, at);
   seal((unsigned char *)mark.p, mark.len, no, 0);
-  if (write_all(fd, mark.p, mark.len) || fdatasync(fd)) {
+  if (bh_write_all(fd, mark.p, mark.len) || fdatasync(fd)) {
     bh_err(err, errsz, "cannot write queue segment '%s': %s", path, bh_strerror(errno, eb, sizeof eb));
     buf_free(&mark);
     close(fd);
@@ -814,7 +802,7 @@ static void *writer_main(void *arg)
       }
     }
     if (!rc) seal((unsigned char *)batch.p, batch.len, segno, at);
-    if (!rc && (write_all(q->active_fd, batch.p, batch.len) || fdatasync(q->active_fd))) {
+    if (!rc && (bh_write_all(q->active_fd, batch.p, batch.len) || fdatasync(q->active_fd))) {
       int e = errno;
       char path[4096];
       seg_path(q, segno, path, sizeof path);

@@ -1,11 +1,13 @@
 /* util.c - see util.h. */
 #include "util.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 void bh_assert_fail(const char *expr, const char *file, int line)
 {
@@ -109,3 +111,15 @@ const char *bh_nearest(const char *key, const char *const *known)
   return best <= limit ? found : NULL;
 }
 
+int bh_write_all(int fd, const void *p, size_t n)
+{
+  const char *c = p;
+  while (n) {
+    ssize_t w = write(fd, c, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return -1;
+    c += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}

@@ -27,6 +27,10 @@ const char *bh_strerror(int errnum, char *buf, size_t size);
 int bh_err(char *err, size_t errsz, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Writes all n bytes of p to fd, going on after EINTR and short writes.
+ * Returns 0, or -1 with errno. */
+int bh_write_all(int fd, const void *p, size_t n);
+
 /* Little-endian readers for the binlog's fixed-width integers. */
 static inline uint16_t le16(const unsigned char *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 static inline uint32_t le24(const unsigned char *p) { return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16); }

@@ -98,16 +98,7 @@ test_expect_success 'setup: a good, a failing and a gone endpoint, the admin ser
   start_receiver ok &&
   start_receiver bad 500 &&
   start_receiver gone 410 &&
-  { python3 - "$TRASH/notify.sock" "$TRASH/notify.log" <<-\EOF 7>&- 8>&- &
-	import socket, sys
-	s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-	s.bind(sys.argv[1])
-	with open(sys.argv[2], "a") as log:
-	    while True:
-	        log.write(s.recv(4096).decode() + "\n")
-	        log.flush()
-	EOF
-  } &&
+  { python3 "$TOP/t/lib/notify_listener.py" "$TRASH/notify.sock" "$TRASH/notify.log" 7>&- 8>&- & } &&
   test_atexit "kill $! 2>/dev/null" &&
   test_wait_until 10 test -S "$TRASH/notify.sock" &&
   cat >"$TRASH/admin.toml" <<-EOF &&

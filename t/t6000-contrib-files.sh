@@ -109,16 +109,6 @@ name = "orders"
 table = "shop.orders"
 endpoint = "hook"
 EOF
-# A datagram socket in the place of systemd's, logging what it gets.
-cat >"$TRASH/notify.py" <<'EOF'
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-with open(sys.argv[2], "a") as log:
-    while True:
-        log.write(s.recv(4096).decode() + "\n")
-        log.flush()
-EOF
 exec_line () {
   sed -n "s/^$1=//p" "$UNIT" |
     sed -e "s|/usr/bin/binhook|$BINHOOK|" -e "s|/etc/binhook/gateway.toml|$TRASH/etc/gateway.toml|"
@@ -126,7 +116,7 @@ exec_line () {
 
 test_expect_success 'ExecStart starts binhook, which tells systemd it is ready' '
   notify=$(mktemp -u /tmp/bh-notify.XXXXXX) &&
-  { python3 notify.py "$notify" notify.log 7>&- 8>&- & } &&
+  { python3 "$TOP/t/lib/notify_listener.py" "$notify" notify.log 7>&- 8>&- & } &&
   test_atexit "kill $! 2>/dev/null; rm -f $notify" &&
   test_wait_until 20 test -S "$notify" &&
   read -r -a start <<<"$(exec_line ExecStart)" &&

@@ -93,18 +93,6 @@ static void rm_dir(const char *dir)
   if (system(cmd)) fprintf(stderr, "queuebench: cannot remove '%s'\n", dir);
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-  while (n) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) return -1;
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
 static int cmp_double(const void *a, const void *b)
 {
   double x = *(const double *)a, y = *(const double *)b;
@@ -166,7 +154,7 @@ int main(int argc, char **argv)
   t0 = now();
   double ta;
   do {
-    if (write_all(fd, rec, recsz) || fsync(fd)) die_errno("cannot write", path);
+    if (bh_write_all(fd, rec, recsz) || fsync(fd)) die_errno("cannot write", path);
     na++;
     ta = now() - t0;
   } while (na < count && ta < a_cap);
@@ -185,7 +173,7 @@ int main(int argc, char **argv)
     fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (fd < 0) die_errno("cannot create", path);
     t0 = now();
-    if (write_all(fd, all, (size_t)bytes) || fsync(fd)) die_errno("cannot write", path);
+    if (bh_write_all(fd, all, (size_t)bytes) || fsync(fd)) die_errno("cannot write", path);
     double t = now() - t0;
     if (!k || t < tb) tb = t;
     close(fd);
