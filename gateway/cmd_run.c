@@ -63,7 +63,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_INMEM 20000    /* deliveries whose request is held in memory */
+/* Memory: requests made and not yet handed to the engine are at most
+ * INTAKE_MAX (beyond, reading the binlog waits); an endpoint keeps at most
+ * LANE_MAX unfinished deliveries in memory, and all endpoints JOBS_MAX
+ * (beyond, an endpoint over LANE_MIN keeps its new deliveries on disk only,
+ * "parked", and reads them back in order as it drains). */
+#define INTAKE_MAX 2048
+#define LANE_MAX 10000
+#define JOBS_MAX 100000
+#define LANE_MIN 256
 #define GRACE_SECONDS 10.0 /* how long a stop waits for deliveries in flight */
 #define SPILL_AFTER 1.0    /* seconds before an unfinished delivery goes into the queue */
 #define NOT_SENT "not sent: binhook is stopping" /* a request a stop took back from the engine */
@@ -92,6 +100,12 @@ struct lane {
   struct job *head, *tail;
   struct job *live, *live_tail; /* every unfinished delivery, oldest first */
   size_t depth;                 /* how many */
+  uint64_t *parked;             /* the seqs of those on disk only, oldest first: parked[pk0 .. pk0+npk) */
+  size_t pk0, npk, pkcap;
+  double rate, rate_t;          /* deliveries a second (smoothed), and when it was last taken */
+  double born;                  /* when the lane was made */
+  unsigned long long rate_seen; /* delivered then */
+  size_t nwait;                 /* scratch: requests in memory waiting for the engine */
   size_t dead_now;              /* dead letters in the queue */
   unsigned long long delivered, failed, dead;
   unsigned long long lat_count, lat_bucket[NLAT];
@@ -106,7 +120,7 @@ struct rulecount {
   struct rulecount *next;
 };
 
-enum where { W_NEW, W_ENGINE, W_READY, W_RETRY, W_HELD };
+enum where { W_NEW, W_ENGINE, W_READY, W_RETRY, W_HELD, W_PARKED };
 
 /* One delivery across its attempts. */
 struct job {
@@ -173,7 +187,7 @@ struct run {
   struct idset known;
   char **disabled; /* endpoints that answered 410 Gone, NULL-terminated, until a reload */
   size_t ndisabled;
-  int paused, stopping, failed, pumping, queue_bad;
+  int paused, stopping, failed, pumping, queue_bad, refilling;
   int from_cp, seen; /* started at the checkpoint; an event came since */
   unsigned long long matched, delivered, failures, dead, spilled, restored, skipped;
   struct admin *admin;
@@ -191,6 +205,7 @@ struct run {
   struct position odpos;
   int odhold;            /* the stream reached odpos: it waits for the rows */
   struct change *held;   /* stream events waiting meanwhile, in order */
+  struct change *backlog; /* events taken from the source, not fed yet (reading waits) */
   unsigned long long odrows;
   struct coal **coal, *coals;                 /* updates being coalesced: by row, and all */
   size_t ncoalslots, ncoal;
@@ -347,6 +362,7 @@ static struct lane *lane_of(struct run *r, const char *endpoint)
     if (!strcmp(l->endpoint, endpoint)) return l;
   struct lane *l = xcalloc(1, sizeof *l);
   l->endpoint = xstrdup(endpoint);
+  l->rate_t = l->born = mono();
   l->next = r->lanes;
   r->lanes = l;
   return l;
@@ -512,6 +528,7 @@ static void update_pause(struct run *r);
 static void lane_enqueue(struct run *r, struct job *j);
 static void lane_pump(struct run *r, struct lane *l);
 static void finished(struct run *r, struct job *j);
+static void lane_refill(struct run *r, struct lane *l);
 
 static void unload(struct run *r, struct job *j)
 {
@@ -645,7 +662,6 @@ static void submit(struct run *r, struct job *j)
   j->attempts++;
   l->inengine++;
   r->inengine++;
-  request_resign(q, (int64_t)time(NULL));
   deliver_submit(r->d, j->endpoint, &lim, q, j);
 }
 
@@ -767,6 +783,7 @@ static void on_done(void *arg, void *user, struct request *q, const struct deliv
     release(r, j);
     finished(r, j);
     lane_pump(r, l);
+    lane_refill(r, l);
     return;
   }
   if (r->stopping && !res->status && !strcmp(res->error, NOT_SENT)) {
@@ -803,8 +820,16 @@ static void on_done(void *arg, void *user, struct request *q, const struct deliv
               j->id, j->rule, j->endpoint, j->attempts, j->attempts == 1 ? "" : "s", res->error);
     r->dead++;
     j->dead = 1;
+    char why[sizeof res->error + 64];
+    snprintf(why, sizeof why, "given up after %u attempt%s: %s", j->attempts, j->attempts == 1 ? "" : "s",
+             res->error);
+    if (j->seq) queue_attempt(r->dq, j->seq, j->attempts, (int64_t)now);
+    else spill(r, j, (int64_t)now);
+    track(r, j, queue_dead(r->dq, j->seq, (int64_t)now, why));
+    j->dead_written = 1;
     finished(r, j);
     lane_pump(r, l);
+    lane_refill(r, l);
     return;
   }
   log_warn("delivery %s (rule '%s') to endpoint '%s' failed (attempt %u): %s; next attempt in %.1f s", j->id,
@@ -815,6 +840,7 @@ static void on_done(void *arg, void *user, struct request *q, const struct deliv
   j->where = W_RETRY;
   wait_link(r, j, delay);
   lane_pump(r, l);
+  lane_refill(r, l);
 }
 
 /* The writer made records durable (or failed to). */
@@ -831,7 +857,7 @@ static void on_durable(evutil_socket_t fd, short what, void *arg)
     if (!r->unsynced) r->unsynced_tail = NULL;
     j->unext = NULL;
     release(r, j);
-    if (j->done) job_free(r, j);
+    if (j->done || j->where == W_PARKED) job_free(r, j);
     else if (j->where != W_ENGINE) unload(r, j); /* on disk now: read back when it is sent */
   }
   int bad = queue_error(r->dq, err, sizeof err);
@@ -847,22 +873,138 @@ static void on_durable(evutil_socket_t fd, short what, void *arg)
 
 static void take_changes(evutil_socket_t fd, short what, void *arg);
 
+/* ---- parking: an endpoint's deliveries on disk only ---- */
+
+/* l keeps its new deliveries on disk only: it holds its share of memory,
+ * or it did and has not read them all back yet (their order is kept). */
+static int lane_parks(const struct run *r, const struct lane *l)
+{
+  return l->npk || l->depth >= LANE_MAX || (r->jobs >= JOBS_MAX && l->depth >= LANE_MIN);
+}
+
+static void park_push(struct lane *l, uint64_t seq)
+{
+  if (l->pk0 + l->npk == l->pkcap) {
+    if (l->pk0 > l->pkcap / 2) { /* room at the front: move down */
+      memmove(l->parked, l->parked + l->pk0, l->npk * sizeof *l->parked);
+      l->pk0 = 0;
+    } else {
+      l->pkcap = l->pkcap ? l->pkcap * 2 : 1024;
+      l->parked = xrealloc(l->parked, l->pkcap * sizeof *l->parked);
+    }
+  }
+  l->parked[l->pk0 + l->npk++] = seq;
+}
+
+/* j waits on disk only: its request is written now, and j is freed once
+ * that is durable; lane_refill reads it back. */
+static void park(struct run *r, struct lane *l, struct job *j)
+{
+  if (!l->npk) {
+    /* what l has not written yet goes first, so that the queue's order
+     * (read back at a restart, and here) stays the order of the changes */
+    for (struct job *f = r->fresh, *n; f; f = n) {
+      n = f->fnext;
+      if (f != j && f->endpoint == l->endpoint) spill(r, f, (int64_t)time(NULL));
+    }
+    log_warn("endpoint '%s' has %zu deliveries unfinished in memory: its next ones wait on disk only, and are "
+             "read back in order as it catches up",
+             l->endpoint, l->depth);
+  }
+  live_del(r, j);
+  spill(r, j, (int64_t)time(NULL));
+  park_push(l, j->seq);
+  j->where = W_PARKED;
+}
+
+static struct job *job_of_rec(struct run *r, const struct queue_rec *rec, uint32_t attempts, double born);
+static void job_resume(struct run *r, struct job *j, int64_t due, time_t now);
+
+struct refill {
+  struct run *r;
+  time_t now;
+};
+
+static int refill_one(void *arg, const struct queue_rec *rec)
+{
+  struct refill *f = arg;
+  struct job *j = job_of_rec(f->r, rec, rec->attempts, mono() - difftime(f->now, (time_t)rec->created));
+  job_resume(f->r, j, rec->due, f->now);
+  return 0;
+}
+
+/* Reads parked deliveries of l back, oldest first, while it has room. */
+static void lane_refill(struct run *r, struct lane *l)
+{
+  if (!l->npk || r->stopping || r->refilling) return;
+  size_t room;
+  if (l->depth < LANE_MAX / 2 && r->jobs < JOBS_MAX * 3 / 4) room = LANE_MAX * 3 / 4 - l->depth;
+  else if (l->depth < LANE_MIN / 2) room = LANE_MIN - l->depth;
+  else return;
+  if (room > l->npk) room = l->npk;
+  uint64_t *seqs = xmalloc(room * sizeof *seqs);
+  memcpy(seqs, l->parked + l->pk0, room * sizeof *seqs);
+  l->pk0 += room;
+  l->npk -= room;
+  if (!l->npk) {
+    l->pk0 = 0;
+    log_info("endpoint '%s' caught up: its deliveries are all in memory again", l->endpoint);
+  }
+  r->refilling = 1;
+  struct refill f = {r, time(NULL)};
+  queue_list_seqs(r->dq, seqs, room, refill_one, &f);
+  r->refilling = 0;
+  free(seqs);
+}
+
+/* Reading waits for the engine to take the requests made. An endpoint
+ * that would need more than SPILL_AFTER to send its share is slow: when
+ * there are others, its requests go into the queue now (and leave memory
+ * once durable), so that it does not hold back reading for them. (Alone,
+ * it only waits: writing and reading back would slow it down further.) */
+static void spill_slow(struct run *r)
+{
+  double now = mono();
+  if (!r->lanes || !r->lanes->next) return;
+  for (struct lane *l = r->lanes; l; l = l->next) l->nwait = 0;
+  for (struct job *j = r->fresh; j; j = j->fnext)
+    if (j->where != W_ENGINE) lane_of(r, j->endpoint)->nwait++;
+  int any = 0;
+  for (struct lane *l = r->lanes; l; l = l->next) {
+    double rate = l->rate, dt = now - l->rate_t;
+    if (dt > 0.05 && (double)(l->delivered - l->rate_seen) / dt > rate) rate = (double)(l->delivered - l->rate_seen) / dt;
+    if (l->nwait > LANE_MIN && (double)l->nwait > rate * SPILL_AFTER && now - l->born > 2) any = 1;
+    else l->nwait = 0; /* not slow */
+  }
+  if (!any) return;
+  for (struct job *j = r->fresh, *n; j; j = n) {
+    n = j->fnext;
+    if (j->where != W_ENGINE && lane_of(r, j->endpoint)->nwait) spill(r, j, (int64_t)time(NULL));
+  }
+}
+
 static void update_pause(struct run *r)
 {
   if (r->stopping) return;
   int full = queue_full(r->dq);
-  if (!r->paused && (r->inmem >= MAX_INMEM || full || r->queue_bad)) {
+  size_t waiting = r->inmem - r->inengine; /* requests in memory the engine does not hold */
+  if (r->paused != 2 && (full || r->queue_bad)) {
+    if (!r->paused) {
+      event_del(r->qev);
+      if (r->odev) event_del(r->odev);
+    }
+    r->paused = 2; /* said: the disk holds reading back */
+    if (full && !r->queue_bad)
+      log_warn("the retry queue is full ([state] queue_max): reading the binlog waits until deliveries drain");
+  } else if (!r->paused && waiting >= INTAKE_MAX) {
+    spill_slow(r);
     event_del(r->qev);
     if (r->odev) event_del(r->odev);
-    r->paused = 1;
-    if (r->queue_bad) {
-    } else if (full)
-      log_warn("the retry queue is full ([state] queue_max): reading the binlog waits until deliveries drain");
-    else
-      log_warn("%zu deliveries held in memory: reading the binlog waits until they drain", r->inmem);
-  } else if (r->paused && r->inmem <= MAX_INMEM / 2 && !full && !r->queue_bad) {
+    r->paused = 1; /* the engine is busy: not worth a word */
+    log_debug("%zu requests wait for the engine: reading the binlog waits", waiting);
+  } else if (r->paused && waiting <= INTAKE_MAX / 2 && !full && !r->queue_bad) {
+    if (r->paused == 2) log_info("reading the binlog again (%zu requests wait for the engine)", waiting);
     r->paused = 0;
-    log_info("reading the binlog again (%zu deliveries in memory)", r->inmem);
     struct event *ev = r->odhold ? r->odev : r->qev; /* a snapshot asked for goes first */
     event_add(ev, NULL);
     event_active(ev, EV_READ, 0);
@@ -895,6 +1037,17 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     queue_set_checkpoint(r->dq, &r->cp);
     r->cp_dirty = 0;
   }
+  double now = mono();
+  for (struct lane *l = r->lanes; l; l = l->next) {
+    double dt = now - l->rate_t;
+    if (dt >= 0.5) {
+      double cur = (double)(l->delivered - l->rate_seen) / dt;
+      l->rate = (l->rate + cur) / 2;
+      l->rate_seen = l->delivered;
+      l->rate_t = now;
+    }
+    lane_refill(r, l);
+  }
   update_pause(r);
 }
 
@@ -909,7 +1062,7 @@ static void make_job(struct run *r, struct ruleset *rs, const struct rule *rule,
   j->run = r;
   j->q = xcalloc(1, sizeof *j->q);
   j->first = time(NULL);
-  int bad = request_build(rule, ep, e, (int64_t)j->first, j->q, err, sizeof err);
+  int bad = request_build(rule, ep, e, (int64_t)j->first, 0, j->q, err, sizeof err);
   if (bad || (r->known.n && idset_has(&r->known, j->q->id))) {
     if (bad) {
       struct buf id = BUF_INIT;
@@ -970,10 +1123,15 @@ static void make_job(struct run *r, struct ruleset *rs, const struct rule *rule,
     }
     j->okeylen = k.len;
     j->okey = buf_steal(&k);
-    if (!order_push(r->order, j->okey, j->okeylen, j)) { /* behind the same row's */
-      j->where = W_HELD;
-      return;
-    }
+  }
+  struct lane *l = lane_of(r, j->endpoint);
+  if (lane_parks(r, l)) {
+    park(r, l, j);
+    return;
+  }
+  if (j->okey && !order_push(r->order, j->okey, j->okeylen, j)) { /* behind the same row's */
+    j->where = W_HELD;
+    return;
   }
   lane_enqueue(r, j);
 }
@@ -1242,7 +1400,9 @@ static void take_changes(evutil_socket_t fd, short what, void *arg)
   struct run *r = arg;
   (void)fd, (void)what;
   if (r->paused || r->stopping) return;
-  struct change *e = evq_pop_all(r->q, 0);
+  struct change *e = r->backlog;
+  r->backlog = NULL;
+  if (!e) e = evq_pop_all(r->q, 0);
   if (!e && evq_closed(r->q)) {
     const char *why = r->snap && snapshot_error(r->snap) ? snapshot_error(r->snap) : source_error(r->src);
     if (why && r->from_cp && !r->seen && purged(why)) /* the server's answer to the request itself */
@@ -1268,6 +1428,10 @@ static void take_changes(evutil_socket_t fd, short what, void *arg)
     }
     feed(r, e);
     e = next;
+    if (e && r->inmem - r->inengine >= INTAKE_MAX) { /* the rest waits with reading */
+      r->backlog = e;
+      break;
+    }
   }
   update_pause(r);
 }
@@ -1299,6 +1463,19 @@ static struct job *job_of_rec(struct run *r, const struct queue_rec *rec, uint32
   return j;
 }
 
+/* j, read back from the queue, waits for its retry or is sent, unless it
+ * is behind the same row's. */
+static void job_resume(struct run *r, struct job *j, int64_t due, time_t now)
+{
+  if (j->where == W_HELD) return;
+  if (due > (int64_t)now) {
+    j->where = W_RETRY;
+    wait_link(r, j, (double)(due - (int64_t)now));
+  } else {
+    lane_enqueue(r, j);
+  }
+}
+
 struct restore {
   struct run *r;
   time_t now;
@@ -1313,15 +1490,14 @@ static int restore_one(void *arg, const struct queue_rec *rec)
     lane_of(r, rec->endpoint)->dead_now++;
     return 0;
   }
-  struct job *j = job_of_rec(r, rec, rec->attempts, mono() - difftime(rs->now, (time_t)rec->created));
   r->restored++;
-  if (j->where == W_HELD) return 0;
-  if (rec->due > (int64_t)rs->now) {
-    j->where = W_RETRY;
-    wait_link(r, j, (double)(rec->due - (int64_t)rs->now));
-  } else {
-    lane_enqueue(r, j);
+  struct lane *l = lane_of(r, rec->endpoint);
+  if (lane_parks(r, l)) {
+    park_push(l, rec->seq);
+    return 0;
   }
+  struct job *j = job_of_rec(r, rec, rec->attempts, mono() - difftime(rs->now, (time_t)rec->created));
+  job_resume(r, j, rec->due, rs->now);
   return 0;
 }
 
@@ -1558,7 +1734,7 @@ static void admin_metrics(void *ctx, struct buf *b)
     for (const struct lane *l = r->lanes; l; l = l->next) {
       buf_printf(b, "%s{endpoint=\"", gauges[g].name);
       add_label(b, l->endpoint);
-      if (g == 0) buf_printf(b, "\"} %zu\n", l->depth);
+      if (g == 0) buf_printf(b, "\"} %zu\n", l->depth + l->npk);
       else if (g == 1) buf_printf(b, "\"} %.0f\n", oldest_age(l, now));
       else if (g == 2) buf_printf(b, "\"} %zu\n", l->dead_now);
       else buf_printf(b, "\"} %d\n", endpoint_up(r, l));
@@ -1646,7 +1822,7 @@ static void admin_status(void *ctx, struct buf *b)
     buf_printf(b, ",\"up\":%s,\"disabled\":%s,\"circuit_open\":%s,\"in_flight\":%zu,\"depth\":%zu,"
                "\"oldest_age_seconds\":%.0f,\"dead_letters\":%zu,\"delivered\":%llu,\"failed_attempts\":%llu}%s",
                endpoint_up(r, l) ? "true" : "false", is_disabled(r, l->endpoint) ? "true" : "false",
-               deliver_circuit_open(r->d, l->endpoint) ? "true" : "false", l->inengine, l->depth,
+               deliver_circuit_open(r->d, l->endpoint) ? "true" : "false", l->inengine, l->depth + l->npk,
                oldest_age(l, now), l->dead_now, l->delivered, l->failed, l->next ? "," : "");
   }
   buf_adds(b, "]}\n");
@@ -2029,9 +2205,9 @@ int cmd_run(int argc, char **argv)
     conn_opts_free(&so.conn);
     goto out_queue;
   }
-  if (from_cp && !strcmp(mode, "when_needed") && sst != SNAPSHOT_UNFINISHED &&
-      binlog_present(&so.conn, r.cp.pos.file) == 0) {
-    /* the checkpoint's binlog is gone: a new snapshot, as configured */
+  if (from_cp && !strcmp(mode, "when_needed") && binlog_present(&so.conn, r.cp.pos.file) == 0) {
+    /* the checkpoint's binlog is gone: a new snapshot, as configured (an
+     * unfinished one too: the stream after it would start there) */
     log_warn("cannot resume at the checkpoint %s:%" PRIu64 ": the server no longer has that binlog; taking a new "
              "snapshot ([source] snapshot = \"when_needed\")", r.cp.pos.file, r.cp.pos.pos);
     if (snapshot_forget(state_dir(r.st), err, sizeof err)) {
@@ -2183,6 +2359,11 @@ out_loop:
     change_free(r.held);
     r.held = next;
   }
+  while (r.backlog) { /* not fed: the checkpoint is before them */
+    struct change *next = r.backlog->next;
+    change_free(r.backlog);
+    r.backlog = next;
+  }
   source_stop(r.src);
   r.stopping = 1;
   deliver_free(r.d); /* hands back what is in flight: it stays in the queue */
@@ -2212,6 +2393,7 @@ out_loop:
   for (struct lane *l = r.lanes, *ln; l; l = ln) {
     ln = l->next;
     free(l->endpoint);
+    free(l->parked);
     free(l);
   }
   order_free(r.order, NULL, NULL);

@@ -55,7 +55,7 @@ static void on_match(void *arg, const struct rule *r, const struct change *e)
   for (size_t i = 0; i < r->nendpoints; i++) {
     struct request q;
     buf_reset(&t->out);
-    if (request_build(r, r->endpoints[i], e, t->now, &q, err, sizeof err)) {
+    if (request_build(r, r->endpoints[i], e, t->now, 1, &q, err, sizeof err)) {
       struct buf id = BUF_INIT;
       change_id(e, &id);
       fprintf(stderr, "binhook test: event %s: %s\n", id.p, err);

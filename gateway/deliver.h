@@ -23,7 +23,7 @@ struct deliver_result {
   long status;        /* HTTP status or SMTP reply code; 0 when there was no answer */
   double retry_after; /* seconds the server asked to wait (Retry-After), or -1 */
   double seconds;     /* how long the attempt took */
-  char error[256];    /* why it failed, for the log; "" on success */
+  char error[512];    /* why it failed, for the log; "" on success */
 };
 
 /* user is the caller's pointer given to deliver_submit. */

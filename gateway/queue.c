@@ -1083,14 +1083,9 @@ static int read_placed(struct queue *q, uint64_t seq, struct queue_rec *out, cha
   return 0;
 }
 
-void queue_list(struct queue *q, int (*fn)(void *arg, const struct queue_rec *r), void *arg)
+void queue_list_seqs(struct queue *q, const uint64_t *seqs, size_t n, int (*fn)(void *arg, const struct queue_rec *r),
+                      void *arg)
 {
-  /* fn may call back into the queue (queue_done, ...): walk a copy of the seqs */
-  pthread_mutex_lock(&q->mu);
-  uint64_t *seqs = xmalloc((q->n + 1) * sizeof *seqs);
-  size_t n = 0;
-  for (struct item *it = q->head; it; it = it->next) seqs[n++] = it->r.seq;
-  pthread_mutex_unlock(&q->mu);
   for (size_t i = 0; i < n; i++) {
     pthread_mutex_lock(&q->mu);
     struct item *it = find(q, seqs[i]);
@@ -1114,6 +1109,16 @@ void queue_list(struct queue *q, int (*fn)(void *arg, const struct queue_rec *r)
     queue_rec_free(&copy);
     if (stop) break;
   }
+}
+
+void queue_list(struct queue *q, int (*fn)(void *arg, const struct queue_rec *r), void *arg)
+{
+  pthread_mutex_lock(&q->mu);
+  uint64_t *seqs = xmalloc((q->n + 1) * sizeof *seqs);
+  size_t n = 0;
+  for (struct item *it = q->head; it; it = it->next) seqs[n++] = it->r.seq;
+  pthread_mutex_unlock(&q->mu);
+  queue_list_seqs(q, seqs, n, fn, arg);
   free(seqs);
 }
 

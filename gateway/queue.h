@@ -97,6 +97,11 @@ int queue_close(struct queue *q, double timeout, char *err, size_t errsz);
  * not loaded: use queue_read). Stops when fn returns non-zero. */
 void queue_list(struct queue *q, int (*fn)(void *arg, const struct queue_rec *r), void *arg);
 
+/* The same for those of seqs that are still in the queue, in the order
+ * given (fn may call back into the queue). */
+void queue_list_seqs(struct queue *q, const uint64_t *seqs, size_t n, int (*fn)(void *arg, const struct queue_rec *r),
+                     void *arg);
+
 /* Reads the whole record of seq (payload included) into *out (caller frees
  * with queue_rec_free). Returns 0, or -1 with err (unknown seq, I/O error,
  * damaged record). Records not yet written are read from memory. */

@@ -209,7 +209,7 @@ fail:
   return -1;
 }
 
-int request_build(const struct rule *r, const struct endpoint *ep, const struct change *e, int64_t now,
+int request_build(const struct rule *r, const struct endpoint *ep, const struct change *e, int64_t now, int sign,
                   struct request *q, char *err, size_t errsz)
 {
   char why[512];
@@ -263,7 +263,7 @@ int request_build(const struct rule *r, const struct endpoint *ep, const struct 
   add_header(q, "content-type", body && !body_json ? "text/plain; charset=utf-8" : "application/json");
   add_header(q, "user-agent", "binhook/" BINHOOK_VERSION);
   add_header(q, "webhook-id", q->id);
-  request_resign(q, now);
+  if (sign) request_resign(q, now);
   if (add_headers(q, ep->cfg->headers, ep->headers, ep->cfg->nheaders, &c, why, sizeof why) ||
       add_headers(q, r->cfg->headers, r->headers, r->cfg->nheaders, &c, why, sizeof why)) {
     bh_err(err, errsz, "rule '%s', endpoint '%s': %s", r->name, ep->name, why);

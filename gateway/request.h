@@ -38,10 +38,11 @@ struct request {
   char **rcpt;            /* NULL-terminated */
 };
 
-/* Renders the request rule r sends to ep for e, signed at time now (seconds
- * since the epoch). Returns 0, or -1 with err (a header value that would hold
- * a line break); q is then empty. */
-int request_build(const struct rule *r, const struct endpoint *ep, const struct change *e, int64_t now,
+/* Renders the request rule r sends to ep for e at time now (seconds since
+ * the epoch), signed then when sign is set; otherwise it is signed when sent
+ * (request_resign), which spares signing twice. Returns 0, or -1 with err (a
+ * header value that would hold a line break); q is then empty. */
+int request_build(const struct rule *r, const struct endpoint *ep, const struct change *e, int64_t now, int sign,
                   struct request *q, char *err, size_t errsz);
 
 /* Signs q again at time now (a retry): webhook-timestamp and the signature

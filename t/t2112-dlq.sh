@@ -40,12 +40,12 @@ test_expect_success 'an endpoint answering 500 with no retries: three deliveries
 test_expect_success 'dlq list, while binhook runs: the three, with the reason' '
   (cd "$TRASH" && "$BINHOOK" dlq list -c dlq.toml >list.out 2>list.err) &&
   test_grep "^3 dead letters" "$TRASH/list.err" &&
-  test "$(grep -c "endpoint=hook rule=rows attempts=1 reason=given up" "$TRASH/list.out")" = 3 &&
+  test "$(grep -c "endpoint=hook rule=rows attempts=1 reason=given up after 1 attempt: HTTP status 500$" "$TRASH/list.out")" = 3 &&
   (cd "$TRASH" && "$BINHOOK" dlq list --json -c dlq.toml >list.json 2>/dev/null) &&
   python3 -c "
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-assert len(rows) == 3 and all(r[\"endpoint\"] == \"hook\" and r[\"reason\"] == \"given up\" for r in rows), rows
+assert len(rows) == 3 and all(r[\"endpoint\"] == \"hook\" and r[\"reason\"] == \"given up after 1 attempt: HTTP status 500\" for r in rows), rows
 assert len({r[\"id\"] for r in rows}) == 3, rows
 " "$TRASH/list.json"
 '

@@ -251,7 +251,7 @@ test_expect_success '/dlq lists the dead letters, /dlq/ID shows one with its req
   python3 - one.json "$id" <<-\EOF &&
 	import json, sys
 	d = json.load(open(sys.argv[1]))
-	assert d["id"] == sys.argv[2] and d["endpoint"] == "bad" and d["reason"] == "given up", d
+	assert d["id"] == sys.argv[2] and d["endpoint"] == "bad" and d["reason"] == "given up after 1 attempt: HTTP status 500", d
 	assert d["request"]["method"] == "POST" and "/hook" in d["request"]["url"], d
 	assert json.loads(d["request"]["body"])["table"] == "u", d
 	EOF

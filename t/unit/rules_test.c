@@ -201,7 +201,7 @@ static void on_match(void *arg, const struct rule *r, const struct change *e)
     if (!run->show_body) continue;
     struct request q;
     char err[1024];
-    if (request_build(r, r->endpoints[i], e, SIGN_NOW, &q, err, sizeof err)) {
+    if (request_build(r, r->endpoints[i], e, SIGN_NOW, 1, &q, err, sizeof err)) {
       buf_printf(&run->out, "request error: %s\n", err);
       continue;
     }
