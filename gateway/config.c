@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define DEFAULT_URL "mysql://binhook@127.0.0.1:3306"
 #define DEFAULT_PASSWORD_ENV "BINHOOK_MYSQL_PASSWORD"
@@ -45,7 +46,7 @@ static const char *const endpoint_keys[] = {
     "secret_file", "timeout",  "retry",      "max_age",   "concurrency",  "ordering",
     "mail_from",   "mail_to",  "mail_cc",    "username",  "password_env", "password_file",
     "subject",     "no_retry", "rate_limit", "burst",    "breaker_failures", "breaker_cooldown",
-    "aws_sigv4",   "aws_access_key_env", "aws_secret_key_env", "aws_session_token_env", "coalesce", NULL};
+    "aws_sigv4",   "aws_access_key_env", "aws_secret_key_env", "aws_session_token_env", "coalesce", "tls_ca", NULL};
 static const char *const rule_keys[] = {"name",      "description", "enabled",  "table",   "on",
                                         "kind",      "when",        "statement", "threshold", "sample",
                                         "endpoint",  "template",    "subject",  "method",  "url",
@@ -139,6 +140,7 @@ static void endpoint_free(struct config_endpoint *ep)
   strv_free(ep->mail_to);
   strv_free(ep->mail_cc);
   free(ep->username);
+  free(ep->tls_ca);
   if (ep->password) {
     volatile char *c = ep->password;
     while (*c)
@@ -1294,6 +1296,12 @@ static void load_endpoint(struct loader *l, const char *name, const struct toml_
       *field = vec;
     } else if (!strcmp(key, "username")) {
       set_string(&ep->username, get_string(l, k, sect, 1));
+    } else if (!strcmp(key, "tls_ca")) {
+      if (!(s = get_string(l, k, sect, 1))) continue;
+      set_path(l->file, &ep->tls_ca, s);
+      if (access(ep->tls_ca, R_OK))
+        lerr(l, v->line, v->col, "%s: cannot read '%s': %s", key_where(w, sizeof w, k, sect), ep->tls_ca,
+             strerror(errno));
     } else if (!strcmp(key, "subject")) {
       get_text(l, k, sect, 1, &ep->subject);
     } else if (!strcmp(key, "aws_sigv4")) {

@@ -99,7 +99,8 @@ struct config_endpoint {
   char *ordering;              /* key | none | endpoint; default key */
   char *mail_from;             /* smtp: envelope and From: */
   char **mail_to, **mail_cc;   /* NULL-terminated */
-  char *username;              /* smtp AUTH */
+  char *username;              /* smtp AUTH, http basic auth */
+  char *tls_ca;                /* PEM file of the CA certificates that verify the server's, or NULL: the system's */
   char *password;              /* from password_env or password_file; never printed */
   struct config_text subject;  /* smtp: the default subject template */
   char *aws_sigv4;             /* http(s): AWS Signature V4, "provider1[:provider2[:region[:service]]]"

@@ -207,6 +207,7 @@ static void start(struct deliver *d, struct transfer *t)
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(t->timeout * 1000));
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(t->timeout * 1000));
+  if (q->endpoint->cfg->tls_ca) curl_easy_setopt(e, CURLOPT_CAINFO, q->endpoint->cfg->tls_ca);
   if (q->is_mail) {
     const struct config_endpoint *c = q->endpoint->cfg;
     curl_easy_setopt(e, CURLOPT_MAIL_FROM, q->mail_from);
@@ -425,6 +426,20 @@ static void on_failed_start(evutil_socket_t fd, short what, void *arg)
   }
 }
 
+/* What to do about the failures that a configuration fixes. */
+static const char *hint(CURLcode rc)
+{
+  switch (rc) {
+  case CURLE_LOGIN_DENIED: return " (check username and password_env or password_file)";
+  case CURLE_PEER_FAILED_VERIFICATION:
+    return " (set tls_ca to the PEM file of the CA that signed the server's certificate)";
+  case CURLE_USE_SSL_FAILED:
+    return " (the server offers no STARTTLS, and a password is never sent in the clear: use smtps:// or a "
+           "server that offers STARTTLS)";
+  default: return "";
+  }
+}
+
 static void check_done(struct deliver *d)
 {
   CURLMsg *m;
@@ -437,7 +452,7 @@ static void check_done(struct deliver *d)
     curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &r.status);
     CURLcode rc = m->data.result;
     if (rc != CURLE_OK) {
-      snprintf(r.error, sizeof r.error, "%s", t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc));
+      snprintf(r.error, sizeof r.error, "%s%s", t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc), hint(rc));
     } else if (t->q->is_mail) {
       r.ok = 1;
     } else if (r.status >= 200 && r.status < 300) {

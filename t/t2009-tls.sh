@@ -8,12 +8,7 @@
 require_cmd openssl timeout
 
 test_expect_success 'a CA and a server certificate for 127.0.0.1' '
-  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=binhook test CA" \
-    -keyout ca.key -out ca.pem 2>/dev/null &&
-  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout server.key -out server.csr 2>/dev/null &&
-  printf "subjectAltName=IP:127.0.0.1\n" >san.ext &&
-  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
-    -extfile san.ext -out server.pem 2>/dev/null &&
+  test_make_ca &&
   openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=another CA" \
     -keyout other.key -out other.pem 2>/dev/null
 '

@@ -467,6 +467,18 @@ test_wait_exit () {
   wait "$pid"
 }
 
+# test_make_ca: in the current directory, a CA (ca.pem, ca.key) and a
+# certificate it signed for 127.0.0.1 (server.pem, server.key), valid for
+# two days. Needs openssl.
+test_make_ca () {
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=binhook test CA" \
+    -keyout ca.key -out ca.pem 2>/dev/null &&
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout server.key -out server.csr 2>/dev/null &&
+  printf "subjectAltName=IP:127.0.0.1\n" >san.ext &&
+  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+    -extfile san.ext -out server.pem 2>/dev/null
+}
+
 # test_free_port: prints a TCP port on 127.0.0.1 that nothing listens on now
 # (the kernel's choice, so parallel scripts rarely collide; a server that
 # fails to bind should retry with another).
