@@ -56,7 +56,7 @@ bench_init () {
 # bench_need_build: binhook and the helper programs are built.
 bench_need_build () {
   local p
-  for p in "$BINHOOK" "$BENCH_TOOLS/rawreader" "$BENCH_TOOLS/sink" "$BENCH_TOOLS/rulebench"; do
+  for p in "$BINHOOK" "$BENCH_TOOLS/rawreader" "$BENCH_TOOLS/sink" "$BENCH_TOOLS/curlload" "$BENCH_TOOLS/rulebench"; do
     [ -x "$p" ] || bench_die "'$p' is not built: run contrib/setup.sh (or build BINHOOK_BUILD=$BINHOOK_BUILD)"
   done
 }
@@ -411,7 +411,22 @@ PY
     bench_die "wrk failed: $(cat "$TRASH/wrk.out")"
   wrk_rps=$(awk '/^Requests\/sec:/ { print $2 }' "$TRASH/wrk.out")
   [ -n "$wrk_rps" ] || bench_die "cannot read wrk's output: $(cat "$TRASH/wrk.out")"
+  # libcurl alone, used as binhook's engine uses it, with the same body and
+  # headers: the ceiling of any delivery through libcurl on this machine
+  python3 - "$sample" "$TRASH/curl.body" "$TRASH/curl.headers" <<'PY' || bench_die "cannot write curlload's input"
+import json, sys
+q = json.loads(sys.argv[1].splitlines()[0])
+open(sys.argv[2], "w").write(q["body"])
+open(sys.argv[3], "w").write("".join("%s: %s\n" % kv for kv in q["headers"].items()))
+PY
+  bench_say "deliver: libcurl alone against the same receiver (${dur}s) ..."
+  local curl_rps
+  "$BENCH_TOOLS/curlload" "$(bench_sink_url wrk)" "$TRASH/curl.body" "$TRASH/curl.headers" "$dur" 32 \
+    >"$TRASH/curl.out" 7>&- 8>&- || bench_die "curlload failed: $(cat "$TRASH/curl.out")"
+  curl_rps=$(awk '{ print $6 }' "$TRASH/curl.out")
+  [ -n "$curl_rps" ] || bench_die "cannot read curlload's output: $(cat "$TRASH/curl.out")"
   bench_figure deliver "binhook run, end to end" "$rate" "wrk, same receiver and body" "$wrk_rps" deliveries/s
+  bench_figure deliver.curl "binhook run, end to end" "$rate" "libcurl alone (curlload), same receiver and body" "$curl_rps" deliveries/s
   local r
   r=$(bench_ratio "$rate" "$wrk_rps")
   bench_check deliver "$r" ">=" 0.50 "binhook run >= 0.50 x wrk" "$r"
