@@ -1370,6 +1370,7 @@ static void od_finish(struct run *r)
   while (e && !r->odhold) {
     struct change *next = e->next;
     feed(r, e);
+    change_free(e);
     e = next;
   }
   if (e) r->held = e; /* cannot happen: no snapshot is running now */
@@ -1380,19 +1381,16 @@ static void od_finish(struct run *r)
 }
 
 /* One stream event: filtered by a resumed initial snapshot, counted, matched;
- * its transaction boundary noted. */
+ * its transaction boundary noted. The caller frees e. */
 static void feed(struct run *r, struct change *e)
 {
-  if (r->snap && e->type != EVENT_SNAPSHOT && !snapshot_marker(e, NULL) && !snapshot_filter(r->snap, e)) {
-    change_free(e); /* a change the resumed snapshot read already */
-    return;
-  }
+  if (r->snap && e->type != EVENT_SNAPSHOT && !snapshot_marker(e, NULL) && !snapshot_filter(r->snap, e))
+    return; /* a change the resumed snapshot read already */
   if (e->type <= EVENT_ALERT) r->events[e->type]++;
   if (e->type == EVENT_HEARTBEAT) r->lag = 0;
   else if (e->ts) r->lag = difftime(time(NULL), (time_t)e->ts) > 0 ? difftime(time(NULL), (time_t)e->ts) : 0;
   matcher_feed(r->m, e, on_match, r);
   if (e->type == EVENT_COMMIT || e->type == EVENT_HEARTBEAT) boundary(r, e);
-  change_free(e);
 }
 
 static void take_changes(evutil_socket_t fd, short what, void *arg)
@@ -1414,6 +1412,7 @@ static void take_changes(evutil_socket_t fd, short what, void *arg)
     return;
   }
   if (e) r->seen = 1;
+  struct change *done = NULL, *done_tail = NULL; /* fed: freed by the thread that made them */
   while (e) {
     struct change *next = e->next;
     if (r->od && !r->odhold && e->type != EVENT_SNAPSHOT && e->position.file[0] &&
@@ -1427,12 +1426,17 @@ static void take_changes(evutil_socket_t fd, short what, void *arg)
       break;
     }
     feed(r, e);
+    e->next = NULL;
+    if (done_tail) done_tail->next = e;
+    else done = e;
+    done_tail = e;
     e = next;
     if (e && r->inmem - r->inengine >= INTAKE_MAX) { /* the rest waits with reading */
       r->backlog = e;
       break;
     }
   }
+  evq_recycle(r->q, done, done_tail);
   update_pause(r);
 }
 

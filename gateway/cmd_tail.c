@@ -425,6 +425,7 @@ int cmd_tail(int argc, char **argv)
       if (evq_closed(w.q) || fflush(stdout)) break;
       continue;
     }
+    struct change *done = e, *done_tail = NULL;
     while (e) {
       struct change *next = e->next;
       uint64_t seq;
@@ -444,9 +445,10 @@ int cmd_tail(int argc, char **argv)
         skip = !snapshot_filter(sn, e); /* counted in the snapshot already */
       }
       if (!stop && !skip) stop = tail_event(&t, e);
-      change_free(e);
+      done_tail = e;
       e = next;
     }
+    evq_recycle(w.q, done, done_tail); /* freed by the reading thread */
   }
   /* The signal thread goes before the queue it may touch: wake it (a
    * signal that arrived already has woken it) and wait for it. */

@@ -15,6 +15,7 @@ struct evq {
   pthread_cond_t not_full, not_empty;
   struct change *head, *tail;
   size_t n, bytes, max_n, max_bytes;
+  struct change *garbage; /* consumed events the producer frees (evq_recycle) */
   int closed;
   int efd;
   int fd_used;       /* someone waits on efd: keep it in step */
@@ -35,15 +36,20 @@ struct evq *evq_new(size_t max_events, size_t max_bytes)
   return q;
 }
 
-void evq_free(struct evq *q)
+static void free_list(struct change *e)
 {
-  if (!q) return;
-  struct change *e = q->head;
   while (e) {
     struct change *next = e->next;
     change_free(e);
     e = next;
   }
+}
+
+void evq_free(struct evq *q)
+{
+  if (!q) return;
+  free_list(q->head);
+  free_list(q->garbage);
   if (q->efd >= 0) close(q->efd);
   pthread_cond_destroy(&q->not_full);
   pthread_cond_destroy(&q->not_empty);
@@ -74,33 +80,56 @@ static long long now_ms(void)
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void evq_recycle(struct evq *q, struct change *head, struct change *tail)
+{
+  if (!head) return;
+  pthread_mutex_lock(&q->lock);
+  tail->next = q->garbage;
+  q->garbage = head;
+  pthread_mutex_unlock(&q->lock);
+}
+
+/* No room for n more events of sz bytes (a batch gets through alone when
+ * the queue is empty, however large). */
+static int no_room(const struct evq *q, size_t n, size_t sz)
+{
+  return q->n > 0 && (q->n + n > q->max_n || q->bytes + sz > q->max_bytes);
+}
+
 int evq_push(struct evq *q, struct change *e)
 {
-  size_t sz = change_size(e);
+  e->next = NULL;
+  return evq_push_list(q, e, e, 1, change_size(e));
+}
+
+int evq_push_list(struct evq *q, struct change *head, struct change *tail, size_t n, size_t sz)
+{
   pthread_mutex_lock(&q->lock);
-  if (!q->closed && (q->n >= q->max_n || (q->n > 0 && q->bytes + sz > q->max_bytes))) {
+  if (!q->closed && no_room(q, n, sz)) {
     long long t0 = now_ms();
     q->push_waiters++;
-    while (!q->closed && (q->n >= q->max_n || (q->n > 0 && q->bytes + sz > q->max_bytes)))
-      pthread_cond_wait(&q->not_full, &q->lock);
+    while (!q->closed && no_room(q, n, sz)) pthread_cond_wait(&q->not_full, &q->lock);
     q->push_waiters--;
     q->blocked_ms += (unsigned long long)(now_ms() - t0);
   }
   if (q->closed) {
     pthread_mutex_unlock(&q->lock);
-    change_free(e);
+    free_list(head);
     return -1;
   }
-  e->next = NULL;
-  if (q->tail) q->tail->next = e;
-  else q->head = e;
-  q->tail = e;
-  q->n++;
+  tail->next = NULL;
+  if (q->tail) q->tail->next = head;
+  else q->head = head;
+  q->tail = tail;
+  q->n += n;
   q->bytes += sz;
-  int was_empty = q->n == 1;
+  int was_empty = q->n == n;
+  struct change *garbage = q->garbage;
+  q->garbage = NULL;
   if (q->pop_waiters) pthread_cond_signal(&q->not_empty);
   pthread_mutex_unlock(&q->lock);
   if (was_empty) signal_fd(q);
+  free_list(garbage);
   return 0;
 }
 

@@ -21,6 +21,17 @@ void evq_free(struct evq *q); /* frees queued events too */
  * queue was closed (e is then freed). */
 int evq_push(struct evq *q, struct change *e);
 
+/* Appends the n events head..tail (linked by next, sz bytes by change_size
+ * in all) at once: one wake-up of the consumer for all of them. Blocks while
+ * they do not fit (they go in alone into an empty queue). Returns 0, or -1
+ * when the queue was closed (they are then freed). */
+int evq_push_list(struct evq *q, struct change *head, struct change *tail, size_t n, size_t sz);
+
+/* Hands consumed events head..tail (linked by next) back: the producer
+ * frees them at its next push (or evq_free does), so that memory goes back
+ * in the thread that allocated it, without contention between the two. */
+void evq_recycle(struct evq *q, struct change *head, struct change *tail);
+
 /* Takes the oldest event (caller frees), blocking until there is one or the
  * queue is closed and empty (then NULL). */
 struct change *evq_pop(struct evq *q);

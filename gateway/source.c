@@ -68,6 +68,9 @@ struct source {
   struct name_cache_entry *names;
   size_t nnames;
   struct who who; /* who ran statements: see lookup_user */
+  /* the events of one binlog event, handed to the queue together */
+  struct change *bhead, *btail;
+  size_t bn, bbytes;
 };
 
 int start_pos_parse(const char *s, struct start_pos *out, char *err, size_t errsz)
@@ -501,8 +504,25 @@ static int emit_cb(void *ctx, struct change *e, char *err, size_t errsz)
     }
     s->nnames = 0;
   }
-  if (evq_push(s->q, e)) return bh_err(err, errsz, "stopped");
+  (void)err, (void)errsz;
+  e->next = NULL;
+  if (s->btail) s->btail->next = e;
+  else s->bhead = e;
+  s->btail = e;
+  s->bn++;
+  s->bbytes += change_size(e);
   return 0;
+}
+
+/* Hands what the last binlog event gave to the queue: one lock and one
+ * wake-up for all its rows. -1 when the queue was closed. */
+static int flush_batch(struct source *s)
+{
+  if (!s->bhead) return 0;
+  int rc = evq_push_list(s->q, s->bhead, s->btail, s->bn, s->bbytes);
+  s->bhead = s->btail = NULL;
+  s->bn = s->bbytes = 0;
+  return rc;
 }
 
 static void warn_cb(void *ctx, const char *msg)
@@ -687,7 +707,9 @@ static void *reader_main(void *arg)
     }
     if (p[0] != 0) continue;
     s->events_seen++;
-    if (decoder_feed(s->dec, p + 1, len - 1, -1, err, sizeof err)) {
+    int bad = decoder_feed(s->dec, p + 1, len - 1, -1, err, sizeof err);
+    if (flush_batch(s)) break; /* closed: stopping */
+    if (bad) {
       if (atomic_load(&s->stop)) break;
       snprintf(s->err, sizeof s->err, "%s", err);
       s->failed = 1;
@@ -776,6 +798,11 @@ void source_free(struct source *s)
   free_list(s->o.include);
   free_list(s->o.exclude);
   conn_opts_free(&s->o.conn);
+  while (s->bhead) { /* never handed over (a stop) */
+    struct change *next = s->bhead->next;
+    change_free(s->bhead);
+    s->bhead = next;
+  }
   evq_free(s->q);
   pthread_mutex_destroy(&s->conn_lock);
   free(s);
