@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """smtp_receiver.py - an SMTP server for the tests and the demo: listens on
 127.0.0.1, accepts every message and appends one JSON line per message
-(mail_from, rcpt_to, data, tls: whether the session was encrypted, user:
+(mail_from, rcpt_to, data, tls: whether the connection was encrypted, user:
 who logged in or null) to a file. Speaks just enough SMTP for libcurl
 (EHLO/HELO, STARTTLS, AUTH PLAIN and LOGIN, MAIL, RCPT, DATA, RSET, NOOP,
 QUIT).
