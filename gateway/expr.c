@@ -833,14 +833,6 @@ static int is_name_char(unsigned char c)
   return is_name_start(c) || (c >= '0' && c <= '9') || c == '$';
 }
 
-static int hexval(char c)
-{
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 static void tok_clear(struct token *t)
 {
   free(t->val);
@@ -881,8 +873,8 @@ static int lex_string(struct parser *P, struct token *t)
         long cp = 0;
         int nd = 0, brace = i < P->n && s[i] == '{';
         if (brace) i++;
-        while (i < P->n && hexval(s[i]) >= 0 && nd < (brace ? 6 : 4))
-          cp = cp * 16 + hexval(s[i++]), nd++;
+        while (i < P->n && bh_hexval(s[i]) >= 0 && nd < (brace ? 6 : 4))
+          cp = cp * 16 + bh_hexval(s[i++]), nd++;
         int ok = brace ? nd > 0 && i < P->n && s[i] == '}' : nd == 4;
         if (brace && ok) i++;
         if (!ok || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {

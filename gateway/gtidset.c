@@ -13,22 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int hexval(int c)
-{
-  if (c >= '0' && c <= '9') return c - '0';
-  c = tolower(c);
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
 static int parse_uuid(const char *s, size_t n, unsigned char *out)
 {
   size_t k = 0;
   for (size_t i = 0; i < n; i++) {
     if (s[i] == '-') continue;
-    int hi = hexval((unsigned char)s[i]);
+    int hi = bh_hexval((unsigned char)s[i]);
     if (hi < 0 || i + 1 >= n) return -1;
-    int lo = hexval((unsigned char)s[++i]);
+    int lo = bh_hexval((unsigned char)s[++i]);
     if (lo < 0 || k >= 16) return -1;
     out[k++] = (unsigned char)(hi << 4 | lo);
   }

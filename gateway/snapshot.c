@@ -378,11 +378,7 @@ static int unhex(const char *s, size_t n, struct buf *out)
   for (size_t i = 0; i < n; i += 2) {
     int v = 0;
     for (int k = 0; k < 2; k++) {
-      char c = s[i + k];
-      int d = c >= '0' && c <= '9'   ? c - '0'
-              : c >= 'a' && c <= 'f' ? c - 'a' + 10
-              : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                     : -1;
+      int d = bh_hexval((unsigned char)s[i + k]);
       if (d < 0) return -1;
       v = v * 16 + d;
     }

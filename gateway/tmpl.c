@@ -269,11 +269,6 @@ static char *parse_name(struct parser *P, const char *what)
   return xstrndup(P->s + start, P->p - start);
 }
 
-static int hexval(char c)
-{
-  return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
 static struct tx *parse_string(struct parser *P)
 {
   char q = P->s[P->p];
@@ -301,7 +296,7 @@ static struct tx *parse_string(struct parser *P)
       unsigned long cp = 0;
       int ok = P->p + 4 <= P->n;
       for (int i = 0; ok && i < 4; i++) {
-        int h = hexval(P->s[P->p + (size_t)i]);
+        int h = bh_hexval(P->s[P->p + (size_t)i]);
         ok = h >= 0;
         cp = cp * 16 + (unsigned long)(h < 0 ? 0 : h);
       }

@@ -108,14 +108,6 @@ static int is_digit(int c)
   return c >= '0' && c <= '9';
 }
 
-static int hexval(int c)
-{
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 /* Length of the valid UTF-8 sequence at s (n bytes available) and its code
  * point in *cp; 0 when the bytes are not valid UTF-8. */
 static size_t utf8_decode(const unsigned char *s, size_t n, unsigned *cp)
@@ -446,7 +438,7 @@ static int parse_escape(struct parser *p, struct buf *b)
     unsigned cp = 0;
     adv(p);
     for (int k = 0; k < ndig; k++) {
-      int h = hexval(peek(p));
+      int h = bh_hexval(peek(p));
       if (h < 0) return perr_at(p, line, col, "escape '\\%c' needs %d hexadecimal digits", c, ndig);
       cp = cp * 16 + (unsigned)h;
       adv(p);
@@ -578,7 +570,7 @@ static int parse_string(struct parser *p, struct toml_value **out)
 
 static int digit_of(int c, int base)
 {
-  int d = hexval(c);
+  int d = bh_hexval(c);
   return d >= 0 && d < base ? d : -1;
 }
 

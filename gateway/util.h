@@ -32,6 +32,12 @@ int bh_err(char *err, size_t errsz, const char *fmt, ...)
 int bh_write_all(int fd, const void *p, size_t n);
 
 /* Little-endian readers for the binlog's fixed-width integers. */
+/* The value of hex digit c, or -1. */
+static inline int bh_hexval(int c)
+{
+  return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
 static inline uint16_t le16(const unsigned char *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 static inline uint32_t le24(const unsigned char *p) { return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16); }
 static inline uint32_t le32(const unsigned char *p) { return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24); }
