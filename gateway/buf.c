@@ -61,8 +61,8 @@ static int simple_conv(const char *f, char *conv, size_t *len)
  * nothing. */
 static int simple_printf(struct buf *b, const char *fmt, va_list ap)
 {
-  char conv;
-  size_t len;
+  char conv = 0;
+  size_t len = 0;
   for (const char *c = fmt; *c; c++) {
     if (*c != '%') continue;
     if (c[1] == '%') {

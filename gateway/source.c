@@ -186,7 +186,7 @@ static int exec(MYSQL *m, const char *sql, char *err, size_t errsz)
 static int resolve_start(MYSQL *m, struct position *p, enum start_kind kind, char *err, size_t errsz)
 {
   MYSQL_RES *res = NULL;
-  MYSQL_ROW row;
+  MYSQL_ROW row = NULL;
   if (kind == START_END) {
     if (query_row(m, "SHOW MASTER STATUS", &row, &res, err, errsz)) {
       /* MySQL 8.4 renamed it. */
@@ -244,7 +244,7 @@ static int open_stream(struct source *s, int first, char *err, size_t errsz)
   if (!m) return -1;
 
   MYSQL_RES *res = NULL;
-  MYSQL_ROW row;
+  MYSQL_ROW row = NULL;
   if (query_row(m, "SELECT @@log_bin, @@version", &row, &res, err, errsz)) goto fail;
   int log_bin = row && row[0] && atoi(row[0]) == 1;
   int mariadb = row && row[1] && strstr(row[1], "MariaDB");
@@ -380,7 +380,7 @@ static int who_connect(struct source *s, char *err, size_t errsz)
     }
   }
   MYSQL_RES *res = NULL;
-  MYSQL_ROW row;
+  MYSQL_ROW row = NULL;
   int64_t now = 0, uptime = 0;
   uint32_t server_id = 0;
   int told = 0;
@@ -421,7 +421,7 @@ static int who_query(struct source *s, const struct change *e, char *out, size_t
 {
   char sql[128];
   MYSQL_RES *res = NULL;
-  MYSQL_ROW row;
+  MYSQL_ROW row = NULL;
   snprintf(sql, sizeof sql, "SELECT USER, HOST FROM information_schema.PROCESSLIST WHERE ID = %" PRIu32,
            e->thread_id);
   if (query_row(s->meta, sql, &row, &res, err, errsz)) return -1;
@@ -577,7 +577,7 @@ static void names_cb(void *ctx, struct table *t)
   c.names = xcalloc(nrows + 1, sizeof *c.names);
   c.pk = xcalloc(nrows + 1, sizeof *c.pk);
   uint32_t *pkpos = xcalloc(nrows + 1, sizeof *pkpos);
-  MYSQL_ROW row;
+  MYSQL_ROW row = NULL;
   while ((row = mysql_fetch_row(res))) {
     if (row[1]) {
       pkpos[c.npk] = (uint32_t)atoi(row[1]);
