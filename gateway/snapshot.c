@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #define STATE_NAME "snapshot.json"
+#define SENT_NAME "snapshot-sent.json" /* chunks sent whose state is not yet committed */
 #define STATE_FORMAT_SNAPSHOT 1
 #define STATE_MAX (64u << 20)
 #define MARKER_TAG UINT64_MAX /* tx_pos of a chunk marker: no transaction starts there */
@@ -89,6 +90,15 @@ struct seg {
   struct key *upto;
 };
 
+/* Keys after `after` up to `upto` (NULL: from the table's start, to its
+ * end) were sent as read at pos by a run that stopped before that chunk's
+ * state was committed: a receiver may hold those rows as they were at pos,
+ * while the state has them read again later. */
+struct band {
+  struct position pos;
+  struct key *after, *upto;
+};
+
 struct cell {
   union {
     long long ll;
@@ -107,6 +117,15 @@ struct stab {
   uint64_t rows; /* emitted, all runs */
   struct seg *segs;
   size_t nsegs;
+  struct band *bands;
+  size_t nbands;
+  /* the keys (key_to_json of the event form) that the reads after the
+   * bands found in them: a row of a band not among them was deleted before
+   * it was read again, and its changes since the band's read are passed */
+  char **present;
+  size_t npresent, cpresent;
+  int present_sorted, collecting;
+  uint32_t announced; /* chunks after the current one in the range last announced */
   int done, listed, warned;
   /* while it is read */
   struct table *t;
@@ -117,6 +136,13 @@ struct stab {
   MYSQL_BIND *binds;
   uint64_t rows_run;
   double started, ended;
+};
+
+/* A chunk announced before its rows are sent (SENT_NAME), until the state
+ * at its marker is committed. */
+struct sent {
+  uint64_t seq; /* the marker after the chunk */
+  char *json;
 };
 
 /* A state written at a marker, waiting for the caller's commit. */
@@ -143,6 +169,8 @@ struct snapshot {
   uint64_t ordinal, seq;
   int begun, finished, resumed, reopens;
   struct pending *pend, **pend_tail;
+  struct sent *sent; /* under lock */
+  size_t nsent;
   uint64_t committed_rows;
   /* progress */
   struct snapshot_table_progress *prog;
@@ -659,6 +687,14 @@ static void stab_free(struct stab *t)
   for (size_t i = 0; i < t->nsegs; i++)
     key_free(t->segs[i].upto);
   free(t->segs);
+  for (size_t i = 0; i < t->nbands; i++) {
+    key_free(t->bands[i].after);
+    key_free(t->bands[i].upto);
+  }
+  free(t->bands);
+  for (size_t i = 0; i < t->npresent; i++)
+    free(t->present[i]);
+  free(t->present);
   free(t->schema);
   free(t->name);
 }
@@ -1105,6 +1141,25 @@ static void pos_json(const struct position *p, struct buf *b)
   buf_addc(b, '}');
 }
 
+static void opt_key_json(const struct key *k, struct buf *b)
+{
+  if (k)
+    key_to_json(k, b);
+  else
+    buf_adds(b, "null");
+}
+
+static void band_json(const struct band *g, struct buf *b)
+{
+  buf_adds(b, "{\"at\":");
+  pos_json(&g->pos, b);
+  buf_adds(b, ",\"after\":");
+  opt_key_json(g->after, b);
+  buf_adds(b, ",\"upto\":");
+  opt_key_json(g->upto, b);
+  buf_addc(b, '}');
+}
+
 static void state_json(struct snapshot *s, int done, struct buf *b)
 {
   buf_printf(b, "{\"format\":%d,\"handover\":", STATE_FORMAT_SNAPSHOT);
@@ -1114,7 +1169,7 @@ static void state_json(struct snapshot *s, int done, struct buf *b)
   int first = 1;
   for (size_t i = 0; i < s->ntabs; i++) {
     const struct stab *t = &s->tabs[i];
-    if (!t->nsegs) continue;
+    if (!t->nsegs && !t->nbands) continue;
     if (!first) buf_addc(b, ',');
     first = 0;
     buf_adds(b, "\n{\"schema\":");
@@ -1133,7 +1188,21 @@ static void state_json(struct snapshot *s, int done, struct buf *b)
         buf_adds(b, "null");
       buf_addc(b, '}');
     }
-    buf_adds(b, "]}");
+    buf_addc(b, ']');
+    if (t->nbands) {
+      buf_adds(b, ",\"bands\":[");
+      for (size_t k = 0; k < t->nbands; k++) {
+        if (k) buf_addc(b, ',');
+        band_json(&t->bands[k], b);
+      }
+      buf_adds(b, "],\"present\":[");
+      for (size_t k = 0; k < t->npresent; k++) {
+        if (k) buf_addc(b, ',');
+        buf_adds(b, t->present[k]);
+      }
+      buf_addc(b, ']');
+    }
+    buf_addc(b, '}');
   }
   buf_adds(b, "]}\n");
 }
@@ -1175,6 +1244,34 @@ static int read_state_file(const char *dir, struct buf *out, char *err, size_t e
   return 1;
 }
 
+/* Reads a band ({"at", "after", "upto"}) into t. */
+static int band_load(struct stab *t, const struct jv *o)
+{
+  const struct jv *at = jv_member(o, "at"), *af = jv_member(o, "after"), *up = jv_member(o, "upto");
+  struct band g;
+  char kerr[128];
+  memset(&g, 0, sizeof g);
+  if (!at || read_pos(at, &g.pos) || !af || !up) return -1;
+  if (af->k != J_NULL && !(g.after = key_from_json(af, kerr, sizeof kerr))) return -1;
+  if (up->k != J_NULL && !(g.upto = key_from_json(up, kerr, sizeof kerr))) {
+    key_free(g.after);
+    return -1;
+  }
+  t->bands = xrealloc(t->bands, (t->nbands + 1) * sizeof *t->bands);
+  t->bands[t->nbands++] = g;
+  return 0;
+}
+
+static void present_add(struct stab *t, char *text)
+{
+  if (t->npresent == t->cpresent) {
+    t->cpresent = t->cpresent ? 2 * t->cpresent : 256;
+    t->present = xrealloc(t->present, t->cpresent * sizeof *t->present);
+  }
+  t->present[t->npresent++] = text;
+  t->present_sorted = 0;
+}
+
 /* Loads the state text into s (tables with their segments). */
 static int state_load(struct snapshot *s, const struct buf *text, int *done, char *err, size_t errsz)
 {
@@ -1203,13 +1300,15 @@ static int state_load(struct snapshot *s, const struct buf *text, int *done, cha
   for (size_t i = 0; i < tabs->nkids; i++) {
     const struct jv *o = &tabs->kids[i], *sc = jv_member(o, "schema"), *nm = jv_member(o, "name"),
                     *rows = jv_member(o, "rows"), *segs = jv_member(o, "segments");
-    if (!sc || sc->k != J_STR || !nm || nm->k != J_STR || !segs || segs->k != J_ARR || !segs->nkids) {
+    const struct jv *bands = jv_member(o, "bands"), *present = jv_member(o, "present");
+    if (!sc || sc->k != J_STR || !nm || nm->k != J_STR || !segs || segs->k != J_ARR ||
+        (!segs->nkids && (!bands || bands->k != J_ARR || !bands->nkids))) {
       bh_err(err, errsz, "%s/%s: table entry %zu is damaged", s->state_dir, STATE_NAME, i + 1);
       goto out;
     }
     struct stab *t = add_stab(s, sc->s, nm->s);
     if (rows && rows->k == J_NUM) t->rows = strtoull(rows->s, NULL, 10);
-    t->segs = xcalloc(segs->nkids, sizeof *t->segs);
+    t->segs = segs->nkids ? xcalloc(segs->nkids, sizeof *t->segs) : NULL;
     for (size_t k = 0; k < segs->nkids; k++) {
       const struct jv *at = jv_member(&segs->kids[k], "at"), *up = jv_member(&segs->kids[k], "upto");
       struct seg *g = &t->segs[t->nsegs++];
@@ -1221,7 +1320,28 @@ static int state_load(struct snapshot *s, const struct buf *text, int *done, cha
         goto out;
       }
     }
-    t->done = t->segs[t->nsegs - 1].upto == NULL;
+    t->done = t->nsegs && t->segs[t->nsegs - 1].upto == NULL;
+    if (bands && bands->k == J_ARR)
+      for (size_t k = 0; k < bands->nkids; k++)
+        if (band_load(t, &bands->kids[k])) {
+          bh_err(err, errsz, "%s/%s: a band of '%s.%s' is damaged", s->state_dir, STATE_NAME, t->schema,
+                 t->name);
+          goto out;
+        }
+    if (present && present->k == J_ARR)
+      for (size_t k = 0; k < present->nkids; k++) {
+        char kerr[128];
+        struct key *key = key_from_json(&present->kids[k], kerr, sizeof kerr);
+        if (!key) {
+          bh_err(err, errsz, "%s/%s: a key of '%s.%s' is damaged", s->state_dir, STATE_NAME, t->schema,
+                 t->name);
+          goto out;
+        }
+        struct buf kb = BUF_INIT;
+        key_to_json(key, &kb);
+        present_add(t, buf_steal(&kb));
+        key_free(key);
+      }
   }
   rc = 0;
 out:
@@ -1251,9 +1371,19 @@ int snapshot_status(const char *state_dir, enum snapshot_status *out, char *err,
   return 0;
 }
 
+static int remove_sent(const char *dir, char *err, size_t errsz)
+{
+  char path[PATH_MAX], ebuf[128];
+  snprintf(path, sizeof path, "%s/%s", dir, SENT_NAME);
+  if (unlink(path) < 0 && errno != ENOENT)
+    return bh_err(err, errsz, "cannot remove '%s': %s", path, bh_strerror(errno, ebuf, sizeof ebuf));
+  return 0;
+}
+
 int snapshot_forget(const char *state_dir, char *err, size_t errsz)
 {
   char path[PATH_MAX], ebuf[128];
+  if (remove_sent(state_dir, err, errsz)) return -1;
   snprintf(path, sizeof path, "%s/%s", state_dir, STATE_NAME);
   if (unlink(path) < 0 && errno != ENOENT)
     return bh_err(err, errsz, "cannot remove '%s': %s", path, bh_strerror(errno, ebuf, sizeof ebuf));
@@ -1308,6 +1438,9 @@ void snapshot_free(struct snapshot *s)
     free(p->json);
     free(p);
   }
+  for (size_t i = 0; i < s->nsent; i++)
+    free(s->sent[i].json);
+  free(s->sent);
   charset_conv_free(s->cs);
   free_list(s->include);
   free_list(s->exclude);
@@ -1578,6 +1711,67 @@ static void key_text(const struct stab *t, const struct key *k, struct buf *b)
   buf_addc(b, ')');
 }
 
+/* The chunks the last run announced in SENT_NAME become bands of their
+ * tables; s->nsent counts them until the state holds them. */
+static int take_sent(struct snapshot *s, char *err, size_t errsz)
+{
+  char path[PATH_MAX], ebuf[128], what[128];
+  snprintf(path, sizeof path, "%s/%s", s->state_dir, SENT_NAME);
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    if (errno == ENOENT) return 0;
+    return bh_err(err, errsz, "cannot read '%s': %s", path, bh_strerror(errno, ebuf, sizeof ebuf));
+  }
+  struct buf text = BUF_INIT;
+  char chunk[8192];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && text.len <= STATE_MAX)
+    buf_add(&text, chunk, n);
+  int bad = ferror(f) || text.len > STATE_MAX;
+  fclose(f);
+  struct jv root;
+  size_t pos = 0;
+  int rc = -1, parsed = 0;
+  if (bad) {
+    bh_err(err, errsz, "cannot read '%s'", path);
+    goto out;
+  }
+  parsed = 1; /* the parser leaves root to be freed either way */
+  if (json_parse_value(text.p, text.len, &pos, &root, what, sizeof what) < 0) {
+    /* written whole or not at all: a damaged one was not written here */
+    bh_err(err, errsz, "%s is damaged (%s at byte %zu): remove it and the snapshot state to take a new snapshot",
+           path, what, pos);
+    goto out;
+  }
+  const struct jv *chunks = jv_member(&root, "chunks");
+  if (!chunks || chunks->k != J_ARR) {
+    bh_err(err, errsz, "%s is not one this binhook wrote", path);
+    goto out;
+  }
+  for (size_t i = 0; i < chunks->nkids; i++) {
+    const struct jv *o = &chunks->kids[i], *sc = jv_member(o, "schema"), *nm = jv_member(o, "name"),
+                    *band = jv_member(o, "band");
+    if (!sc || sc->k != J_STR || !nm || nm->k != J_STR || !band) {
+      bh_err(err, errsz, "%s: chunk %zu is damaged", path, i + 1);
+      goto out;
+    }
+    struct stab *t = find_stab(s, sc->s, nm->s);
+    if (!t) t = add_stab(s, sc->s, nm->s);
+    if (t->done) continue; /* committed whole meanwhile */
+    if (band_load(t, band)) {
+      bh_err(err, errsz, "%s: chunk %zu is damaged", path, i + 1);
+      goto out;
+    }
+    t->collecting = 1;
+    s->nsent++;
+  }
+  rc = 0;
+out:
+  if (parsed) jv_free(&root);
+  buf_free(&text);
+  return rc;
+}
+
 int snapshot_begin(struct snapshot *s, char *err, size_t errsz)
 {
   char where[300];
@@ -1597,6 +1791,7 @@ int snapshot_begin(struct snapshot *s, char *err, size_t errsz)
     progress_setup(s);
     return 0;
   }
+  if (have && s->state_dir && take_sent(s, err, errsz)) return -1;
   if (connect_session(s, err, errsz)) goto fail;
   if (open_tx(s, 1, err, errsz)) goto fail;
   s->ts = (uint32_t)time(NULL);
@@ -1604,6 +1799,8 @@ int snapshot_begin(struct snapshot *s, char *err, size_t errsz)
     s->handover = s->cur;
   } else {
     s->resumed = 1;
+    for (size_t i = 0; i < s->ntabs; i++)
+      if (s->tabs[i].nbands && !s->tabs[i].done) s->tabs[i].collecting = 1;
     size_t ndone = 0;
     for (size_t i = 0; i < s->ntabs; i++)
       ndone += s->tabs[i].done;
@@ -1634,13 +1831,17 @@ int snapshot_begin(struct snapshot *s, char *err, size_t errsz)
              bh_strerror(errno, ebuf, sizeof ebuf));
       goto fail;
     }
-    if (!have) {
+    if (!have || s->nsent) {
+      /* a new state, or one with the bands of the chunks the last run sent:
+       * written before this run sends anything, which overwrites SENT_NAME */
       struct buf b = BUF_INIT;
       state_json(s, 0, &b);
       int rc = state_write_file(s->state_dir, STATE_NAME, b.p, b.len, err, errsz);
       buf_free(&b);
       if (rc) goto fail;
+      s->nsent = 0;
     }
+    if (remove_sent(s->state_dir, err, errsz)) goto fail;
   }
   progress_setup(s);
   log_info("snapshot of %zu table%s at %s:%" PRIu64 " (%s) on '%s'", s->ntabs, s->ntabs == 1 ? "" : "s",
@@ -1774,6 +1975,17 @@ int snapshot_commit(struct snapshot *s, uint64_t seq, char *err, size_t errsz)
   pthread_mutex_unlock(&s->lock);
   if (!found) return 0;
   int rc = state_write_file(s->state_dir, STATE_NAME, found->json, strlen(found->json), err, errsz);
+  if (!rc) { /* their chunks are in the state now; the file is rewritten at the next chunk */
+    pthread_mutex_lock(&s->lock);
+    size_t k = 0;
+    for (size_t i = 0; i < s->nsent; i++)
+      if (s->sent[i].seq <= found->seq)
+        free(s->sent[i].json);
+      else
+        s->sent[k++] = s->sent[i];
+    s->nsent = k;
+    pthread_mutex_unlock(&s->lock);
+  }
   if (!rc) {
     pthread_mutex_lock(&s->lock);
     s->committed_rows = found->ordinal;
@@ -1813,9 +2025,63 @@ static const struct key *last_key(const struct stab *t)
 
 enum { READ_OK = 0, READ_FAIL = -1, READ_REOPEN = 1, READ_GONE = 2 };
 
-/* Reads one chunk of t (all of it without a key) and emits its rows. */
-static int read_chunk(struct snapshot *s, struct stab *t, uint64_t limit, uint64_t *nrows, char *err,
-                      size_t errsz)
+#define KEY_PARTS_MAX 64
+#define ANNOUNCE_CHUNKS 4
+
+static int server_cmp(struct snapshot *s, const struct scol *c, const struct value *a, const char *aa,
+                      const struct value *b, const char *ba, int *out);
+
+/* Orders the key values vals (one per key part, text in arena; as an event
+ * or a key has them) against bound u: *out < 0, 0 or > 0. -1 when it
+ * cannot be told. */
+static int key_order(struct snapshot *s, const struct stab *t, const struct value *const *vals, const char *arena,
+                     const struct key *u, int *out)
+{
+  int c = 0;
+  for (uint32_t j = 0; j < t->npk && !c; j++) {
+    const struct scol *col = &t->cols[t->pk[j]];
+    if (col->server_cmp) {
+      if (server_cmp(s, col, vals[j], arena, &u->v[j], u->arena.p, &c)) return -1;
+    } else {
+      c = value_cmp(col, vals[j], arena, &u->v[j], u->arena.p);
+    }
+  }
+  *out = c;
+  return 0;
+}
+
+/* The text present holds for the key values vals: the event form, so that
+ * a row read by the snapshot and a change of it give the same. */
+static char *image_key(const struct stab *t, const struct value *const *vals, const char *arena)
+{
+  struct key *k = key_new(t->npk);
+  for (uint32_t j = 0; j < t->npk; j++)
+    key_set_value(k, j, vals[j], arena);
+  struct buf b = BUF_INIT;
+  key_to_json(k, &b);
+  key_free(k);
+  return buf_steal(&b);
+}
+
+/* Whether a band of t reaches past key k (so that the rows after k are
+ * still to be noted in present). */
+static int bands_ahead(struct snapshot *s, const struct stab *t, const struct key *k)
+{
+  const struct value *vals[KEY_PARTS_MAX];
+  for (uint32_t j = 0; j < t->npk; j++)
+    vals[j] = &k->v[j];
+  for (size_t i = 0; i < t->nbands; i++) {
+    int c;
+    if (!t->bands[i].upto || key_order(s, t, vals, k->arena.p, t->bands[i].upto, &c) || c < 0) return 1;
+  }
+  return 0;
+}
+
+/* Reads one chunk of t (all of it without a key) and emits its rows. With
+ * probe, emits nothing: *probe gets the key of the chunk's last row when the
+ * chunk is full (*nrows 1), NULL otherwise. */
+static int read_chunk(struct snapshot *s, struct stab *t, uint64_t limit, struct key **probe, uint64_t *nrows,
+                      char *err, size_t errsz)
 {
   struct buf sql = BUF_INIT;
   int rc = READ_FAIL;
@@ -1828,7 +2094,12 @@ static int read_chunk(struct snapshot *s, struct stab *t, uint64_t limit, uint64
   for (uint32_t i = 0; i < t->ncols; i++) {
     const struct scol *c = &t->cols[i];
     if (i) buf_add(&sql, ", ", 2);
-    if (c->fk == FK_ENUM || c->fk == FK_SET) {
+    int key = 0;
+    for (uint32_t j = 0; j < t->npk && !key; j++)
+      key = t->pk[j] == i;
+    if (probe && !key) {
+      buf_adds(&sql, "NULL"); /* only the key is wanted */
+    } else if (c->fk == FK_ENUM || c->fk == FK_SET) {
       add_ident(&sql, c->name); /* the index or the bits, not the labels */
       buf_add(&sql, "+0", 2);
     } else if (c->fk == FK_CASTBIN) {
@@ -1870,8 +2141,13 @@ static int read_chunk(struct snapshot *s, struct stab *t, uint64_t limit, uint64
       if (j) buf_add(&sql, ", ", 2);
       add_ident(&sql, t->cols[t->pk[j]].name);
     }
-    buf_printf(&sql, " LIMIT %" PRIu64, limit);
+    if (probe)
+      buf_printf(&sql, " LIMIT 1 OFFSET %" PRIu64, limit - 1);
+    else
+      buf_printf(&sql, " LIMIT %" PRIu64, limit);
   }
+  if (probe) *probe = NULL;
+  if (!probe && t->collecting && after && !bands_ahead(s, t, after)) t->collecting = 0;
 
   st = mysql_stmt_init(s->m);
   if (!st) {
@@ -1953,6 +2229,18 @@ static int read_chunk(struct snapshot *s, struct stab *t, uint64_t limit, uint64
         goto out;
       }
     if (t->npk) row_key(t, e, lk);
+    if (probe) {
+      change_free(e);
+      if (t->npk && !*probe) *probe = key_copy(lk);
+      *nrows = 1;
+      continue;
+    }
+    if (t->collecting && t->npk <= KEY_PARTS_MAX) {
+      const struct value *vals[KEY_PARTS_MAX];
+      for (uint32_t j = 0; j < t->npk; j++)
+        vals[j] = &e->after[t->pk[j]];
+      present_add(t, image_key(t, vals, e->arena.p));
+    }
     if (emit(s, e, err, errsz)) goto out;
     s->ordinal++;
     t->rows++;
@@ -1962,7 +2250,7 @@ static int read_chunk(struct snapshot *s, struct stab *t, uint64_t limit, uint64
     if (s->o.rate > 0 && (s->rows_run & 63) == 0) sleep_until(s, s->t0 + (double)s->rows_run / s->o.rate);
     if (!t->npk && (t->rows_run & 4095) == 0) report(s, 0);
   }
-  if (t->npk && *nrows) {
+  if (t->npk && *nrows && !probe) {
     struct seg *g = cur_seg(s, t);
     key_free(g->upto);
     g->upto = key_copy(lk);
@@ -1996,6 +2284,63 @@ static int reopen(struct snapshot *s, char *err, size_t errsz)
   return 0;
 }
 
+/* Writes SENT_NAME: the chunks sent whose state is not committed. Called
+ * with lock held; the text is written by the caller. */
+static void sent_json(struct snapshot *s, struct buf *b)
+{
+  buf_printf(b, "{\"format\":%d,\"chunks\":[", STATE_FORMAT_SNAPSHOT);
+  for (size_t i = 0; i < s->nsent; i++) {
+    if (i) buf_addc(b, ',');
+    buf_adds(b, "\n");
+    buf_adds(b, s->sent[i].json);
+  }
+  buf_adds(b, "]}\n");
+}
+
+/* Before the rows of t's next chunk go out, its key range and position
+ * are made durable in SENT_NAME (with the other chunks sent whose state is
+ * not committed yet): after a crash before that commit, the next run knows
+ * which rows a receiver may hold as read here (snapshot_begin makes them
+ * bands). The range covers ANNOUNCE_CHUNKS chunks, whose last key is asked
+ * first in the same transaction, so that one fsync serves them all. */
+static int announce(struct snapshot *s, struct stab *t, uint64_t limit, char *err, size_t errsz)
+{
+  struct key *upto;
+  uint64_t n;
+  if (t->announced) { /* the next chunk is in the range announced last */
+    t->announced--;
+    return READ_OK;
+  }
+  int r = read_chunk(s, t, limit * ANNOUNCE_CHUNKS, &upto, &n, err, errsz);
+  if (r != READ_OK) return r;
+  t->announced = upto ? ANNOUNCE_CHUNKS - 1 : UINT32_MAX;
+  struct band g = {.pos = s->cur, .after = (struct key *)last_key(t), .upto = upto};
+  struct buf one = BUF_INIT, file = BUF_INIT;
+  buf_adds(&one, "{\"schema\":");
+  buf_add_json_str(&one, t->schema, strlen(t->schema));
+  buf_adds(&one, ",\"name\":");
+  buf_add_json_str(&one, t->name, strlen(t->name));
+  buf_adds(&one, ",\"band\":");
+  band_json(&g, &one);
+  buf_addc(&one, '}');
+  key_free(upto);
+  /* the marker after the range's last chunk: a range that reaches the
+   * table's end holds fewer rows than its chunks too */
+  uint64_t seq = s->seq + ANNOUNCE_CHUNKS;
+  pthread_mutex_lock(&s->lock);
+  if (s->nsent && s->sent[s->nsent - 1].seq == seq) { /* nothing sent of it before a reopen: replaced */
+    free(s->sent[s->nsent - 1].json);
+    s->nsent--;
+  }
+  s->sent = xrealloc(s->sent, (s->nsent + 1) * sizeof *s->sent);
+  s->sent[s->nsent++] = (struct sent){.seq = seq, .json = buf_steal(&one)};
+  sent_json(s, &file);
+  pthread_mutex_unlock(&s->lock);
+  int rc = state_write_file(s->state_dir, SENT_NAME, file.p, file.len, err, errsz);
+  buf_free(&file);
+  return rc ? READ_FAIL : READ_OK;
+}
+
 static int read_table(struct snapshot *s, struct stab *t, char *err, size_t errsz)
 {
   int l = load_table(s, t, err, errsz);
@@ -2019,9 +2364,11 @@ static int read_table(struct snapshot *s, struct stab *t, char *err, size_t errs
     buf_free(&kb);
   }
   for (;;) {
-    uint64_t limit = s->o.chunk_rows, n;
-    int r = read_chunk(s, t, limit, &n, err, errsz);
+    uint64_t limit = s->o.chunk_rows, n = 0;
+    int r = s->state_dir && t->npk ? announce(s, t, limit, err, errsz) : READ_OK;
+    if (r == READ_OK) r = read_chunk(s, t, limit, NULL, &n, err, errsz);
     if (r == READ_REOPEN) {
+      t->announced = 0; /* the rest is read at another position: announced again */
       if (reopen(s, err, errsz)) return -1;
       l = load_table(s, t, err, errsz);
       if (l < 0) return -1;
@@ -2234,35 +2581,75 @@ static int server_cmp(struct snapshot *s, const struct scol *c, const struct val
 
 /* The position of the snapshot that read the row with the key in img (an
  * image of e); NULL when it cannot be told. */
+/* The key values of image img of e (from other where img lacks one). */
+static int image_vals(struct snapshot *s, const struct stab *t, const struct change *e, const struct value *img,
+                      const struct value *other, const struct value **vals)
+{
+  if (t->npk > KEY_PARTS_MAX || map_columns(s, t, e->table)) return -1;
+  for (uint32_t j = 0; j < t->npk; j++) {
+    const struct value *v = &img[s->fmap[j]];
+    if (v->kind == VAL_ABSENT && other) v = &other[s->fmap[j]];
+    vals[j] = v;
+  }
+  return 0;
+}
+
 static const struct position *seg_of(struct snapshot *s, struct stab *t, const struct change *e,
                                      const struct value *img, const struct value *other)
 {
   if (t->nsegs == 1 || !t->npk) return &t->segs[0].pos;
-  if (map_columns(s, t, e->table)) return NULL;
+  const struct value *vals[KEY_PARTS_MAX];
+  if (image_vals(s, t, e, img, other, vals)) return NULL;
   for (size_t k = 0; k < t->nsegs; k++) {
     const struct key *u = t->segs[k].upto;
     if (!u) return &t->segs[k].pos;
-    int c = 0;
-    for (uint32_t j = 0; j < t->npk && !c; j++) {
-      const struct value *v = &img[s->fmap[j]];
-      if (v->kind == VAL_ABSENT && other) v = &other[s->fmap[j]];
-      const struct scol *col = &t->cols[t->pk[j]];
-      if (col->server_cmp) {
-        if (server_cmp(s, col, v, e->arena.p, &u->v[j], u->arena.p, &c)) return NULL;
-      } else {
-        c = value_cmp(col, v, e->arena.p, &u->v[j], u->arena.p);
-      }
-    }
+    int c;
+    if (key_order(s, t, vals, e->arena.p, u, &c)) return NULL;
     if (c <= 0) return &t->segs[k].pos;
   }
   return &t->segs[t->nsegs - 1].pos;
+}
+
+static int str_order(const void *a, const void *b)
+{
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Whether a change at e of the row with key image img, read again by the
+ * state after e, is passed all the same: the row lies in a band sent as
+ * read before e (a receiver may hold it so), and the later read did not
+ * find it, so that without this change the receiver would keep it. */
+static int band_pass(struct snapshot *s, struct stab *t, const struct change *e, const struct value *img,
+                     const struct value *other)
+{
+  if (!t->nbands || !t->npk) return 0;
+  const struct value *vals[KEY_PARTS_MAX];
+  if (image_vals(s, t, e, img, other, vals)) return 0;
+  int in = 0;
+  for (size_t i = 0; i < t->nbands && !in; i++) {
+    const struct band *g = &t->bands[i];
+    int c;
+    if (pos_cmp(e->position.file, e->tx_pos, &g->pos) < 0) continue;
+    if (g->after && (key_order(s, t, vals, e->arena.p, g->after, &c) || c <= 0)) continue;
+    if (g->upto && (key_order(s, t, vals, e->arena.p, g->upto, &c) || c > 0)) continue;
+    in = 1;
+  }
+  if (!in) return 0;
+  if (!t->present_sorted) {
+    if (t->npresent) qsort(t->present, t->npresent, sizeof *t->present, str_order);
+    t->present_sorted = 1;
+  }
+  char *text = image_key(t, vals, e->arena.p);
+  int found = t->npresent && bsearch(&text, t->present, t->npresent, sizeof *t->present, str_order) != NULL;
+  free(text);
+  return !found;
 }
 
 /* A table of the state whose columns are needed by the filter: loaded
  * from information_schema once, over the filter's connection. */
 static int filter_table(struct snapshot *s, struct stab *t)
 {
-  if (t->ncols || t->nsegs <= 1) return 0;
+  if (t->ncols || (t->nsegs <= 1 && !t->nbands)) return 0;
   char err[512];
   if (!s->m && connect_session(s, err, sizeof err)) {
     log_warn("cannot read the key of '%s.%s' for the handover: %s", t->schema, t->name, err);
@@ -2301,7 +2688,7 @@ int snapshot_filter(struct snapshot *s, struct change *e)
   }
   struct stab *t = find_stab(s, e->table->schema, e->table->name);
   if (!t || !t->nsegs) return 1;
-  if (t->nsegs > 1 && filter_table(s, t)) return 1;
+  if ((t->nsegs > 1 || t->nbands) && filter_table(s, t)) return 1;
   const struct position *pb = NULL, *pa = NULL;
   if (e->type != EVENT_INSERT) pb = seg_of(s, t, e, e->before, NULL);
   if (e->type != EVENT_DELETE) pa = seg_of(s, t, e, e->after, e->before);
@@ -2311,6 +2698,8 @@ int snapshot_filter(struct snapshot *s, struct change *e)
   }
   int apply_b = pb && pos_cmp(e->position.file, e->tx_pos, pb) >= 0;
   int apply_a = pa && pos_cmp(e->position.file, e->tx_pos, pa) >= 0;
+  if (pb && !apply_b) apply_b = band_pass(s, t, e, e->before, NULL);
+  if (pa && !apply_a) apply_a = band_pass(s, t, e, e->after, e->before);
   if (e->type == EVENT_INSERT) return apply_a;
   if (e->type == EVENT_DELETE) return apply_b;
   if (apply_a && apply_b) return 1;

@@ -45,6 +45,15 @@ t1=$(now)
 snap_s=$(python3 -c "print($t1 - $t0)")
 grep -q "snapshot finished: $ROWS rows" "$TRASH/snap.err" || { cat "$TRASH/snap.err" >&2; exit 1; }
 
+# The same, resumable: each chunk's last key is asked first and the chunk
+# announced (fsync) in the state directory before its rows go out.
+say "binhook tail --snapshot-only --state ..."
+t0=$(now)
+"$BINHOOK" tail --source "$BINHOOK_URL" --snapshot-only --state "$TRASH/st" bench.t >/dev/null 2>"$TRASH/snap2.err"
+t1=$(now)
+state_s=$(python3 -c "print($t1 - $t0)")
+grep -q "snapshot finished: $ROWS rows" "$TRASH/snap2.err" || { cat "$TRASH/snap2.err" >&2; exit 1; }
+
 say "mariadb-dump --single-transaction --quick ..."
 t0=$(now)
 mariadb-dump --no-defaults --host=127.0.0.1 --port="$MYSQL_PORT" --user=binhook \
@@ -54,13 +63,15 @@ t1=$(now)
 dump_s=$(python3 -c "print($t1 - $t0)")
 
 # One figure line and one verdict line, in the form the other benchmarks use.
-python3 - "$ROWS" "$snap_s" "$dump_s" <<'PY'
+python3 - "$ROWS" "$snap_s" "$dump_s" "$state_s" <<'PY'
 import sys
 rows = int(sys.argv[1])
-snap, dump = float(sys.argv[2]), float(sys.argv[3])
-s, d = rows / snap, rows / dump
+snap, dump, state = float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+s, d, st = rows / snap, rows / dump, rows / state
 print(f"{'snapshot':<18} binhook tail --snapshot-only: {s:,.0f} rows/s | mariadb-dump --single-transaction: "
       f"{d:,.0f} rows/s | ratio {s / d:.2f}")
+print(f"{'snapshot.state':<18} the same with --state (resumable): {st:,.0f} rows/s | ratio {st / d:.2f} "
+      f"to the dump, {st / s:.2f} to no state")
 print(f"verdict snapshot: {'PASS' if s / d >= 1 else 'MISS'} (target: binhook >= 1.00 x mariadb-dump; "
       f"measured {s / d:.2f})")
 PY
