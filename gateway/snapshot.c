@@ -2079,7 +2079,8 @@ static int bands_ahead(struct snapshot *s, const struct stab *t, const struct ke
 
 /* Reads one chunk of t (all of it without a key) and emits its rows. With
  * probe, emits nothing: *probe gets the key of the chunk's last row when the
- * chunk is full (*nrows 1), NULL otherwise. */
+ * chunk is full (*nrows 1), NULL otherwise; with limit 0, the key of the
+ * table's last row (NULL when no row is left). */
 static int read_chunk(struct snapshot *s, struct stab *t, uint64_t limit, struct key **probe, uint64_t *nrows,
                       char *err, size_t errsz)
 {
@@ -2140,8 +2141,11 @@ static int read_chunk(struct snapshot *s, struct stab *t, uint64_t limit, struct
     for (uint32_t j = 0; j < t->npk; j++) {
       if (j) buf_add(&sql, ", ", 2);
       add_ident(&sql, t->cols[t->pk[j]].name);
+      if (probe && !limit) buf_adds(&sql, " DESC");
     }
-    if (probe)
+    if (probe && !limit)
+      buf_adds(&sql, " LIMIT 1");
+    else if (probe)
       buf_printf(&sql, " LIMIT 1 OFFSET %" PRIu64, limit - 1);
     else
       buf_printf(&sql, " LIMIT %" PRIu64, limit);
@@ -2314,6 +2318,9 @@ static int announce(struct snapshot *s, struct stab *t, uint64_t limit, char *er
   int r = read_chunk(s, t, limit * ANNOUNCE_CHUNKS, &upto, &n, err, errsz);
   if (r != READ_OK) return r;
   t->announced = upto ? ANNOUNCE_CHUNKS - 1 : UINT32_MAX;
+  /* the range reaches the end: up to the last key, not beyond, so that a
+   * resumed run notes no more keys than this one can send */
+  if (!upto && ((r = read_chunk(s, t, 0, &upto, &n, err, errsz)) != READ_OK || !upto)) return r;
   struct band g = {.pos = s->cur, .after = (struct key *)last_key(t), .upto = upto};
   struct buf one = BUF_INIT, file = BUF_INIT;
   buf_adds(&one, "{\"schema\":");
