@@ -1219,10 +1219,12 @@ static int read_pos(const struct jv *o, struct position *p)
   return *end || errno ? -1 : 0;
 }
 
-static int read_state_file(const char *dir, struct buf *out, char *err, size_t errsz)
+/* Reads file name of the state directory dir into out: 1, or 0 when there
+ * is none. */
+static int read_state_file(const char *dir, const char *name, struct buf *out, char *err, size_t errsz)
 {
   char path[PATH_MAX], ebuf[128];
-  if (snprintf(path, sizeof path, "%s/%s", dir, STATE_NAME) >= (int)sizeof path)
+  if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
     return bh_err(err, errsz, "state directory path '%s' is too long", dir);
   FILE *f = fopen(path, "rb");
   if (!f) {
@@ -1353,7 +1355,7 @@ int snapshot_status(const char *state_dir, enum snapshot_status *out, char *err,
 {
   struct buf text = BUF_INIT;
   *out = SNAPSHOT_NONE;
-  int r = read_state_file(state_dir, &text, err, errsz);
+  int r = read_state_file(state_dir, STATE_NAME, &text, err, errsz);
   if (r <= 0) {
     buf_free(&text);
     return r;
@@ -1715,28 +1717,17 @@ static void key_text(const struct stab *t, const struct key *k, struct buf *b)
  * tables; s->nsent counts them until the state holds them. */
 static int take_sent(struct snapshot *s, char *err, size_t errsz)
 {
-  char path[PATH_MAX], ebuf[128], what[128];
+  char path[PATH_MAX], what[128];
   snprintf(path, sizeof path, "%s/%s", s->state_dir, SENT_NAME);
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    if (errno == ENOENT) return 0;
-    return bh_err(err, errsz, "cannot read '%s': %s", path, bh_strerror(errno, ebuf, sizeof ebuf));
-  }
   struct buf text = BUF_INIT;
-  char chunk[8192];
-  size_t n;
-  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && text.len <= STATE_MAX)
-    buf_add(&text, chunk, n);
-  int bad = ferror(f) || text.len > STATE_MAX;
-  fclose(f);
+  int have = read_state_file(s->state_dir, SENT_NAME, &text, err, errsz);
+  if (have <= 0) {
+    buf_free(&text);
+    return have;
+  }
   struct jv root;
   size_t pos = 0;
-  int rc = -1, parsed = 0;
-  if (bad) {
-    bh_err(err, errsz, "cannot read '%s'", path);
-    goto out;
-  }
-  parsed = 1; /* the parser leaves root to be freed either way */
+  int rc = -1;
   if (json_parse_value(text.p, text.len, &pos, &root, what, sizeof what) < 0) {
     /* written whole or not at all: a damaged one was not written here */
     bh_err(err, errsz, "%s is damaged (%s at byte %zu): remove it and the snapshot state to take a new snapshot",
@@ -1745,21 +1736,24 @@ static int take_sent(struct snapshot *s, char *err, size_t errsz)
   }
   const struct jv *chunks = jv_member(&root, "chunks");
   if (!chunks || chunks->k != J_ARR) {
-    bh_err(err, errsz, "%s is not one this binhook wrote", path);
+    bh_err(err, errsz, "%s is not one this binhook wrote: remove it and the snapshot state to take a new snapshot",
+           path);
     goto out;
   }
   for (size_t i = 0; i < chunks->nkids; i++) {
     const struct jv *o = &chunks->kids[i], *sc = jv_member(o, "schema"), *nm = jv_member(o, "name"),
                     *band = jv_member(o, "band");
     if (!sc || sc->k != J_STR || !nm || nm->k != J_STR || !band) {
-      bh_err(err, errsz, "%s: chunk %zu is damaged", path, i + 1);
+      bh_err(err, errsz, "%s: chunk %zu is damaged (remove it and the snapshot state to take a new snapshot)",
+             path, i + 1);
       goto out;
     }
     struct stab *t = find_stab(s, sc->s, nm->s);
     if (!t) t = add_stab(s, sc->s, nm->s);
     if (t->done) continue; /* committed whole meanwhile */
     if (band_load(t, band)) {
-      bh_err(err, errsz, "%s: chunk %zu is damaged", path, i + 1);
+      bh_err(err, errsz, "%s: chunk %zu is damaged (remove it and the snapshot state to take a new snapshot)",
+             path, i + 1);
       goto out;
     }
     t->collecting = 1;
@@ -1767,7 +1761,7 @@ static int take_sent(struct snapshot *s, char *err, size_t errsz)
   }
   rc = 0;
 out:
-  if (parsed) jv_free(&root);
+  jv_free(&root); /* the parser leaves it to be freed either way */
   buf_free(&text);
   return rc;
 }
@@ -1780,7 +1774,7 @@ int snapshot_begin(struct snapshot *s, char *err, size_t errsz)
   int done = 0, have = 0;
   if (s->state_dir) {
     struct buf text = BUF_INIT;
-    have = read_state_file(s->state_dir, &text, err, errsz);
+    have = read_state_file(s->state_dir, STATE_NAME, &text, err, errsz);
     if (have > 0 && state_load(s, &text, &done, err, errsz)) have = -1;
     buf_free(&text);
     if (have < 0) return -1;
