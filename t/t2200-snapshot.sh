@@ -403,6 +403,43 @@ test_expect_success 'a composite text key cut by a kill resumes exactly (keys or
   python3 replay.py --bands st3/snapshot.json snap.comp exp3 run3a run3b
 '
 
+# bands_at STATE: the positions the bands of STATE were read at, one a line.
+bands_at () {
+  python3 -c "import json, sys; print(\"\n\".join(sorted({\"%s:%d\" % (b[\"at\"][\"file\"], b[\"at\"][\"pos\"]) for t in json.load(open(sys.argv[1]))[\"tables\"] for b in t.get(\"bands\", [])})))" "$1"
+}
+
+test_expect_success 'killed twice, the second time while it reads the sent chunks again: exact again' '
+  start_writer 7 &&
+  test_wait_until 30 changes_since 100 &&
+  start_tail run7a --state st7 --snapshot-chunk 2000 --snapshot-rate 20000 "snap.*" &&
+  test_wait_until 60 at_least 30000 st7/snapshot.json &&
+  kill -9 $tail_pid &&
+  test_wait_until 30 not_running $tail_pid &&
+  done7=$(committed st7/snapshot.json) &&
+  sent_keys st7 snap.big run7a 20 >gone7 &&
+  test -s gone7 &&
+  sed "s/^/DELETE FROM snap.big WHERE /; s/\$/;/" gone7 | mariadb_client_ &&
+  start_tail run7b --state st7 --snapshot-chunk 2000 --snapshot-rate 20000 "snap.*" &&
+  test_wait_until 60 at_least $((done7 + 4000)) st7/snapshot.json &&
+  kill -9 $tail_pid &&
+  test_wait_until 30 not_running $tail_pid &&
+  done7b=$(committed st7/snapshot.json) &&
+  sent_keys st7 snap.big run7b 20 >gone7b &&
+  test -s gone7b &&
+  sed "s/^/DELETE FROM snap.big WHERE /; s/\$/;/" gone7b | mariadb_client_ &&
+  start_tail run7c --state st7 --snapshot-chunk 2000 "snap.*" &&
+  test_wait_until 60 grep -qs "snapshot finished" run7c.err &&
+  sleep 1 &&
+  stop_writer &&
+  expect_all exp7 &&
+  sync_and_stop run7c &&
+  bands_at st7/snapshot.json >at7 &&
+  echo "saved before the kills: $done7, $done7b; bands read at: $(tr "\n" " " <at7)" &&
+  test "$(wc -l <at7)" -ge 2 &&
+  python3 replay.py --bands st7/snapshot.json snap.big,snap.comp,snap.nopk exp7 "run7a@$done7" "run7b@$done7b" run7c &&
+  python3 replay.py --bands st7/snapshot.json snap.big,snap.comp,snap.nopk exp7 run7a run7b run7c
+'
+
 test_expect_success 'the table-lock way (MySQL without RELOAD) hands over exactly too' '
   mariadb_sql "GRANT LOCK TABLES ON *.* TO binhook@\"127.0.0.1\"" &&
   start_writer 4 &&
