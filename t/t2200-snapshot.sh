@@ -292,6 +292,21 @@ sent_keys () {
 	EOF
 }
 
+# kill_tail: the background tail killed (-9), and gone.
+kill_tail () {
+  kill -9 $tail_pid &&
+  test_wait_until 30 not_running $tail_pid
+}
+
+# delete_sent STATE_DIR TABLE OUT N: deletes the rows sent_keys finds (at
+# least one); their conditions are kept in OUT.gone.
+delete_sent () {
+  sent_keys "$@" >"$3.gone" &&
+  echo "rows printed from chunks sent but not saved, now deleted: $(wc -l <"$3.gone")" &&
+  test -s "$3.gone" &&
+  sed "s/^/DELETE FROM $2 WHERE /; s/\$/;/" "$3.gone" | mariadb_client_
+}
+
 at_least () {
   [ -f "$2" ] && [ "$(committed "$2")" -ge "$1" ]
 }
@@ -352,15 +367,11 @@ test_expect_success 'killed mid-snapshot and run again: it resumes after the las
   test_wait_until 30 changes_since 100 &&
   start_tail run2a --state st2 --snapshot-chunk 4000 --snapshot-rate 25000 "snap.*" &&
   test_wait_until 60 at_least 60000 st2/snapshot.json &&
-  kill -9 $tail_pid &&
-  test_wait_until 30 not_running $tail_pid &&
+  kill_tail &&
   cp st2/snapshot.json saved2 &&
   done2=$(committed saved2) &&
   test "$done2" -lt $ROWS &&
-  sent_keys st2 snap.big run2a 30 >gone2 &&
-  echo "rows printed from chunks sent but not saved, now deleted: $(wc -l <gone2)" &&
-  test -s gone2 &&
-  sed "s/^/DELETE FROM snap.big WHERE /; s/\$/;/" gone2 | mariadb_client_ &&
+  delete_sent st2 snap.big run2a 30 &&
   sleep 1 &&
   start_tail run2b --state st2 --snapshot-chunk 4000 "snap.*" &&
   test_wait_until 60 grep -qs "snapshot finished" run2b.err &&
@@ -384,13 +395,10 @@ test_expect_success 'a composite text key cut by a kill resumes exactly (keys or
   test_wait_until 30 changes_since 100 &&
   start_tail run3a --state st3 --snapshot-chunk 200 --snapshot-rate 1000 snap.comp &&
   test_wait_until 60 at_least 1000 st3/snapshot.json &&
-  kill -9 $tail_pid &&
-  test_wait_until 30 not_running $tail_pid &&
+  kill_tail &&
   cp st3/snapshot.json saved3 &&
   done3=$(committed saved3) &&
-  sent_keys st3 snap.comp run3a 10 >gone3 &&
-  test -s gone3 &&
-  sed "s/^/DELETE FROM snap.comp WHERE /; s/\$/;/" gone3 | mariadb_client_ &&
+  delete_sent st3 snap.comp run3a 10 &&
   sleep 2 &&
   start_tail run3b --state st3 --snapshot-chunk 200 snap.comp &&
   test_wait_until 60 grep -qs "snapshot finished" run3b.err &&
@@ -413,20 +421,14 @@ test_expect_success 'killed twice, the second time while it reads the sent chunk
   test_wait_until 30 changes_since 100 &&
   start_tail run7a --state st7 --snapshot-chunk 2000 --snapshot-rate 20000 "snap.*" &&
   test_wait_until 60 at_least 30000 st7/snapshot.json &&
-  kill -9 $tail_pid &&
-  test_wait_until 30 not_running $tail_pid &&
+  kill_tail &&
   done7=$(committed st7/snapshot.json) &&
-  sent_keys st7 snap.big run7a 20 >gone7 &&
-  test -s gone7 &&
-  sed "s/^/DELETE FROM snap.big WHERE /; s/\$/;/" gone7 | mariadb_client_ &&
+  delete_sent st7 snap.big run7a 20 &&
   start_tail run7b --state st7 --snapshot-chunk 2000 --snapshot-rate 20000 "snap.*" &&
   test_wait_until 60 at_least $((done7 + 4000)) st7/snapshot.json &&
-  kill -9 $tail_pid &&
-  test_wait_until 30 not_running $tail_pid &&
+  kill_tail &&
   done7b=$(committed st7/snapshot.json) &&
-  sent_keys st7 snap.big run7b 20 >gone7b &&
-  test -s gone7b &&
-  sed "s/^/DELETE FROM snap.big WHERE /; s/\$/;/" gone7b | mariadb_client_ &&
+  delete_sent st7 snap.big run7b 20 &&
   start_tail run7c --state st7 --snapshot-chunk 2000 "snap.*" &&
   test_wait_until 60 grep -qs "snapshot finished" run7c.err &&
   sleep 1 &&
