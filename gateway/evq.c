@@ -57,10 +57,12 @@ void evq_free(struct evq *q)
   free(q);
 }
 
+/* Wakes the descriptor's watcher; the caller has read fd_used under the
+ * lock (the consumer sets it while the producer runs). */
 static void signal_fd(struct evq *q)
 {
   uint64_t one = 1;
-  if (q->efd >= 0 && q->fd_used && write(q->efd, &one, sizeof one) < 0) {
+  if (q->efd >= 0 && write(q->efd, &one, sizeof one) < 0) {
     /* the counter is already non-zero: the reader will wake anyway */
   }
 }
@@ -123,12 +125,12 @@ int evq_push_list(struct evq *q, struct change *head, struct change *tail, size_
   q->tail = tail;
   q->n += n;
   q->bytes += sz;
-  int was_empty = q->n == n;
+  int wake = q->n == n && q->fd_used; /* it was empty */
   struct change *garbage = q->garbage;
   q->garbage = NULL;
   if (q->pop_waiters) pthread_cond_signal(&q->not_empty);
   pthread_mutex_unlock(&q->lock);
-  if (was_empty) signal_fd(q);
+  if (wake) signal_fd(q);
   free_list(garbage);
   return 0;
 }
@@ -172,8 +174,9 @@ void evq_close(struct evq *q)
   q->closed = 1;
   pthread_cond_broadcast(&q->not_full);
   pthread_cond_broadcast(&q->not_empty);
+  int wake = q->fd_used;
   pthread_mutex_unlock(&q->lock);
-  signal_fd(q);
+  if (wake) signal_fd(q);
 }
 
 struct change *evq_pop_all(struct evq *q, int timeout_ms)
