@@ -3,10 +3,15 @@
  * it can, counts requests, and can write the arrival time of each request
  * with the start of its body to a file for latency figures.
  *
- * usage: sink PORTFILE [LOGFILE]
+ * usage: sink [-n N DONEFILE] PORTFILE [LOGFILE]
  *   PORTFILE  where the port it listens on is written
  *   LOGFILE   one line per request: arrival time in microseconds since the
  *             epoch, a space, the first 1200 bytes of the body
+ *   -n N DONEFILE  when the Nth request arrives, writes DONEFILE: its
+ *             arrival time and the first request's, in microseconds since
+ *             the epoch (the clock of bash's EPOCHREALTIME); a harness
+ *             waits for the file instead of asking /count, whose polling
+ *             would take CPU from what is measured
  * GET /count answers the number of requests so far (not counting itself).
  * SIGTERM or SIGINT: prints "requests N" on stdout and exits. */
 #include <event2/buffer.h>
@@ -19,8 +24,29 @@
 #include <string.h>
 #include <sys/time.h>
 
-static unsigned long long requests;
+static unsigned long long requests, expect;
+static long long first_us;
+static const char *donefile;
 static FILE *bodylog;
+
+static long long now_us(void)
+{
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  return (long long)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+/* The Nth request has arrived: DONEFILE says when, written whole. */
+static void write_done(void)
+{
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s.tmp", donefile);
+  FILE *f = fopen(tmp, "w");
+  if (!f || fprintf(f, "%lld %lld\n", now_us(), first_us) < 0 || fclose(f) || rename(tmp, donefile)) {
+    perror(donefile);
+    exit(1);
+  }
+}
 
 static void on_request(struct evhttp_request *req, void *arg)
 {
@@ -32,7 +58,8 @@ static void on_request(struct evhttp_request *req, void *arg)
     evbuffer_free(out);
     return;
   }
-  requests++;
+  if (!requests++) first_us = now_us();
+  if (donefile && requests == expect) write_done();
   if (bodylog) {
     struct timeval tv;
     gettimeofday(&tv, NULL);
@@ -56,8 +83,19 @@ static void on_signal(evutil_socket_t fd, short what, void *arg)
 
 int main(int argc, char **argv)
 {
-  if (argc < 2) {
-    fprintf(stderr, "usage: sink PORTFILE [LOGFILE]\n");
+  if (argc > 3 && !strcmp(argv[1], "-n")) {
+    char *end;
+    expect = strtoull(argv[2], &end, 10);
+    if (*end || !expect) {
+      fprintf(stderr, "sink: -n wants a positive number of requests, not '%s'\n", argv[2]);
+      return 2;
+    }
+    donefile = argv[3];
+    argc -= 3;
+    argv += 3;
+  }
+  if (argc < 2 || argc > 3) {
+    fprintf(stderr, "usage: sink [-n N DONEFILE] PORTFILE [LOGFILE]\n");
     return 2;
   }
   if (argc > 2 && !(bodylog = fopen(argv[2], "w"))) {
