@@ -1,9 +1,25 @@
-/* deliver.c - see deliver.h. The pattern of curl's hiperfifo.c: one struct
- * deliver for the loop and the multi handle, one struct transfer per
- * request in flight, one struct sock per socket curl watches. The socket
- * callback adds and removes libevent events, the timer callback arms one
- * libevent timer, both lead to curl_multi_socket_action, and check_done
- * turns finished transfers into done callbacks. */
+/* deliver.c - see deliver.h. Two threads share the work:
+ *
+ *  - the caller's loop (the main thread) keeps the endpoints' lanes: the
+ *    waiting lists, the limits of requests in flight, the rate limit's
+ *    buckets and the circuit breakers; it signs a request when its turn
+ *    comes and hands it to the engine, and it turns the engine's results
+ *    into done callbacks;
+ *  - the engine threads (one per core, up to MAX_ENGINES) run libcurl,
+ *    each in the pattern of curl's hiperfifo.c: its own libevent base and
+ *    multi handle, one struct sock per socket curl watches; the socket
+ *    callback adds and removes libevent events, the timer callback arms
+ *    one libevent timer, both lead to curl_multi_socket_action, and
+ *    check_done collects finished transfers. libcurl's work per request is
+ *    most of the CPU a delivery takes, which one thread cannot give.
+ *
+ * Between them, lists under one mutex (an inbox per engine: to start; one
+ * outbox: finished), each with an eventfd that wakes the other side when
+ * its list stops being empty. A request goes to the engine with the fewest
+ * in flight (its endpoint's usual one on a tie, so that a quiet endpoint
+ * keeps its connection). A request in an engine is only read on both
+ * sides (the caller may write a copy of it to its queue meanwhile);
+ * everything that changes it (signing) happens before it is handed over. */
 #include "deliver.h"
 #include "log.h"
 #include "util.h"
@@ -11,30 +27,39 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 struct lane; /* one endpoint's queue */
+struct engine;
 
 struct transfer {
+  /* the caller's side */
   struct deliver *d;
   struct lane *lane;
-  struct transfer *next;       /* waiting list */
-  struct transfer *prev_run, *next_run; /* in flight */
-  CURL *easy;
-  struct curl_slist *headers, *rcpt;
+  struct transfer *next; /* waiting list, then inbox or outbox */
   struct request *q;
   void *user;
   double timeout;
-  int probe;   /* the request that tests a half-open circuit */
+  int probe; /* the request that tests a half-open circuit */
+  struct engine *eng;
+  /* the engine's side, until the transfer is in the outbox */
+  struct transfer *prev_run, *next_run; /* in flight */
+  CURL *easy;
+  struct curl_slist *headers, *rcpt;
   size_t sent; /* SMTP upload */
   double started;
   double retry_after;
-  int failed_start; /* curl_multi_add_handle refused it */
   char errbuf[CURL_ERROR_SIZE];
+  struct deliver_result res; /* filled in by the engine */
 };
 
 struct lane {
@@ -48,6 +73,7 @@ struct lane {
   double open_until;            /* the circuit is open until then (monotonic seconds); 0: closed */
   int probing;                  /* half open: one request is out to test the endpoint */
   struct event *wake;           /* pumps the lane when the bucket or the circuit allows again */
+  size_t home;                  /* its engine on a tie */
 };
 
 struct sock {
@@ -56,20 +82,43 @@ struct sock {
   struct event *ev;
 };
 
-struct deliver {
+#define MAX_IDLE_HANDLES 64
+#define MAX_ENGINES 4
+
+/* One engine thread: its own state, but for what d->mu guards. */
+struct engine {
+  struct deliver *d;
+  pthread_t thread;
   struct event_base *base;
   CURLM *multi;
   struct event *timer;
+  struct event *inbox_ev;
+  struct transfer *running; /* in flight, linked by next_run */
+  CURL **idle;              /* easy handles kept for reuse (curl_easy_reset) */
+  size_t nidle;
+  struct transfer *done_head, *done_tail; /* finished in this pass, not yet in the outbox */
+  size_t inflight;                        /* the caller's count: handed over, not back yet */
+  /* under d->mu */
+  struct transfer *inbox, *inbox_tail;
+  int inbox_fd; /* eventfd: wakes the engine */
+};
+
+struct deliver {
+  struct event_base *base; /* the caller's */
   deliver_done_fn done;
   void *arg;
   struct lane **lanes; /* each allocated on its own: transfers point to them */
   size_t nlanes;
   size_t pending;
-  struct transfer *running; /* in flight, linked by next_run */
-  struct event *failed;     /* finishes transfers that could not start */
-  CURL **idle;              /* easy handles kept for reuse (curl_easy_reset) */
-  size_t nidle;
-  int closing;              /* deliver_free is handing requests back */
+  int closing; /* deliver_free is handing requests back */
+  struct event *outbox_ev;
+  struct engine eng[MAX_ENGINES];
+  size_t neng;
+  /* shared, under mu */
+  pthread_mutex_t mu;
+  struct transfer *outbox, *outbox_tail;
+  int stop;
+  int outbox_fd; /* eventfd: wakes the caller */
 };
 
 static double mono(void)
@@ -79,43 +128,99 @@ static double mono(void)
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void check_done(struct deliver *d);
+static void wake_fd(int fd)
+{
+  uint64_t one = 1;
+  while (write(fd, &one, sizeof one) < 0 && errno == EINTR) {
+  }
+  /* EAGAIN: the counter is full, so the other side is awake anyway */
+}
 
-/* ---- libevent <-> curl ---- */
+static void drain_fd(int fd)
+{
+  uint64_t n;
+  while (read(fd, &n, sizeof n) < 0 && errno == EINTR) {
+  }
+}
+
+/* ==== the engine thread ==== */
+
+static void check_done(struct engine *g);
+
+/* Moves the transfers finished in this pass to the outbox at once. */
+static void post_done(struct engine *g)
+{
+  struct deliver *d = g->d;
+  if (!g->done_head) return;
+  pthread_mutex_lock(&d->mu);
+  int was_empty = !d->outbox;
+  if (d->outbox_tail) d->outbox_tail->next = g->done_head;
+  else d->outbox = g->done_head;
+  d->outbox_tail = g->done_tail;
+  pthread_mutex_unlock(&d->mu);
+  g->done_head = g->done_tail = NULL;
+  if (was_empty) wake_fd(d->outbox_fd);
+}
+
+/* Ends t in the engine: its handle goes back to the pool, the result to
+ * the outbox (at the end of this pass). */
+static void engine_finish(struct engine *g, struct transfer *t)
+{
+  if (t->prev_run || g->running == t) {
+    if (t->prev_run) t->prev_run->next_run = t->next_run;
+    else g->running = t->next_run;
+    if (t->next_run) t->next_run->prev_run = t->prev_run;
+  }
+  t->prev_run = t->next_run = NULL;
+  if (t->easy && g->nidle < MAX_IDLE_HANDLES) {
+    if (!g->idle) g->idle = xcalloc(MAX_IDLE_HANDLES, sizeof *g->idle);
+    g->idle[g->nidle++] = t->easy;
+  } else if (t->easy) {
+    curl_easy_cleanup(t->easy);
+  }
+  t->easy = NULL;
+  curl_slist_free_all(t->headers);
+  curl_slist_free_all(t->rcpt);
+  t->headers = t->rcpt = NULL;
+  t->next = NULL;
+  if (g->done_tail) g->done_tail->next = t;
+  else g->done_head = t;
+  g->done_tail = t;
+}
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
-  struct deliver *d = arg;
+  struct engine *g = arg;
   int running;
   (void)fd, (void)what;
-  curl_multi_socket_action(d->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-  check_done(d);
+  curl_multi_socket_action(g->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+  check_done(g);
 }
 
 static int timer_cb(CURLM *multi, long timeout_ms, void *arg)
 {
-  struct deliver *d = arg;
+  struct engine *g = arg;
   (void)multi;
   if (timeout_ms < 0) {
-    evtimer_del(d->timer);
+    evtimer_del(g->timer);
   } else {
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    evtimer_add(d->timer, &tv);
+    evtimer_add(g->timer, &tv);
   }
   return 0;
 }
 
 static void on_socket(evutil_socket_t fd, short what, void *arg)
 {
-  struct deliver *d = arg;
+  struct engine *g = arg;
   int running, flags = (what & EV_READ ? CURL_CSELECT_IN : 0) | (what & EV_WRITE ? CURL_CSELECT_OUT : 0);
-  curl_multi_socket_action(d->multi, fd, flags, &running);
-  check_done(d);
+  curl_multi_socket_action(g->multi, fd, flags, &running);
+  check_done(g);
 }
 
 static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
 {
-  struct deliver *d = arg;
+  struct engine *g = arg;
   struct sock *s = sockp;
   (void)easy;
   if (what == CURL_POLL_REMOVE) {
@@ -123,7 +228,7 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *arg, void *so
       event_free(s->ev);
       free(s);
     }
-    curl_multi_assign(d->multi, fd, NULL);
+    curl_multi_assign(g->multi, fd, NULL);
     return 0;
   }
   short kind = (short)((what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0) | EV_PERSIST);
@@ -131,20 +236,18 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *arg, void *so
     s = xcalloc(1, sizeof *s);
     s->fd = fd;
     s->kind = kind;
-    s->ev = event_new(d->base, fd, kind, on_socket, d);
-    curl_multi_assign(d->multi, fd, s);
+    s->ev = event_new(g->base, fd, kind, on_socket, g);
+    curl_multi_assign(g->multi, fd, s);
     event_add(s->ev, NULL);
   } else if (s->kind != kind) {
     /* the same event, waiting for something else now */
     event_del(s->ev);
-    event_assign(s->ev, d->base, fd, kind, on_socket, d);
+    event_assign(s->ev, g->base, fd, kind, on_socket, g);
     s->kind = kind;
     event_add(s->ev, NULL);
   }
   return 0;
 }
-
-/* ---- transfers ---- */
 
 static size_t read_body(char *buf, size_t size, size_t n, void *arg)
 {
@@ -184,21 +287,19 @@ static size_t discard(char *buf, size_t size, size_t n, void *arg)
   return size * n;
 }
 
-#define MAX_IDLE_HANDLES 64
-
-static void start(struct deliver *d, struct transfer *t)
+/* Sets up t's easy handle and gives it to the multi handle. */
+static void engine_start(struct engine *g, struct transfer *t)
 {
   struct request *q = t->q;
   CURL *e;
-  if (d->nidle) {
-    e = d->idle[--d->nidle];
+  if (g->nidle) {
+    e = g->idle[--g->nidle];
     curl_easy_reset(e);
   } else {
     e = curl_easy_init();
   }
   bh_assert(e);
   t->easy = e;
-  t->lane->running++;
   t->started = mono();
   t->retry_after = -1;
   curl_easy_setopt(e, CURLOPT_URL, q->url);
@@ -223,8 +324,6 @@ static void start(struct deliver *d, struct transfer *t)
     if (c->username) curl_easy_setopt(e, CURLOPT_USERNAME, c->username);
     if (c->password) curl_easy_setopt(e, CURLOPT_PASSWORD, c->password);
   } else {
-    /* signed when sent, not when queued: the timestamp is the attempt's */
-    request_resign(q, (int64_t)time(NULL));
     for (size_t i = 0; i < q->nheaders; i++) {
       struct buf h = BUF_INIT;
       if (q->headers[i].value[0])
@@ -271,24 +370,131 @@ static void start(struct deliver *d, struct transfer *t)
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   }
-  t->next_run = d->running;
-  if (d->running) d->running->prev_run = t;
-  d->running = t;
-  CURLMcode mc = curl_multi_add_handle(d->multi, e);
+  t->next_run = g->running;
+  if (g->running) g->running->prev_run = t;
+  g->running = t;
+  CURLMcode mc = curl_multi_add_handle(g->multi, e);
   if (mc != CURLM_OK) {
-    /* finish it as failed; done runs later from the loop, not inside submit */
-    snprintf(t->errbuf, sizeof t->errbuf, "cannot start the transfer: %s", curl_multi_strerror(mc));
-    t->failed_start = 1;
-    struct timeval now = {0, 0};
-    evtimer_add(d->failed, &now);
+    t->res = (struct deliver_result){.retry_after = -1};
+    snprintf(t->res.error, sizeof t->res.error, "cannot start the transfer: %s", curl_multi_strerror(mc));
+    engine_finish(g, t);
   }
 }
 
-static void unlink_running(struct deliver *d, struct transfer *t)
+/* What to do about the failures that a configuration fixes. */
+static const char *hint(CURLcode rc)
 {
-  if (t->prev_run) t->prev_run->next_run = t->next_run;
-  else d->running = t->next_run;
-  if (t->next_run) t->next_run->prev_run = t->prev_run;
+  switch (rc) {
+  case CURLE_LOGIN_DENIED: return " (check username and password_env or password_file)";
+  case CURLE_PEER_FAILED_VERIFICATION:
+    return " (set tls_ca to the PEM file of the CA that signed the server's certificate)";
+  case CURLE_USE_SSL_FAILED:
+    return " (the server offers no STARTTLS, and a password is never sent in the clear: use smtps:// or a "
+           "server that offers STARTTLS)";
+  default: return "";
+  }
+}
+
+static void check_done(struct engine *g)
+{
+  CURLMsg *m;
+  int left;
+  while ((m = curl_multi_info_read(g->multi, &left))) {
+    if (m->msg != CURLMSG_DONE) continue;
+    struct transfer *t;
+    curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+    struct deliver_result *r = &t->res;
+    *r = (struct deliver_result){.retry_after = t->retry_after, .seconds = mono() - t->started};
+    curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &r->status);
+    CURLcode rc = m->data.result;
+    if (rc != CURLE_OK) {
+      snprintf(r->error, sizeof r->error, "%s%s", t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc), hint(rc));
+    } else if (t->q->is_mail) {
+      r->ok = 1;
+    } else if (r->status >= 200 && r->status < 300) {
+      r->ok = 1;
+    } else {
+      snprintf(r->error, sizeof r->error, "HTTP status %ld", r->status);
+    }
+    curl_multi_remove_handle(g->multi, m->easy_handle);
+    engine_finish(g, t);
+  }
+  post_done(g);
+}
+
+/* Hands t back unsent: the engine is stopping. */
+static void engine_refuse(struct engine *g, struct transfer *t)
+{
+  t->res = (struct deliver_result){.retry_after = -1};
+  snprintf(t->res.error, sizeof t->res.error, "not sent: binhook stopped");
+  engine_finish(g, t);
+}
+
+static void on_inbox(evutil_socket_t fd, short what, void *arg)
+{
+  struct engine *g = arg;
+  struct deliver *d = g->d;
+  (void)what;
+  drain_fd(fd);
+  pthread_mutex_lock(&d->mu);
+  struct transfer *t = g->inbox;
+  g->inbox = g->inbox_tail = NULL;
+  int stop = d->stop;
+  pthread_mutex_unlock(&d->mu);
+  while (t) {
+    struct transfer *next = t->next;
+    t->next = NULL;
+    if (stop) engine_refuse(g, t);
+    else engine_start(g, t);
+    t = next;
+  }
+  if (stop) {
+    while (g->running) {
+      struct transfer *r = g->running;
+      curl_multi_remove_handle(g->multi, r->easy);
+      engine_refuse(g, r);
+    }
+    event_base_loopbreak(g->base);
+  }
+  post_done(g);
+}
+
+static void *engine_main(void *arg)
+{
+  struct engine *g = arg;
+  event_base_dispatch(g->base);
+  for (size_t i = 0; i < g->nidle; i++)
+    curl_easy_cleanup(g->idle[i]);
+  free(g->idle);
+  curl_multi_cleanup(g->multi); /* frees the socket events through socket_cb */
+  event_free(g->timer);
+  event_free(g->inbox_ev);
+  event_base_free(g->base);
+  return NULL;
+}
+
+/* ==== the caller's loop ==== */
+
+/* Hands t to an engine. */
+static void start(struct deliver *d, struct transfer *t)
+{
+  struct request *q = t->q;
+  t->lane->running++;
+  /* signed when sent, not when queued: the timestamp is the attempt's */
+  if (!q->is_mail) request_resign(q, (int64_t)time(NULL));
+  struct engine *g = &d->eng[t->lane->home];
+  for (size_t i = 0; i < d->neng; i++)
+    if (d->eng[i].inflight < g->inflight) g = &d->eng[i];
+  g->inflight++;
+  t->eng = g;
+  t->next = NULL;
+  pthread_mutex_lock(&d->mu);
+  int was_empty = !g->inbox;
+  if (g->inbox_tail) g->inbox_tail->next = t;
+  else g->inbox = t;
+  g->inbox_tail = t;
+  pthread_mutex_unlock(&d->mu);
+  if (was_empty) wake_fd(g->inbox_fd);
 }
 
 static struct lane *lane_of(struct deliver *d, const char *endpoint, const struct deliver_limits *lim)
@@ -301,6 +507,7 @@ static struct lane *lane_of(struct deliver *d, const char *endpoint, const struc
     l = d->lanes[d->nlanes++] = xcalloc(1, sizeof *l);
     l->d = d;
     l->endpoint = xstrdup(endpoint);
+    l->home = (d->nlanes - 1) % d->neng;
     l->refilled = mono();
     l->tokens = lim->burst > 0 ? lim->burst : lim->rate > 1 ? lim->rate : 1;
   }
@@ -383,108 +590,92 @@ static void breaker_note(struct lane *l, const struct transfer *t, const struct 
   }
 }
 
-static void transfer_free(struct transfer *t)
+/* Ends transfer t, back from the engine: its slot goes to the next
+ * waiting. */
+static void finish(struct deliver *d, struct transfer *t)
 {
-  struct deliver *d = t->d;
-  if (t->easy && d->nidle < MAX_IDLE_HANDLES && !d->closing) {
-    if (!d->idle) d->idle = xcalloc(MAX_IDLE_HANDLES, sizeof *d->idle);
-    d->idle[d->nidle++] = t->easy;
-  } else if (t->easy) {
-    curl_easy_cleanup(t->easy);
-  }
-  curl_slist_free_all(t->headers);
-  curl_slist_free_all(t->rcpt);
-  free(t);
-}
-
-/* Ends transfer t with result r: its slot goes to the next waiting. */
-static void finish(struct deliver *d, struct transfer *t, const struct deliver_result *r)
-{
-  unlink_running(d, t);
   struct lane *l = t->lane;
   l->running--;
+  t->eng->inflight--;
   d->pending--;
-  breaker_note(l, t, r);
+  struct deliver_result r = t->res;
+  breaker_note(l, t, &r);
   struct request *q = t->q;
   void *user = t->user;
-  transfer_free(t);
+  free(t);
   /* done first: it may cancel what waits (a 410) before the slot is reused */
-  d->done(d->arg, user, q, r);
+  d->done(d->arg, user, q, &r);
   if (!d->closing) pump(d, l);
 }
 
-static void on_failed_start(evutil_socket_t fd, short what, void *arg)
+/* Finishes what the engine has handed back. */
+static void take_outbox(struct deliver *d)
 {
-  struct deliver *d = arg;
-  (void)fd, (void)what;
-  for (struct transfer *t = d->running, *next; t; t = next) {
-    next = t->next_run;
-    if (!t->failed_start) continue;
-    struct deliver_result r = {.retry_after = -1};
-    snprintf(r.error, sizeof r.error, "%s", t->errbuf);
-    finish(d, t, &r);
+  pthread_mutex_lock(&d->mu);
+  struct transfer *t = d->outbox;
+  d->outbox = d->outbox_tail = NULL;
+  pthread_mutex_unlock(&d->mu);
+  while (t) {
+    struct transfer *next = t->next;
+    finish(d, t);
+    t = next;
   }
 }
 
-/* What to do about the failures that a configuration fixes. */
-static const char *hint(CURLcode rc)
+static void on_outbox(evutil_socket_t fd, short what, void *arg)
 {
-  switch (rc) {
-  case CURLE_LOGIN_DENIED: return " (check username and password_env or password_file)";
-  case CURLE_PEER_FAILED_VERIFICATION:
-    return " (set tls_ca to the PEM file of the CA that signed the server's certificate)";
-  case CURLE_USE_SSL_FAILED:
-    return " (the server offers no STARTTLS, and a password is never sent in the clear: use smtps:// or a "
-           "server that offers STARTTLS)";
-  default: return "";
-  }
-}
-
-static void check_done(struct deliver *d)
-{
-  CURLMsg *m;
-  int left;
-  while ((m = curl_multi_info_read(d->multi, &left))) {
-    if (m->msg != CURLMSG_DONE) continue;
-    struct transfer *t;
-    curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
-    struct deliver_result r = {.retry_after = t->retry_after, .seconds = mono() - t->started};
-    curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &r.status);
-    CURLcode rc = m->data.result;
-    if (rc != CURLE_OK) {
-      snprintf(r.error, sizeof r.error, "%s%s", t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc), hint(rc));
-    } else if (t->q->is_mail) {
-      r.ok = 1;
-    } else if (r.status >= 200 && r.status < 300) {
-      r.ok = 1;
-    } else {
-      snprintf(r.error, sizeof r.error, "HTTP status %ld", r.status);
-    }
-    curl_multi_remove_handle(d->multi, m->easy_handle);
-    finish(d, t, &r);
-  }
+  (void)what;
+  drain_fd(fd);
+  take_outbox(arg);
 }
 
 struct deliver *deliver_new(struct event_base *base, deliver_done_fn done, void *arg)
 {
   static int global;
   if (!global) {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    curl_global_init(CURL_GLOBAL_DEFAULT); /* before any other thread uses curl */
     global = 1;
   }
   struct deliver *d = xcalloc(1, sizeof *d);
   d->base = base;
   d->done = done;
   d->arg = arg;
-  d->multi = curl_multi_init();
-  bh_assert(d->multi);
-  d->timer = evtimer_new(base, on_timer, d);
-  d->failed = evtimer_new(base, on_failed_start, d);
-  curl_multi_setopt(d->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-  curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, d);
-  curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-  curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, d);
-  curl_multi_setopt(d->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+  pthread_mutex_init(&d->mu, NULL);
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  d->neng = cores < 1 ? 1 : cores > MAX_ENGINES ? MAX_ENGINES : (size_t)cores;
+  char eb[128];
+  d->outbox_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  for (size_t i = 0; i < d->neng && d->outbox_fd >= 0; i++)
+    if ((d->eng[i].inbox_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) d->outbox_fd = -1;
+  if (d->outbox_fd < 0) {
+    /* as with memory: nothing to go on with */
+    log_error("cannot create an eventfd for the delivery threads: %s (raise the limit of open files, ulimit -n)",
+              bh_strerror(errno, eb, sizeof eb));
+    abort();
+  }
+  d->outbox_ev = event_new(base, d->outbox_fd, EV_READ | EV_PERSIST, on_outbox, d);
+  event_add(d->outbox_ev, NULL);
+  for (size_t i = 0; i < d->neng; i++) {
+    struct engine *g = &d->eng[i];
+    g->d = d;
+    g->base = event_base_new();
+    g->multi = curl_multi_init();
+    bh_assert(g->base && g->multi);
+    g->timer = evtimer_new(g->base, on_timer, g);
+    g->inbox_ev = event_new(g->base, g->inbox_fd, EV_READ | EV_PERSIST, on_inbox, g);
+    event_add(g->inbox_ev, NULL);
+    curl_multi_setopt(g->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+    curl_multi_setopt(g->multi, CURLMOPT_SOCKETDATA, g);
+    curl_multi_setopt(g->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    curl_multi_setopt(g->multi, CURLMOPT_TIMERDATA, g);
+    curl_multi_setopt(g->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    int rc = pthread_create(&g->thread, NULL, engine_main, g);
+    if (rc) {
+      log_error("cannot start a delivery thread: %s (raise the limit of processes, ulimit -u)",
+                bh_strerror(rc, eb, sizeof eb));
+      abort();
+    }
+  }
   return d;
 }
 
@@ -516,6 +707,22 @@ int deliver_circuit_open(const struct deliver *d, const char *endpoint)
   return 0;
 }
 
+/* Hands back the transfers of a list that never reached the engine. */
+static void hand_back(struct deliver *d, struct transfer *t, const char *why)
+{
+  struct deliver_result r = {.retry_after = -1};
+  snprintf(r.error, sizeof r.error, "%s", why);
+  while (t) {
+    struct transfer *next = t->next;
+    struct request *q = t->q;
+    void *user = t->user;
+    d->pending--;
+    free(t);
+    d->done(d->arg, user, q, &r);
+    t = next;
+  }
+}
+
 void deliver_cancel(struct deliver *d, const char *endpoint, const char *why)
 {
   struct lane *l = NULL;
@@ -525,50 +732,33 @@ void deliver_cancel(struct deliver *d, const char *endpoint, const char *why)
   /* detached first: done may submit to other endpoints meanwhile */
   struct transfer *t = l->head;
   l->head = l->tail = NULL;
-  struct deliver_result r = {.retry_after = -1};
-  snprintf(r.error, sizeof r.error, "%s", why);
-  while (t) {
-    struct transfer *next = t->next;
-    struct request *q = t->q;
-    void *user = t->user;
-    d->pending--;
-    transfer_free(t);
-    d->done(d->arg, user, q, &r);
-    t = next;
-  }
+  hand_back(d, t, why);
 }
 
 void deliver_free(struct deliver *d)
 {
   if (!d) return;
-  struct deliver_result r = {.retry_after = -1};
-  snprintf(r.error, sizeof r.error, "not sent: binhook stopped");
   d->closing = 1;
-  while (d->running) {
-    struct transfer *t = d->running;
-    if (!t->failed_start) curl_multi_remove_handle(d->multi, t->easy);
-    finish(d, t, &r);
-  }
+  /* the engines hand back what they hold, then end */
+  pthread_mutex_lock(&d->mu);
+  d->stop = 1;
+  pthread_mutex_unlock(&d->mu);
+  for (size_t i = 0; i < d->neng; i++) wake_fd(d->eng[i].inbox_fd);
+  for (size_t i = 0; i < d->neng; i++) pthread_join(d->eng[i].thread, NULL);
+  take_outbox(d);
   for (size_t i = 0; i < d->nlanes; i++) {
     struct lane *l = d->lanes[i];
-    for (struct transfer *t = l->head, *next; t; t = next) {
-      next = t->next;
-      struct request *q = t->q;
-      void *user = t->user;
-      d->pending--;
-      transfer_free(t);
-      d->done(d->arg, user, q, &r);
-    }
+    struct transfer *t = l->head;
+    l->head = l->tail = NULL;
+    hand_back(d, t, "not sent: binhook stopped");
     free(l->endpoint);
     if (l->wake) event_free(l->wake);
     free(l);
   }
   free(d->lanes);
-  for (size_t i = 0; i < d->nidle; i++)
-    curl_easy_cleanup(d->idle[i]);
-  free(d->idle);
-  curl_multi_cleanup(d->multi);
-  event_free(d->timer);
-  event_free(d->failed);
+  event_free(d->outbox_ev);
+  for (size_t i = 0; i < d->neng; i++) close(d->eng[i].inbox_fd);
+  close(d->outbox_fd);
+  pthread_mutex_destroy(&d->mu);
   free(d);
 }

@@ -1,8 +1,11 @@
-/* deliver.h - sends requests (request.h) over HTTP(S) and SMTP from the main
- * libevent loop, through libcurl's multi-socket interface: curl tells which
- * sockets to watch and when to wake it, libevent does the waiting, nothing
- * blocks (names are resolved by curl's threaded resolver). Connections are
- * kept alive and reused; HTTP/2 is used where the server offers it.
+/* deliver.h - sends requests (request.h) over HTTP(S) and SMTP for the
+ * caller's libevent loop, through libcurl's multi-socket interface: curl
+ * tells which sockets to watch and when to wake it, libevent does the
+ * waiting, nothing blocks (names are resolved by curl's threaded resolver).
+ * libcurl runs in engine threads of their own (one per core, up to four),
+ * each with its own libevent loop; the caller's loop keeps the endpoints'
+ * limits and gets every callback. Connections are kept alive and reused;
+ * HTTP/2 is used where the server offers it.
  *
  * Each endpoint has its own limit of requests in flight; requests beyond it
  * wait in order. A finished request (answered, failed or timed out) comes
