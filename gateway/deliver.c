@@ -43,7 +43,6 @@ struct engine;
 
 struct transfer {
   /* the caller's side */
-  struct deliver *d;
   struct lane *lane;
   struct transfer *next; /* waiting list, then inbox or outbox */
   struct request *q;
@@ -684,7 +683,6 @@ void deliver_submit(struct deliver *d, const char *endpoint, const struct delive
 {
   bh_assert(!d->closing); /* done callbacks of deliver_free must not submit */
   struct transfer *t = xcalloc(1, sizeof *t);
-  t->d = d;
   t->q = q;
   t->user = user;
   t->timeout = lim->timeout > 0 ? lim->timeout : 15;
