@@ -127,21 +127,6 @@ static double mono(void)
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void wake_fd(int fd)
-{
-  uint64_t one = 1;
-  while (write(fd, &one, sizeof one) < 0 && errno == EINTR) {
-  }
-  /* EAGAIN: the counter is full, so the other side is awake anyway */
-}
-
-static void drain_fd(int fd)
-{
-  uint64_t n;
-  while (read(fd, &n, sizeof n) < 0 && errno == EINTR) {
-  }
-}
-
 /* ==== the engine thread ==== */
 
 static void check_done(struct engine *g);
@@ -158,7 +143,7 @@ static void post_done(struct engine *g)
   d->outbox_tail = g->done_tail;
   pthread_mutex_unlock(&d->mu);
   g->done_head = g->done_tail = NULL;
-  if (was_empty) wake_fd(d->outbox_fd);
+  if (was_empty) bh_wake(d->outbox_fd);
 }
 
 /* Ends t in the engine: its handle goes back to the pool, the result to
@@ -434,7 +419,7 @@ static void on_inbox(evutil_socket_t fd, short what, void *arg)
   struct engine *g = arg;
   struct deliver *d = g->d;
   (void)what;
-  drain_fd(fd);
+  bh_wake_drain(fd);
   pthread_mutex_lock(&d->mu);
   struct transfer *t = g->inbox;
   g->inbox = g->inbox_tail = NULL;
@@ -493,7 +478,7 @@ static void start(struct deliver *d, struct transfer *t)
   else g->inbox = t;
   g->inbox_tail = t;
   pthread_mutex_unlock(&d->mu);
-  if (was_empty) wake_fd(g->inbox_fd);
+  if (was_empty) bh_wake(g->inbox_fd);
 }
 
 static struct lane *lane_of(struct deliver *d, const char *endpoint, const struct deliver_limits *lim)
@@ -624,7 +609,7 @@ static void take_outbox(struct deliver *d)
 static void on_outbox(evutil_socket_t fd, short what, void *arg)
 {
   (void)what;
-  drain_fd(fd);
+  bh_wake_drain(fd);
   take_outbox(arg);
 }
 
@@ -741,7 +726,7 @@ void deliver_free(struct deliver *d)
   pthread_mutex_lock(&d->mu);
   d->stop = 1;
   pthread_mutex_unlock(&d->mu);
-  for (size_t i = 0; i < d->neng; i++) wake_fd(d->eng[i].inbox_fd);
+  for (size_t i = 0; i < d->neng; i++) bh_wake(d->eng[i].inbox_fd);
   for (size_t i = 0; i < d->neng; i++) pthread_join(d->eng[i].thread, NULL);
   take_outbox(d);
   for (size_t i = 0; i < d->nlanes; i++) {

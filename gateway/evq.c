@@ -61,18 +61,12 @@ void evq_free(struct evq *q)
  * lock (the consumer sets it while the producer runs). */
 static void signal_fd(struct evq *q)
 {
-  uint64_t one = 1;
-  if (q->efd >= 0 && write(q->efd, &one, sizeof one) < 0) {
-    /* the counter is already non-zero: the reader will wake anyway */
-  }
+  if (q->efd >= 0) bh_wake(q->efd);
 }
 
 static void drain_fd(struct evq *q)
 {
-  uint64_t v;
-  if (q->efd >= 0 && q->fd_used && read(q->efd, &v, sizeof v) < 0) {
-    /* nothing pending */
-  }
+  if (q->efd >= 0 && q->fd_used) bh_wake_drain(q->efd);
 }
 
 static long long now_ms(void)

@@ -123,3 +123,17 @@ int bh_write_all(int fd, const void *p, size_t n)
   }
   return 0;
 }
+
+void bh_wake(int fd)
+{
+  uint64_t one = 1;
+  while (write(fd, &one, sizeof one) < 0 && errno == EINTR) {
+  }
+}
+
+void bh_wake_drain(int fd)
+{
+  uint64_t n;
+  while (read(fd, &n, sizeof n) < 0 && errno == EINTR) {
+  }
+}

@@ -31,6 +31,11 @@ int bh_err(char *err, size_t errsz, const char *fmt, ...)
  * Returns 0, or -1 with errno. */
 int bh_write_all(int fd, const void *p, size_t n);
 
+/* A non-blocking eventfd used as a wake-up: bh_wake adds one (a full
+ * counter means the watcher is woken already), bh_wake_drain empties it. */
+void bh_wake(int fd);
+void bh_wake_drain(int fd);
+
 /* Little-endian readers for the binlog's fixed-width integers. */
 /* The value of hex digit c, or -1. */
 static inline int bh_hexval(int c)
