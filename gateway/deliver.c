@@ -28,6 +28,7 @@
 #include <event2/event.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -35,6 +36,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -97,6 +99,7 @@ struct engine {
   size_t nidle;
   struct transfer *done_head, *done_tail; /* finished in this pass, not yet in the outbox */
   size_t inflight;                        /* the caller's count: handed over, not back yet */
+  long maxconns;                          /* the connection cache's size, as last set */
   /* under d->mu */
   struct transfer *inbox, *inbox_tail;
   int inbox_fd; /* eventfd: wakes the engine */
@@ -117,6 +120,7 @@ struct deliver {
   pthread_mutex_t mu;
   struct transfer *outbox, *outbox_tail;
   int stop;
+  long maxconns; /* idle connections an engine keeps: every lane's concurrency */
   int outbox_fd; /* eventfd: wakes the caller */
 };
 
@@ -424,7 +428,14 @@ static void on_inbox(evutil_socket_t fd, short what, void *arg)
   struct transfer *t = g->inbox;
   g->inbox = g->inbox_tail = NULL;
   int stop = d->stop;
+  long maxconns = d->maxconns;
   pthread_mutex_unlock(&d->mu);
+  if (maxconns != g->maxconns) {
+    /* left alone, libcurl keeps four connections per transfer in flight
+     * at the moment, and closes the rest whenever fewer are running */
+    curl_multi_setopt(g->multi, CURLMOPT_MAXCONNECTS, maxconns);
+    g->maxconns = maxconns;
+  }
   while (t) {
     struct transfer *next = t->next;
     t->next = NULL;
@@ -481,6 +492,24 @@ static void start(struct deliver *d, struct transfer *t)
   if (was_empty) bh_wake(g->inbox_fd);
 }
 
+/* Sizes the engines' connection caches: any engine may carry any lane, so
+ * each keeps room for every lane's concurrency, within a share of the
+ * open-file limit. */
+static void size_conn_cache(struct deliver *d)
+{
+  long sum = 0;
+  for (size_t i = 0; i < d->nlanes; i++)
+    sum += d->lanes[i]->lim.concurrency;
+  struct rlimit rl;
+  long cap = LONG_MAX;
+  if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY) cap = (long)(rl.rlim_cur / 4 / d->neng);
+  if (sum > cap) sum = cap;
+  if (sum < 16) sum = 16;
+  pthread_mutex_lock(&d->mu);
+  d->maxconns = sum;
+  pthread_mutex_unlock(&d->mu);
+}
+
 static struct lane *lane_of(struct deliver *d, const char *endpoint, const struct deliver_limits *lim)
 {
   struct lane *l = NULL;
@@ -495,8 +524,10 @@ static struct lane *lane_of(struct deliver *d, const char *endpoint, const struc
     l->refilled = mono();
     l->tokens = lim->burst > 0 ? lim->burst : lim->rate > 1 ? lim->rate : 1;
   }
+  unsigned was = l->lim.concurrency;
   l->lim = *lim; /* a reload may change them */
   if (!l->lim.concurrency) l->lim.concurrency = 1;
+  if (l->lim.concurrency != was) size_conn_cache(d);
   return l;
 }
 

@@ -106,6 +106,20 @@ test_expect_success '11,000 changes: every matched change arrives once, as rende
 	EOF
 '
 
+# e1 never has more than 16 requests out; each engine thread (one per core,
+# at most four) keeps its own connections, so 16 per engine is the most
+# keep-alive should ever need. Connections closed and opened again as the
+# number in flight falls and rises would show as many more.
+test_expect_success 'keep-alive: 8,000 requests to e1 come over a handful of connections' '
+  engines=$(nproc) && { [ "$engines" -le 4 ] || engines=4; } &&
+  python3 - "$TRASH/r1.jsonl" $((16 * engines)) <<-\EOF
+	import json, sys
+	conns = {json.loads(l)["conn"] for l in open(sys.argv[1])}
+	print("# %d connections for 8,000 requests (at most %s)" % (len(conns), sys.argv[2]))
+	assert len(conns) <= int(sys.argv[2]), "%d connections" % len(conns)
+	EOF
+'
+
 if [ -f "$NODE_MODULES/standardwebhooks/package.json" ] && command -v node >/dev/null; then
   test_expect_success 'the npm standardwebhooks package accepts every signature' '
     test "$(node "$TOP/t/lib/verify-signatures.js" "$NODE_MODULES" "$TRASH/r1.jsonl" "$SECRET")" = 8000 &&

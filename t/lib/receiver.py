@@ -2,7 +2,8 @@
 """receiver.py - a webhook receiver for the tests: listens on 127.0.0.1,
 answers every request, and appends one JSON line per request to a file:
 method, path, headers, body, the status it answered and when the request
-arrived (t, seconds since the epoch).
+arrived (t, seconds since the epoch) and on which connection (conn: 1 for
+the first the receiver accepted, 2 for the second, ...).
 
 usage: receiver.py PORTFILE LOGFILE [STATUS [PORT]] [--fail P] [--stall P]
                    [--stall-seconds S] [--throttle P] [--retry-after S]
@@ -49,10 +50,17 @@ args = ap.parse_args()
 rng = random.Random(args.seed)
 lock = threading.Lock()
 count = [0]
+conns = [0]
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+
+    def setup(self):
+        super().setup()
+        with lock:
+            conns[0] += 1
+            self.conn = conns[0]
 
     def handle_one(self):
         arrived = time.time()
@@ -77,7 +85,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             status = 500  # the client gave up long ago; nobody reads this
         elif roll < args.fail + args.stall + args.throttle:
             status, extra = 429, {"Retry-After": retry_after}
-        rec = {"method": self.command, "path": self.path, "t": arrived, "status": status,
+        rec = {"method": self.command, "path": self.path, "t": arrived, "status": status, "conn": self.conn,
                "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body}
         with lock, open(args.logfile, "a") as f:
             f.write(json.dumps(rec) + "\n")
