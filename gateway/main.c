@@ -1,5 +1,5 @@
 /* main.c - the binhook command line: finds the subcommand and hands over. */
-#include "commands.h"
+#include "cmd/commands.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -2,7 +2,7 @@
  * itself, in one run on the same file system:
  *
  *   queue   RECORDS deliveries of 512 bytes of payload added from one
- *           thread as fast as it goes, then queue_sync: appends/s and MB/s
+ *           thread as fast as it goes, then retryq_sync: appends/s and MB/s
  *           of what landed on disk (the writer thread batches the records
  *           and fsyncs each batch once);
  *   (a)     the same bytes, one write() + one fsync() per record: what a
@@ -12,14 +12,14 @@
  *           (the best of three).
  *
  * Then the durable latency: records added at a steady 10,000/s, the time
- * from queue_add until queue_durable reaches its ticket, observed as the
- * event loop does (woken by queue_fd), p50 and p99.
+ * from retryq_add until retryq_durable reaches its ticket, observed as the
+ * event loop does (woken by retryq_fd), p50 and p99.
  *
  * usage: queuebench DIR [RECORDS | --smoke]   (run by contrib/bench/queue.sh)
  *        DIR must exist and is left as found; --smoke is 2,000 records and
  *        short runs, under 2 s in all. */
-#include "queue.h"
-#include "util.h"
+#include "store/retryq.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -54,7 +54,7 @@ static void die_errno(const char *what, const char *path)
 
 /* A delivery as binhook adds one: names, an id, an ordering key, and the
  * encoded request as payload. */
-static void make_rec(struct queue_rec *r, char *id, size_t idsz, char *payload, unsigned long i)
+static void make_rec(struct retryq_rec *r, char *id, size_t idsz, char *payload, unsigned long i)
 {
   memset(r, 0, sizeof *r);
   snprintf(id, idsz, "msg_%016lx", i * 2654435761ul);
@@ -71,19 +71,19 @@ static void make_rec(struct queue_rec *r, char *id, size_t idsz, char *payload, 
   r->payloadlen = PAYLOAD;
 }
 
-static struct queue *open_queue(const char *dir)
+static struct retryq *open_queue(const char *dir)
 {
   char err[512];
-  struct queue_opts o = {0};
-  struct queue *q = queue_open(dir, &o, 0, NULL, err, sizeof err);
-  if (!q) die("queue_open", err);
+  struct retryq_opts o = {0};
+  struct retryq *q = retryq_open(dir, &o, 0, NULL, err, sizeof err);
+  if (!q) die("retryq_open", err);
   return q;
 }
 
-static void close_queue(struct queue *q)
+static void close_queue(struct retryq *q)
 {
   char err[512];
-  if (queue_close(q, 60, err, sizeof err)) die("queue_close", err);
+  if (retryq_close(q, 60, err, sizeof err)) die("retryq_close", err);
 }
 
 static void rm_dir(const char *dir)
@@ -124,22 +124,22 @@ int main(int argc, char **argv)
 
   /* the queue, as fast as one thread adds */
   snprintf(dir, sizeof dir, "%s/queue", top);
-  struct queue *q = open_queue(dir);
-  struct queue_rec r;
+  struct retryq *q = open_queue(dir);
+  struct retryq_rec r;
   double t0 = now();
   for (unsigned long i = 0; i < count; i++) {
     make_rec(&r, id, sizeof id, payload, i);
-    queue_add(q, &r);
+    retryq_add(q, &r);
   }
   double t_add = now() - t0;
-  if (queue_sync(q, 600, err, sizeof err)) die("queue_sync", err);
+  if (retryq_sync(q, 600, err, sizeof err)) die("retryq_sync", err);
   double tq = now() - t0;
-  struct queue_stats st;
-  queue_stats(q, &st);
+  struct retryq_stats st;
+  retryq_stats(q, &st);
   close_queue(q);
   rm_dir(dir);
   uint64_t bytes = st.bytes;
-  if (!bytes) die("queue_stats", "no bytes on disk after queue_sync");
+  if (!bytes) die("retryq_stats", "no bytes on disk after retryq_sync");
   size_t recsz = (size_t)(bytes / count);
   double rq = (double)count / tq, mq = (double)bytes / tq / 1e6;
 
@@ -193,10 +193,10 @@ int main(int argc, char **argv)
   printf("  queue/(b) %.2f\n", rq / rb);
   fflush(stdout);
 
-  /* durable latency at a steady rate, woken by queue_fd */
+  /* durable latency at a steady rate, woken by retryq_fd */
   snprintf(dir, sizeof dir, "%s/latency", top);
   q = open_queue(dir);
-  int qfd = queue_fd(q);
+  int qfd = retryq_fd(q);
   double *added = malloc(lat_n * sizeof *added), *lat = malloc(lat_n * sizeof *lat);
   uint64_t *ticket = malloc(lat_n * sizeof *ticket);
   if (!added || !lat || !ticket) die("malloc", "out of memory");
@@ -207,20 +207,20 @@ int main(int argc, char **argv)
     while (next < lat_n && start + (double)next / RATE <= t) {
       make_rec(&r, id, sizeof id, payload, next);
       added[next] = now();
-      ticket[next] = queue_add(q, &r);
+      ticket[next] = retryq_add(q, &r);
       next++;
     }
     double wait = next < lat_n ? start + (double)next / RATE - now() : 0.1;
     struct pollfd p = {.fd = qfd, .events = POLLIN};
     struct timespec ts = {0, 0};
     if (wait > 0) ts = (struct timespec){(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
-    if (ppoll(&p, 1, &ts, NULL) > 0) queue_ack_fd(q);
-    uint64_t d = queue_durable(q);
+    if (ppoll(&p, 1, &ts, NULL) > 0) retryq_ack_fd(q);
+    uint64_t d = retryq_durable(q);
     double tn = now();
     while (first < next && ticket[first] <= d)
       lat[nlat++] = tn - added[first++];
   }
-  if (queue_error(q, err, sizeof err)) die("queue", err);
+  if (retryq_error(q, err, sizeof err)) die("queue", err);
   close_queue(q);
   rm_dir(dir);
   if (nlat < lat_n) die("latency", "records did not become durable within 10 s");

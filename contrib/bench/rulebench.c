@@ -13,11 +13,11 @@
  *           (templates/slack-change.json).
  *
  * usage: rulebench TOPDIR [SECONDS-PER-FIGURE]   (run by contrib/bench/rules.sh) */
-#include "config.h"
-#include "change_json.h"
-#include "rules.h"
-#include "tmpl.h"
-#include "util.h"
+#include "config/config.h"
+#include "event/change_json.h"
+#include "match/rules.h"
+#include "match/tmpl.h"
+#include "util/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -16,12 +16,12 @@
  *
  * Built by the BINHOOK_FUZZ option of CMakeLists.txt; contrib/fuzz/README.md
  * says how to run it. */
-#include "binlog.h"
-#include "buf.h"
-#include "decoder.h"
-#include "change.h"
-#include "schema.h"
-#include "util.h"
+#include "source/binlog.h"
+#include "util/buf.h"
+#include "source/decoder.h"
+#include "event/change.h"
+#include "source/schema.h"
+#include "util/util.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -2,7 +2,7 @@
  * base64, integers and doubles. Besides exact expected texts, every JSON
  * output is parsed back with jansson, so "valid JSON whatever the input" is
  * checked on random bytes too. */
-#include "buf.h"
+#include "util/buf.h"
 #include "tap.h"
 
 #include <float.h>

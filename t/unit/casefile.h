@@ -3,7 +3,7 @@
 #ifndef BH_CASEFILE_H
 #define BH_CASEFILE_H
 
-#include "buf.h"
+#include "util/buf.h"
 
 #include <stdio.h>
 

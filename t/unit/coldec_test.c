@@ -5,8 +5,8 @@
  * checked as the JSON text of the canonical event (value_to_json), which is
  * the contract of DESIGN.md. Every image lives in a buffer of exactly its
  * size, so that a read past its end is caught by the sanitizers. */
-#include "coldec.h"
-#include "change.h"
+#include "source/coldec.h"
+#include "event/change.h"
 #include "tap.h"
 
 #include <stdio.h>

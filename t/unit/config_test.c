@@ -2,8 +2,8 @@
  * messages of a wrong file (position, suggestion, all of them in one run),
  * durations, and the connection options built from [source]. */
 #include "tap.h"
-#include "config.h"
-#include "util.h"
+#include "config/config.h"
+#include "util/util.h"
 
 #include <stdlib.h>
 #include <unistd.h>

@@ -17,12 +17,12 @@
  * The expression is compiled as if found in a file named "file". */
 #include "tap.h"
 #include "casefile.h"
-#include "binlog.h"
-#include "buf.h"
-#include "change.h"
-#include "change_json.h"
-#include "expr.h"
-#include "util.h"
+#include "source/binlog.h"
+#include "util/buf.h"
+#include "event/change.h"
+#include "event/change_json.h"
+#include "match/expr.h"
+#include "util/util.h"
 
 #include <stdlib.h>
 

@@ -1,7 +1,7 @@
 /* gtidset_test.c - MySQL GTID sets: parsing, text, and the binary encoding
  * carried by COM_BINLOG_DUMP_GTID, checked byte by byte against the layout
  * MySQL documents for Gtid_set::encode and the dump command. */
-#include "gtidset.h"
+#include "source/gtidset.h"
 #include "tap.h"
 
 #include <string.h>

@@ -5,8 +5,8 @@
  * encoder" below) for every type, both container forms and nesting, and
  * every one of them is also cut short at each byte: the decoder must refuse
  * it, without reading past the end (run under the sanitizers too). */
-#include "buf.h"
-#include "jsonb.h"
+#include "util/buf.h"
+#include "source/jsonb.h"
 #include "tap.h"
 
 #include <float.h>

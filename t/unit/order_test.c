@@ -2,7 +2,7 @@
  * keys independent; the map stays right through growth and deletions
  * (checked against a simple model with random operations). */
 #include "tap.h"
-#include "order.h"
+#include "deliver/order.h"
 
 #include <stdio.h>
 #include <stdlib.h>

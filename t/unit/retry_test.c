@@ -2,7 +2,7 @@
  * the schedule, max_age, Retry-After on 429 and 503 only (capped by what
  * max_age leaves), and the statuses that are never retried. */
 #include "tap.h"
-#include "retry.h"
+#include "deliver/retry.h"
 
 #include <string.h>
 

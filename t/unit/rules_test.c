@@ -19,14 +19,14 @@
  * struct table (as one TABLE_MAP serves all the rows of a statement). */
 #include "tap.h"
 #include "casefile.h"
-#include "buf.h"
-#include "config.h"
-#include "change.h"
-#include "change_json.h"
-#include "request.h"
-#include "rules.h"
-#include "schema.h"
-#include "util.h"
+#include "util/buf.h"
+#include "config/config.h"
+#include "event/change.h"
+#include "event/change_json.h"
+#include "deliver/request.h"
+#include "match/rules.h"
+#include "source/schema.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <ftw.h>

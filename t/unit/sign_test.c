@@ -8,7 +8,7 @@
  * With --openssl, the GitHub form of the HMAC of BODY-FILE under SECRET must
  * equal WANT-HEX, which t1300 has `openssl dgst` compute: an independent
  * implementation on random bytes. */
-#include "sign.h"
+#include "deliver/sign.h"
 #include "tap.h"
 
 #include <jansson.h>

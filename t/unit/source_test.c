@@ -1,9 +1,9 @@
 /* source_test.c - the pure parts of the live stream: start positions, source
  * URLs, statement classification and table globs. */
-#include "conn.h"
-#include "decoder.h"
-#include "change.h"
-#include "source.h"
+#include "source/conn.h"
+#include "source/decoder.h"
+#include "event/change.h"
+#include "source/source.h"
 #include "tap.h"
 
 #include <string.h>

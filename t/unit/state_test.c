@@ -3,7 +3,7 @@
  * binhook (also by a second open in the same process); the checkpoint's
  * round trip and its damage; atomic writes that leave nothing behind. */
 #include "tap.h"
-#include "state.h"
+#include "store/state.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -14,12 +14,12 @@
  * process instead (for a debugger). */
 #include "tap.h"
 #include "casefile.h"
-#include "buf.h"
-#include "change.h"
-#include "change_json.h"
-#include "json.h"
-#include "tmpl.h"
-#include "util.h"
+#include "util/buf.h"
+#include "event/change.h"
+#include "event/change_json.h"
+#include "util/json.h"
+#include "match/tmpl.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <jansson.h>

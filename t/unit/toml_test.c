@@ -3,8 +3,8 @@
  * t1000-toml-conformance.sh's job; this file pins down what the config layer
  * relies on. */
 #include "tap.h"
-#include "buf.h"
-#include "toml.h"
+#include "util/buf.h"
+#include "config/toml.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,0 +1,85 @@
+/* admin.h - the admin HTTP server of `binhook run` (libevent's evhttp, in the
+ * daemon's own event loop):
+ *
+ *   GET  /metrics          Prometheus text format
+ *   GET  /healthz          200 "ok" when streaming and the state directory
+ *                          can be written, else 503 with the reason
+ *   GET  /status           JSON: source, checkpoint, queue, endpoints
+ *   GET  /dlq              the dead letters as JSON lines (?waiting=1: the
+ *                          deliveries waiting for a retry); filters
+ *                          ?id=&endpoint=&rule=&since=&until=
+ *   GET  /dlq/ID           one delivery with its request
+ *   POST /dlq/replay       send the chosen dead letters again (same filters;
+ *                          all=1 to take every one)
+ *   POST /dlq/drop         delete the chosen dead letters
+ *   POST /snapshot         read tables again as snapshot events
+ *                          (?table=GLOB, repeatable; none: the configured)
+ *
+ * The server knows nothing of the daemon: it calls the handlers it is given.
+ * On an address other than loopback a bearer token is required (admin_start
+ * refuses to start without one); with a token, every request must carry
+ * "Authorization: Bearer TOKEN". */
+#ifndef BH_ADMIN_H
+#define BH_ADMIN_H
+
+#include "util/buf.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+
+/* Which deliveries a /dlq request names. */
+struct admin_sel {
+  char **ids; /* webhook-ids or queue numbers; NULL-terminated, may be NULL */
+  const char *endpoint, *rule;
+  int64_t since, until; /* 0: open */
+  int all, waiting;
+};
+
+struct admin_ops {
+  void *ctx;
+  void (*metrics)(void *ctx, struct buf *out);
+  void (*status)(void *ctx, struct buf *out);
+  /* 1 when ready; else 0 with the reason in why */
+  int (*healthy)(void *ctx, char *why, size_t whysz);
+  /* op is "list", "show", "replay" or "drop". Writes the answer's body
+   * (JSON) and returns an HTTP status. */
+  int (*dlq)(void *ctx, const char *op, const struct admin_sel *sel, struct buf *out);
+  /* POST /snapshot?table=GLOB...: starts a snapshot of those tables (NULL
+   * or empty: the configured ones); writes the answer (JSON), returns an
+   * HTTP status. */
+  int (*snapshot)(void *ctx, char *const *tables, struct buf *out);
+};
+
+struct admin;
+
+/* Listens on listen ("HOST:PORT", "[::1]:PORT"). Returns NULL with err. */
+struct admin *admin_start(struct event_base *base, const char *listen, const char *token,
+                          const struct admin_ops *ops, char *err, size_t errsz);
+void admin_free(struct admin *a);
+
+/* Whether host (as written in listen, without the port) is a loopback
+ * address. */
+int admin_is_loopback(const char *host);
+
+/* A time as --since and --until take it: RFC 3339 UTC, seconds since the
+ * epoch, or an age before now (90m, 2h, 3d). Returns 0, or -1. */
+int admin_parse_time(const char *s, int64_t *out);
+
+struct retryq_rec;
+
+/* Whether the delivery r is one that sel names (dead letters, or with
+ * sel->waiting those waiting for a retry). */
+int admin_sel_match(const struct admin_sel *sel, const struct retryq_rec *r);
+
+/* r's metadata as one JSON object (no request), appended to out. */
+void admin_rec_json(const struct retryq_rec *r, struct buf *out);
+
+/* A client for the commands that ask the daemon (status, dlq): sends
+ * METHOD to http://LISTEN/PATH with the token, the answer's body into out.
+ * Returns the HTTP status, or -1 with err when there is no answer. */
+long admin_request(const char *listen, const char *token, const char *method, const char *path, struct buf *out,
+                   char *err, size_t errsz);
+
+#endif

@@ -1,0 +1,1006 @@
+/* doctor.c - see doctor.h. The judgement lives in doctor_evaluate and its
+ * check_* helpers, one per concern; each says what the server has, why a bad
+ * value matters to binhook, and the statement plus the my.cnf line that fix
+ * it, in the dialect of the server at hand (MariaDB and MySQL name a few
+ * privileges and variables differently). */
+#include "source/doctor.h"
+#include "cmd/commands.h"
+#include "config/config.h"
+#include "source/conn.h"
+#include "util/util.h"
+
+#include <ctype.h>
+#include <mysqld_error.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* SET GLOBAL does not reach sessions already open: binlog_format,
+ * binlog_row_image and the annotation switches are session variables too,
+ * copied from the global value when a session starts. */
+#define SESSIONS_NOTE "; sessions already open keep the old setting until they reconnect"
+
+/* Keeping the binlog this long lets binhook be down for a week and resume. */
+#define RETENTION_SECONDS 604800
+#define RETENTION_DAYS 7
+
+/* Every variable doctor_evaluate looks at, read in one statement; a server
+ * that lacks one simply returns no row for it. */
+static const char *const gathered_vars[] = {
+    "version",
+    "version_comment",
+    "log_bin",
+    "binlog_format",
+    "binlog_row_image",
+    "binlog_row_metadata",
+    "server_id",
+    "gtid_mode",
+    "enforce_gtid_consistency",
+    "gtid_strict_mode",
+    "gtid_domain_id",
+    "gtid_binlog_pos",
+    "binlog_expire_logs_seconds",
+    "expire_logs_days",
+    "binlog_expire_logs_auto_purge",
+    "max_binlog_total_size",
+    "binlog_space_limit",
+    "binlog_checksum",
+    "binlog_annotate_row_events",
+    "binlog_rows_query_log_events",
+    "binlog_row_value_options",
+    "binlog_transaction_compression",
+    "log_bin_compress",
+};
+
+/* ---- small helpers ---- */
+
+static char *strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static char *strf(const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  bh_assert(n >= 0);
+  char *s = xmalloc((size_t)n + 1);
+  va_start(ap, fmt);
+  vsnprintf(s, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  return s;
+}
+
+static char *dup_or_null(const char *s)
+{
+  return s ? xstrdup(s) : NULL;
+}
+
+/* Appends a check; takes ownership of value, message and fix (each may be NULL). */
+static void add(struct doctor_report *r, const char *name, enum doctor_status status, char *value,
+                char *message, char *fix)
+{
+  if (r->n == r->cap) {
+    r->cap = r->cap ? r->cap * 2 : 16;
+    r->checks = xrealloc(r->checks, r->cap * sizeof *r->checks);
+  }
+  struct doctor_check *c = &r->checks[r->n++];
+  c->name = xstrdup(name);
+  c->status = status;
+  c->value = value;
+  c->message = message;
+  c->fix = fix;
+}
+
+static const char *var(const struct doctor_server *s, const char *name)
+{
+  for (size_t i = 0; i < s->nvars; i++)
+    if (!strcasecmp(s->var_names[i], name)) return s->var_values[i];
+  return NULL;
+}
+
+static int is_on(const char *v)
+{
+  return v && (!strcasecmp(v, "ON") || !strcmp(v, "1") || !strcasecmp(v, "TRUE"));
+}
+
+/* A value as people read it: the empty string shown as ''. */
+static char *shown(const char *v)
+{
+  return xstrdup(v && *v ? v : "''");
+}
+
+static int version_at_least(const struct doctor_server *s, unsigned major, unsigned minor, unsigned patch)
+{
+  if (s->major != major) return s->major > major;
+  if (s->minor != minor) return s->minor > minor;
+  return s->patch >= patch;
+}
+
+static const char *family(const struct doctor_server *s)
+{
+  return s->mariadb ? "MariaDB" : "MySQL";
+}
+
+/* "SET GLOBAL v = sqlval;  and in my.cnf [mysqld]: v = cnfval", then note. */
+static char *fix_set(const char *name, const char *sqlval, const char *cnfval, const char *note)
+{
+  return strf("SET GLOBAL %s = %s;  and in my.cnf [mysqld]: %s = %s%s%s", name, sqlval, name, cnfval,
+              note ? "  " : "", note ? note : "");
+}
+
+/* s as the body of a single-quoted SQL string (the server's default
+ * sql_mode treats the backslash as an escape too). */
+static void add_sql_string(struct buf *b, const char *s)
+{
+  buf_addc(b, '\'');
+  for (; *s; s++) {
+    if (*s == '\'' || *s == '\\') buf_addc(b, *s);
+    buf_addc(b, *s);
+  }
+  buf_addc(b, '\'');
+}
+
+static char *account(const struct doctor_server *s)
+{
+  struct buf b = BUF_INIT;
+  add_sql_string(&b, s->user ? s->user : "");
+  buf_addc(&b, '@');
+  add_sql_string(&b, s->host ? s->host : "%");
+  return buf_steal(&b);
+}
+
+static char *fix_grant(const struct doctor_server *s, const char *priv)
+{
+  char *who = account(s);
+  char *fix = strf("GRANT %s ON *.* TO %s;", priv, who);
+  free(who);
+  return fix;
+}
+
+/* "7 days", "1 hour", "90 minutes": how long a retention lasts. */
+static void duration(double secs, char *out, size_t size)
+{
+  long s = (long)secs;
+  if (s >= 86400 && s % 86400 == 0)
+    snprintf(out, size, "%ld day%s", s / 86400, s == 86400 ? "" : "s");
+  else if (s >= 86400)
+    snprintf(out, size, "%.1f days", secs / 86400);
+  else if (s >= 3600 && s % 3600 == 0)
+    snprintf(out, size, "%ld hour%s", s / 3600, s == 3600 ? "" : "s");
+  else if (s >= 3600)
+    snprintf(out, size, "%.1f hours", secs / 3600);
+  else if (s >= 60 && s % 60 == 0)
+    snprintf(out, size, "%ld minute%s", s / 60, s == 60 ? "" : "s");
+  else
+    snprintf(out, size, "%ld second%s", s, s == 1 ? "" : "s");
+}
+
+/* ---- the facts ---- */
+
+void doctor_server_set(struct doctor_server *s, const char *name, const char *value)
+{
+  for (size_t i = 0; i < s->nvars; i++) {
+    if (!strcasecmp(s->var_names[i], name)) {
+      free(s->var_values[i]);
+      s->var_values[i] = xstrdup(value);
+      return;
+    }
+  }
+  s->var_names = xrealloc(s->var_names, (s->nvars + 1) * sizeof *s->var_names);
+  s->var_values = xrealloc(s->var_values, (s->nvars + 1) * sizeof *s->var_values);
+  s->var_names[s->nvars] = xstrdup(name);
+  s->var_values[s->nvars] = xstrdup(value);
+  s->nvars++;
+}
+
+void doctor_detect(struct doctor_server *s)
+{
+  const char *v = s->version ? s->version : "";
+  /* MariaDB says so in the version ("10.11.6-MariaDB-log"); a build that
+   * hides it usually still names itself in the comment. */
+  s->mariadb = strcasestr(v, "mariadb") != NULL ||
+               (s->version_comment && strcasestr(s->version_comment, "mariadb") != NULL);
+  /* MariaDB's handshake, and proxies that pass it on, prefix "5.5.5-". */
+  if (!strncmp(v, "5.5.5-", 6) && s->mariadb) v += 6;
+  unsigned parts[3] = {0, 0, 0};
+  const char *p = v;
+  for (int i = 0; i < 3; i++) {
+    if (!isdigit((unsigned char)*p)) break;
+    char *end;
+    unsigned long n = strtoul(p, &end, 10);
+    parts[i] = n > 100000 ? 100000 : (unsigned)n;
+    p = end;
+    if (*p != '.') break;
+    p++;
+  }
+  s->major = parts[0], s->minor = parts[1], s->patch = parts[2];
+}
+
+static void add_grant_line(struct doctor_server *s, const char *line)
+{
+  s->grants = xrealloc(s->grants, (s->ngrants + 1) * sizeof *s->grants);
+  s->grants[s->ngrants++] = xstrdup(line);
+}
+
+/* Runs a statement that returns rows; NULL with the server's error otherwise. */
+static MYSQL_RES *query(MYSQL *m, const char *sql)
+{
+  if (mysql_query(m, sql)) return NULL;
+  return mysql_store_result(m);
+}
+
+/* Fills s->grants, or s->grants_error when the server will not say. */
+static void read_grants(MYSQL *m, struct doctor_server *s)
+{
+  MYSQL_RES *res = NULL;
+  /* The roles active in this session are the ones binhook's own sessions
+   * get at login. MariaDB's plain SHOW GRANTS includes what the active role
+   * and PUBLIC grant; MySQL 8 lists the roles but not what they grant unless
+   * USING names them. */
+  if (s->mariadb ? version_at_least(s, 10, 0, 5) : s->major >= 8) {
+    MYSQL_RES *roles = query(m, "SELECT CURRENT_ROLE()");
+    MYSQL_ROW row = roles ? mysql_fetch_row(roles) : NULL;
+    if (row && row[0] && *row[0] && strcmp(row[0], "NONE")) s->active_roles = xstrdup(row[0]);
+    if (roles) mysql_free_result(roles);
+  }
+  if (s->active_roles && !s->mariadb) {
+    char *sql = strf("SHOW GRANTS FOR CURRENT_USER() USING %s", s->active_roles);
+    res = query(m, sql);
+    free(sql);
+  }
+  if (!res) res = query(m, "SHOW GRANTS");
+  if (!res) {
+    s->grants_error = xstrdup(mysql_error(m));
+    return;
+  }
+  MYSQL_ROW row;
+  while ((row = mysql_fetch_row(res)))
+    if (row[0]) add_grant_line(s, row[0]);
+  mysql_free_result(res);
+}
+
+int doctor_gather(MYSQL *m, struct doctor_server *s, char *err, size_t errsz)
+{
+  struct buf sql = BUF_INIT;
+  MYSQL_RES *res = NULL;
+  MYSQL_ROW row;
+  int rc = -1;
+
+  buf_adds(&sql, "SHOW GLOBAL VARIABLES WHERE Variable_name IN (");
+  for (size_t i = 0; i < sizeof gathered_vars / sizeof gathered_vars[0]; i++)
+    buf_printf(&sql, "%s'%s'", i ? ", " : "", gathered_vars[i]);
+  buf_addc(&sql, ')');
+  if (!(res = query(m, sql.p))) {
+    bh_err(err, errsz, "cannot read the server's variables: %s", mysql_error(m));
+    goto out;
+  }
+  while ((row = mysql_fetch_row(res)))
+    if (row[0]) doctor_server_set(s, row[0], row[1] ? row[1] : "");
+  mysql_free_result(res);
+  res = NULL;
+
+  const char *v = var(s, "version");
+  s->version = xstrdup(v ? v : mysql_get_server_info(m));
+  s->version_comment = dup_or_null(var(s, "version_comment"));
+  doctor_detect(s);
+
+  if (!(res = query(m, "SELECT CURRENT_USER()")) || !(row = mysql_fetch_row(res)) || !row[0]) {
+    bh_err(err, errsz, "cannot ask the server who binhook is (CURRENT_USER()): %s",
+           *mysql_error(m) ? mysql_error(m) : "no answer");
+    goto out;
+  }
+  const char *at = strrchr(row[0], '@');
+  s->user = at ? xstrndup(row[0], (size_t)(at - row[0])) : xstrdup(row[0]);
+  s->host = xstrdup(at ? at + 1 : "%");
+  mysql_free_result(res);
+  res = NULL;
+
+  read_grants(m, s);
+
+  if (!(res = query(m, "SHOW BINARY LOGS"))) {
+    s->binlogs_errno = mysql_errno(m);
+    s->binlogs_error = xstrdup(mysql_error(m));
+  } else {
+    while ((row = mysql_fetch_row(res))) {
+      s->nbinlogs++;
+      if (row[0]) {
+        free(s->binlog_last);
+        s->binlog_last = xstrdup(row[0]);
+      }
+    }
+  }
+  rc = 0;
+out:
+  if (res) mysql_free_result(res);
+  buf_free(&sql);
+  return rc;
+}
+
+/* ---- privileges, from SHOW GRANTS lines ---- */
+
+struct privs {
+  int all;                /* ALL PRIVILEGES ON *.* */
+  int repl_slave;         /* REPLICATION SLAVE ON *.* */
+  int repl_client;        /* REPLICATION CLIENT or BINLOG MONITOR ON *.* */
+  int super;              /* SUPER ON *.* */
+  int select_all;         /* SELECT ON *.* */
+  struct buf select_some; /* "`shop`.*, `crm`.`orders`": narrower SELECT grants */
+  struct buf roles;       /* roles granted to the account, for messages */
+};
+
+/* Finds word (" ON ") in p outside quotes and parentheses. */
+static const char *find_word(const char *p, const char *word)
+{
+  size_t n = strlen(word);
+  int depth = 0;
+  char quote = 0;
+  for (; *p; p++) {
+    if (quote) {
+      if (*p == quote) {
+        if (p[1] == quote)
+          p++;
+        else
+          quote = 0;
+      }
+      continue;
+    }
+    if (*p == '`' || *p == '\'' || *p == '"')
+      quote = *p;
+    else if (*p == '(')
+      depth++;
+    else if (*p == ')')
+      depth--;
+    else if (depth == 0 && !strncmp(p, word, n))
+      return p;
+  }
+  return NULL;
+}
+
+static int priv_is(const char *p, size_t n, const char *name)
+{
+  return strlen(name) == n && !strncasecmp(p, name, n);
+}
+
+static void parse_grant(const char *line, struct privs *pv)
+{
+  if (strncmp(line, "GRANT ", 6)) return; /* REVOKE (partial revokes), SET DEFAULT ROLE */
+  const char *list = line + 6;
+  const char *on = find_word(list, " ON ");
+  const char *to = find_word(list, " TO ");
+  if (!to) return;
+  if (!on || on > to) { /* GRANT `role` TO `user`@`host` */
+    if (pv->roles.len) buf_adds(&pv->roles, ", ");
+    buf_add(&pv->roles, list, (size_t)(to - list));
+    return;
+  }
+  const char *obj = on + 4;
+  if (!strncmp(obj, "FUNCTION ", 9) || !strncmp(obj, "PROCEDURE ", 10) || !strncmp(obj, "PACKAGE ", 8))
+    return;
+  if (!strncmp(obj, "TABLE ", 6)) obj += 6;
+  size_t objlen = (size_t)(to - obj);
+  int global = objlen == 3 && !memcmp(obj, "*.*", 3);
+
+  const char *p = list;
+  while (p < on) {
+    /* One privilege: up to the next comma outside parentheses. */
+    int depth = 0;
+    const char *e = p;
+    while (e < on && (depth || *e != ',')) {
+      if (*e == '(')
+        depth++;
+      else if (*e == ')')
+        depth--;
+      e++;
+    }
+    const char *name = p, *name_end = e;
+    while (name < name_end && *name == ' ')
+      name++;
+    const char *paren = name;
+    while (paren < name_end && *paren != '(')
+      paren++;
+    int columns = paren < name_end;
+    name_end = paren;
+    while (name_end > name && name_end[-1] == ' ')
+      name_end--;
+    size_t n = (size_t)(name_end - name);
+
+    int all = priv_is(name, n, "ALL PRIVILEGES") || priv_is(name, n, "ALL");
+    if (global) {
+      if (all) pv->all = 1;
+      if (priv_is(name, n, "SELECT")) pv->select_all = 1;
+      if (priv_is(name, n, "REPLICATION SLAVE") || priv_is(name, n, "REPLICATION REPLICA"))
+        pv->repl_slave = 1;
+      if (priv_is(name, n, "REPLICATION CLIENT") || priv_is(name, n, "BINLOG MONITOR")) pv->repl_client = 1;
+      if (priv_is(name, n, "SUPER")) pv->super = 1;
+    } else if (all || priv_is(name, n, "SELECT")) {
+      if (pv->select_some.len) buf_adds(&pv->select_some, ", ");
+      buf_add(&pv->select_some, obj, objlen);
+      if (columns) buf_adds(&pv->select_some, " (some columns)");
+    }
+    p = e < on ? e + 1 : on;
+  }
+}
+
+/* ---- the checks ---- */
+
+static void check_log_bin(const struct doctor_server *s, struct doctor_report *r)
+{
+  const char *v = var(s, "log_bin");
+  if (is_on(v)) {
+    add(r, "log_bin", DOCTOR_OK, xstrdup("ON"), NULL, NULL);
+    return;
+  }
+  add(r, "log_bin", DOCTOR_ERROR, xstrdup(v ? v : "unknown"),
+      xstrdup("binary logging is off: there is no binlog to stream"),
+      strf("log_bin cannot be changed at runtime: in my.cnf [mysqld]: log_bin = %s (and no "
+           "skip-log-bin%s), then restart the server",
+           s->mariadb ? "mariadb-bin" : "binlog", s->mariadb ? "" : " or disable-log-bin"));
+}
+
+static void check_format(const struct doctor_server *s, struct doctor_report *r)
+{
+  const char *v = var(s, "binlog_format");
+  if (!v) {
+    add(r, "binlog_format", DOCTOR_INFO, NULL,
+        xstrdup("the server does not report it; row events are assumed"), NULL);
+  } else if (!strcasecmp(v, "ROW")) {
+    add(r, "binlog_format", DOCTOR_OK, xstrdup(v), NULL, NULL);
+  } else {
+    add(r, "binlog_format", DOCTOR_ERROR, xstrdup(v),
+        strf("binhook needs row events%s" SESSIONS_NOTE,
+             !strcasecmp(v, "MIXED") ? ", and MIXED logs most changes as statements" : ""),
+        fix_set("binlog_format", "'ROW'", "ROW", NULL));
+  }
+}
+
+static void check_row_image(const struct doctor_server *s, struct doctor_report *r)
+{
+  const char *v = var(s, "binlog_row_image");
+  if (!v) return; /* servers before row images existed log full rows */
+  if (!strcasecmp(v, "FULL")) {
+    add(r, "binlog_row_image", DOCTOR_OK, xstrdup(v), NULL, NULL);
+    return;
+  }
+  const char *why = "binhook needs every column before and after a change";
+  if (!strcasecmp(v, "MINIMAL"))
+    why = "MINIMAL logs only the key and the changed columns, so before and after would be incomplete";
+  else if (!strcasecmp(v, "NOBLOB"))
+    why = "NOBLOB leaves unchanged BLOB and TEXT columns out, so before and after would be incomplete";
+  else if (!strcasecmp(v, "FULL_NODUP"))
+    why = "FULL_NODUP leaves unchanged columns out of the after image";
+  add(r, "binlog_row_image", DOCTOR_ERROR, xstrdup(v), strf("%s" SESSIONS_NOTE, why),
+      fix_set("binlog_row_image", "'FULL'", "FULL", NULL));
+}
+
+static void check_row_metadata(const struct doctor_server *s, struct doctor_report *r)
+{
+  const char *v = var(s, "binlog_row_metadata");
+  if (!v) {
+    /* No optional metadata at all: not even signedness or charsets. */
+    add(r, "binlog_row_metadata", DOCTOR_ERROR, xstrdup("unsupported"),
+        strf("%s %u.%u.%u logs no column metadata, so unsigned integers and character sets cannot be "
+             "decoded; binhook needs %s",
+             family(s), s->major, s->minor, s->patch,
+             s->mariadb ? "MariaDB 10.5 or later" : "MySQL 8.0.1 or later"),
+        NULL);
+  } else if (!strcasecmp(v, "FULL")) {
+    add(r, "binlog_row_metadata", DOCTOR_OK, xstrdup(v), NULL, NULL);
+  } else if (!strcasecmp(v, "MINIMAL")) {
+    add(r, "binlog_row_metadata", DOCTOR_WARNING, xstrdup(v),
+        xstrdup("column names and primary keys then come from information_schema, as it is when binhook "
+                "reads the change: wrong for changes logged before an ALTER TABLE binhook has not reached "
+                "yet"),
+        fix_set("binlog_row_metadata", "'FULL'", "FULL", NULL));
+  } else {
+    add(r, "binlog_row_metadata", DOCTOR_ERROR, xstrdup(v),
+        xstrdup("without column metadata unsigned integers and character sets cannot be decoded"),
+        fix_set("binlog_row_metadata", "'FULL'", "FULL", NULL));
+  }
+}
+
+static void check_server_id(const struct doctor_server *s, struct doctor_report *r)
+{
+  const char *v = var(s, "server_id");
+  if (!v) return;
+  if (strtoul(v, NULL, 10) != 0) {
+    add(r, "server_id", DOCTOR_OK, xstrdup(v), NULL, NULL);
+    return;
+  }
+  add(r, "server_id", DOCTOR_ERROR, xstrdup(v), xstrdup("a server with server_id 0 refuses replicas"),
+      fix_set("server_id", "1", "1", "(or any number unique among your servers and replicas)"));
+}
+
+static void check_gtid(const struct doctor_server *s, struct doctor_report *r)
+{
+  if (s->mariadb) {
+    /* MariaDB always writes GTIDs; what is worth knowing is where they stand. */
+    const char *pos = var(s, "gtid_binlog_pos");
+    const char *domain = var(s, "gtid_domain_id");
+    const char *strict = var(s, "gtid_strict_mode");
+    if (!pos && !domain) return;
+    add(r, "gtid_binlog_pos", DOCTOR_INFO, xstrdup(pos && *pos ? pos : "(none yet)"),
+        strf("MariaDB GTIDs, gtid_domain_id %s, gtid_strict_mode %s", domain ? domain : "?",
+             strict ? strict : "?"),
+        NULL);
+    return;
+  }
+  const char *mode = var(s, "gtid_mode");
+  const char *enforce = var(s, "enforce_gtid_consistency");
+  if (!mode) {
+    add(r, "gtid_mode", DOCTOR_INFO, xstrdup("unsupported"),
+        xstrdup("this server has no GTIDs: checkpoints are file:position only"), NULL);
+    return;
+  }
+  if (!strcasecmp(mode, "ON") && is_on(enforce)) {
+    add(r, "gtid_mode", DOCTOR_OK, xstrdup("ON"), NULL, NULL);
+    return;
+  }
+  /* gtid_mode moves one step at a time; the fix starts from where it is. */
+  static const char *const steps[] = {"OFF", "OFF_PERMISSIVE", "ON_PERMISSIVE", "ON"};
+  size_t at = 0;
+  for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
+    if (!strcasecmp(mode, steps[i])) at = i;
+  struct buf fix = BUF_INIT;
+  if (!is_on(enforce)) buf_adds(&fix, "SET GLOBAL enforce_gtid_consistency = ON; ");
+  for (size_t i = at + 1; i < sizeof steps / sizeof steps[0]; i++)
+    buf_printf(&fix, "SET GLOBAL gtid_mode = %s; ", steps[i]);
+  buf_adds(&fix, " and in my.cnf [mysqld]: gtid_mode = ON, enforce_gtid_consistency = ON  (before the "
+                 "last step, wait until Ongoing_anonymous_transaction_count is 0)");
+  add(r, "gtid_mode", DOCTOR_WARNING, xstrdup(mode),
+      strf("enforce_gtid_consistency = %s; without GTIDs checkpoints are file:position only, which do not "
+           "survive a failover to another server",
+           enforce ? enforce : "?"),
+      buf_steal(&fix));
+}
+
+static void check_retention(const struct doctor_server *s, struct doctor_report *r)
+{
+  const char *secs_v = var(s, "binlog_expire_logs_seconds");
+  const char *days_v = var(s, "expire_logs_days");
+  if (!secs_v && !days_v) return;
+  /* MySQL 8 prefers the seconds when both are set; MariaDB keeps them in
+   * step. Either way the days count when the seconds are 0. */
+  const char *name = secs_v ? "binlog_expire_logs_seconds" : "expire_logs_days";
+  const char *value = secs_v ? secs_v : days_v;
+  double secs = secs_v ? strtod(secs_v, NULL) : strtod(days_v, NULL) * 86400;
+  if (secs <= 0 && secs_v && days_v && strtod(days_v, NULL) > 0) {
+    name = "expire_logs_days";
+    value = days_v;
+    secs = strtod(days_v, NULL) * 86400;
+  }
+  char dur[64];
+  duration(secs, dur, sizeof dur);
+  const char *auto_purge = var(s, "binlog_expire_logs_auto_purge");
+  if (auto_purge && !is_on(auto_purge)) {
+    add(r, "binlog_expire_logs_auto_purge", DOCTOR_INFO, xstrdup(auto_purge),
+        xstrdup("binlogs are never purged automatically: disk use grows until someone runs PURGE BINARY "
+                "LOGS"),
+        NULL);
+  } else if (secs <= 0) {
+    add(r, name, DOCTOR_INFO, xstrdup(value),
+        xstrdup("binlogs are never purged: disk use grows until someone runs PURGE BINARY LOGS"), NULL);
+  } else if (secs < 86400) {
+    /* The fix names the seconds wherever the server has them. */
+    char val[32];
+    snprintf(val, sizeof val, "%d", secs_v ? RETENTION_SECONDS : RETENTION_DAYS);
+    add(r, name, DOCTOR_WARNING, strf("%s (%s)", value, dur),
+        strf("binlogs are purged after %s: if binhook is stopped longer, the binlog its checkpoint points "
+             "into is gone and the changes in between are lost",
+             dur),
+        fix_set(secs_v ? "binlog_expire_logs_seconds" : "expire_logs_days", val, val, NULL));
+  } else {
+    add(r, name, DOCTOR_OK, strf("%s (%s)", value, dur),
+        strf("binhook can be stopped for up to %s and resume where it was", dur), NULL);
+  }
+
+  const char *size_v = var(s, "max_binlog_total_size");
+  if (!size_v) size_v = var(s, "binlog_space_limit");
+  if (size_v && strtoull(size_v, NULL, 10) > 0)
+    add(r, "max_binlog_total_size", DOCTOR_INFO, xstrdup(size_v),
+        xstrdup("binlogs are also purged when together larger than this: a long outage of binhook can lose "
+                "its place sooner than the time limit says"),
+        NULL);
+}
+
+static void check_checksum(const struct doctor_server *s, struct doctor_report *r)
+{
+  const char *v = var(s, "binlog_checksum");
+  if (v) add(r, "binlog_checksum", DOCTOR_INFO, xstrdup(v), NULL, NULL);
+}
+
+static void check_statement_text(const struct doctor_server *s, struct doctor_report *r)
+{
+  const char *name = s->mariadb ? "binlog_annotate_row_events" : "binlog_rows_query_log_events";
+  const char *v = var(s, name);
+  if (!v) return;
+  if (is_on(v)) {
+    add(r, name, DOCTOR_OK, xstrdup(v), NULL, NULL);
+    return;
+  }
+  add(r, name, DOCTOR_WARNING, xstrdup(v),
+      xstrdup("row events then lack `sql`: rules and templates cannot see the statement behind a "
+              "change" SESSIONS_NOTE),
+      fix_set(name, "ON", "ON", NULL));
+}
+
+static void check_value_options(const struct doctor_server *s, struct doctor_report *r)
+{
+  const char *v = var(s, "binlog_row_value_options");
+  if (!v || s->mariadb) return;
+  if (!strcasestr(v, "PARTIAL_JSON")) {
+    add(r, "binlog_row_value_options", DOCTOR_OK, shown(v), NULL, NULL);
+    return;
+  }
+  add(r, "binlog_row_value_options", DOCTOR_WARNING, xstrdup(v),
+      xstrdup("updates that touch part of a JSON document may be logged as partial updates, so `after` "
+              "would not hold the whole document"),
+      fix_set("binlog_row_value_options", "''", "\"\"", NULL));
+}
+
+static void check_compression(const struct doctor_server *s, struct doctor_report *r)
+{
+  const char *name = s->mariadb ? "log_bin_compress" : "binlog_transaction_compression";
+  const char *v = var(s, name);
+  if (!v) return;
+  add(r, name, DOCTOR_INFO, xstrdup(v),
+      is_on(v) ? xstrdup(s->mariadb ? "events are compressed in the binlog (zlib)"
+                                    : "transactions arrive compressed in payload events (zstd)")
+               : NULL,
+      NULL);
+}
+
+static const char *client_priv(const struct doctor_server *s)
+{
+  /* MariaDB 10.5.2 renamed REPLICATION CLIENT; the old name still works in
+   * GRANT, but the new one is what the server prints and documents. */
+  return s->mariadb && version_at_least(s, 10, 5, 2) ? "BINLOG MONITOR" : "REPLICATION CLIENT";
+}
+
+/* Privileges of a role count only when the role is active at login. */
+static char *roles_note(const struct doctor_server *s, const struct privs *pv, const char *message)
+{
+  if (!pv->roles.len || s->active_roles) return xstrdup(message);
+  return strf("%s (the account has the role %s, but no role is active at login: SET DEFAULT ROLE)", message,
+              pv->roles.p);
+}
+
+/* Returns whether the replication-client privilege is there, for the
+ * binary-logs check. */
+static int check_privileges(const struct doctor_server *s, struct doctor_report *r)
+{
+  if (s->grants_error) {
+    add(r, "privileges", DOCTOR_WARNING, NULL, strf("cannot read SHOW GRANTS: %s", s->grants_error), NULL);
+    return 1;
+  }
+  struct privs pv;
+  memset(&pv, 0, sizeof pv);
+  for (size_t i = 0; i < s->ngrants; i++)
+    parse_grant(s->grants[i], &pv);
+
+  char *name;
+  if (pv.all || pv.repl_slave) {
+    add(r, "privilege REPLICATION SLAVE", DOCTOR_OK, xstrdup(pv.repl_slave ? "granted" : "ALL PRIVILEGES"),
+        NULL, NULL);
+  } else {
+    add(r, "privilege REPLICATION SLAVE", DOCTOR_ERROR, xstrdup("missing"),
+        roles_note(s, &pv, "binhook reads the binlog as a replica does"), fix_grant(s, "REPLICATION SLAVE"));
+  }
+
+  /* SUPER still lets MySQL and MariaDB before 11.0 show the binlog position. */
+  const char *client = client_priv(s);
+  int super_ok = pv.super && (!s->mariadb || !version_at_least(s, 11, 0, 0));
+  int client_ok = pv.all || pv.repl_client || super_ok;
+  name = strf("privilege %s", client);
+  if (client_ok) {
+    add(r, name, DOCTOR_OK,
+        xstrdup(pv.repl_client ? "granted"
+                : pv.all       ? "ALL PRIVILEGES"
+                               : "SUPER"),
+        NULL, NULL);
+  } else {
+    add(r, name, DOCTOR_ERROR, xstrdup("missing"),
+        roles_note(s, &pv, "binhook asks for the binlog files and the current position"),
+        fix_grant(s, client));
+  }
+  free(name);
+
+  if (pv.all || pv.select_all) {
+    add(r, "privilege SELECT", DOCTOR_OK, xstrdup(pv.select_all ? "granted on *.*" : "ALL PRIVILEGES"), NULL,
+        NULL);
+  } else if (pv.select_some.len) {
+    add(r, "privilege SELECT", DOCTOR_INFO, strf("on %s only", pv.select_some.p),
+        xstrdup("enough when [source] tables stays within these; binhook reads table definitions and "
+                "snapshots with it"),
+        NULL);
+  } else {
+    /* With full metadata the binlog names the columns itself. */
+    const char *meta = var(s, "binlog_row_metadata");
+    int full = meta && !strcasecmp(meta, "FULL");
+    char *grant = fix_grant(s, "SELECT");
+    add(r, "privilege SELECT", full ? DOCTOR_WARNING : DOCTOR_ERROR, xstrdup("missing"),
+        roles_note(s, &pv,
+                   full ? "binhook cannot read snapshots or table definitions"
+                        : "binhook cannot read column names from information_schema, nor snapshots"),
+        strf("%s  (or per schema, ON `shop`.* instead of ON *.*)", grant));
+    free(grant);
+  }
+  buf_free(&pv.select_some);
+  buf_free(&pv.roles);
+  return client_ok;
+}
+
+static void check_binary_logs(const struct doctor_server *s, struct doctor_report *r, int client_ok)
+{
+  const char *name = "binary logs";
+  if (!is_on(var(s, "log_bin")) || s->binlogs_errno == ER_NO_BINARY_LOGGING) {
+    add(r, name, DOCTOR_SKIPPED, NULL, xstrdup("binary logging is off (see log_bin)"), NULL);
+  } else if (s->binlogs_error && !client_ok &&
+             (s->binlogs_errno == ER_SPECIFIC_ACCESS_DENIED_ERROR ||
+              s->binlogs_errno == ER_ACCESS_DENIED_ERROR)) {
+    add(r, name, DOCTOR_SKIPPED, NULL, strf("SHOW BINARY LOGS needs %s (see above)", client_priv(s)), NULL);
+  } else if (s->binlogs_error) {
+    add(r, name, DOCTOR_ERROR, NULL, strf("SHOW BINARY LOGS failed: %s", s->binlogs_error), NULL);
+  } else if (!s->nbinlogs) {
+    add(r, name, DOCTOR_ERROR, xstrdup("none"), xstrdup("SHOW BINARY LOGS lists no file"), NULL);
+  } else {
+    add(r, name, DOCTOR_OK,
+        strf("%zu file%s, newest %s", s->nbinlogs, s->nbinlogs == 1 ? "" : "s",
+             s->binlog_last ? s->binlog_last : "?"),
+        NULL, NULL);
+  }
+}
+
+void doctor_evaluate(const struct doctor_server *s, struct doctor_report *r)
+{
+  check_log_bin(s, r);
+  check_format(s, r);
+  check_row_image(s, r);
+  check_row_metadata(s, r);
+  check_server_id(s, r);
+  check_gtid(s, r);
+  check_retention(s, r);
+  check_checksum(s, r);
+  check_statement_text(s, r);
+  check_value_options(s, r);
+  check_compression(s, r);
+  int client_ok = check_privileges(s, r);
+  check_binary_logs(s, r, client_ok);
+}
+
+/* ---- output ---- */
+
+const char *doctor_status_name(enum doctor_status status)
+{
+  switch (status) {
+  case DOCTOR_OK: return "ok";
+  case DOCTOR_INFO: return "info";
+  case DOCTOR_WARNING: return "warning";
+  case DOCTOR_ERROR: return "error";
+  case DOCTOR_SKIPPED: return "skipped";
+  }
+  return "?";
+}
+
+size_t doctor_count(const struct doctor_report *r, enum doctor_status status)
+{
+  size_t n = 0;
+  for (size_t i = 0; i < r->n; i++)
+    n += r->checks[i].status == status;
+  return n;
+}
+
+void doctor_format_text(const struct doctor_report *r, struct buf *out)
+{
+  for (size_t i = 0; i < r->n; i++) {
+    const struct doctor_check *c = &r->checks[i];
+    buf_printf(out, "%-8s %s", doctor_status_name(c->status), c->name);
+    if (c->value) buf_printf(out, " = %s", c->value);
+    if (c->message) buf_printf(out, ": %s", c->message);
+    buf_addc(out, '\n');
+    if (c->fix) buf_printf(out, "  fix: %s\n", c->fix);
+  }
+  size_t errors = doctor_count(r, DOCTOR_ERROR), warnings = doctor_count(r, DOCTOR_WARNING);
+  if (errors)
+    buf_printf(out, "%zu problem%s: binhook cannot stream from this server until %s fixed", errors,
+               errors == 1 ? "" : "s", errors == 1 ? "it is" : "they are");
+  else
+    buf_adds(out, "the server can serve binhook");
+  if (warnings)
+    buf_printf(out, errors ? " (and %zu warning%s)" : " (%zu warning%s)", warnings, warnings == 1 ? "" : "s");
+  buf_addc(out, '\n');
+}
+
+static void json_field(struct buf *out, const char *key, const char *value, int last)
+{
+  buf_printf(out, "\"%s\": ", key);
+  if (value)
+    buf_add_json_str(out, value, strlen(value));
+  else
+    buf_adds(out, "null");
+  if (!last) buf_adds(out, ", ");
+}
+
+void doctor_format_json(const struct doctor_report *r, struct buf *out)
+{
+  buf_addc(out, '[');
+  for (size_t i = 0; i < r->n; i++) {
+    const struct doctor_check *c = &r->checks[i];
+    buf_adds(out, i ? ",\n  {" : "\n  {");
+    json_field(out, "name", c->name, 0);
+    json_field(out, "status", doctor_status_name(c->status), 0);
+    json_field(out, "value", c->value, 0);
+    json_field(out, "message", c->message, 0);
+    json_field(out, "fix", c->fix, 1);
+    buf_addc(out, '}');
+  }
+  buf_adds(out, r->n ? "\n]\n" : "]\n");
+}
+
+void doctor_server_free(struct doctor_server *s)
+{
+  free(s->version);
+  free(s->version_comment);
+  free(s->user);
+  free(s->host);
+  for (size_t i = 0; i < s->nvars; i++) {
+    free(s->var_names[i]);
+    free(s->var_values[i]);
+  }
+  free(s->var_names);
+  free(s->var_values);
+  for (size_t i = 0; i < s->ngrants; i++)
+    free(s->grants[i]);
+  free(s->grants);
+  free(s->grants_error);
+  free(s->active_roles);
+  free(s->binlog_last);
+  free(s->binlogs_error);
+  memset(s, 0, sizeof *s);
+}
+
+void doctor_report_free(struct doctor_report *r)
+{
+  for (size_t i = 0; i < r->n; i++) {
+    free(r->checks[i].name);
+    free(r->checks[i].value);
+    free(r->checks[i].message);
+    free(r->checks[i].fix);
+  }
+  free(r->checks);
+  memset(r, 0, sizeof *r);
+}
+
+/* ---- the command ---- */
+
+static void usage(FILE *out)
+{
+  fprintf(out, "usage: binhook doctor [-c FILE] [--source URL] [--json]\n"
+               "\n"
+               "Connects to the server of [source] and checks what binhook needs from it: the\n"
+               "binary log settings, their retention and the user's privileges. Says, for each\n"
+               "problem, the statement to run and the my.cnf line to keep it.\n"
+               "\n"
+               "  -c, --config FILE   the configuration (default: built-in defaults)\n"
+               "  --source URL        mysql://user@host:port, instead of [source] url; the password\n"
+               "                      comes from the variable named by password_env\n"
+               "                      (default BINHOOK_MYSQL_PASSWORD)\n"
+               "  --json              the checks as a JSON array of {name, status, value, message, fix}\n"
+               "  -h, --help          this text\n"
+               "\n"
+               "exit status: 0 the server can serve binhook (warnings allowed), 1 problems found\n"
+               "or no connection, 2 usage or configuration error\n");
+}
+
+/* Matches option name (with its value next, or after '=' for a long name).
+ * Returns 1 and sets *value, 0 when argv[*i] is another option, -1 when the
+ * value is missing. */
+static int option_value(int argc, char **argv, int *i, const char *name, const char **value)
+{
+  const char *a = argv[*i];
+  size_t n = strlen(name);
+  if (strncmp(a, name, n)) return 0;
+  if (a[n] == '=' && name[1] == '-') {
+    *value = a + n + 1;
+    return 1;
+  }
+  if (a[n]) return 0;
+  if (*i + 1 >= argc) return -1;
+  *value = argv[++*i];
+  return 1;
+}
+
+int cmd_doctor(int argc, char **argv)
+{
+  const char *config_path = NULL, *source = NULL;
+  int json = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    int got = 0;
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      usage(stdout);
+      return 0;
+    }
+    if (!strcmp(a, "--json")) {
+      json = 1;
+      continue;
+    }
+    if (!got) got = option_value(argc, argv, &i, "-c", &config_path);
+    if (!got) got = option_value(argc, argv, &i, "--config", &config_path);
+    if (!got) got = option_value(argc, argv, &i, "--source", &source);
+    if (got == 1) continue;
+    if (got < 0)
+      fprintf(stderr, "binhook doctor: option '%s' needs a value\n", a);
+    else if (a[0] == '-')
+      fprintf(stderr, "binhook doctor: unknown option '%s'\n", a);
+    else
+      fprintf(stderr, "binhook doctor: unexpected argument '%s'\n", a);
+    usage(stderr);
+    return 2;
+  }
+
+  struct config cfg;
+  struct conn_opts opts;
+  struct doctor_server server;
+  struct doctor_report report;
+  struct buf out = BUF_INIT;
+  MYSQL *m = NULL;
+  char err[4096], where[300];
+  int rc = 2;
+  memset(&cfg, 0, sizeof cfg);
+  memset(&opts, 0, sizeof opts);
+  memset(&server, 0, sizeof server);
+  memset(&report, 0, sizeof report);
+
+  config_defaults(&cfg);
+  if (config_path && config_load(config_path, &cfg, err, sizeof err)) {
+    size_t n = strlen(err);
+    fprintf(stderr, "%s%s", err, n && err[n - 1] == '\n' ? "" : "\n");
+    goto out;
+  }
+  if (source) {
+    free(cfg.source.url);
+    cfg.source.url = xstrdup(source);
+  }
+  if (config_source_conn(&cfg, &opts, err, sizeof err)) {
+    fprintf(stderr, "binhook doctor: %s\n", err);
+    goto out;
+  }
+  /* The daemon's stream waits forever; a check should not. */
+  if (!opts.read_timeout) opts.read_timeout = 30;
+  conn_where(&opts, where, sizeof where);
+
+  rc = 1;
+  if (!(m = conn_open(&opts, err, sizeof err))) {
+    fprintf(stderr, "binhook doctor: %s\n", err);
+    goto out;
+  }
+  if (doctor_gather(m, &server, err, sizeof err)) {
+    fprintf(stderr, "binhook doctor: '%s': %s\n", where, err);
+    goto out;
+  }
+  doctor_evaluate(&server, &report);
+  if (json) {
+    doctor_format_json(&report, &out);
+  } else {
+    char *who = account(&server);
+    buf_printf(&out, "checking %s %s at '%s' as %s\n", family(&server), server.version, where, who);
+    free(who);
+    doctor_format_text(&report, &out);
+  }
+  fwrite(out.p, 1, out.len, stdout);
+  if (fflush(stdout)) {
+    fprintf(stderr, "binhook doctor: cannot write the report\n");
+    goto out;
+  }
+  rc = doctor_count(&report, DOCTOR_ERROR) ? 1 : 0;
+out:
+  buf_free(&out);
+  doctor_report_free(&report);
+  doctor_server_free(&server);
+  if (m) mysql_close(m);
+  conn_opts_free(&opts);
+  config_free(&cfg);
+  return rc;
+}

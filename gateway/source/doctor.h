@@ -1,0 +1,93 @@
+/* doctor.h - `binhook doctor`: whether a MySQL or MariaDB server can serve
+ * binhook, and what to change when it cannot. Facts are read from a live
+ * server once (doctor_gather: variables, CURRENT_USER(), SHOW GRANTS, SHOW
+ * BINARY LOGS) into a struct doctor_server; doctor_evaluate turns them into a
+ * report of checks without touching the network, so the judgement for either
+ * server family can be exercised from plain data. The report is printed as
+ * text for people or as a JSON array for scripts.
+ *
+ * Ownership: every string in these structs is owned by the struct holding it
+ * and released by the matching _free function. */
+#ifndef BH_DOCTOR_H
+#define BH_DOCTOR_H
+
+#include "util/buf.h"
+
+#include <mysql.h>
+#include <stddef.h>
+
+enum doctor_status {
+  DOCTOR_OK,
+  DOCTOR_INFO,    /* worth knowing, nothing to change */
+  DOCTOR_WARNING, /* binhook works, with a limitation the message names */
+  DOCTOR_ERROR,   /* binhook cannot stream (correctly) until it is fixed */
+  DOCTOR_SKIPPED, /* not checkable because of a problem reported elsewhere */
+};
+
+struct doctor_check {
+  char *name; /* "binlog_format", "privilege REPLICATION SLAVE", ... */
+  enum doctor_status status;
+  char *value;   /* what the server has; NULL when there is nothing to show */
+  char *message; /* why it matters; NULL for a plain ok */
+  char *fix;     /* the statement to run and the my.cnf line; NULL when none */
+};
+
+struct doctor_report {
+  struct doctor_check *checks;
+  size_t n, cap;
+};
+
+/* What the checks are computed from. Variables are SHOW GLOBAL VARIABLES
+ * rows; a variable the server does not have is simply absent. */
+struct doctor_server {
+  int mariadb;                  /* 1 MariaDB, 0 MySQL (and its forks) */
+  unsigned major, minor, patch; /* from the version string */
+  char *version, *version_comment;
+  char *user, *host;              /* CURRENT_USER(), split at the last '@' */
+  char **var_names, **var_values; /* nvars each */
+  size_t nvars;
+  char **grants; /* SHOW GRANTS lines */
+  size_t ngrants;
+  char *grants_error;     /* SHOW GRANTS failed: why; grants is empty */
+  char *active_roles;     /* CURRENT_ROLE() at login, NULL when none */
+  size_t nbinlogs;        /* SHOW BINARY LOGS rows */
+  char *binlog_last;      /* the newest file's name, NULL when none */
+  char *binlogs_error;    /* SHOW BINARY LOGS failed: the server's message */
+  unsigned binlogs_errno; /* and its error code */
+};
+
+/* Reads the facts from an open connection into s (zeroed by the caller).
+ * Returns 0, or -1 with err when the server cannot even be asked (the
+ * variables or the current user); a failing SHOW GRANTS or SHOW BINARY LOGS
+ * is a fact, recorded in s, not a failure. */
+int doctor_gather(MYSQL *m, struct doctor_server *s, char *err, size_t errsz);
+
+/* Detects the family and the version number from s->version and
+ * s->version_comment (both set); doctor_gather calls it. */
+void doctor_detect(struct doctor_server *s);
+
+/* Sets a variable in s, replacing an earlier value (for gathering and for
+ * building facts by hand). */
+void doctor_server_set(struct doctor_server *s, const char *name, const char *value);
+
+/* Appends one check per concern to r (zeroed by the caller), in a fixed order. */
+void doctor_evaluate(const struct doctor_server *s, struct doctor_report *r);
+
+/* Counts of checks with a status. */
+size_t doctor_count(const struct doctor_report *r, enum doctor_status status);
+
+/* The lines people read: one per check, an indented fix under a problem, then
+ * the summary line. */
+void doctor_format_text(const struct doctor_report *r, struct buf *out);
+
+/* A JSON array of {"name","status","value","message","fix"} objects, one a
+ * line; absent fields are null. */
+void doctor_format_json(const struct doctor_report *r, struct buf *out);
+
+/* "ok", "info", "warning", "error", "skipped". */
+const char *doctor_status_name(enum doctor_status status);
+
+void doctor_server_free(struct doctor_server *s);
+void doctor_report_free(struct doctor_report *r);
+
+#endif

@@ -1,0 +1,74 @@
+/* source.h - the live change stream. A source connects to the server as a
+ * replica (COM_REGISTER_SLAVE with the configured server_id, then
+ * COM_BINLOG_DUMP), reads raw events in its own thread (the fetch blocks),
+ * decodes them and pushes canonical events into a bounded change queue (event/changeq.h).
+ * On connection loss it reconnects with backoff and resumes at the last
+ * transaction boundary, dropping the changes of the open transaction it had
+ * already delivered, so the consumer sees every change exactly once.
+ *
+ * The consumer pops events with source_next (or waits on changeq_fd of
+ * source_queue) until it gets NULL: then source_error says why the stream
+ * ended (NULL after source_stop). */
+#ifndef BH_SOURCE_H
+#define BH_SOURCE_H
+
+#include "source/conn.h"
+#include "event/change.h"
+#include "event/changeq.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum start_kind { START_END, START_BEGINNING, START_FILE, START_GTID };
+
+struct start_pos {
+  enum start_kind kind;
+  char file[POS_FILE_MAX];
+  uint64_t pos;
+  uint32_t skip; /* FILE:OFFSET+K: drop the first K changes of that transaction */
+  char gtid[1024];
+};
+
+/* Parses end | start | FILE:OFFSET[+K] | gtid:SET. Returns 0 or -1 with err. */
+int start_pos_parse(const char *s, struct start_pos *out, char *err, size_t errsz);
+
+struct source_opts {
+  struct conn_opts conn;   /* copied */
+  unsigned server_id;
+  struct start_pos start;
+  char **include, **exclude; /* table globs, copied; NULL: all / none */
+  double heartbeat;        /* seconds; 0: none */
+  size_t queue_events, queue_bytes;
+  int max_retries;         /* reconnect attempts in a row before giving up; 0: forever */
+};
+
+struct source;
+
+struct source *source_new(const struct source_opts *o);
+
+/* Connects, resolves the start position, requests the stream and starts the
+ * reader thread. The first connection is made here, so that its errors
+ * (wrong password, binlog off, unknown file) come back at once. Returns 0 or
+ * -1 with err. */
+int source_start(struct source *s, char *err, size_t errsz);
+
+/* Where the stream was requested from (after source_start: end and start
+ * resolved to a file and offset); *skip gets the changes it skips there. */
+const struct position *source_start_position(struct source *s, uint32_t *skip);
+
+/* The next event (caller frees), blocking; NULL at the end of the stream. */
+struct change *source_next(struct source *s);
+struct changeq *source_queue(struct source *s);
+
+/* 1 while a replication connection is open (streaming), 0 while it is
+ * being reopened or after the stream ended. Any thread. */
+int source_connected(struct source *s);
+
+/* Why the stream ended, or NULL if it was stopped. */
+const char *source_error(struct source *s);
+
+/* Asks the reader to stop and waits for it. Safe to call twice. */
+void source_stop(struct source *s);
+void source_free(struct source *s);
+
+#endif

@@ -1,0 +1,1190 @@
+/* retryq.c - the on-disk retry queue (see retryq.h for the layout and the
+ * promises). The event loop's thread encodes records into `pend` under the
+ * mutex and returns; the writer thread moves `pend` into its own batch,
+ * appends the batch to the newest segment with one write and one fsync,
+ * then publishes the new durable ticket and where each ADD record landed.
+ *
+ * Every delivery in the queue has an item in memory (metadata, no payload):
+ * a hash by seq for lookups and a list in seq order for retryq_list. The
+ * payload stays on disk until retryq_read asks for it. */
+#include "store/retryq.h"
+
+#include "util/buf.h"
+#include "util/util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define MAGIC 0x31514842u /* "BHQ1" little-endian */
+#define HDR 12            /* magic, body length, CRC-32 of the body */
+#define MAX_BODY (1u << 30)
+#define DEFAULT_SEGMENT (64ull << 20)
+
+/* R_SEQ opens every segment: the next seq at its creation, so that seqs
+ * are never given twice even when every record that used them is gone. */
+enum rec_type { R_ADD = 1, R_ATTEMPT, R_DEAD, R_REVIVE, R_DONE, R_SEQ };
+
+struct item {
+  struct retryq_rec r; /* payload NULL */
+  uint64_t segno;     /* where its latest ADD record is; segno 0: not written yet */
+  uint64_t off;
+  uint32_t len;       /* the whole record, header included */
+  char *mem;          /* the payload until the record is written */
+  size_t memlen;
+  struct item *prev, *next; /* seq order */
+};
+
+struct seg {
+  uint64_t no;
+  uint64_t size;
+  size_t live;        /* items whose ADD is here */
+  uint64_t live_bytes;
+};
+
+/* An ADD record inside a batch, placed once the batch is written. */
+struct placed {
+  uint64_t seq;
+  uint64_t off; /* in the batch */
+  uint32_t len;
+};
+
+struct retryq {
+  char *dir;
+  struct retryq_opts o;
+  int readonly;
+  pthread_mutex_t mu;
+  pthread_cond_t wake, written;
+  pthread_t writer;
+  int started, stop;
+
+  /* items */
+  struct item **tab;
+  size_t cap, n, ndead;
+  struct item *head, *tail;
+  uint64_t next_seq;
+
+  /* segments, oldest first; the last is the one appended to */
+  struct seg *segs;
+  size_t nsegs;
+  int active_fd;
+
+  /* records encoded, not yet taken by the writer */
+  struct buf pend;
+  struct placed *pplaced;
+  size_t npplaced, pplaced_cap;
+  uint64_t submitted, durable; /* tickets */
+  uint64_t batch_bytes;        /* taken by the writer, not yet written */
+
+  struct checkpoint cp;
+  uint64_t cp_ticket;
+  uint64_t cp_gen, cp_saved; /* checkpoints asked for, the last one saved */
+
+  char error[4400]; /* why writing fails now; "" when it works */
+  int notify[2];
+};
+
+void retryq_rec_free(struct retryq_rec *r)
+{
+  free(r->endpoint);
+  free(r->rule);
+  free(r->id);
+  free(r->okey);
+  free(r->reason);
+  free(r->payload);
+  memset(r, 0, sizeof *r);
+}
+
+/* --- the seq hash (linear probing, backward-shift deletion) --- */
+
+static size_t slot_of(uint64_t seq, size_t cap) { return (size_t)((seq * 0x9E3779B97F4A7C15ull) >> 17) & (cap - 1); }
+
+static struct item *find(struct retryq *q, uint64_t seq)
+{
+  if (!q->cap) return NULL;
+  for (size_t i = slot_of(seq, q->cap);; i = (i + 1) & (q->cap - 1)) {
+    if (!q->tab[i]) return NULL;
+    if (q->tab[i]->r.seq == seq) return q->tab[i];
+  }
+}
+
+static void tab_put(struct retryq *q, struct item *it)
+{
+  if ((q->n + 1) * 2 > q->cap) {
+    size_t ncap = q->cap ? q->cap * 2 : 1024;
+    struct item **old = q->tab;
+    size_t ocap = q->cap;
+    q->tab = xcalloc(ncap, sizeof *q->tab);
+    q->cap = ncap;
+    for (size_t i = 0; i < ocap; i++) {
+      if (!old[i]) continue;
+      size_t j = slot_of(old[i]->r.seq, ncap);
+      while (q->tab[j]) j = (j + 1) & (ncap - 1);
+      q->tab[j] = old[i];
+    }
+    free(old);
+  }
+  size_t i = slot_of(it->r.seq, q->cap);
+  while (q->tab[i]) i = (i + 1) & (q->cap - 1);
+  q->tab[i] = it;
+  q->n++;
+}
+
+static void tab_del(struct retryq *q, uint64_t seq)
+{
+  size_t i = slot_of(seq, q->cap);
+  while (q->tab[i]->r.seq != seq) i = (i + 1) & (q->cap - 1);
+  q->tab[i] = NULL;
+  q->n--;
+  for (size_t j = (i + 1) & (q->cap - 1); q->tab[j]; j = (j + 1) & (q->cap - 1)) {
+    size_t home = slot_of(q->tab[j]->r.seq, q->cap);
+    /* move it back when its home is not in (i, j] cyclically */
+    if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+      q->tab[i] = q->tab[j];
+      q->tab[j] = NULL;
+      i = j;
+    }
+  }
+}
+
+static struct seg *seg_of(struct retryq *q, uint64_t no)
+{
+  for (size_t i = 0; i < q->nsegs; i++)
+    if (q->segs[i].no == no) return &q->segs[i];
+  return NULL;
+}
+
+static void unplace(struct retryq *q, struct item *it)
+{
+  struct seg *s = it->segno ? seg_of(q, it->segno) : NULL;
+  if (s) {
+    s->live--;
+    s->live_bytes -= it->len;
+  }
+  it->segno = 0;
+}
+
+static void place(struct retryq *q, struct item *it, uint64_t segno, uint64_t off, uint32_t len)
+{
+  unplace(q, it);
+  free(it->mem);
+  it->mem = NULL;
+  struct seg *s = seg_of(q, segno);
+  bh_assert(s);
+  s->live++;
+  s->live_bytes += len;
+  it->segno = segno;
+  it->off = off;
+  it->len = len;
+}
+
+static void item_link(struct retryq *q, struct item *it)
+{
+  /* seqs come in increasing order, except for copies read at open */
+  struct item *after = q->tail;
+  while (after && after->r.seq > it->r.seq) after = after->prev;
+  it->prev = after;
+  it->next = after ? after->next : q->head;
+  if (it->next) it->next->prev = it;
+  else q->tail = it;
+  if (after) after->next = it;
+  else q->head = it;
+  tab_put(q, it);
+  if (it->r.dead) q->ndead++;
+}
+
+static void item_drop(struct retryq *q, struct item *it)
+{
+  unplace(q, it);
+  tab_del(q, it->r.seq);
+  if (it->prev) it->prev->next = it->next;
+  else q->head = it->next;
+  if (it->next) it->next->prev = it->prev;
+  else q->tail = it->prev;
+  if (it->r.dead) q->ndead--;
+  retryq_rec_free(&it->r);
+  free(it->mem);
+  free(it);
+}
+
+/* --- encoding --- */
+
+static void put32(struct buf *b, uint32_t v)
+{
+  unsigned char p[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16), (unsigned char)(v >> 24)};
+  buf_add(b, p, 4);
+}
+
+static void put64(struct buf *b, uint64_t v)
+{
+  put32(b, (uint32_t)v);
+  put32(b, (uint32_t)(v >> 32));
+}
+
+static void put_bytes(struct buf *b, const char *s, size_t n)
+{
+  if (!s) {
+    put32(b, 0xFFFFFFFFu);
+    return;
+  }
+  put32(b, (uint32_t)n);
+  buf_add(b, s, n);
+}
+
+static void put_str(struct buf *b, const char *s) { put_bytes(b, s, s ? strlen(s) : 0); }
+
+/* Starts a record in b; returns where it starts, for end_rec. */
+static size_t begin_rec(struct buf *b, enum rec_type t, uint64_t seq)
+{
+  size_t at = b->len;
+  unsigned char zero[HDR] = {0};
+  buf_add(b, zero, HDR);
+  unsigned char ty = (unsigned char)t;
+  buf_add(b, &ty, 1);
+  put64(b, seq);
+  return at;
+}
+
+static void end_rec(struct buf *b, size_t at)
+{
+  size_t body = b->len - at - HDR;
+  unsigned char *h = (unsigned char *)b->p + at;
+  uint32_t v[2] = {MAGIC, (uint32_t)body};
+  for (int k = 0; k < 2; k++)
+    for (int i = 0; i < 4; i++) h[k * 4 + i] = (unsigned char)(v[k] >> (8 * i));
+}
+
+/* The CRC of a record covers the segment and the offset it is written at
+ * too, so that a record that happens to sit inside another's payload (row
+ * data can hold anything) is never taken for a real one. */
+static uint32_t record_crc(const unsigned char *body, size_t n, uint64_t segno, uint64_t off)
+{
+  unsigned char where[16];
+  for (int i = 0; i < 8; i++) {
+    where[i] = (unsigned char)(segno >> (8 * i));
+    where[8 + i] = (unsigned char)(off >> (8 * i));
+  }
+  uLong crc = crc32(0L, where, sizeof where);
+  return (uint32_t)crc32(crc, body, (uInt)n);
+}
+
+/* Writes the CRCs of the records in [p, p+n), which go to segment segno at
+ * offset off. */
+static void seal(unsigned char *p, size_t n, uint64_t segno, uint64_t off)
+{
+  for (size_t o = 0; o + HDR <= n;) {
+    uint32_t len = le32(p + o + 4);
+    uint32_t crc = record_crc(p + o + HDR, len, segno, off + o);
+    for (int i = 0; i < 4; i++) p[o + 8 + i] = (unsigned char)(crc >> (8 * i));
+    o += HDR + len;
+  }
+}
+
+static void encode_add(struct buf *b, const struct retryq_rec *r, const char *payload, size_t payloadlen)
+{
+  size_t at = begin_rec(b, R_ADD, r->seq);
+  put64(b, (uint64_t)r->created);
+  put32(b, r->attempts);
+  put64(b, (uint64_t)r->due);
+  unsigned char dead = r->dead ? 1 : 0;
+  buf_add(b, &dead, 1);
+  put64(b, (uint64_t)r->dead_at);
+  put_str(b, r->endpoint);
+  put_str(b, r->rule);
+  put_str(b, r->id);
+  put_bytes(b, r->okey, r->okeylen);
+  put_str(b, r->reason);
+  put_bytes(b, payload ? payload : "", payloadlen);
+  end_rec(b, at);
+}
+
+struct reader {
+  const unsigned char *p, *end;
+  int bad;
+};
+
+static uint64_t get(struct reader *rd, int n)
+{
+  if (rd->end - rd->p < n) {
+    rd->bad = 1;
+    return 0;
+  }
+  uint64_t v = n == 1 ? rd->p[0] : n == 4 ? le32(rd->p) : le64(rd->p);
+  rd->p += n;
+  return v;
+}
+
+/* A string field: NULL for the absent mark; *len gets its length. */
+static char *get_bytes(struct reader *rd, size_t *len)
+{
+  uint32_t n = (uint32_t)get(rd, 4);
+  if (rd->bad || n == 0xFFFFFFFFu) {
+    if (len) *len = 0;
+    return NULL;
+  }
+  if ((size_t)(rd->end - rd->p) < n) {
+    rd->bad = 1;
+    return NULL;
+  }
+  char *s = xmalloc((size_t)n + 1);
+  memcpy(s, rd->p, n);
+  s[n] = 0;
+  rd->p += n;
+  if (len) *len = n;
+  return s;
+}
+
+/* The body of a record; with want_payload the payload too. */
+struct decoded {
+  enum rec_type type;
+  uint64_t seq;
+  struct retryq_rec r; /* ADD */
+  uint32_t attempts;  /* ATTEMPT */
+  int64_t t;          /* ATTEMPT due, DEAD at, REVIVE due */
+  char *reason;       /* DEAD */
+};
+
+static int decode(const unsigned char *body, size_t n, struct decoded *d, int want_payload)
+{
+  struct reader rd = {body, body + n, 0};
+  memset(d, 0, sizeof *d);
+  d->type = (enum rec_type)get(&rd, 1);
+  d->seq = get(&rd, 8);
+  switch (d->type) {
+  case R_ADD:
+    d->r.seq = d->seq;
+    d->r.created = (int64_t)get(&rd, 8);
+    d->r.attempts = (uint32_t)get(&rd, 4);
+    d->r.due = (int64_t)get(&rd, 8);
+    d->r.dead = (int)get(&rd, 1);
+    d->r.dead_at = (int64_t)get(&rd, 8);
+    d->r.endpoint = get_bytes(&rd, NULL);
+    d->r.rule = get_bytes(&rd, NULL);
+    d->r.id = get_bytes(&rd, NULL);
+    d->r.okey = get_bytes(&rd, &d->r.okeylen);
+    d->r.reason = get_bytes(&rd, NULL);
+    if (want_payload) {
+      d->r.payload = get_bytes(&rd, &d->r.payloadlen);
+      if (!d->r.payload && !rd.bad) d->r.payload = xstrdup("");
+    }
+    if (!rd.bad && (!d->r.endpoint || !d->r.rule || !d->r.id)) rd.bad = 1;
+    break;
+  case R_ATTEMPT:
+    d->attempts = (uint32_t)get(&rd, 4);
+    d->t = (int64_t)get(&rd, 8);
+    break;
+  case R_DEAD:
+    d->t = (int64_t)get(&rd, 8);
+    d->reason = get_bytes(&rd, NULL);
+    break;
+  case R_REVIVE: d->t = (int64_t)get(&rd, 8); break;
+  case R_DONE:
+  case R_SEQ: break;
+  default: rd.bad = 1;
+  }
+  if (rd.bad) {
+    retryq_rec_free(&d->r);
+    free(d->reason);
+    return -1;
+  }
+  return 0;
+}
+
+/* --- opening: reading the segments back --- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static void seg_path(const struct retryq *q, uint64_t no, char *out, size_t n)
+{
+  snprintf(out, n, "%s/%016" PRIx64 ".seg", q->dir, no);
+}
+
+static int read_all(const char *path, struct buf *out, char *err, size_t errsz)
+{
+  char eb[128];
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return bh_err(err, errsz, "cannot open '%s': %s", path, bh_strerror(errno, eb, sizeof eb));
+  char chunk[1 << 16];
+  for (;;) {
+    ssize_t r = read(fd, chunk, sizeof chunk);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      int e = errno;
+      close(fd);
+      return bh_err(err, errsz, "cannot read '%s': %s", path, bh_strerror(e, eb, sizeof eb));
+    }
+    if (!r) break;
+    buf_add(out, chunk, (size_t)r);
+  }
+  close(fd);
+  return 0;
+}
+
+/* A good record at p (n bytes left), at offset off of segment segno: its
+ * whole length, or 0. */
+static size_t good_record(const unsigned char *p, size_t n, uint64_t segno, uint64_t off)
+{
+  if (n < HDR || le32(p) != MAGIC) return 0;
+  uint32_t len = le32(p + 4);
+  if (len > MAX_BODY || len > n - HDR || len < 9) return 0;
+  return record_crc(p + HDR, len, segno, off) == le32(p + 8) ? HDR + (size_t)len : 0;
+}
+
+static void apply(struct retryq *q, const struct decoded *d, uint64_t segno, uint64_t off, uint32_t len)
+{
+  struct item *it = find(q, d->seq);
+  if (d->seq >= q->next_seq) q->next_seq = d->seq + 1;
+  switch (d->type) {
+  case R_ADD:
+    if (it) { /* a copy made by compaction: it replaces the older one */
+      if (it->r.dead) q->ndead--;
+      retryq_rec_free(&it->r);
+    } else {
+      it = xcalloc(1, sizeof *it);
+      it->r.seq = d->seq;
+      it->r = d->r;
+      item_link(q, it);
+      place(q, it, segno, off, len);
+      return;
+    }
+    it->r = d->r;
+    if (it->r.dead) q->ndead++;
+    place(q, it, segno, off, len);
+    return;
+  case R_ATTEMPT:
+    if (!it) return;
+    it->r.attempts = d->attempts;
+    it->r.due = d->t;
+    return;
+  case R_DEAD:
+    if (!it) return;
+    if (!it->r.dead) q->ndead++;
+    it->r.dead = 1;
+    it->r.dead_at = d->t;
+    free(it->r.reason);
+    it->r.reason = d->reason ? xstrdup(d->reason) : NULL;
+    return;
+  case R_REVIVE:
+    if (!it) return;
+    if (it->r.dead) q->ndead--;
+    it->r.dead = 0;
+    it->r.attempts = 0;
+    it->r.due = d->t;
+    return;
+  case R_DONE:
+    if (it) item_drop(q, it);
+    return;
+  case R_SEQ: return; /* next_seq moved above */
+  }
+}
+
+/* Reads one segment; damaged parts are skipped (and, unless readonly, cut
+ * out of the file, which is rewritten with its good records only). */
+static int load_segment(struct retryq *q, uint64_t no, struct retryq_report *rep, char *err, size_t errsz)
+{
+  char path[4096];
+  seg_path(q, no, path, sizeof path);
+  struct buf raw = BUF_INIT, good = BUF_INIT;
+  if (read_all(path, &raw, err, errsz)) return -1;
+  q->segs = xrealloc(q->segs, (q->nsegs + 1) * sizeof *q->segs);
+  q->segs[q->nsegs++] = (struct seg){.no = no};
+  const unsigned char *p = (const unsigned char *)raw.p;
+  size_t n = raw.len, o = 0;
+  int damaged = 0;
+  while (o < n) {
+    size_t len = good_record(p + o, n - o, no, o);
+    if (!len) {
+      /* skip to the next good record, if any */
+      size_t from = o;
+      for (o++; o < n && !good_record(p + o, n - o, no, o); o++) {}
+      rep->bad_records++;
+      rep->bad_bytes += o - from;
+      damaged = 1;
+      continue;
+    }
+    struct decoded d;
+    if (decode(p + o + HDR, len - HDR, &d, 0)) { /* a good CRC over a body it cannot read: a newer format? */
+      rep->bad_records++;
+      rep->bad_bytes += len;
+      damaged = 1;
+      o += len;
+      continue;
+    }
+    /* where it stays: in the file as it is (readonly), or in the file
+     * rewritten with the good records only */
+    uint64_t at = q->readonly ? o : good.len;
+    size_t gat = good.len;
+    buf_add(&good, p + o, len);
+    seal((unsigned char *)good.p + gat, len, no, gat);
+    apply(q, &d, no, at, (uint32_t)len);
+    free(d.reason);
+    o += len;
+  }
+  q->segs[q->nsegs - 1].size = good.len;
+  int rc = 0;
+  if (!good.len && !q->readonly) { /* nothing in it (a start that wrote nothing, or all damaged) */
+    unlink(path);
+    q->nsegs--;
+    damaged = 0;
+  }
+  if (damaged && !q->readonly) { /* the good records only, replacing the file atomically */
+    const char *name = strrchr(path, '/') + 1;
+    if (state_write_file(q->dir, name, good.p, good.len, err, errsz)) rc = -1;
+  }
+  buf_free(&raw);
+  buf_free(&good);
+  return rc;
+}
+
+static int open_segment(struct retryq *q, char *err, size_t errsz)
+{
+  char path[4096], eb[128];
+  uint64_t no = q->nsegs ? q->segs[q->nsegs - 1].no + 1 : 1;
+  seg_path(q, no, path, sizeof path);
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) return bh_err(err, errsz, "cannot create queue segment '%s': %s", path, bh_strerror(errno, eb, sizeof eb));
+  if (state_sync_dir(q->dir, err, errsz)) {
+    close(fd);
+    unlink(path);
+    return -1;
+  }
+  pthread_mutex_lock(&q->mu);
+  uint64_t next = q->next_seq;
+  pthread_mutex_unlock(&q->mu);
+  struct buf mark = BUF_INIT;
+  size_t at = begin_rec(&mark, R_SEQ, next);
+  end_rec(&mark, at);
+  seal((unsigned char *)mark.p, mark.len, no, 0);
+  if (bh_write_all(fd, mark.p, mark.len) || fdatasync(fd)) {
+    bh_err(err, errsz, "cannot write queue segment '%s': %s", path, bh_strerror(errno, eb, sizeof eb));
+    buf_free(&mark);
+    close(fd);
+    unlink(path);
+    return -1;
+  }
+  if (q->active_fd >= 0) close(q->active_fd);
+  q->active_fd = fd;
+  pthread_mutex_lock(&q->mu);
+  q->segs = xrealloc(q->segs, (q->nsegs + 1) * sizeof *q->segs);
+  q->segs[q->nsegs++] = (struct seg){.no = no, .size = mark.len};
+  pthread_mutex_unlock(&q->mu);
+  buf_free(&mark);
+  return 0;
+}
+
+static void *writer_main(void *arg);
+
+struct retryq *retryq_open(const char *dir, const struct retryq_opts *o, int readonly, struct retryq_report *report,
+                         char *err, size_t errsz)
+{
+  char eb[128];
+  struct retryq_report rep;
+  memset(&rep, 0, sizeof rep);
+  if (!readonly && mkdir(dir, 0700) && errno != EEXIST) {
+    bh_err(err, errsz, "cannot create '%s': %s", dir, bh_strerror(errno, eb, sizeof eb));
+    return NULL;
+  }
+  DIR *dh = opendir(dir);
+  if (!dh) {
+    bh_err(err, errsz, "cannot open queue directory '%s': %s", dir, bh_strerror(errno, eb, sizeof eb));
+    return NULL;
+  }
+  struct retryq *q = xcalloc(1, sizeof *q);
+  q->dir = xstrdup(dir);
+  if (o) q->o = *o;
+  if (!q->o.segment_bytes) q->o.segment_bytes = DEFAULT_SEGMENT;
+  q->readonly = readonly;
+  q->active_fd = -1;
+  q->notify[0] = q->notify[1] = -1;
+  q->next_seq = 1;
+  pthread_mutex_init(&q->mu, NULL);
+  pthread_cond_init(&q->wake, NULL);
+  pthread_cond_init(&q->written, NULL);
+  uint64_t *nos = NULL;
+  size_t nnos = 0;
+  struct dirent *de;
+  while ((de = readdir(dh))) {
+    size_t l = strlen(de->d_name);
+    char *end;
+    if (l != 20 || strcmp(de->d_name + 16, ".seg")) continue;
+    uint64_t no = strtoull(de->d_name, &end, 16);
+    if (end != de->d_name + 16 || !no) continue;
+    nos = xrealloc(nos, (nnos + 1) * sizeof *nos);
+    nos[nnos++] = no;
+  }
+  closedir(dh);
+  if (nnos) qsort(nos, nnos, sizeof *nos, cmp_u64);
+  for (size_t i = 0; i < nnos; i++)
+    if (load_segment(q, nos[i], &rep, err, errsz)) goto fail;
+  free(nos);
+  nos = NULL;
+  rep.segments = q->nsegs;
+  for (size_t i = 0; i < q->nsegs; i++) rep.bytes += q->segs[i].size;
+  rep.dead = q->ndead;
+  rep.live = q->n - q->ndead;
+  if (report) *report = rep;
+  if (readonly) return q;
+  if (pipe(q->notify)) {
+    bh_err(err, errsz, "cannot make a pipe: %s", bh_strerror(errno, eb, sizeof eb));
+    goto fail;
+  }
+  for (int i = 0; i < 2; i++) {
+    fcntl(q->notify[i], F_SETFL, fcntl(q->notify[i], F_GETFL) | O_NONBLOCK);
+    fcntl(q->notify[i], F_SETFD, FD_CLOEXEC);
+  }
+  if (open_segment(q, err, errsz)) goto fail;
+  if (pthread_create(&q->writer, NULL, writer_main, q)) {
+    bh_err(err, errsz, "cannot start the queue writer thread");
+    goto fail;
+  }
+  q->started = 1;
+  return q;
+fail:
+  free(nos);
+  retryq_close(q, 0, NULL, 0);
+  return NULL;
+}
+
+/* --- the writer --- */
+
+static void notify(struct retryq *q)
+{
+  if (q->notify[1] >= 0) {
+    ssize_t w = write(q->notify[1], "", 1);
+    (void)w; /* a full pipe already says it */
+  }
+}
+
+/* Deletes the oldest segments with nothing live; copies the live records of
+ * the oldest one forward when it is mostly finished. Called with the mutex
+ * held; returns with it held. */
+static void compact(struct retryq *q, struct buf *batch, struct placed **pl, size_t *npl, size_t *plcap)
+{
+  while (q->nsegs > 1) {
+    struct seg *s = &q->segs[0];
+    if (s->live) {
+      /* copied when that is worth it: little of it is live, or the old
+       * segments are more garbage than live (a few long-lived deliveries
+       * must not keep every newer segment on disk) */
+      uint64_t live = 0, garbage = 0; /* over the segments no longer written to */
+      for (size_t i = 0; i + 1 < q->nsegs; i++) {
+        live += q->segs[i].live_bytes;
+        garbage += q->segs[i].size - q->segs[i].live_bytes;
+      }
+      if ((s->live_bytes * 4 > s->size && garbage < live) || *npl) return;
+      /* copy its live records forward; it goes once they are durable */
+      char path[4096];
+      seg_path(q, s->no, path, sizeof path);
+      int fd = open(path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0) return;
+      for (struct item *it = q->head; it; it = it->next) {
+        if (it->segno != s->no) continue;
+        char *raw = xmalloc(it->len);
+        struct decoded d;
+        if (pread(fd, raw, it->len, (off_t)it->off) != (ssize_t)it->len || !good_record((unsigned char *)raw, it->len, s->no, it->off) ||
+            decode((unsigned char *)raw + HDR, it->len - HDR, &d, 1)) {
+          free(raw);
+          close(fd);
+          return; /* leave it; the segment stays */
+        }
+        size_t at = batch->len;
+        encode_add(batch, &it->r, d.r.payload, d.r.payloadlen); /* the current state, with the payload */
+        retryq_rec_free(&d.r);
+        free(raw);
+        if (*npl == *plcap) {
+          *plcap = *plcap ? *plcap * 2 : 64;
+          *pl = xrealloc(*pl, *plcap * sizeof **pl);
+        }
+        (*pl)[(*npl)++] = (struct placed){it->r.seq, at, (uint32_t)(batch->len - at)};
+      }
+      close(fd);
+      return;
+    }
+    char path[4096];
+    seg_path(q, s->no, path, sizeof path);
+    unlink(path);
+    memmove(q->segs, q->segs + 1, (q->nsegs - 1) * sizeof *q->segs);
+    q->nsegs--;
+  }
+}
+
+/* A write failed: says so, then waits a second before the next try (the
+ * mutex held). Returns 1 when retryq_close gave up waiting. */
+static int failed(struct retryq *q, const char *err)
+{
+  snprintf(q->error, sizeof q->error, "%s", err);
+  notify(q);
+  pthread_cond_broadcast(&q->written);
+  if (q->stop == 2) return 1;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ts.tv_sec += 1;
+  pthread_cond_timedwait(&q->wake, &q->mu, &ts);
+  return 0;
+}
+
+static void *writer_main(void *arg)
+{
+  struct retryq *q = arg;
+  struct buf batch = BUF_INIT;
+  struct placed *pl = NULL;
+  size_t npl = 0, plcap = 0;
+  uint64_t batch_ticket = 0;
+  char err[4400], eb[128];
+  pthread_mutex_lock(&q->mu);
+  for (;;) {
+    /* take what was submitted */
+    if (q->pend.len) {
+      uint64_t base = batch.len;
+      buf_add(&batch, q->pend.p, q->pend.len);
+      for (size_t i = 0; i < q->npplaced; i++) {
+        if (npl == plcap) {
+          plcap = plcap ? plcap * 2 : 64;
+          pl = xrealloc(pl, plcap * sizeof *pl);
+        }
+        pl[npl] = q->pplaced[i];
+        pl[npl++].off += base;
+      }
+      q->pend.len = 0;
+      q->npplaced = 0;
+      batch_ticket = q->submitted;
+      q->batch_bytes = batch.len;
+    }
+    int cp_due = q->cp_gen > q->cp_saved && q->durable >= q->cp_ticket && !batch.len;
+    if (!batch.len && !cp_due) {
+      if (q->stop) break;
+      pthread_cond_wait(&q->wake, &q->mu);
+      continue;
+    }
+    if (cp_due) {
+      struct checkpoint cp = q->cp;
+      uint64_t gen = q->cp_gen;
+      pthread_mutex_unlock(&q->mu);
+      int rc = q->o.state ? state_checkpoint_save(q->o.state, &cp, err, sizeof err) : 0;
+      pthread_mutex_lock(&q->mu);
+      if (rc) { /* tried again in a second (a newer one, if one came) */
+        if (failed(q, err)) break;
+      } else {
+        q->cp_saved = gen;
+        if (q->error[0]) q->error[0] = 0;
+        notify(q);
+        pthread_cond_broadcast(&q->written);
+      }
+      continue;
+    }
+    /* write the batch: a new segment first when this one is full */
+    struct seg *act = &q->segs[q->nsegs - 1];
+    int roll = act->size && act->size + batch.len > q->o.segment_bytes;
+    uint64_t at = act->size, segno = act->no;
+    pthread_mutex_unlock(&q->mu);
+    int rc = 0;
+    err[0] = 0;
+    if (roll) {
+      rc = open_segment(q, err, sizeof err);
+      if (!rc) {
+        pthread_mutex_lock(&q->mu);
+        at = q->segs[q->nsegs - 1].size; /* after its seq mark */
+        segno = q->segs[q->nsegs - 1].no;
+        pthread_mutex_unlock(&q->mu);
+      }
+    }
+    if (!rc) seal((unsigned char *)batch.p, batch.len, segno, at);
+    if (!rc && (bh_write_all(q->active_fd, batch.p, batch.len) || fdatasync(q->active_fd))) {
+      int e = errno;
+      char path[4096];
+      seg_path(q, segno, path, sizeof path);
+      snprintf(err, sizeof err, "cannot write queue segment '%s': %s", path, bh_strerror(e, eb, sizeof eb));
+      /* cut off what may have been written, so that the next try appends
+       * whole records only */
+      if (ftruncate(q->active_fd, (off_t)at)) {}
+      rc = -1;
+    }
+    pthread_mutex_lock(&q->mu);
+    if (rc) {
+      if (failed(q, err)) break; /* retryq_close gave up waiting */
+      continue;
+    }
+    struct seg *s = seg_of(q, segno);
+    s->size = at + batch.len;
+    for (size_t i = 0; i < npl; i++) {
+      struct item *it = find(q, pl[i].seq);
+      if (it) place(q, it, segno, at + pl[i].off, pl[i].len);
+    }
+    npl = 0;
+    batch.len = 0;
+    q->batch_bytes = 0;
+    q->durable = batch_ticket;
+    if (q->error[0]) q->error[0] = 0; /* a checkpoint that still fails sets it again */
+    compact(q, &batch, &pl, &npl, &plcap);
+    notify(q);
+    pthread_cond_broadcast(&q->written);
+  }
+  pthread_cond_broadcast(&q->written);
+  pthread_mutex_unlock(&q->mu);
+  buf_free(&batch);
+  free(pl);
+  return NULL;
+}
+
+/* --- the calls of the event loop's thread --- */
+
+static uint64_t submitted(struct retryq *q)
+{
+  uint64_t t = ++q->submitted;
+  pthread_cond_signal(&q->wake);
+  pthread_mutex_unlock(&q->mu);
+  return t;
+}
+
+uint64_t retryq_add(struct retryq *q, struct retryq_rec *r)
+{
+  bh_assert(!q->readonly);
+  pthread_mutex_lock(&q->mu);
+  struct item *it = xcalloc(1, sizeof *it);
+  r->seq = q->next_seq++;
+  it->r.seq = r->seq;
+  it->r.endpoint = xstrdup(r->endpoint);
+  it->r.rule = xstrdup(r->rule);
+  it->r.id = xstrdup(r->id);
+  if (r->okey) {
+    it->r.okey = xmalloc(r->okeylen + 1);
+    memcpy(it->r.okey, r->okey, r->okeylen);
+    it->r.okey[r->okeylen] = 0;
+    it->r.okeylen = r->okeylen;
+  }
+  it->r.created = r->created;
+  it->r.attempts = r->attempts;
+  it->r.due = r->due;
+  it->r.dead = r->dead;
+  it->r.dead_at = r->dead_at;
+  it->r.reason = r->reason ? xstrdup(r->reason) : NULL;
+  it->mem = xmalloc(r->payloadlen + 1);
+  if (r->payloadlen) memcpy(it->mem, r->payload, r->payloadlen);
+  it->memlen = r->payloadlen;
+  item_link(q, it);
+  size_t at = q->pend.len;
+  encode_add(&q->pend, r, r->payload, r->payloadlen);
+  if (q->npplaced == q->pplaced_cap) {
+    q->pplaced_cap = q->pplaced_cap ? q->pplaced_cap * 2 : 256;
+    q->pplaced = xrealloc(q->pplaced, q->pplaced_cap * sizeof *q->pplaced);
+  }
+  q->pplaced[q->npplaced++] = (struct placed){r->seq, at, (uint32_t)(q->pend.len - at)};
+  return submitted(q);
+}
+
+uint64_t retryq_attempt(struct retryq *q, uint64_t seq, uint32_t attempts, int64_t due)
+{
+  pthread_mutex_lock(&q->mu);
+  struct item *it = find(q, seq);
+  if (it) {
+    it->r.attempts = attempts;
+    it->r.due = due;
+  }
+  size_t at = begin_rec(&q->pend, R_ATTEMPT, seq);
+  put32(&q->pend, attempts);
+  put64(&q->pend, (uint64_t)due);
+  end_rec(&q->pend, at);
+  return submitted(q);
+}
+
+uint64_t retryq_dead(struct retryq *q, uint64_t seq, int64_t when, const char *reason)
+{
+  pthread_mutex_lock(&q->mu);
+  struct item *it = find(q, seq);
+  if (it) {
+    if (!it->r.dead) q->ndead++;
+    it->r.dead = 1;
+    it->r.dead_at = when;
+    free(it->r.reason);
+    it->r.reason = reason ? xstrdup(reason) : NULL;
+  }
+  size_t at = begin_rec(&q->pend, R_DEAD, seq);
+  put64(&q->pend, (uint64_t)when);
+  put_str(&q->pend, reason);
+  end_rec(&q->pend, at);
+  return submitted(q);
+}
+
+uint64_t retryq_revive(struct retryq *q, uint64_t seq, int64_t due)
+{
+  pthread_mutex_lock(&q->mu);
+  struct item *it = find(q, seq);
+  if (it) {
+    if (it->r.dead) q->ndead--;
+    it->r.dead = 0;
+    it->r.attempts = 0;
+    it->r.due = due;
+  }
+  size_t at = begin_rec(&q->pend, R_REVIVE, seq);
+  put64(&q->pend, (uint64_t)due);
+  end_rec(&q->pend, at);
+  return submitted(q);
+}
+
+uint64_t retryq_done(struct retryq *q, uint64_t seq)
+{
+  pthread_mutex_lock(&q->mu);
+  struct item *it = find(q, seq);
+  if (it) item_drop(q, it);
+  size_t at = begin_rec(&q->pend, R_DONE, seq);
+  end_rec(&q->pend, at);
+  return submitted(q);
+}
+
+uint64_t retryq_durable(struct retryq *q)
+{
+  pthread_mutex_lock(&q->mu);
+  uint64_t d = q->durable;
+  pthread_mutex_unlock(&q->mu);
+  return d;
+}
+
+void retryq_set_checkpoint(struct retryq *q, const struct checkpoint *cp)
+{
+  pthread_mutex_lock(&q->mu);
+  q->cp = *cp;
+  q->cp_gen++;
+  q->cp_ticket = q->submitted;
+  pthread_cond_signal(&q->wake);
+  pthread_mutex_unlock(&q->mu);
+}
+
+static int wait_written(struct retryq *q, double timeout, char *err, size_t errsz)
+{
+  struct timespec dl;
+  clock_gettime(CLOCK_REALTIME, &dl);
+  dl.tv_sec += (time_t)timeout;
+  dl.tv_nsec += (long)((timeout - (double)(time_t)timeout) * 1e9);
+  if (dl.tv_nsec >= 1000000000L) {
+    dl.tv_sec++;
+    dl.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&q->mu);
+  uint64_t want = q->submitted, cp = q->cp_gen;
+  pthread_cond_signal(&q->wake);
+  int rc = 0;
+  while (q->durable < want || q->cp_saved < cp) {
+    if (pthread_cond_timedwait(&q->written, &q->mu, &dl) == ETIMEDOUT) {
+      rc = bh_err(err, errsz, "%s", q->error[0] ? q->error : "the queue writer did not finish in time");
+      break;
+    }
+  }
+  pthread_mutex_unlock(&q->mu);
+  return rc;
+}
+
+int retryq_sync(struct retryq *q, double timeout, char *err, size_t errsz)
+{
+  if (!q->started) return 0;
+  return wait_written(q, timeout, err, errsz);
+}
+
+static int read_placed(struct retryq *q, uint64_t seq, struct retryq_rec *out, char *err, size_t errsz);
+
+int retryq_read(struct retryq *q, uint64_t seq, struct retryq_rec *out, char *err, size_t errsz)
+{
+  memset(out, 0, sizeof *out);
+  pthread_mutex_lock(&q->mu);
+  struct item *it = find(q, seq);
+  if (it && it->mem) { /* not written yet: from memory */
+    out->seq = seq;
+    out->endpoint = xstrdup(it->r.endpoint);
+    out->rule = xstrdup(it->r.rule);
+    out->id = xstrdup(it->r.id);
+    if (it->r.okey) {
+      out->okey = xmalloc(it->r.okeylen + 1);
+      memcpy(out->okey, it->r.okey, it->r.okeylen + 1);
+      out->okeylen = it->r.okeylen;
+    }
+    out->created = it->r.created;
+    out->attempts = it->r.attempts;
+    out->due = it->r.due;
+    out->dead = it->r.dead;
+    out->dead_at = it->r.dead_at;
+    out->reason = it->r.reason ? xstrdup(it->r.reason) : NULL;
+    out->payload = xmalloc(it->memlen + 1);
+    memcpy(out->payload, it->mem, it->memlen);
+    out->payload[it->memlen] = 0;
+    out->payloadlen = it->memlen;
+    pthread_mutex_unlock(&q->mu);
+    return 0;
+  }
+  pthread_mutex_unlock(&q->mu);
+  if (!it) return bh_err(err, errsz, "no delivery %" PRIu64 " in the queue", seq);
+  for (int tries = 0;; tries++) {
+    int rc = read_placed(q, seq, out, err, errsz);
+    if (rc != 1) return rc;
+    if (tries == 3) return bh_err(err, errsz, "delivery %" PRIu64 " kept moving while being read", seq);
+  }
+}
+
+/* retryq_read once: 1 when the record moved away (compaction) meanwhile. */
+static int read_placed(struct retryq *q, uint64_t seq, struct retryq_rec *out, char *err, size_t errsz)
+{
+  char path[4096], eb[128];
+  pthread_mutex_lock(&q->mu);
+  struct item *it;
+  it = find(q, seq);
+  if (!it || !it->segno) {
+    pthread_mutex_unlock(&q->mu);
+    return bh_err(err, errsz, "no delivery %" PRIu64 " in the queue", seq);
+  }
+  uint64_t segno = it->segno, off = it->off;
+  uint32_t len = it->len;
+  struct retryq_rec meta = it->r;
+  /* the state now, over what the record says */
+  out->attempts = meta.attempts;
+  out->due = meta.due;
+  out->dead = meta.dead;
+  out->dead_at = meta.dead_at;
+  char *reason = meta.reason ? xstrdup(meta.reason) : NULL;
+  pthread_mutex_unlock(&q->mu);
+  /* compaction may move the record meanwhile, but it never deletes a
+   * segment holding a live record before the copy is durable */
+  seg_path(q, segno, path, sizeof path);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) {
+    free(reason);
+    return 1;
+  }
+  char *raw = xmalloc(len);
+  ssize_t got = fd >= 0 ? pread(fd, raw, len, (off_t)off) : -1;
+  int e = errno;
+  if (fd >= 0) close(fd);
+  struct decoded d;
+  if (got != (ssize_t)len || !good_record((unsigned char *)raw, len, segno, off) ||
+      decode((unsigned char *)raw + HDR, len - HDR, &d, 1) || d.type != R_ADD) {
+    free(raw);
+    free(reason);
+    if (got < 0) return bh_err(err, errsz, "cannot read '%s': %s", path, bh_strerror(e, eb, sizeof eb));
+    return bh_err(err, errsz, "delivery %" PRIu64 " in '%s' is damaged", seq, path);
+  }
+  free(raw);
+  *out = d.r;
+  out->attempts = meta.attempts;
+  out->due = meta.due;
+  out->dead = meta.dead;
+  out->dead_at = meta.dead_at;
+  free(out->reason);
+  out->reason = reason;
+  return 0;
+}
+
+void retryq_list_seqs(struct retryq *q, const uint64_t *seqs, size_t n, int (*fn)(void *arg, const struct retryq_rec *r),
+                      void *arg)
+{
+  for (size_t i = 0; i < n; i++) {
+    pthread_mutex_lock(&q->mu);
+    struct item *it = find(q, seqs[i]);
+    struct retryq_rec copy;
+    memset(&copy, 0, sizeof copy);
+    if (it) {
+      copy = it->r;
+      copy.endpoint = xstrdup(it->r.endpoint);
+      copy.rule = xstrdup(it->r.rule);
+      copy.id = xstrdup(it->r.id);
+      copy.reason = it->r.reason ? xstrdup(it->r.reason) : NULL;
+      if (it->r.okey) {
+        copy.okey = xmalloc(it->r.okeylen + 1);
+        memcpy(copy.okey, it->r.okey, it->r.okeylen + 1);
+      }
+      copy.payload = NULL;
+    }
+    pthread_mutex_unlock(&q->mu);
+    if (!it) continue;
+    int stop = fn(arg, &copy);
+    retryq_rec_free(&copy);
+    if (stop) break;
+  }
+}
+
+void retryq_list(struct retryq *q, int (*fn)(void *arg, const struct retryq_rec *r), void *arg)
+{
+  pthread_mutex_lock(&q->mu);
+  uint64_t *seqs = xmalloc((q->n + 1) * sizeof *seqs);
+  size_t n = 0;
+  for (struct item *it = q->head; it; it = it->next) seqs[n++] = it->r.seq;
+  pthread_mutex_unlock(&q->mu);
+  retryq_list_seqs(q, seqs, n, fn, arg);
+  free(seqs);
+}
+
+int retryq_fd(struct retryq *q) { return q->notify[0]; }
+
+void retryq_ack_fd(struct retryq *q)
+{
+  char b[256];
+  while (read(q->notify[0], b, sizeof b) > 0) {}
+}
+
+int retryq_error(struct retryq *q, char *err, size_t errsz)
+{
+  pthread_mutex_lock(&q->mu);
+  int bad = q->error[0] != 0;
+  if (bad && err) snprintf(err, errsz, "%s", q->error);
+  pthread_mutex_unlock(&q->mu);
+  return bad;
+}
+
+int retryq_full(struct retryq *q)
+{
+  if (!q->o.max_bytes) return 0;
+  pthread_mutex_lock(&q->mu);
+  uint64_t b = q->pend.len + q->batch_bytes;
+  for (size_t i = 0; i < q->nsegs; i++) b += q->segs[i].size;
+  pthread_mutex_unlock(&q->mu);
+  return b >= q->o.max_bytes;
+}
+
+void retryq_stats(struct retryq *q, struct retryq_stats *st)
+{
+  pthread_mutex_lock(&q->mu);
+  st->live = q->n - q->ndead;
+  st->dead = q->ndead;
+  st->bytes = 0;
+  for (size_t i = 0; i < q->nsegs; i++) st->bytes += q->segs[i].size;
+  st->pending = q->pend.len + q->batch_bytes;
+  st->segments = q->nsegs;
+  pthread_mutex_unlock(&q->mu);
+}
+
+int retryq_close(struct retryq *q, double timeout, char *err, size_t errsz)
+{
+  int rc = 0;
+  if (!q) return 0;
+  if (q->started) {
+    rc = wait_written(q, timeout, err, errsz);
+    pthread_mutex_lock(&q->mu);
+    q->stop = rc ? 2 : 1;
+    pthread_cond_signal(&q->wake);
+    pthread_mutex_unlock(&q->mu);
+    pthread_join(q->writer, NULL);
+  }
+  if (q->active_fd >= 0) close(q->active_fd);
+  for (int i = 0; i < 2; i++)
+    if (q->notify[i] >= 0) close(q->notify[i]);
+  while (q->head) item_drop(q, q->head);
+  free(q->tab);
+  free(q->segs);
+  buf_free(&q->pend);
+  free(q->pplaced);
+  pthread_mutex_destroy(&q->mu);
+  pthread_cond_destroy(&q->wake);
+  pthread_cond_destroy(&q->written);
+  free(q->dir);
+  free(q);
+  return rc;
+}

@@ -1,0 +1,154 @@
+/* retryq.h - the on-disk retry queue and the dead letters: deliveries that
+ * were not acknowledged at once, kept across crashes and restarts.
+ *
+ * Layout: append-only segment files (NNNNNNNNNNNNNNNN.seg) in one
+ * directory. Every change of state is a record appended to the newest
+ * segment: ADD (a delivery, with its metadata and its request as an opaque
+ * payload), ATTEMPT (attempts made, next one due), DEAD (moved to the dead
+ * letters, with why), REVIVE (back from the dead letters) and DONE
+ * (finished: acknowledged, dropped or given up). A record is a header
+ * (magic, length, CRC-32 of the body and of where the record sits: a record
+ * inside another's payload is never taken for a real one) and a body, so that a torn or
+ * damaged write is detected when the queue is opened again: the tail of a
+ * segment after the last good record is cut off, and damage in the middle
+ * is skipped up to the next good record; both are counted and reported.
+ *
+ * Writing: retryq_add and the others only encode the record into memory and
+ * return at once; a writer thread appends what has accumulated and fsyncs
+ * it in one go (group commit), then makes retryq_fd readable. A record is
+ * durable when retryq_durable reaches the ticket its call returned. Write
+ * errors (a full disk, EIO) keep the records in memory and are retried
+ * every second; retryq_error says what failed meanwhile. Nothing is dropped.
+ *
+ * Compaction: a segment is deleted once it and every older one hold no
+ * live delivery; the oldest segment, when mostly finished or when the old
+ * segments hold more finished records than live ones, has its live records
+ * copied forward (the copies are durable before it is deleted).
+ * So a DONE record never outlives the ADD it finishes. Every segment opens
+ * with the next seq at its creation, so seqs are never given twice.
+ *
+ * The checkpoint goes through the writer too (retryq_set_checkpoint): it is
+ * saved after the records submitted before it are durable.
+ *
+ * Threads: all calls but retryq_open/retryq_close come from one thread (the
+ * event loop's); the writer thread is internal. */
+#ifndef BH_QUEUE_H
+#define BH_QUEUE_H
+
+#include "store/state.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* One delivery as stored. Strings are NUL-terminated; okey and payload are
+ * byte strings with lengths. */
+struct retryq_rec {
+  uint64_t seq;     /* given by retryq_add; increasing, never reused */
+  char *endpoint;   /* the endpoint's name */
+  char *rule;       /* the rule's name */
+  char *id;         /* the webhook-id */
+  char *okey;       /* the ordering key, or NULL */
+  size_t okeylen;
+  int64_t created;  /* when the delivery was made (seconds since the epoch) */
+  uint32_t attempts; /* attempts made so far */
+  int64_t due;      /* when the next attempt is due */
+  int dead;         /* in the dead letters */
+  int64_t dead_at;
+  char *reason;     /* why it is dead, or NULL */
+  char *payload;    /* the request, encoded by the caller (request_encode) */
+  size_t payloadlen;
+};
+
+void retryq_rec_free(struct retryq_rec *r); /* frees the fields, not r */
+
+struct retryq_opts {
+  uint64_t max_bytes;     /* retryq_full beyond this many bytes on disk and pending; 0: no bound */
+  uint64_t segment_bytes; /* a new segment after this many bytes; 0: 64 MiB */
+  struct state *state;    /* for retryq_set_checkpoint; may be NULL */
+};
+
+/* What opening found. */
+struct retryq_report {
+  size_t segments;         /* segment files read */
+  size_t live, dead;       /* deliveries waiting, dead letters */
+  size_t bad_records;      /* damaged records skipped */
+  uint64_t bad_bytes;      /* bytes skipped or cut off */
+  uint64_t bytes;          /* segment bytes on disk */
+};
+
+struct retryq;
+
+/* Opens (creating) the queue in dir, reads every segment, repairs torn or
+ * damaged tails (cutting them off) and starts the writer thread. With
+ * readonly, nothing is repaired and no writer is started (retryq_list and
+ * retryq_read work; the writing calls must not be used). report may be
+ * NULL. Returns NULL with err. */
+struct retryq *retryq_open(const char *dir, const struct retryq_opts *o, int readonly, struct retryq_report *report,
+                         char *err, size_t errsz);
+
+/* Writes what is pending (waiting up to timeout seconds while writes fail),
+ * stops the writer and frees q. Returns 0, or -1 with err when records
+ * could not be written (they are lost from this run; the checkpoint was
+ * not moved past them). */
+int retryq_close(struct retryq *q, double timeout, char *err, size_t errsz);
+
+/* Calls fn for every delivery in the queue (waiting and dead), in seq
+ * order, with a record owned by the queue (valid during the call; payload
+ * not loaded: use retryq_read). Stops when fn returns non-zero. */
+void retryq_list(struct retryq *q, int (*fn)(void *arg, const struct retryq_rec *r), void *arg);
+
+/* The same for those of seqs that are still in the queue, in the order
+ * given (fn may call back into the queue). */
+void retryq_list_seqs(struct retryq *q, const uint64_t *seqs, size_t n, int (*fn)(void *arg, const struct retryq_rec *r),
+                     void *arg);
+
+/* Reads the whole record of seq (payload included) into *out (caller frees
+ * with retryq_rec_free). Returns 0, or -1 with err (unknown seq, I/O error,
+ * damaged record). Records not yet written are read from memory. */
+int retryq_read(struct retryq *q, uint64_t seq, struct retryq_rec *out, char *err, size_t errsz);
+
+/* The writing calls return a ticket: the record is durable once
+ * retryq_durable(q) >= ticket. */
+
+/* Adds a delivery; r->seq is set. Its fields are copied. */
+uint64_t retryq_add(struct retryq *q, struct retryq_rec *r);
+/* Records that attempts were made and when the next is due. */
+uint64_t retryq_attempt(struct retryq *q, uint64_t seq, uint32_t attempts, int64_t due);
+/* Moves seq to the dead letters. */
+uint64_t retryq_dead(struct retryq *q, uint64_t seq, int64_t at, const char *reason);
+/* Takes seq out of the dead letters, due at `due` with attempts reset. */
+uint64_t retryq_revive(struct retryq *q, uint64_t seq, int64_t due);
+/* Finishes seq (delivered, dropped). */
+uint64_t retryq_done(struct retryq *q, uint64_t seq);
+
+/* The highest durable ticket. */
+uint64_t retryq_durable(struct retryq *q);
+
+/* Asks the writer to save cp once everything submitted so far is durable. */
+void retryq_set_checkpoint(struct retryq *q, const struct checkpoint *cp);
+
+/* Makes everything submitted so far durable now, waiting for it (up to
+ * timeout seconds). Returns 0, or -1 with err. */
+int retryq_sync(struct retryq *q, double timeout, char *err, size_t errsz);
+
+/* Readable after the writer made records durable (or failed): the event
+ * loop then calls retryq_durable and retryq_error; retryq_ack_fd drains it. */
+int retryq_fd(struct retryq *q);
+void retryq_ack_fd(struct retryq *q);
+
+/* Why writing fails now (copied into err), or 0 when it works. */
+int retryq_error(struct retryq *q, char *err, size_t errsz);
+
+/* 1 while the bound of max_bytes is reached: the caller stops adding
+ * (reading the binlog waits). */
+int retryq_full(struct retryq *q);
+
+struct retryq_stats {
+  size_t live, dead;
+  uint64_t bytes;      /* on disk */
+  uint64_t pending;    /* encoded, not yet written */
+  size_t segments;
+};
+void retryq_stats(struct retryq *q, struct retryq_stats *st);
+
+#endif

@@ -1,0 +1,60 @@
+/* state.h - the state directory: what binhook keeps between runs. It holds
+ * a format marker (VERSION), a lock (one binhook per directory), the
+ * checkpoint (where reading the binlog resumes) and the retry queue with
+ * the dead letters (retryq.h, in the queue/ subdirectory).
+ *
+ * The checkpoint is replaced atomically: a temporary file is written and
+ * fsynced, renamed over the old one, and the directory is fsynced, so that
+ * a crash at any moment leaves either the old or the new one.
+ *
+ * Functions return 0 or -1 with a message in err; they never print. */
+#ifndef BH_STATE_H
+#define BH_STATE_H
+
+#include "event/change.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define STATE_FORMAT 1
+
+struct state;
+
+/* Opens dir, creating it (mode 0700) when it does not exist, and takes its
+ * lock. Refuses a directory that is not binhook's (files in it but no
+ * VERSION), one of a newer format, one owned by another user, one that is
+ * not writable, and one locked by a running binhook (the message names its
+ * pid). With readonly, nothing is created and a held lock is no error (for
+ * commands that only look). Returns NULL with err. */
+struct state *state_open(const char *dir, int readonly, char *err, size_t errsz);
+
+/* Releases the lock and frees s. */
+void state_close(struct state *s);
+
+const char *state_dir(const struct state *s);
+/* 1 when the lock was taken (never by a readonly open). */
+int state_locked(const struct state *s);
+/* The pid written in the lock file by the binhook holding it, or 0. */
+long state_lock_owner(const struct state *s);
+
+struct checkpoint {
+  struct position pos; /* a transaction boundary: file, offset, and the GTID of the last transaction */
+  int64_t saved;       /* seconds since the epoch when it was written */
+};
+
+/* Reads the checkpoint: 1 with *cp filled, 0 when there is none yet, -1
+ * with err when the file is damaged. */
+int state_checkpoint_load(struct state *s, struct checkpoint *cp, char *err, size_t errsz);
+
+/* Replaces the checkpoint atomically (see above; it fsyncs: not for the
+ * event loop's thread). */
+int state_checkpoint_save(struct state *s, const struct checkpoint *cp, char *err, size_t errsz);
+
+/* Writes data to path atomically and durably (temporary file, fsync, rename,
+ * directory fsync). */
+int state_write_file(const char *dir, const char *name, const void *data, size_t n, char *err, size_t errsz);
+
+/* Makes the entries of dir (files created, renamed or removed) durable. */
+int state_sync_dir(const char *dir, char *err, size_t errsz);
+
+#endif

@@ -1,4 +1,0 @@
-#!/usr/bin/env bash
-# The on-disk retry queue (t/unit/queue_test.c).
-. "$(dirname "$0")/lib/test-lib.sh"
-run_unit queue_test
