@@ -77,7 +77,7 @@ test_expect_success 'the state directory of the unit is binhook'\''s default one
 '
 
 test_expect_success 'TimeoutStopSec leaves room after the stop'\''s grace period' '
-  grace=$(sed -n "s/^#define GRACE_SECONDS \([0-9]*\).*/\1/p" "$TOP/gateway/cmd/run.c") &&
+  grace=$(sed -n "s/^#define GRACE_SECONDS \([0-9]*\).*/\1/p" "$TOP/gateway/daemon/daemon.h") &&
   stop=$(sed -n "s/^Service\.TimeoutStopSec=\([0-9]*\)s\$/\1/p" keys) &&
   test -n "$grace" && test -n "$stop" &&
   test "$stop" -ge $((grace + 10))

@@ -270,23 +270,23 @@ static void on_request(struct evhttp_request *req, void *arg)
       reply_error(req, 400, err);
     } else {
       const char *rest = path[4] ? path + 5 : "";
-      const char *op = NULL;
+      int op = -1;
       char *one[2] = {NULL, NULL};
       if (!*rest) {
-        op = get ? "list" : NULL;
+        op = get ? ADMIN_DLQ_LIST : -1;
       } else if (!strcmp(rest, "replay") || !strcmp(rest, "drop")) {
-        op = method == EVHTTP_REQ_POST ? rest : NULL;
+        op = method != EVHTTP_REQ_POST ? -1 : !strcmp(rest, "replay") ? ADMIN_DLQ_REPLAY : ADMIN_DLQ_DROP;
       } else if (!strchr(rest, '/')) {
-        op = get ? "show" : NULL;
+        op = get ? ADMIN_DLQ_SHOW : -1;
         one[0] = (char *)rest;
         sel.ids = NULL;
       }
-      if (!op) {
+      if (op < 0) {
         reply_error(req, 405, "use GET /dlq, GET /dlq/ID, POST /dlq/replay or POST /dlq/drop");
       } else {
         struct admin_sel s1 = sel;
         if (one[0]) s1.ids = one;
-        int code = a->ops.dlq(a->ops.ctx, op, &s1, &body);
+        int code = a->ops.dlq(a->ops.ctx, (enum admin_dlq_op)op, &s1, &body);
         reply(req, code, "application/json", &body);
       }
     }

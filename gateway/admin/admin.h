@@ -37,15 +37,17 @@ struct admin_sel {
   int all, waiting;
 };
 
+/* What a /dlq request asks for. */
+enum admin_dlq_op { ADMIN_DLQ_LIST, ADMIN_DLQ_SHOW, ADMIN_DLQ_REPLAY, ADMIN_DLQ_DROP };
+
 struct admin_ops {
   void *ctx;
   void (*metrics)(void *ctx, struct buf *out);
   void (*status)(void *ctx, struct buf *out);
   /* 1 when ready; else 0 with the reason in why */
   int (*healthy)(void *ctx, char *why, size_t whysz);
-  /* op is "list", "show", "replay" or "drop". Writes the answer's body
-   * (JSON) and returns an HTTP status. */
-  int (*dlq)(void *ctx, const char *op, const struct admin_sel *sel, struct buf *out);
+  /* Writes the answer's body (JSON) and returns an HTTP status. */
+  int (*dlq)(void *ctx, enum admin_dlq_op op, const struct admin_sel *sel, struct buf *out);
   /* POST /snapshot?table=GLOB...: starts a snapshot of those tables (NULL
    * or empty: the configured ones); writes the answer (JSON), returns an
    * HTTP status. */

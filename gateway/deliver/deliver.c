@@ -40,12 +40,11 @@
 #include <time.h>
 #include <unistd.h>
 
-struct lane; /* one endpoint's queue */
 struct engine;
 
 struct transfer {
   /* the caller's side */
-  struct lane *lane;
+  struct deliver_lane *lane;
   struct transfer *next; /* waiting list, then inbox or outbox */
   struct request *q;
   void *user;
@@ -63,19 +62,6 @@ struct transfer {
   struct deliver_result res; /* filled in by the engine */
 };
 
-struct lane {
-  struct deliver *d;
-  char *endpoint;
-  struct deliver_limits lim;
-  unsigned running;
-  struct transfer *head, *tail; /* waiting */
-  double tokens, refilled;      /* the rate limit's bucket, and when it was last filled */
-  unsigned failures;            /* in a row, for the breaker */
-  double open_until;            /* the circuit is open until then (monotonic seconds); 0: closed */
-  int probing;                  /* half open: one request is out to test the endpoint */
-  struct event *wake;           /* pumps the lane when the bucket or the circuit allows again */
-  size_t home;                  /* its engine on a tie */
-};
 
 struct sock {
   curl_socket_t fd;
@@ -109,7 +95,7 @@ struct deliver {
   struct event_base *base; /* the caller's */
   deliver_done_fn done;
   void *arg;
-  struct lane **lanes; /* each allocated on its own: transfers point to them */
+  struct deliver_lane **lanes; /* the caller's, registered by deliver_lane_init */
   size_t nlanes;
   size_t pending;
   int closing; /* deliver_free is handing requests back */
@@ -356,7 +342,7 @@ static void engine_start(struct engine *g, struct transfer *t)
   g->running = t;
   CURLMcode mc = curl_multi_add_handle(g->multi, e);
   if (mc != CURLM_OK) {
-    t->res = (struct deliver_result){.retry_after = -1};
+    t->res = (struct deliver_result){.retry_after = -1, .code = BH_E_OTHER};
     snprintf(t->res.error, sizeof t->res.error, "cannot start the transfer: %s", curl_multi_strerror(mc));
     engine_finish(g, t);
   }
@@ -385,7 +371,8 @@ static void check_done(struct engine *g)
     struct transfer *t;
     curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
     struct deliver_result *r = &t->res;
-    *r = (struct deliver_result){.retry_after = t->retry_after, .seconds = bh_mono() - t->started};
+    *r = (struct deliver_result){.retry_after = t->retry_after, .seconds = bh_mono() - t->started,
+                                 .code = BH_E_OTHER};
     curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &r->status);
     CURLcode rc = m->data.result;
     if (rc != CURLE_OK) {
@@ -397,6 +384,7 @@ static void check_done(struct engine *g)
     } else {
       snprintf(r->error, sizeof r->error, "HTTP status %ld", r->status);
     }
+    if (r->ok) r->code = BH_E_NONE;
     curl_multi_remove_handle(g->multi, m->easy_handle);
     engine_finish(g, t);
   }
@@ -406,7 +394,7 @@ static void check_done(struct engine *g)
 /* Hands t back unsent: the engine is stopping. */
 static void engine_refuse(struct engine *g, struct transfer *t)
 {
-  t->res = (struct deliver_result){.retry_after = -1};
+  t->res = (struct deliver_result){.retry_after = -1, .code = BH_E_OTHER};
   snprintf(t->res.error, sizeof t->res.error, "not sent: binhook stopped");
   engine_finish(g, t);
 }
@@ -503,31 +491,34 @@ static void size_conn_cache(struct deliver *d)
   pthread_mutex_unlock(&d->mu);
 }
 
-static struct lane *lane_of(struct deliver *d, const char *endpoint, const struct deliver_limits *lim)
+void deliver_lane_init(struct deliver *d, struct deliver_lane *l, const char *endpoint)
 {
-  struct lane *l = NULL;
-  for (size_t i = 0; i < d->nlanes && !l; i++)
-    if (!strcmp(d->lanes[i]->endpoint, endpoint)) l = d->lanes[i];
-  if (!l) {
-    d->lanes = xrealloc(d->lanes, (d->nlanes + 1) * sizeof *d->lanes);
-    l = d->lanes[d->nlanes++] = xcalloc(1, sizeof *l);
-    l->d = d;
-    l->endpoint = xstrdup(endpoint);
-    l->home = (d->nlanes - 1) % d->neng;
-    l->refilled = bh_mono();
+  memset(l, 0, sizeof *l);
+  l->d = d;
+  l->endpoint = endpoint;
+  l->refilled = bh_mono();
+  d->lanes = xrealloc(d->lanes, (d->nlanes + 1) * sizeof *d->lanes);
+  d->lanes[d->nlanes++] = l;
+  l->home = (d->nlanes - 1) % d->neng;
+}
+
+/* The limits of the latest submit (a reload may change them). */
+static void set_limits(struct deliver *d, struct deliver_lane *l, const struct deliver_limits *lim)
+{
+  if (!l->limited) {
     l->tokens = lim->burst > 0 ? lim->burst : lim->rate > 1 ? lim->rate : 1;
+    l->limited = 1;
   }
   unsigned was = l->lim.concurrency;
-  l->lim = *lim; /* a reload may change them */
+  l->lim = *lim;
   if (!l->lim.concurrency) l->lim.concurrency = 1;
   if (l->lim.concurrency != was) size_conn_cache(d);
-  return l;
 }
 
 static void on_wake(evutil_socket_t fd, short what, void *arg);
 
 /* Pumps l again after seconds. */
-static void wake_in(struct lane *l, double seconds)
+static void wake_in(struct deliver_lane *l, double seconds)
 {
   if (!l->wake) l->wake = evtimer_new(l->d->base, on_wake, l);
   if (evtimer_pending(l->wake, NULL)) return;
@@ -536,7 +527,7 @@ static void wake_in(struct lane *l, double seconds)
   evtimer_add(l->wake, &tv);
 }
 
-static void pump(struct deliver *d, struct lane *l)
+static void pump(struct deliver *d, struct deliver_lane *l)
 {
   while (l->head && l->running < l->lim.concurrency) {
     double now = bh_mono();
@@ -571,13 +562,13 @@ static void pump(struct deliver *d, struct lane *l)
 
 static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
-  struct lane *l = arg;
+  struct deliver_lane *l = arg;
   (void)fd, (void)what;
   pump(l->d, l);
 }
 
 /* The breaker's view of a result. */
-static void breaker_note(struct lane *l, const struct transfer *t, const struct deliver_result *r)
+static void breaker_note(struct deliver_lane *l, const struct transfer *t, const struct deliver_result *r)
 {
   if (!l->lim.breaker_failures) return;
   int failed = !r->ok && (r->status == 0 || r->status >= 500 || r->status == 429);
@@ -602,7 +593,7 @@ static void breaker_note(struct lane *l, const struct transfer *t, const struct 
  * waiting. */
 static void finish(struct deliver *d, struct transfer *t)
 {
-  struct lane *l = t->lane;
+  struct deliver_lane *l = t->lane;
   l->running--;
   t->eng->inflight--;
   d->pending--;
@@ -687,7 +678,7 @@ struct deliver *deliver_new(struct event_base *base, deliver_done_fn done, void 
   return d;
 }
 
-void deliver_submit(struct deliver *d, const char *endpoint, const struct deliver_limits *lim, struct request *q,
+void deliver_submit(struct deliver *d, struct deliver_lane *l, const struct deliver_limits *lim, struct request *q,
                     void *user)
 {
   bh_assert(!d->closing); /* done callbacks of deliver_free must not submit */
@@ -695,7 +686,9 @@ void deliver_submit(struct deliver *d, const char *endpoint, const struct delive
   t->q = q;
   t->user = user;
   t->timeout = lim->timeout > 0 ? lim->timeout : 15;
-  t->lane = lane_of(d, endpoint, lim);
+  bh_assert(l->d == d);
+  set_limits(d, l, lim);
+  t->lane = l;
   d->pending++;
   if (t->lane->tail)
     t->lane->tail->next = t;
@@ -707,17 +700,12 @@ void deliver_submit(struct deliver *d, const char *endpoint, const struct delive
 
 size_t deliver_pending(const struct deliver *d) { return d->pending; }
 
-int deliver_circuit_open(const struct deliver *d, const char *endpoint)
-{
-  for (size_t i = 0; i < d->nlanes; i++)
-    if (!strcmp(d->lanes[i]->endpoint, endpoint)) return d->lanes[i]->open_until != 0;
-  return 0;
-}
+int deliver_circuit_open(const struct deliver_lane *l) { return l->open_until != 0; }
 
 /* Hands back the transfers of a list that never reached the engine. */
-static void hand_back(struct deliver *d, struct transfer *t, const char *why)
+static void hand_back(struct deliver *d, struct transfer *t, enum bh_errc code, const char *why)
 {
-  struct deliver_result r = {.retry_after = -1};
+  struct deliver_result r = {.retry_after = -1, .code = code};
   snprintf(r.error, sizeof r.error, "%s", why);
   while (t) {
     struct transfer *next = t->next;
@@ -730,16 +718,12 @@ static void hand_back(struct deliver *d, struct transfer *t, const char *why)
   }
 }
 
-void deliver_cancel(struct deliver *d, const char *endpoint, const char *why)
+void deliver_cancel(struct deliver *d, struct deliver_lane *l, enum bh_errc code, const char *why)
 {
-  struct lane *l = NULL;
-  for (size_t i = 0; i < d->nlanes && !l; i++)
-    if (!strcmp(d->lanes[i]->endpoint, endpoint)) l = d->lanes[i];
-  if (!l) return;
   /* detached first: done may submit to other endpoints meanwhile */
   struct transfer *t = l->head;
   l->head = l->tail = NULL;
-  hand_back(d, t, why);
+  hand_back(d, t, code, why);
 }
 
 void deliver_free(struct deliver *d)
@@ -754,13 +738,13 @@ void deliver_free(struct deliver *d)
   for (size_t i = 0; i < d->neng; i++) pthread_join(d->eng[i].thread, NULL);
   take_outbox(d);
   for (size_t i = 0; i < d->nlanes; i++) {
-    struct lane *l = d->lanes[i];
+    struct deliver_lane *l = d->lanes[i];
     struct transfer *t = l->head;
     l->head = l->tail = NULL;
-    hand_back(d, t, "not sent: binhook stopped");
-    free(l->endpoint);
+    /* counted as an attempt by the caller: stopping cut it short */
+    hand_back(d, t, BH_E_OTHER, "not sent: binhook stopped");
     if (l->wake) event_free(l->wake);
-    free(l);
+    l->wake = NULL;
   }
   free(d->lanes);
   event_free(d->outbox_ev);

@@ -13,16 +13,21 @@
  * next (retry, give up) is the caller's.
  *
  * Ownership: deliver_submit takes the request and hands it back in done,
- * where the callee of done owns it again. */
+ * where the callee of done owns it again. The caller owns every struct
+ * deliver_lane; deliver_free hands their waiting requests back and frees
+ * what the engine made in them, not the lanes themselves. */
 #ifndef BH_DELIVER_H
 #define BH_DELIVER_H
 
 #include "deliver/request.h"
+#include "util/errcode.h"
 
 #include <event2/event.h>
 
 struct deliver_result {
   int ok;             /* a 2xx answer (HTTP) or an accepted message (SMTP) */
+  enum bh_errc code;  /* BH_E_NOT_SENT: handed back by deliver_cancel with that code (never on the
+                         wire); BH_E_OTHER for every other failure; BH_E_NONE on success */
   long status;        /* HTTP status or SMTP reply code; 0 when there was no answer */
   double retry_after; /* seconds the server asked to wait (Retry-After), or -1 */
   double seconds;     /* how long the attempt took */
@@ -51,7 +56,33 @@ struct deliver_limits {
   double breaker_cooldown;  /* seconds the circuit stays open before one probe request */
 };
 
-/* Sends q (taken) to the endpoint named endpoint within lim; user comes
+/* One endpoint's place in the engine: its limits, its requests waiting for
+ * a slot, its rate limit's bucket and its circuit breaker. The caller keeps
+ * one per endpoint inside its own per-endpoint struct (daemon/lane.h), for
+ * as long as the engine lives, and gives it with every request: the engine
+ * never looks an endpoint up by name. Fields are the engine's; the caller
+ * only reads circuit state through deliver_circuit_open. */
+struct transfer;
+struct deliver_lane {
+  struct deliver *d;
+  const char *endpoint;         /* the name, for messages (the caller's string) */
+  struct deliver_limits lim;
+  unsigned running;             /* in flight */
+  struct transfer *head, *tail; /* waiting */
+  double tokens, refilled;      /* the rate limit's bucket, and when it was last filled */
+  unsigned failures;            /* in a row, for the breaker */
+  double open_until;            /* the circuit is open until then (monotonic seconds); 0: closed */
+  int probing;                  /* half open: one request is out to test the endpoint */
+  struct event *wake;           /* pumps the lane when the bucket or the circuit allows again */
+  size_t home;                  /* its engine thread on a tie */
+  int limited;                  /* lim was set by a submit */
+};
+
+/* Makes l the engine's place for endpoint (a string that outlives l). l
+ * lives until deliver_free. */
+void deliver_lane_init(struct deliver *d, struct deliver_lane *l, const char *endpoint);
+
+/* Sends q (taken) to the endpoint of l within lim; user comes
  * back in done. q is signed again (request_resign) when it is sent, so that
  * its timestamp is the attempt's, however long it waited for a slot.
  *
@@ -60,17 +91,18 @@ struct deliver_limits {
  * is made, none is used up. A failure, for the breaker, is no answer, a 5xx
  * or a 429; the first answer after the cooldown (the probe) closes the
  * circuit when it succeeds and opens it again when it fails. */
-void deliver_submit(struct deliver *d, const char *endpoint, const struct deliver_limits *lim, struct request *q,
+void deliver_submit(struct deliver *d, struct deliver_lane *l, const struct deliver_limits *lim, struct request *q,
                     void *user);
 
-/* Hands back, through done (not ok, with why as the error), the requests to
- * endpoint still waiting for a slot; those in flight finish as they will. */
-void deliver_cancel(struct deliver *d, const char *endpoint, const char *why);
+/* Hands back, through done (not ok, with code and why as the error), the
+ * requests of l still waiting for a slot; those in flight finish as they
+ * will. */
+void deliver_cancel(struct deliver *d, struct deliver_lane *l, enum bh_errc code, const char *why);
 
 /* Requests in flight or waiting for a slot. */
 size_t deliver_pending(const struct deliver *d);
 
 /* 1 while the endpoint's circuit breaker is open (or half-open, probing). */
-int deliver_circuit_open(const struct deliver *d, const char *endpoint);
+int deliver_circuit_open(const struct deliver_lane *l);
 
 #endif

@@ -2477,6 +2477,8 @@ const char *snapshot_error(struct snapshot *s)
   return s->failed ? s->err : NULL;
 }
 
+enum bh_errc snapshot_errc(struct snapshot *s) { return s->failed ? BH_E_OTHER : BH_E_NONE; }
+
 int snapshot_unfinished(struct snapshot *s)
 {
   return !atomic_load(&s->complete);

@@ -72,6 +72,7 @@
 #include "event/change.h"
 #include "source/conn.h"
 #include "source/source.h"
+#include "util/errcode.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -168,6 +169,11 @@ int snapshot_start(struct snapshot *s, struct source *src, char *err, size_t err
 
 /* Why the thread failed, or NULL. Valid once the queue has ended. */
 const char *snapshot_error(struct snapshot *s);
+
+/* What kind of failure snapshot_error is: BH_E_OTHER for every failure
+ * (the snapshot does not tell a purged binlog apart yet), BH_E_NONE when
+ * none. */
+enum bh_errc snapshot_errc(struct snapshot *s);
 
 /* 1 until every row has been emitted (also after a failure or a stop). */
 int snapshot_unfinished(struct snapshot *s);

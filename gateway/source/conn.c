@@ -191,9 +191,25 @@ static const char *connect_hint(unsigned code)
   }
 }
 
-MYSQL *conn_open(const struct conn_opts *o, char *err, size_t errsz)
+enum bh_errc conn_errc(unsigned code)
+{
+  switch (code) {
+  case 1044: /* ER_DBACCESS_DENIED_ERROR */
+  case 1045: /* ER_ACCESS_DENIED_ERROR */
+  case 1142: /* ER_TABLEACCESS_DENIED_ERROR */
+  case 1227: /* ER_SPECIFIC_ACCESS_DENIED_ERROR */
+  case 1698: /* ER_ACCESS_DENIED_NO_PASSWORD_ERROR */
+    return BH_E_ACCESS;
+  default: return code >= 2000 && code < 3000 ? BH_E_CONNECT : BH_E_OTHER;
+  }
+}
+
+MYSQL *conn_open(const struct conn_opts *o, char *err, size_t errsz) { return conn_open_errc(o, NULL, err, errsz); }
+
+MYSQL *conn_open_errc(const struct conn_opts *o, enum bh_errc *code_out, char *err, size_t errsz)
 {
   char where[300];
+  if (code_out) *code_out = BH_E_OTHER;
   MYSQL *m = mysql_init(NULL);
   if (!m) {
     bh_err(err, errsz, "cannot create a MySQL client handle: out of memory");
@@ -226,6 +242,7 @@ MYSQL *conn_open(const struct conn_opts *o, char *err, size_t errsz)
                           o->socket ? 0 : o->port, o->socket, 0)) {
     unsigned code = mysql_errno(m);
     const char *hint = connect_hint(code);
+    if (code_out) *code_out = conn_errc(code);
     bh_err(err, errsz, "cannot connect to '%s' as '%s': %s%s%s", conn_where(o, where, sizeof where),
            o->user ? o->user : "", mysql_error(m), hint ? "; " : "", hint ? hint : "");
     mysql_close(m);

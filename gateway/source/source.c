@@ -58,6 +58,7 @@ struct source {
   struct decoder *dec;
   int failed;
   char err[2048];
+  enum bh_errc errc; /* what kind of failure err is (source_errc) */
   /* Where to resume after a reconnect. */
   struct position resume;
   uint32_t resume_skip;
@@ -232,6 +233,14 @@ static int attach_stream(struct source *s, MYSQL *m, MARIADB_RPL *rpl)
   return 0;
 }
 
+/* What kind of failure a server error on the replication connection is:
+ * a 1236 (the server cannot read the binlog asked for) is told apart by
+ * whether the binlog is still there (purged_or_other), so it is not here. */
+static enum bh_errc failure_code(unsigned code)
+{
+  return code == ER_SLAVE_SAME_ID ? BH_E_SERVER_ID : conn_errc(code);
+}
+
 /* Opens a connection and requests the stream at s->resume (or the configured
  * start when first). */
 static int open_stream(struct source *s, int first, char *err, size_t errsz)
@@ -240,7 +249,7 @@ static int open_stream(struct source *s, int first, char *err, size_t errsz)
   struct conn_opts co = s->o.conn;
   /* A read timeout well above the heartbeat period detects dead connections. */
   co.read_timeout = s->o.heartbeat > 0 ? (unsigned)(s->o.heartbeat * 3 + 5) : 0;
-  MYSQL *m = conn_open(&co, err, errsz);
+  MYSQL *m = conn_open_errc(&co, &s->errc, err, errsz);
   if (!m) return -1;
 
   MYSQL_RES *res = NULL;
@@ -327,6 +336,7 @@ static int open_stream(struct source *s, int first, char *err, size_t errsz)
   return attach_stream(s, m, rpl);
 
 fail:
+  s->errc = failure_code(mysql_errno(m));
   mysql_close(m);
   return -1;
 }
@@ -628,6 +638,32 @@ static void note_resume(struct source *s)
   }
 }
 
+/* The server refused to send the binlog from where it was asked (error
+ * 1236): BH_E_PURGED when that binlog is gone (the server no longer lists
+ * the file, or the request was by GTID and no binlog holds it), else
+ * BH_E_OTHER (an offset that is not on an event boundary, a damaged
+ * binlog): the words of the server's message decide nothing. */
+static enum bh_errc purged_or_other(struct source *s, int by_gtid)
+{
+  if (by_gtid) return BH_E_PURGED;
+  char err[512];
+  MYSQL *m = conn_open(&s->o.conn, err, sizeof err);
+  if (!m) return BH_E_OTHER;
+  enum bh_errc code = BH_E_OTHER;
+  if (!mysql_query(m, "SHOW BINARY LOGS")) {
+    MYSQL_RES *res = mysql_store_result(m);
+    if (res) {
+      MYSQL_ROW row;
+      code = BH_E_PURGED;
+      while ((row = mysql_fetch_row(res)))
+        if (row[0] && !strcmp(row[0], s->resume.file)) code = BH_E_OTHER;
+      mysql_free_result(res);
+    }
+  }
+  mysql_close(m);
+  return code;
+}
+
 static void *reader_main(void *arg)
 {
   struct source *s = arg;
@@ -640,7 +676,7 @@ static void *reader_main(void *arg)
         attempts++;
         if (s->o.max_retries && attempts >= s->o.max_retries) {
           snprintf(s->err, sizeof s->err, "%.900s (gave up after %d attempts)", err, attempts);
-          s->failed = 1;
+          s->failed = 1; /* s->errc: open_stream's */
           break;
         }
         log_warn("%s; retrying in %.1fs", err, backoff);
@@ -662,16 +698,19 @@ static void *reader_main(void *arg)
         snprintf(s->err, sizeof s->err, "another replica connected to '%s' with server_id %u and the server "
                  "dropped this one: give each reader its own server_id ([source] server_id, --server-id)",
                  conn_where(&s->o.conn, where, sizeof where), s->o.server_id);
+        s->errc = BH_E_SERVER_ID;
         s->failed = 1;
         break;
       }
       if (code == ER_MASTER_FATAL_READING_BINLOG || (code && code < 2000 && !s->events_seen && !transient(code))) {
         /* The server refused the request itself: asking again will not help. */
         char from[1100];
-        if (s->o.start.kind == START_GTID && (!s->resume.file[0] || s->resume.pos < 4))
+        int by_gtid = s->o.start.kind == START_GTID && (!s->resume.file[0] || s->resume.pos < 4);
+        if (by_gtid)
           snprintf(from, sizeof from, "gtid:%s", s->o.start.gtid);
         else
           snprintf(from, sizeof from, "%s:%" PRIu64, s->resume.file, s->resume.pos);
+        s->errc = code == ER_MASTER_FATAL_READING_BINLOG ? purged_or_other(s, by_gtid) : failure_code(code);
         snprintf(s->err, sizeof s->err, "the server cannot send the binlog from '%.600s': %.400s (error %u); if it "
                  "was purged, start from a position the server still has (--from start)", from, msg, code);
         s->failed = 1;
@@ -705,6 +744,7 @@ static void *reader_main(void *arg)
     if (bad) {
       if (atomic_load(&s->stop)) break;
       snprintf(s->err, sizeof s->err, "%s", err);
+      s->errc = BH_E_OTHER;
       s->failed = 1;
       break;
     }
@@ -727,6 +767,7 @@ int source_start(struct source *s, char *err, size_t errsz)
   s->started_skip = s->resume_skip;
   if (pthread_create(&s->thread, NULL, reader_main, s)) {
     close_stream(s);
+    s->errc = BH_E_OTHER;
     return bh_err(err, errsz, "cannot start the reader thread");
   }
   s->running = 1;
@@ -755,6 +796,8 @@ const char *source_error(struct source *s)
 {
   return s->failed ? s->err : NULL;
 }
+
+enum bh_errc source_errc(struct source *s) { return s->errc; }
 
 void source_stop(struct source *s)
 {

@@ -67,6 +67,13 @@ int source_connected(struct source *s);
 /* Why the stream ended, or NULL if it was stopped. */
 const char *source_error(struct source *s);
 
+/* After source_start failed or the stream ended with source_error: what
+ * kind of failure it was: BH_E_PURGED (the server no longer has the binlog
+ * asked for), BH_E_SERVER_ID (another replica took the server_id),
+ * BH_E_ACCESS, BH_E_CONNECT, BH_E_OTHER. Callers decide by it, never by the
+ * words of the message. */
+enum bh_errc source_errc(struct source *s);
+
 /* Asks the reader to stop and waits for it. Safe to call twice. */
 void source_stop(struct source *s);
 void source_free(struct source *s);

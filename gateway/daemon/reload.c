@@ -1,0 +1,95 @@
+/* reload.c - see reload.h. */
+#include "daemon/reload.h"
+#include "daemon/daemon.h"
+#include "daemon/lane.h"
+#include "match/rules.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct ruleset *reload_load(const struct daemon *dm, const char *path)
+{
+  struct config cfg;
+  config_defaults(&cfg);
+  size_t errsz = 1 << 20;
+  char *errs = xmalloc(errsz), *save = NULL;
+  struct buf more = BUF_INIT;
+  struct ruleset *rs = NULL;
+  int bad = config_load(path, &cfg, errs, errsz);
+  if (bad)
+    for (char *line = strtok_r(errs, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+      log_error("%s", line);
+  if (cfg.files && ruleset_build(&cfg, 1, &rs, &more)) {
+    save = NULL;
+    for (char *line = strtok_r(more.p, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+      log_error("%s", line);
+    bad = 1;
+  }
+  if (bad) {
+    ruleset_free(rs);
+    rs = NULL;
+  }
+  free(errs);
+  buf_free(&more);
+  config_free(&cfg);
+  if (rs && dm->args.source_url) {
+    free(rs->cfg.source.url);
+    rs->cfg.source.url = xstrdup(dm->args.source_url);
+  }
+  if (rs && dm->args.state_dir) {
+    free(rs->cfg.state.dir);
+    rs->cfg.state.dir = xstrdup(dm->args.state_dir);
+  }
+  return rs;
+}
+
+void reload_apply_log(const struct ruleset *rs)
+{
+  enum log_level lvl;
+  if (!log_parse_level(rs->cfg.log.level, &lvl)) log_set_level(lvl);
+  enum log_format fmt = LOG_TEXT;
+  log_set_format(rs->cfg.log.format && !log_parse_format(rs->cfg.log.format, &fmt) ? fmt : LOG_TEXT);
+}
+
+static int same_str(const char *a, const char *b) { return (!a && !b) || (a && b && !strcmp(a, b)); }
+
+static int same_strv(char **a, char **b)
+{
+  for (; a && b && *a && *b; a++, b++)
+    if (strcmp(*a, *b)) return 0;
+  return (!a || !*a) && (!b || !*b);
+}
+
+void reload_on_sighup(evutil_socket_t fd, short what, void *arg)
+{
+  struct daemon *dm = arg;
+  (void)fd, (void)what;
+  log_notice("SIGHUP: reloading '%s'", dm->args.config_path);
+  struct ruleset *rs = reload_load(dm, dm->args.config_path);
+  if (!rs) {
+    log_error("reload refused: the configuration loaded before keeps running (fix the problems above, then "
+              "send SIGHUP again)");
+    return;
+  }
+  reload_apply_log(rs);
+  const struct config_source *a = &dm->rs->cfg.source, *b = &rs->cfg.source;
+  if (!same_str(a->url, b->url) || a->server_id != b->server_id || !same_strv(a->tables, b->tables) ||
+      !same_strv(a->exclude, b->exclude) || !same_str(a->tls, b->tls) ||
+      !same_str(dm->rs->cfg.state.dir, rs->cfg.state.dir))
+    log_warn("[source] or [state] changed: that takes effect at the next start; rules, endpoints and templates "
+             "are reloaded now");
+  /* Threshold counts of an open transaction start again with the new rules. */
+  matcher_free(dm->m);
+  ruleset_free(dm->rs);
+  dm->rs = rs;
+  dm->m = matcher_new(rs);
+  for (struct lane *l = dm->lanes; l; l = l->next)
+    if (l->disabled) {
+      log_notice("endpoint '%s' is enabled again", l->endpoint);
+      l->disabled = 0;
+    }
+  for (size_t i = 0; i < rs->nendpoints; i++) lane_get(dm, rs->endpoints[i].name);
+  log_notice("reloaded '%s': %zu rules, %zu endpoints", dm->args.config_path, rs->nrules, rs->nendpoints);
+}

@@ -1,0 +1,468 @@
+/* sched.c - see sched.h. */
+#include "daemon/sched.h"
+#include "daemon/daemon.h"
+#include "daemon/job.h"
+#include "daemon/lane.h"
+#include "daemon/spool.h"
+#include "deliver/order.h"
+#include "deliver/request.h"
+#include "deliver/retry.h"
+#include "match/rules.h"
+#include "store/retryq.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define JOB_OF_TIMER(it) ((struct job *)((char *)(it)-offsetof(struct job, timer)))
+
+void sched_row_key(const char *endpoint, const struct change *e, struct buf *k)
+{
+  buf_adds(k, endpoint);
+  buf_addc(k, '\n');
+  buf_adds(k, e->table->schema);
+  buf_addc(k, '.');
+  buf_adds(k, e->table->name);
+  buf_addc(k, '\n');
+  change_key_to_json(e, k);
+}
+
+/* The key that orders a delivery: the endpoint and the row (ordering =
+ * "key"; rows without a primary key, statements and alerts go unordered),
+ * the endpoint alone ("endpoint"), or none. Returns 1 with the key in k. */
+static int ordering_key(const struct endpoint *ep, const struct change *e, struct buf *k)
+{
+  const char *ordering = ep->cfg->ordering ? ep->cfg->ordering : "key";
+  if (!strcmp(ordering, "none")) return 0;
+  if (strcmp(ordering, "key")) {
+    buf_adds(k, ep->name);
+    return 1;
+  }
+  if (!e->table || !e->table->npk || e->type == EVENT_ALERT) return 0;
+  sched_row_key(ep->name, e, k);
+  return 1;
+}
+
+/* ---- the retry heap ---- */
+
+/* The one timer goes off when the earliest retry is due. */
+static void retry_arm(struct daemon *dm)
+{
+  struct theap_item *top = theap_top(&dm->retry);
+  if (!top) {
+    event_del(dm->retry_ev);
+    return;
+  }
+  struct timeval tv = bh_timeval(top->due - bh_mono());
+  evtimer_add(dm->retry_ev, &tv);
+}
+
+/* j waits delay seconds for its next attempt. */
+static void wait_link(struct daemon *dm, struct job *j, double delay)
+{
+  theap_push(&dm->retry, &j->timer, bh_mono() + delay);
+  if (theap_top(&dm->retry) == &j->timer) retry_arm(dm);
+}
+
+static void wait_unlink(struct daemon *dm, struct job *j)
+{
+  if (!theap_has(&j->timer)) return;
+  int first = theap_top(&dm->retry) == &j->timer;
+  theap_remove(&dm->retry, &j->timer);
+  if (first) retry_arm(dm);
+}
+
+void sched_on_retry_timer(evutil_socket_t fd, short what, void *arg)
+{
+  struct daemon *dm = arg;
+  (void)fd, (void)what;
+  double now = bh_mono() + 0.001;
+  struct theap_item *top;
+  while ((top = theap_top(&dm->retry)) && top->due <= now) {
+    struct job *j = JOB_OF_TIMER(top);
+    theap_remove(&dm->retry, top);
+    sched_enqueue(dm, j);
+  }
+  retry_arm(dm);
+}
+
+/* ---- jobs ---- */
+
+static void job_link(struct daemon *dm, struct job *j)
+{
+  dm->jobs++;
+  j->aprev = NULL;
+  j->anext = dm->all;
+  if (dm->all) dm->all->aprev = j;
+  dm->all = j;
+}
+
+void sched_unload(struct daemon *dm, struct job *j)
+{
+  if (!j->q) return;
+  request_free(j->q);
+  free(j->q);
+  j->q = NULL;
+  ruleset_free(j->rs);
+  j->rs = NULL;
+  dm->inmem--;
+}
+
+void sched_job_free(struct daemon *dm, struct job *j)
+{
+  sched_unload(dm, j);
+  lane_live_del(j->lane, j);
+  free(j->okey);
+  free(j->id);
+  wait_unlink(dm, j);
+  if (j->aprev) j->aprev->anext = j->anext;
+  else dm->all = j->anext;
+  if (j->anext) j->anext->aprev = j->aprev;
+  free(j);
+  dm->jobs--;
+}
+
+void sched_release(struct daemon *dm, struct job *j)
+{
+  if (!j->mark) return;
+  struct mark *k = j->mark;
+  j->mark = NULL;
+  marks_release(&dm->marks, k);
+}
+
+/* A job for a new delivery, in memory and on no list yet but every job's. */
+static struct job *job_new(struct daemon *dm, struct lane *l, const char *rule, const char *id, double born)
+{
+  struct job *j = xcalloc(1, sizeof *j);
+  j->state = JOB_NEW;
+  job_link(dm, j);
+  j->lane = l;
+  j->rule = counters_intern(&dm->cnt, rule);
+  j->id = xstrdup(id);
+  j->born = born;
+  lane_live_add(l, j);
+  return j;
+}
+
+void sched_make(struct daemon *dm, struct ruleset *rs, const struct rule *rule, const struct endpoint *ep,
+                const struct change *e, struct mark *mark)
+{
+  char err[1024] = "";
+  struct request *q = xcalloc(1, sizeof *q);
+  time_t first = time(NULL);
+  int bad = request_build(rule, ep, e, (int64_t)first, 0, q, err, sizeof err);
+  if (bad || (dm->known.n && strset_has(&dm->known, q->id))) {
+    if (bad) {
+      struct buf id = BUF_INIT;
+      change_id(e, &id);
+      log_error("change %s: %s", id.p, err);
+      buf_free(&id);
+    } else {
+      dm->cnt.skipped++; /* in the queue already, from before the restart */
+      request_free(q);
+    }
+    free(q);
+    if (mark) marks_release(&dm->marks, mark);
+    return;
+  }
+  struct lane *l = lane_get(dm, ep->name);
+  struct job *j = job_new(dm, l, rule->name, q->id, bh_mono());
+  j->q = q;
+  j->first = first;
+  dm->inmem++;
+  j->rs = ruleset_ref(rs);
+  j->mark = mark ? mark : marks_hold(&dm->marks);
+  spool_fresh_add(dm, j);
+  if (l->disabled) {
+    log_error("delivery %s (rule '%s') to endpoint '%s': the endpoint is disabled (410 Gone); moved to the "
+              "dead letters",
+              j->id, j->rule, l->endpoint);
+    dm->cnt.dead++;
+    j->dead = 1;
+    sched_finish(dm, j);
+    return;
+  }
+  struct buf k = BUF_INIT;
+  if (ordering_key(ep, e, &k)) {
+    j->okeylen = k.len;
+    j->okey = buf_steal(&k);
+  }
+  if (spool_lane_parks(dm, l)) {
+    spool_park(dm, l, j);
+    return;
+  }
+  if (j->okey && !order_push(dm->order, j->okey, j->okeylen, j)) { /* behind the same row's */
+    job_move(j, JOB_HELD);
+    return;
+  }
+  sched_enqueue(dm, j);
+}
+
+struct job *sched_job_of_rec(struct daemon *dm, const struct retryq_rec *rec, uint32_t attempts, double born)
+{
+  struct job *j = job_new(dm, lane_get(dm, rec->endpoint), rec->rule, rec->id, born);
+  j->attempts = attempts;
+  j->first = (time_t)rec->created;
+  j->seq = rec->seq;
+  if (rec->okey) {
+    j->okey = xmalloc(rec->okeylen + 1);
+    memcpy(j->okey, rec->okey, rec->okeylen + 1);
+    j->okeylen = rec->okeylen;
+    if (!order_push(dm->order, j->okey, j->okeylen, j)) job_move(j, JOB_HELD);
+  }
+  return j;
+}
+
+void sched_resume(struct daemon *dm, struct job *j, int64_t due, time_t now)
+{
+  if (j->state == JOB_HELD) return;
+  if (due > (int64_t)now) {
+    job_move(j, JOB_RETRY);
+    wait_link(dm, j, (double)(due - (int64_t)now));
+  } else {
+    sched_enqueue(dm, j);
+  }
+}
+
+/* ---- to the engine ---- */
+
+static const struct endpoint *endpoint_named(const struct ruleset *rs, const char *name)
+{
+  for (size_t i = 0; i < rs->nendpoints; i++)
+    if (!strcmp(rs->endpoints[i].name, name)) return &rs->endpoints[i];
+  return NULL;
+}
+
+static const struct rule *rule_named(const struct ruleset *rs, const char *name)
+{
+  for (size_t i = 0; i < rs->nrules; i++)
+    if (!strcmp(rs->rules[i].name, name)) return &rs->rules[i];
+  return NULL;
+}
+
+/* Loads the request of a job that is only on disk; 0, or -1 when it cannot
+ * be sent (it went to the dead letters). */
+static int load_job(struct daemon *dm, struct job *j)
+{
+  char err[512];
+  if (j->q) return 0;
+  const struct endpoint *ep = endpoint_named(dm->rs, j->lane->endpoint);
+  struct retryq_rec rec;
+  if (!ep) {
+    snprintf(err, sizeof err, "endpoint '%s' is no longer in the configuration", j->lane->endpoint);
+  } else if (!retryq_read(dm->dq, j->seq, &rec, err, sizeof err)) {
+    struct request *q = xcalloc(1, sizeof *q);
+    int rc = request_decode(rec.payload, rec.payloadlen, q, err, sizeof err);
+    retryq_rec_free(&rec);
+    if (!rc) {
+      q->endpoint = ep;
+      q->rule = rule_named(dm->rs, j->rule); /* may be gone: only its name is needed */
+      j->q = q;
+      j->rs = ruleset_ref(dm->rs);
+      dm->inmem++;
+      return 0;
+    }
+    free(q);
+  }
+  j->dead = 1;
+  log_error("delivery %s (rule '%s') to endpoint '%s': %s: moved to the dead letters", j->id, j->rule,
+            j->lane->endpoint, err);
+  dm->cnt.dead++;
+  spool_track(dm, j, retryq_dead(dm->dq, j->seq, (int64_t)time(NULL), err));
+  j->dead_written = 1;
+  sched_finish(dm, j);
+  return -1;
+}
+
+static void submit(struct daemon *dm, struct job *j)
+{
+  struct lane *l = j->lane;
+  /* the limits of the configuration running now, also for a retry of a
+   * delivery made before a reload */
+  const struct config_endpoint *now = config_endpoint(&dm->rs->cfg, l->endpoint);
+  if (!now) now = j->q->endpoint->cfg;
+  struct deliver_limits lim = {.concurrency = now->concurrency,
+                               .timeout = now->timeout,
+                               .rate = now->rate_limit,
+                               .burst = now->burst,
+                               .breaker_failures = now->breaker_failures,
+                               .breaker_cooldown = now->breaker_cooldown};
+  struct request *q = j->q;
+  j->q = NULL; /* the engine's until done (which may come before this returns) */
+  j->sent = q;
+  job_move(j, JOB_ENGINE);
+  j->attempts++;
+  l->inengine++;
+  dm->inengine++;
+  deliver_submit(dm->d, &l->out, &lim, q, j);
+}
+
+/* Room in the engine for a lane: a few requests beyond its concurrency, so
+ * that the engine never idles while a slow endpoint holds few in memory. */
+static size_t lane_room(struct daemon *dm, const struct lane *l)
+{
+  const struct config_endpoint *c = config_endpoint(&dm->rs->cfg, l->endpoint);
+  size_t cap = (c ? c->concurrency : 8) * 2 + 16;
+  return l->inengine < cap ? cap - l->inengine : 0;
+}
+
+void sched_pump(struct daemon *dm, struct lane *l)
+{
+  if (dm->pumping || dm->stopping) return;
+  dm->pumping = 1;
+  while (l->head && lane_room(dm, l)) {
+    struct job *j = l->head;
+    l->head = j->next;
+    if (!l->head) l->tail = NULL;
+    j->next = j->prev = NULL;
+    if (l->disabled) {
+      j->dead = 1;
+      sched_finish(dm, j);
+      continue;
+    }
+    if (load_job(dm, j)) continue;
+    submit(dm, j);
+  }
+  dm->pumping = 0;
+}
+
+void sched_enqueue(struct daemon *dm, struct job *j)
+{
+  struct lane *l = j->lane;
+  job_move(j, JOB_READY);
+  j->next = NULL;
+  j->prev = l->tail;
+  if (l->tail) l->tail->next = j;
+  else l->head = j;
+  l->tail = j;
+  sched_pump(dm, l);
+}
+
+void sched_finish(struct daemon *dm, struct job *j)
+{
+  struct lane *l = j->lane;
+  if (j->live) {
+    if (j->dead) {
+      l->dead++;
+      l->dead_now++;
+    }
+    lane_live_del(l, j);
+  }
+  if (j->dead && !j->dead_written) {
+    /* the dead letters hold it: durable before its mark is released */
+    const char *why = l->disabled ? "the endpoint answered 410 Gone and is disabled until a reload" : "given up";
+    if (!j->seq) spool_spill(dm, j, 0);
+    spool_track(dm, j, retryq_dead(dm->dq, j->seq, (int64_t)time(NULL), why));
+    j->dead_written = 1;
+  }
+  struct job *next = j->okey ? order_pop(dm->order, j->okey, j->okeylen) : NULL;
+  free(j->okey);
+  j->okey = NULL;
+  j->okeylen = 0;
+  if (!j->seq) spool_fresh_unlink(dm, j);
+  job_move(j, JOB_DONE);
+  if (spool_tracked(dm, j)) /* freed when the writer is through with it */
+    sched_unload(dm, j);
+  else
+    sched_job_free(dm, j);
+  if (next && !dm->stopping) sched_enqueue(dm, next);
+  daemon_update_pause(dm);
+  if (dm->stopping && !dm->inengine) event_base_loopbreak(dm->base);
+}
+
+/* ---- back from the engine ---- */
+
+static void delivered(struct daemon *dm, struct job *j, const struct deliver_result *res)
+{
+  struct lane *l = j->lane;
+  dm->cnt.delivered++;
+  l->delivered++;
+  lane_note_latency(l, bh_mono() - j->born);
+  log_debug("delivered %s (rule '%s') to endpoint '%s': %ld in %.0f ms", j->id, j->rule, l->endpoint, res->status,
+            res->seconds * 1000);
+  if (j->seq) retryq_done(dm->dq, j->seq);
+  sched_release(dm, j);
+  sched_finish(dm, j);
+}
+
+/* The endpoint answered 410 Gone: what waits for it goes to the dead
+ * letters until a reload. */
+static void disable(struct daemon *dm, struct lane *l)
+{
+  log_error("endpoint '%s' answered 410 Gone: it is disabled, its deliveries go to the dead letters until a "
+            "reload (SIGHUP) or a restart ('binhook dlq replay --endpoint %s' sends them again)",
+            l->endpoint, l->endpoint);
+  l->disabled = 1;
+  if (!dm->stopping) /* what waits for a slot is not sent at all */
+    deliver_cancel(dm->d, &l->out, BH_E_OTHER, "the endpoint answered 410 Gone and is disabled until a reload");
+}
+
+/* No more attempts: the dead letters. */
+static void give_up(struct daemon *dm, struct job *j, const struct deliver_result *res, time_t now)
+{
+  log_error("delivery %s (rule '%s') to endpoint '%s' failed after %u attempt%s: %s; moved to the dead "
+            "letters",
+            j->id, j->rule, j->lane->endpoint, j->attempts, j->attempts == 1 ? "" : "s", res->error);
+  dm->cnt.dead++;
+  j->dead = 1;
+  char why[sizeof res->error + 64];
+  snprintf(why, sizeof why, "given up after %u attempt%s: %s", j->attempts, j->attempts == 1 ? "" : "s",
+           res->error);
+  if (j->seq) retryq_attempt(dm->dq, j->seq, j->attempts, (int64_t)now);
+  else spool_spill(dm, j, (int64_t)now);
+  spool_track(dm, j, retryq_dead(dm->dq, j->seq, (int64_t)now, why));
+  j->dead_written = 1;
+  sched_finish(dm, j);
+}
+
+void sched_on_done(void *arg, void *user, struct request *q, const struct deliver_result *res)
+{
+  struct daemon *dm = arg;
+  struct job *j = user;
+  struct lane *l = j->lane;
+  bh_assert(j->state == JOB_ENGINE);
+  l->inengine--;
+  dm->inengine--;
+  j->q = q;
+  j->sent = NULL;
+  if (res->ok) {
+    delivered(dm, j, res);
+    sched_pump(dm, l);
+    spool_refill(dm, l);
+    return;
+  }
+  if (dm->stopping && res->code == BH_E_NOT_SENT) {
+    j->attempts--; /* never on the wire: not an attempt */
+  } else {
+    dm->cnt.failures++;
+    l->failed++;
+  }
+  if (res->status == 410 && !l->disabled) disable(dm, l);
+  time_t now = time(NULL);
+  if (dm->stopping) { /* the outcome is unknown: it stays in the queue, due now */
+    if (j->seq) spool_track(dm, j, retryq_attempt(dm->dq, j->seq, j->attempts, (int64_t)now));
+    else spool_spill(dm, j, (int64_t)now);
+    job_move(j, JOB_RETRY);
+    if (!dm->inengine) event_base_loopbreak(dm->base);
+    return;
+  }
+  double delay = l->disabled ? -1
+                             : retry_delay(q->endpoint->cfg, j->attempts, difftime(now, j->first), res,
+                                           (double)random() / ((double)RAND_MAX + 1));
+  if (delay < 0) {
+    give_up(dm, j, res, now);
+  } else {
+    log_warn("delivery %s (rule '%s') to endpoint '%s' failed (attempt %u): %s; next attempt in %.1f s", j->id,
+             j->rule, l->endpoint, j->attempts, res->error, delay);
+    int64_t due = (int64_t)now + (int64_t)delay;
+    if (j->seq) retryq_attempt(dm->dq, j->seq, j->attempts, due);
+    else spool_spill(dm, j, due);
+    job_move(j, JOB_RETRY);
+    wait_link(dm, j, delay);
+  }
+  sched_pump(dm, l);
+  spool_refill(dm, l);
+}

@@ -1,0 +1,135 @@
+/* stats.c - see stats.h. */
+#include "daemon/stats.h"
+#include "daemon/daemon.h"
+#include "daemon/lane.h"
+#include "match/rules.h"
+#include "source/source.h"
+#include "util/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void counters_match(struct counters *c, const char *rule)
+{
+  struct rulecount **p = &c->rules;
+  for (; *p; p = &(*p)->next)
+    if (!strcmp((*p)->rule, rule)) break;
+  struct rulecount *rc = *p;
+  if (!rc) {
+    rc = xcalloc(1, sizeof *rc);
+    rc->rule = xstrdup(rule);
+  } else {
+    *p = rc->next;
+  }
+  rc->n++;
+  /* the busiest rules stay in front */
+  rc->next = c->rules;
+  c->rules = rc;
+}
+
+const char *counters_intern(struct counters *c, const char *rule)
+{
+  for (struct rulecount *rc = c->rules; rc; rc = rc->next)
+    if (!strcmp(rc->rule, rule)) return rc->rule;
+  struct rulecount *rc = xcalloc(1, sizeof *rc);
+  rc->rule = xstrdup(rule);
+  rc->next = c->rules;
+  c->rules = rc;
+  return rc->rule;
+}
+
+void counters_free(struct counters *c)
+{
+  while (c->rules) {
+    struct rulecount *rc = c->rules;
+    c->rules = rc->next;
+    free(rc->rule);
+    free(rc);
+  }
+}
+
+static int rule_configured(const struct ruleset *rs, const char *name)
+{
+  for (size_t i = 0; i < rs->nrules; i++)
+    if (!strcmp(rs->rules[i].name, name)) return 1;
+  return 0;
+}
+
+static void collect_rules(const struct daemon *dm, struct stats *out)
+{
+  const struct ruleset *rs = dm->rs;
+  size_t n = rs->nrules;
+  for (struct rulecount *c = dm->cnt.rules; c; c = c->next)
+    if (!rule_configured(rs, c->rule)) n++;
+  out->rules = xcalloc(n ? n : 1, sizeof *out->rules);
+  for (size_t i = 0; i < rs->nrules; i++) { /* every rule, matched or not */
+    struct stats_rule *sr = &out->rules[out->nrules++];
+    sr->name = rs->rules[i].name;
+    for (struct rulecount *c = dm->cnt.rules; c; c = c->next)
+      if (!strcmp(c->rule, sr->name)) sr->matches = c->n;
+  }
+  for (struct rulecount *c = dm->cnt.rules; c; c = c->next)
+    if (!rule_configured(rs, c->rule)) /* removed by a reload */
+      out->rules[out->nrules++] = (struct stats_rule){c->rule, c->n};
+}
+
+static void collect_endpoints(const struct daemon *dm, struct stats *out)
+{
+  size_t n = 0;
+  for (const struct lane *l = dm->lanes; l; l = l->next) n++;
+  out->endpoints = xcalloc(n ? n : 1, sizeof *out->endpoints);
+  for (const struct lane *l = dm->lanes; l; l = l->next) {
+    struct stats_endpoint *e = &out->endpoints[out->nendpoints++];
+    e->name = l->endpoint;
+    e->disabled = l->disabled;
+    e->circuit_open = deliver_circuit_open(&l->out);
+    e->up = !e->disabled && !e->circuit_open;
+    e->in_flight = l->inengine;
+    e->depth = l->depth + l->npk;
+    e->dead_letters = l->dead_now;
+    e->oldest_age = lane_oldest_age(l, out->now);
+    e->delivered = l->delivered;
+    e->failed = l->failed;
+    e->dead = l->dead;
+    e->lat_count = l->lat_count;
+    memcpy(e->lat_bucket, l->lat_bucket, sizeof e->lat_bucket);
+    e->lat_sum = l->lat_sum;
+  }
+}
+
+void stats_collect(struct daemon *dm, struct stats *out)
+{
+  memset(out, 0, sizeof *out);
+  out->started = dm->started;
+  out->now = time(NULL);
+  out->pid = (long)getpid();
+  out->config_path = dm->args.config_path;
+  out->streaming = source_connected(dm->src);
+  out->paused = dm->paused != 0;
+  out->lag = dm->cnt.lag;
+  out->cp = dm->marks.cp;
+  retryq_stats(dm->dq, &out->queue);
+  out->writable = !dm->queue_bad;
+  memcpy(out->events, dm->cnt.events, sizeof out->events);
+  out->matched = dm->cnt.matched;
+  out->delivered = dm->cnt.delivered;
+  out->failures = dm->cnt.failures;
+  out->dead = dm->cnt.dead;
+  out->restored = dm->cnt.restored;
+  collect_rules(dm, out);
+  collect_endpoints(dm, out);
+  if (dm->snap) {
+    out->has_snapshot = 1;
+    snapshot_progress_get(dm->snap, &out->snapshot);
+    out->snapshot_running = !out->snapshot.finished && snapshot_unfinished(dm->snap);
+  }
+}
+
+void stats_free(struct stats *s)
+{
+  free(s->rules);
+  free(s->endpoints);
+  if (s->has_snapshot) free((void *)s->snapshot.tables);
+  memset(s, 0, sizeof *s);
+}
