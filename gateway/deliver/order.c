@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct lane {
+struct keyfifo {
   char *key; /* NULL: free slot */
   size_t keylen;
   uint64_t hash;
@@ -17,7 +17,7 @@ struct lane {
 };
 
 struct order {
-  struct lane *slots;
+  struct keyfifo *slots;
   size_t nslots, used, waiting;
 };
 
@@ -29,11 +29,11 @@ struct order *order_new(void)
   return o;
 }
 
-static struct lane *find(struct order *o, const char *key, size_t n, uint64_t h)
+static struct keyfifo *find(struct order *o, const char *key, size_t n, uint64_t h)
 {
   size_t i = h & (o->nslots - 1);
   while (o->slots[i].key) {
-    struct lane *l = &o->slots[i];
+    struct keyfifo *l = &o->slots[i];
     if (l->hash == h && l->keylen == n && !memcmp(l->key, key, n)) return l;
     i = (i + 1) & (o->nslots - 1);
   }
@@ -42,7 +42,7 @@ static struct lane *find(struct order *o, const char *key, size_t n, uint64_t h)
 
 static void grow(struct order *o)
 {
-  struct lane *old = o->slots;
+  struct keyfifo *old = o->slots;
   size_t n = o->nslots;
   o->nslots *= 2;
   o->slots = xcalloc(o->nslots, sizeof *o->slots);
@@ -60,7 +60,7 @@ int order_push(struct order *o, const char *key, size_t n, void *item)
 {
   if ((o->used + 1) * 4 > o->nslots * 3) grow(o);
   uint64_t h = bh_fnv1a(key, n);
-  struct lane *l = find(o, key, n, h);
+  struct keyfifo *l = find(o, key, n, h);
   if (!l->key) {
     l->key = xmalloc(n + 1);
     memcpy(l->key, key, n);
@@ -110,7 +110,7 @@ static void remove_slot(struct order *o, size_t i)
 void *order_pop(struct order *o, const char *key, size_t n)
 {
   uint64_t h = bh_fnv1a(key, n);
-  struct lane *l = find(o, key, n, h);
+  struct keyfifo *l = find(o, key, n, h);
   if (!l->key || !l->len) return NULL;
   l->head = (l->head + 1) % l->cap;
   l->len--;
@@ -128,7 +128,7 @@ void order_free(struct order *o, void (*fn)(void *arg, void *item), void *arg)
 {
   if (!o) return;
   for (size_t i = 0; i < o->nslots; i++) {
-    struct lane *l = &o->slots[i];
+    struct keyfifo *l = &o->slots[i];
     if (!l->key) continue;
     for (size_t k = 0; k < l->len; k++)
       if (fn) fn(arg, l->items[(l->head + k) % l->cap]);

@@ -3,8 +3,8 @@
  * blocks, so a slow consumer slows the binlog reader instead of growing
  * memory (backpressure, never loss). The consumer can wait on a file
  * descriptor (for an event loop) or block in changeq_pop. */
-#ifndef BH_EVQ_H
-#define BH_EVQ_H
+#ifndef BH_CHANGEQ_H
+#define BH_CHANGEQ_H
 
 #include "event/change.h"
 

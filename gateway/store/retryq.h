@@ -32,8 +32,8 @@
  *
  * Threads: all calls but retryq_open/retryq_close come from one thread (the
  * event loop's); the writer thread is internal. */
-#ifndef BH_QUEUE_H
-#define BH_QUEUE_H
+#ifndef BH_RETRYQ_H
+#define BH_RETRYQ_H
 
 #include "store/state.h"
 
