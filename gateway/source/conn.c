@@ -193,7 +193,13 @@ static const char *connect_hint(unsigned code)
 
 MYSQL *conn_open(const struct conn_opts *o, char *err, size_t errsz)
 {
+  return conn_open_code(o, NULL, err, errsz);
+}
+
+MYSQL *conn_open_code(const struct conn_opts *o, unsigned *code, char *err, size_t errsz)
+{
   char where[300];
+  if (code) *code = 0;
   MYSQL *m = mysql_init(NULL);
   if (!m) {
     bh_err(err, errsz, "cannot create a MySQL client handle: out of memory");
@@ -224,8 +230,9 @@ MYSQL *conn_open(const struct conn_opts *o, char *err, size_t errsz)
 
   if (!mysql_real_connect(m, o->socket ? NULL : o->host, o->user, o->password ? o->password : "", NULL,
                           o->socket ? 0 : o->port, o->socket, 0)) {
-    unsigned code = mysql_errno(m);
-    const char *hint = connect_hint(code);
+    unsigned num = mysql_errno(m);
+    const char *hint = connect_hint(num);
+    if (code) *code = num;
     bh_err(err, errsz, "cannot connect to '%s' as '%s': %s%s%s", conn_where(o, where, sizeof where),
            o->user ? o->user : "", mysql_error(m), hint ? "; " : "", hint ? hint : "");
     mysql_close(m);

@@ -46,6 +46,11 @@ int conn_load_password(struct conn_opts *o, const char *env_name, const char *fi
  * a message naming the address and what to do. */
 MYSQL *conn_open(const struct conn_opts *o, char *err, size_t errsz);
 
+/* As conn_open; when it fails, *code gets the client's or the server's
+ * error number (1045: access denied, 2003: nothing listens there), which
+ * server_errc turns into the code a caller acts on; 0 otherwise. */
+MYSQL *conn_open_code(const struct conn_opts *o, unsigned *code, char *err, size_t errsz);
+
 /* "host:port" or the socket path, for messages. */
 const char *conn_where(const struct conn_opts *o, char *buf, size_t size);
 
