@@ -98,7 +98,8 @@ void key_to_json(const struct key *k, struct buf *b)
   buf_addc(b, '[');
   for (uint32_t j = 0; j < k->n; j++) {
     const struct value *v = &k->v[j];
-    const char *a = k->arena.p ? k->arena.p + v->off : "";
+    /* off shares its place with the numbers: only text has an offset */
+    const char *a = k->arena.p && is_text_kind(v->kind) ? k->arena.p + v->off : "";
     uint64_t bits;
     if (j) buf_addc(b, ',');
     buf_addc(b, '"');
@@ -292,7 +293,7 @@ int key_value_cmp(const struct scol *c, const struct value *a, const char *aa, c
 /* The SQL literal of value v of column c (a key bound). */
 void key_add_literal(const struct scol *c, const struct value *v, const char *arena, struct buf *b)
 {
-  const char *s = arena ? arena + v->off : "";
+  const char *s = arena && is_text_kind(v->kind) ? arena + v->off : "";
   char tmp[64];
   switch (v->kind) {
   case VAL_INT: buf_add_i64(b, v->i); return;
