@@ -5,6 +5,7 @@
 #include "event/changeq.h"
 #include "match/rules.h"
 #include "snapshot/snapshot.h"
+#include "source/server.h"
 #include "source/source.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -73,20 +74,11 @@ static void take(evutil_socket_t fd, short what, void *arg)
   else daemon_update_pause(dm);
 }
 
-/* a at or after b in the binlog (files by their number) */
-static int pos_at_or_after(const char *afile, uint64_t apos, const struct position *b)
-{
-  const char *da = strrchr(afile, '.'), *db = strrchr(b->file, '.');
-  unsigned long long na = da ? strtoull(da + 1, NULL, 10) : 0, nb = db ? strtoull(db + 1, NULL, 10) : 0;
-  if (na != nb) return na > nb;
-  return apos >= b->pos;
-}
-
 int ondemand_holds(struct daemon *dm, struct change *e)
 {
   struct ondemand *od = &dm->od;
   if (!od->snap || od->hold || e->type == EVENT_SNAPSHOT || !e->position.file[0] ||
-      !pos_at_or_after(e->position.file, e->type == EVENT_HEARTBEAT ? e->end_pos : e->position.pos, &od->pos))
+      server_pos_cmp(e->position.file, e->type == EVENT_HEARTBEAT ? e->end_pos : e->position.pos, &od->pos) < 0)
     return 0;
   od->hold = 1;
   od->held = e;

@@ -3,6 +3,7 @@
 #include "daemon/daemon.h"
 #include "match/rules.h"
 #include "snapshot/snapshot.h"
+#include "source/server.h"
 #include "source/source.h"
 #include "store/retryq.h"
 #include "store/state.h"
@@ -75,28 +76,6 @@ static int start_from(struct daemon *dm, struct start_pos *sp, int *from_cp, cha
   }
   const char *s = dm->rs->cfg.source.start ? dm->rs->cfg.source.start : "end";
   return start_pos_parse(s, sp, err, errsz);
-}
-
-/* 1 when the server still has binlog file, 0 when it does not, -1 when
- * it cannot be asked (then the stream's own answer decides). */
-static int binlog_present(const struct conn_opts *co, const char *file)
-{
-  char err[512];
-  MYSQL *m = conn_open(co, err, sizeof err);
-  if (!m) return -1;
-  int found = -1;
-  if (!mysql_query(m, "SHOW BINARY LOGS")) {
-    MYSQL_RES *res = mysql_store_result(m);
-    if (res) {
-      MYSQL_ROW row;
-      found = 0;
-      while ((row = mysql_fetch_row(res)))
-        if (row[0] && !strcmp(row[0], file)) found = 1;
-      mysql_free_result(res);
-    }
-  }
-  mysql_close(m);
-  return found;
 }
 
 /* How the source starts: the plan startup_source follows. */
@@ -242,7 +221,7 @@ int startup_source(struct daemon *dm)
     log_error("cannot start: %s", err);
     goto out;
   }
-  if (p.from_cp && !strcmp(p.mode, "when_needed") && binlog_present(&p.so.conn, dm->marks.cp.pos.file) == 0) {
+  if (p.from_cp && !strcmp(p.mode, "when_needed") && server_has_binlog(&p.so.conn, dm->marks.cp.pos.file) == 0) {
     log_warn("cannot resume at the checkpoint %s:%" PRIu64 ": the server no longer has that binlog; taking a new "
              "snapshot ([source] snapshot = \"when_needed\")",
              dm->marks.cp.pos.file, dm->marks.cp.pos.pos);

@@ -65,7 +65,25 @@
  *
  * Ownership: strings and lists in snapshot_opts are copied; events handed to
  * emit belong to the callback. Functions return 0 / -1 with a message in err
- * and never print, except the built-in progress display (stderr). */
+ * and never print, except the built-in progress display (stderr); where a
+ * caller acts on the cause of a failure, snapshot_errc gives it as a code.
+ *
+ * The files of gateway/snapshot/ (snapshot_int.h: the structures they share
+ * and what crosses between the snapshot thread and the consumer):
+ *   snapshot.c   life cycle, the thread (snapshot_start .. snapshot_join),
+ *                failures and their codes, the snapshot's tables
+ *   open.c       the session, the consistent-snapshot transaction and its
+ *                position, the table list, snapshot_begin
+ *   read.c       the snapshot thread's reading: columns, chunks, markers,
+ *                announced ranges, a transaction broken by ALTER TABLE
+ *   filter.c     snapshot_filter, on the consumer's thread: segments,
+ *                bands, keys the server compares
+ *   key.c        primary key values: JSON form, order, SQL literals
+ *   convert.c    column types, fetched values as the binlog decoder
+ *                gives them
+ *   statefile.c  the state file and the sent file, snapshot_commit,
+ *                snapshot_status, snapshot_forget
+ *   progress.c   snapshot_progress_get and the built-in display */
 #ifndef BH_SNAPSHOT_H
 #define BH_SNAPSHOT_H
 
@@ -170,9 +188,16 @@ int snapshot_start(struct snapshot *s, struct source *src, char *err, size_t err
 /* Why the thread failed, or NULL. Valid once the queue has ended. */
 const char *snapshot_error(struct snapshot *s);
 
-/* What kind of failure snapshot_error is: BH_E_OTHER for every failure
- * (the snapshot does not tell a purged binlog apart yet), BH_E_NONE when
- * none. */
+/* The cause of the last failure as a code, for a caller that acts on it
+ * (never on the words of the message): after snapshot_begin or
+ * snapshot_run returned -1, or once the queue has ended with
+ * snapshot_error set. BH_E_PURGED: the stream could not start at the
+ * handover because the server no longer has its binlog (a new snapshot is
+ * needed; a purge the stream meets once it runs is the source's to
+ * report); BH_E_ACCESS: the server refused the user or a privilege;
+ * BH_E_CONNECT: the server could not be reached or the connection was
+ * lost; BH_E_OTHER: anything else. BH_E_NONE before any failure and after
+ * snapshot_stop. */
 enum bh_errc snapshot_errc(struct snapshot *s);
 
 /* 1 until every row has been emitted (also after a failure or a stop). */

@@ -191,25 +191,15 @@ static const char *connect_hint(unsigned code)
   }
 }
 
-enum bh_errc conn_errc(unsigned code)
+MYSQL *conn_open(const struct conn_opts *o, char *err, size_t errsz)
 {
-  switch (code) {
-  case 1044: /* ER_DBACCESS_DENIED_ERROR */
-  case 1045: /* ER_ACCESS_DENIED_ERROR */
-  case 1142: /* ER_TABLEACCESS_DENIED_ERROR */
-  case 1227: /* ER_SPECIFIC_ACCESS_DENIED_ERROR */
-  case 1698: /* ER_ACCESS_DENIED_NO_PASSWORD_ERROR */
-    return BH_E_ACCESS;
-  default: return code >= 2000 && code < 3000 ? BH_E_CONNECT : BH_E_OTHER;
-  }
+  return conn_open_code(o, NULL, err, errsz);
 }
 
-MYSQL *conn_open(const struct conn_opts *o, char *err, size_t errsz) { return conn_open_errc(o, NULL, err, errsz); }
-
-MYSQL *conn_open_errc(const struct conn_opts *o, enum bh_errc *code_out, char *err, size_t errsz)
+MYSQL *conn_open_code(const struct conn_opts *o, unsigned *code, char *err, size_t errsz)
 {
   char where[300];
-  if (code_out) *code_out = BH_E_OTHER;
+  if (code) *code = 0;
   MYSQL *m = mysql_init(NULL);
   if (!m) {
     bh_err(err, errsz, "cannot create a MySQL client handle: out of memory");
@@ -240,9 +230,9 @@ MYSQL *conn_open_errc(const struct conn_opts *o, enum bh_errc *code_out, char *e
 
   if (!mysql_real_connect(m, o->socket ? NULL : o->host, o->user, o->password ? o->password : "", NULL,
                           o->socket ? 0 : o->port, o->socket, 0)) {
-    unsigned code = mysql_errno(m);
-    const char *hint = connect_hint(code);
-    if (code_out) *code_out = conn_errc(code);
+    unsigned num = mysql_errno(m);
+    const char *hint = connect_hint(num);
+    if (code) *code = num;
     bh_err(err, errsz, "cannot connect to '%s' as '%s': %s%s%s", conn_where(o, where, sizeof where),
            o->user ? o->user : "", mysql_error(m), hint ? "; " : "", hint ? hint : "");
     mysql_close(m);

@@ -5,8 +5,6 @@
 #ifndef BH_CONN_H
 #define BH_CONN_H
 
-#include "util/errcode.h"
-
 #include <mysql.h>
 
 enum conn_tls {
@@ -48,14 +46,10 @@ int conn_load_password(struct conn_opts *o, const char *env_name, const char *fi
  * a message naming the address and what to do. */
 MYSQL *conn_open(const struct conn_opts *o, char *err, size_t errsz);
 
-/* conn_open that also says, in *code (when not NULL), what kind of failure
- * it was: BH_E_ACCESS, BH_E_CONNECT or BH_E_OTHER. */
-MYSQL *conn_open_errc(const struct conn_opts *o, enum bh_errc *code, char *err, size_t errsz);
-
-/* The kind of failure a server or client error number is: BH_E_ACCESS
- * (refused user, password or privilege), BH_E_CONNECT (the client's own
- * errors: no connection), else BH_E_OTHER. */
-enum bh_errc conn_errc(unsigned mysql_errno);
+/* As conn_open; when it fails, *code gets the client's or the server's
+ * error number (1045: access denied, 2003: nothing listens there), which
+ * server_errc turns into the code a caller acts on; 0 otherwise. */
+MYSQL *conn_open_code(const struct conn_opts *o, unsigned *code, char *err, size_t errsz);
 
 /* "host:port" or the socket path, for messages. */
 const char *conn_where(const struct conn_opts *o, char *buf, size_t size);

@@ -2,6 +2,7 @@
 #include "source/source.h"
 #include "source/decoder.h"
 #include "source/gtidset.h"
+#include "source/server.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -166,42 +167,23 @@ struct source *source_new(const struct source_opts *o)
   return s;
 }
 
-static int query_row(MYSQL *m, const char *sql, MYSQL_ROW *row, MYSQL_RES **res, char *err, size_t errsz)
-{
-  if (mysql_query(m, sql)) return bh_err(err, errsz, "query '%s' failed: %s", sql, mysql_error(m));
-  *res = mysql_store_result(m);
-  if (!*res) return bh_err(err, errsz, "query '%s' returned no result: %s", sql, mysql_error(m));
-  *row = mysql_fetch_row(*res);
-  return 0;
-}
-
-static int exec(MYSQL *m, const char *sql, char *err, size_t errsz)
-{
-  if (mysql_query(m, sql)) return bh_err(err, errsz, "query '%s' failed: %s", sql, mysql_error(m));
-  MYSQL_RES *r = mysql_store_result(m);
-  if (r) mysql_free_result(r);
-  return 0;
-}
-
 /* Resolves end/start to a file and offset. */
 static int resolve_start(MYSQL *m, struct position *p, enum start_kind kind, char *err, size_t errsz)
 {
+  static const char none[] = "the server lists no binary log: is log_bin on? ('binhook doctor' checks)";
+  if (kind == START_END) {
+    int have = server_binlog_position(m, p, err, errsz);
+    return have > 0 ? 0 : have < 0 ? -1 : bh_err(err, errsz, "%s", none);
+  }
   MYSQL_RES *res = NULL;
   MYSQL_ROW row = NULL;
-  if (kind == START_END) {
-    if (query_row(m, "SHOW MASTER STATUS", &row, &res, err, errsz)) {
-      /* MySQL 8.4 renamed it. */
-      if (query_row(m, "SHOW BINARY LOG STATUS", &row, &res, err, errsz)) return -1;
-    }
-  } else {
-    if (query_row(m, "SHOW BINARY LOGS", &row, &res, err, errsz)) return -1;
-  }
+  if (server_query_row(m, "SHOW BINARY LOGS", &row, &res, err, errsz)) return -1;
   if (!row || !row[0]) {
     mysql_free_result(res);
-    return bh_err(err, errsz, "the server lists no binary log: is log_bin on? ('binhook doctor' checks)");
+    return bh_err(err, errsz, "%s", none);
   }
   snprintf(p->file, sizeof p->file, "%s", row[0]);
-  p->pos = kind == START_END && row[1] ? strtoull(row[1], NULL, 10) : 4;
+  p->pos = 4;
   mysql_free_result(res);
   return 0;
 }
@@ -238,7 +220,7 @@ static int attach_stream(struct source *s, MYSQL *m, MARIADB_RPL *rpl)
  * whether the binlog is still there (purged_or_other), so it is not here. */
 static enum bh_errc failure_code(unsigned code)
 {
-  return code == ER_SLAVE_SAME_ID ? BH_E_SERVER_ID : conn_errc(code);
+  return code == ER_SLAVE_SAME_ID ? BH_E_SERVER_ID : server_errc(code);
 }
 
 /* Opens a connection and requests the stream at s->resume (or the configured
@@ -249,12 +231,16 @@ static int open_stream(struct source *s, int first, char *err, size_t errsz)
   struct conn_opts co = s->o.conn;
   /* A read timeout well above the heartbeat period detects dead connections. */
   co.read_timeout = s->o.heartbeat > 0 ? (unsigned)(s->o.heartbeat * 3 + 5) : 0;
-  MYSQL *m = conn_open_errc(&co, &s->errc, err, errsz);
-  if (!m) return -1;
+  unsigned num = 0;
+  MYSQL *m = conn_open_code(&co, &num, err, errsz);
+  if (!m) {
+    s->errc = server_errc(num) == BH_E_NONE ? BH_E_OTHER : server_errc(num);
+    return -1;
+  }
 
   MYSQL_RES *res = NULL;
   MYSQL_ROW row = NULL;
-  if (query_row(m, "SELECT @@log_bin, @@version", &row, &res, err, errsz)) goto fail;
+  if (server_query_row(m, "SELECT @@log_bin, @@version", &row, &res, err, errsz)) goto fail;
   int log_bin = row && row[0] && atoi(row[0]) == 1;
   int mariadb = row && row[1] && strstr(row[1], "MariaDB");
   mysql_free_result(res);
@@ -279,13 +265,13 @@ static int open_stream(struct source *s, int first, char *err, size_t errsz)
   }
 
   char sql[1400];
-  if (exec(m, "SET @master_binlog_checksum = @@global.binlog_checksum, "
+  if (server_exec(m, "SET @master_binlog_checksum = @@global.binlog_checksum, "
               "@source_binlog_checksum = @@global.binlog_checksum, @mariadb_slave_capability = 4",
            err, errsz))
     goto fail;
   if (s->o.heartbeat > 0) {
     snprintf(sql, sizeof sql, "SET @master_heartbeat_period = %.0f", s->o.heartbeat * 1e9);
-    if (exec(m, sql, err, errsz)) goto fail;
+    if (server_exec(m, sql, err, errsz)) goto fail;
   }
   if (use_gtid && !mariadb) {
     /* MySQL: COM_BINLOG_DUMP_GTID with the executed set, sent as the
@@ -309,7 +295,7 @@ static int open_stream(struct source *s, int first, char *err, size_t errsz)
     mysql_real_escape_string(m, esc, s->o.start.gtid, (unsigned long)strlen(s->o.start.gtid));
     snprintf(sql, sizeof sql, "SET @slave_connect_state = '%s', @slave_gtid_strict_mode = 0, "
              "@slave_gtid_ignore_duplicates = 0", esc);
-    if (exec(m, sql, err, errsz)) goto fail;
+    if (server_exec(m, sql, err, errsz)) goto fail;
   }
 
   MARIADB_RPL *rpl = mariadb_rpl_init(m);
@@ -387,14 +373,14 @@ static int who_connect(struct source *s, char *err, size_t errsz)
   int64_t now = 0, uptime = 0;
   uint32_t server_id = 0;
   int told = 0;
-  if (query_row(s->meta, "SELECT @@server_id, UNIX_TIMESTAMP()", &row, &res, err, errsz)) goto fail;
+  if (server_query_row(s->meta, "SELECT @@server_id, UNIX_TIMESTAMP()", &row, &res, err, errsz)) goto fail;
   if (row && row[0] && row[1]) {
     server_id = (uint32_t)strtoul(row[0], NULL, 10);
     now = strtoll(row[1], NULL, 10);
     told++;
   }
   mysql_free_result(res);
-  if (query_row(s->meta, "SHOW GLOBAL STATUS LIKE 'Uptime'", &row, &res, err, errsz)) goto fail;
+  if (server_query_row(s->meta, "SHOW GLOBAL STATUS LIKE 'Uptime'", &row, &res, err, errsz)) goto fail;
   if (row && row[1]) {
     uptime = strtoll(row[1], NULL, 10);
     told++;
@@ -427,7 +413,7 @@ static int who_query(struct source *s, const struct change *e, char *out, size_t
   MYSQL_ROW row = NULL;
   snprintf(sql, sizeof sql, "SELECT USER, HOST FROM information_schema.PROCESSLIST WHERE ID = %" PRIu32,
            e->thread_id);
-  if (query_row(s->meta, sql, &row, &res, err, errsz)) return -1;
+  if (server_query_row(s->meta, sql, &row, &res, err, errsz)) return -1;
   out[0] = 0;
   if (row && row[0] && row[0][0]) {
     const char *host = row[1] ? row[1] : "";
@@ -646,22 +632,7 @@ static void note_resume(struct source *s)
 static enum bh_errc purged_or_other(struct source *s, int by_gtid)
 {
   if (by_gtid) return BH_E_PURGED;
-  char err[512];
-  MYSQL *m = conn_open(&s->o.conn, err, sizeof err);
-  if (!m) return BH_E_OTHER;
-  enum bh_errc code = BH_E_OTHER;
-  if (!mysql_query(m, "SHOW BINARY LOGS")) {
-    MYSQL_RES *res = mysql_store_result(m);
-    if (res) {
-      MYSQL_ROW row;
-      code = BH_E_PURGED;
-      while ((row = mysql_fetch_row(res)))
-        if (row[0] && !strcmp(row[0], s->resume.file)) code = BH_E_OTHER;
-      mysql_free_result(res);
-    }
-  }
-  mysql_close(m);
-  return code;
+  return server_has_binlog(&s->o.conn, s->resume.file) == 0 ? BH_E_PURGED : BH_E_OTHER;
 }
 
 static void *reader_main(void *arg)
