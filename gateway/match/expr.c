@@ -1047,44 +1047,20 @@ static const char *tok_desc(const struct parser *P, char *buf, size_t size)
   return buf;
 }
 
-/* Optimal string alignment distance (transpositions count as one edit). */
-static size_t edit_distance(const char *a, size_t na, const char *b, size_t nb)
+/* The known word closest to the n bytes of word, or NULL when none is close
+ * enough. Case counts (the language's words are lowercase, and 'AND' is not
+ * 'and'); a longer word may be further off than a config key ('lenght' for
+ * 'len', 'startswith' for 'starts_with'): up to half its length. */
+static const char *suggest(const char *word, size_t n, const char *const *known)
 {
-  if (na > 64 || nb > 64) return 1000;
-  size_t d[65][65];
-  for (size_t i = 0; i <= na; i++)
-    d[i][0] = i;
-  for (size_t j = 0; j <= nb; j++)
-    d[0][j] = j;
-  for (size_t i = 1; i <= na; i++)
-    for (size_t j = 1; j <= nb; j++) {
-      size_t cost = a[i - 1] != b[j - 1];
-      size_t v = d[i - 1][j] + 1;
-      if (d[i][j - 1] + 1 < v) v = d[i][j - 1] + 1;
-      if (d[i - 1][j - 1] + cost < v) v = d[i - 1][j - 1] + cost;
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
-        v = d[i - 2][j - 2] + 1;
-      d[i][j] = v;
-    }
-  return d[na][nb];
+  return bh_nearest_within(word, n, known, n <= 3 ? 1 : n / 2, 0);
 }
 
-/* The candidate closest to word, or NULL when none is close enough. */
-static const char *suggest(const char *word, size_t n, const char *const *cands, size_t ncands)
-{
-  size_t best = (size_t)-1, limit = n <= 3 ? 1 : n / 2;
-  const char *pick = NULL;
-  for (size_t i = 0; i < ncands; i++) {
-    size_t d = edit_distance(word, n, cands[i], strlen(cands[i]));
-    if (d <= limit && d < best) best = d, pick = cands[i];
-  }
-  return pick;
-}
-
-static const char *const names[] = {"before", "after", "key",   "table", "schema",
-                                    "type",   "true",  "false", "null",  "user"};
-static const char *const func_names[] = {"changed", "lower", "upper", "len", "contains", "starts_with"};
-static const char *const ops_words[] = {"and", "or", "in", "is", "matches", "not"};
+static const char *const names[] = {"before", "after", "key",  "table", "schema", "type",
+                                    "true",   "false", "null", "user",  NULL};
+static const char *const func_names[] = {"changed", "lower", "upper", "len", "contains", "starts_with", NULL};
+static const char *const ops_words[] = {"and", "or", "in", "is", "matches", "not", NULL};
+static const char *const join_words[] = {"and", "or", NULL}; /* what may follow a complete expression */
 
 static struct node *parse_or(struct parser *P, const char *after, int depth);
 
@@ -1141,7 +1117,7 @@ static struct node *parse_call(struct parser *P, size_t name_pos, size_t name_le
   for (size_t i = 0; i < NFUNCS; i++)
     if (strlen(funcs[i].name) == name_len && !memcmp(funcs[i].name, name, name_len)) f = (int)i;
   if (f < 0) {
-    const char *s = suggest(name, name_len, func_names, NFUNCS);
+    const char *s = suggest(name, name_len, func_names);
     if (s) return perr(P, name_pos, "unknown function '%.*s'; did you mean '%s'?", (int)name_len, name, s);
     return perr(P, name_pos,
                 "unknown function '%.*s' (known: changed, contains, len, lower, starts_with, upper)",
@@ -1341,13 +1317,13 @@ static struct node *parse_primary(struct parser *P, const char *after, int depth
       P->x->reads |= EXPR_READS_USER;
       return n;
     }
-    for (size_t i = 0; i < sizeof ops_words / sizeof *ops_words; i++)
+    for (size_t i = 0; ops_words[i]; i++)
       if (len == strlen(ops_words[i]) && !memcmp(w, ops_words[i], len)) {
         if (after) return perr(P, pos, "expected a value after '%s'", after);
         return perr(P, pos, "expected a value, got '%.*s'", (int)len, w);
       }
 #undef IS
-    const char *s = suggest(w, len, names, sizeof names / sizeof *names);
+    const char *s = suggest(w, len, names);
     if (s) return perr(P, pos, "unknown name '%.*s'; did you mean '%s'?", (int)len, w, s);
     return perr(P, pos, "unknown name '%.*s'; did you mean 'after.%.*s'?", (int)len, w, (int)len, w);
   }
@@ -1531,7 +1507,7 @@ struct expr *expr_compile(const char *text, const char *file, int line, int col,
   if (lex(&P) == 0) root = parse_or(&P, NULL, 0);
   if (root && P.tok.t != T_EOF) {
     char d[64];
-    const char *s = P.tok.t == T_NAME ? suggest(P.s + P.tok.pos, P.tok.len, ops_words, 2) : NULL;
+    const char *s = P.tok.t == T_NAME ? suggest(P.s + P.tok.pos, P.tok.len, join_words) : NULL;
     if (s)
       perr(&P, P.tok.pos, "unexpected %s; did you mean '%s'?", tok_desc(&P, d, sizeof d), s);
     else
