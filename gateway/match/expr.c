@@ -555,21 +555,16 @@ static struct rval eval_field(struct ctx *c, const struct node *n)
   return from_value(c, &t->cols[i], v);
 }
 
-static int column_changed(const struct change *e, uint32_t i)
-{
-  if (e->after[i].kind == VAL_ABSENT) return 0;
-  return e->before[i].kind == VAL_ABSENT || !value_equal(e, &e->before[i], &e->after[i]);
-}
-
+/* changed(COL) and changed(): the rule of the event's "changed" list. */
 static int eval_changed(const struct change *e, const char *name)
 {
   if (e->type != EVENT_UPDATE || !e->table || !e->before || !e->after) return 0;
   if (name) {
     int i = col_index(e->table, name);
-    return i >= 0 && column_changed(e, (uint32_t)i);
+    return i >= 0 && change_column_changed(e, (uint32_t)i);
   }
   for (uint32_t i = 0; i < e->table->ncols; i++)
-    if (column_changed(e, i)) return 1;
+    if (change_column_changed(e, i)) return 1;
   return 0;
 }
 
