@@ -301,29 +301,39 @@ void request_resign(struct request *q, int64_t now)
   buf_free(&sig);
 }
 
+static void add_json_field(struct buf *out, const char *sep, const char *name, const char *value)
+{
+  buf_adds(out, sep);
+  buf_add_json_str(out, name, strlen(name));
+  buf_addc(out, ':');
+  buf_add_json_str(out, value, strlen(value));
+}
+
+static void add_headers_json(const struct request *q, struct buf *out)
+{
+  buf_addlit(out, "\"headers\":{");
+  for (size_t i = 0; i < q->nheaders; i++)
+    add_json_field(out, i ? "," : "", q->headers[i].name, q->headers[i].value);
+  buf_addc(out, '}');
+}
+
+static void add_body_json(const struct request *q, struct buf *out)
+{
+  buf_addlit(out, "\"body\":");
+  buf_add_json_str(out, q->body.p ? q->body.p : "", q->body.len);
+}
+
 void request_to_json(const struct request *q, struct buf *out)
 {
-  buf_addlit(out, "{\"rule\":");
-  buf_add_json_str(out, q->rule->name, strlen(q->rule->name));
-  buf_addlit(out, ",\"endpoint\":");
-  buf_add_json_str(out, q->endpoint->name, strlen(q->endpoint->name));
-  buf_addlit(out, ",\"method\":");
-  buf_add_json_str(out, q->method, strlen(q->method));
-  buf_addlit(out, ",\"url\":");
-  buf_add_json_str(out, q->url, strlen(q->url));
-  buf_addlit(out, ",\"id\":");
-  buf_add_json_str(out, q->id, strlen(q->id));
-  buf_addlit(out, ",\"headers\":{");
-  for (size_t i = 0; i < q->nheaders; i++) {
-    if (i) buf_addc(out, ',');
-    buf_add_json_str(out, q->headers[i].name, strlen(q->headers[i].name));
-    buf_addc(out, ':');
-    buf_add_json_str(out, q->headers[i].value, strlen(q->headers[i].value));
-  }
-  buf_addc(out, '}');
+  add_json_field(out, "{", "rule", q->rule->name);
+  add_json_field(out, ",", "endpoint", q->endpoint->name);
+  add_json_field(out, ",", "method", q->method);
+  add_json_field(out, ",", "url", q->url);
+  add_json_field(out, ",", "id", q->id);
+  buf_addc(out, ',');
+  add_headers_json(q, out);
   if (q->is_mail) {
-    buf_addlit(out, ",\"mail_from\":");
-    buf_add_json_str(out, q->mail_from, strlen(q->mail_from));
+    add_json_field(out, ",", "mail_from", q->mail_from);
     buf_addlit(out, ",\"mail_to\":[");
     for (char **p = q->rcpt; p && *p; p++) {
       if (p != q->rcpt) buf_addc(out, ',');
@@ -331,28 +341,44 @@ void request_to_json(const struct request *q, struct buf *out)
     }
     buf_addc(out, ']');
   }
-  buf_addlit(out, ",\"body\":");
-  buf_add_json_str(out, q->body.p ? q->body.p : "", q->body.len);
+  buf_addc(out, ',');
+  add_body_json(q, out);
   buf_addc(out, '}');
 }
 
-void request_to_text(const struct request *q, struct buf *out)
+void request_bare_to_json(const struct request *q, struct buf *out)
 {
-  if (q->is_mail) {
-    buf_printf(out, "SMTP %s\nMAIL FROM:<%s>\n", q->url, q->mail_from);
-    for (char **p = q->rcpt; p && *p; p++)
-      buf_printf(out, "RCPT TO:<%s>\n", *p);
-    buf_addc(out, '\n');
-    for (size_t i = 0; i < q->body.len; i++) /* the message, shown with plain line ends */
-      if (q->body.p[i] != '\r') buf_addc(out, q->body.p[i]);
-    return;
-  }
+  add_json_field(out, "{", "method", q->method);
+  add_json_field(out, ",", "url", q->url);
+  buf_addc(out, ',');
+  add_headers_json(q, out);
+  buf_addc(out, ',');
+  add_body_json(q, out);
+  buf_addc(out, '}');
+}
+
+void request_bare_to_text(const struct request *q, struct buf *out)
+{
   buf_printf(out, "%s %s\n", q->method, q->url);
   for (size_t i = 0; i < q->nheaders; i++)
     buf_printf(out, "%s: %s\n", q->headers[i].name, q->headers[i].value);
   buf_addc(out, '\n');
   buf_add(out, q->body.p ? q->body.p : "", q->body.len);
   buf_addc(out, '\n');
+}
+
+void request_to_text(const struct request *q, struct buf *out)
+{
+  if (!q->is_mail) {
+    request_bare_to_text(q, out);
+    return;
+  }
+  buf_printf(out, "SMTP %s\nMAIL FROM:<%s>\n", q->url, q->mail_from);
+  for (char **p = q->rcpt; p && *p; p++)
+    buf_printf(out, "RCPT TO:<%s>\n", *p);
+  buf_addc(out, '\n');
+  for (size_t i = 0; i < q->body.len; i++) /* the message, shown with plain line ends */
+    if (q->body.p[i] != '\r') buf_addc(out, q->body.p[i]);
 }
 
 void request_free(struct request *q)
