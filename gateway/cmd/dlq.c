@@ -114,11 +114,11 @@ static int show(struct retryq *q, uint64_t seq)
     retryq_rec_free(&r);
     return -1;
   }
-  printf("%s %s\n", rq.method, rq.url);
-  for (size_t i = 0; i < rq.nheaders; i++) printf("%s: %s\n", rq.headers[i].name, rq.headers[i].value);
-  printf("\n");
-  fwrite(rq.body.p, 1, rq.body.len, stdout);
-  printf("\n\n");
+  struct buf text = BUF_INIT;
+  request_bare_to_text(&rq, &text);
+  buf_addc(&text, '\n'); /* a blank line between deliveries */
+  fwrite(text.p, 1, text.len, stdout);
+  buf_free(&text);
   request_free(&rq);
   retryq_rec_free(&r);
   return 0;

@@ -1,6 +1,7 @@
 /* request.c - see request.h. Templates render into buffers; the body is
  * rendered first because the signature covers it. */
 #include "deliver/request.h"
+#include "util/lpcodec.h"
 #include "util/util.h"
 
 #include <stdio.h>
@@ -300,29 +301,39 @@ void request_resign(struct request *q, int64_t now)
   buf_free(&sig);
 }
 
+static void add_json_field(struct buf *out, const char *sep, const char *name, const char *value)
+{
+  buf_adds(out, sep);
+  buf_add_json_str(out, name, strlen(name));
+  buf_addc(out, ':');
+  buf_add_json_str(out, value, strlen(value));
+}
+
+static void add_headers_json(const struct request *q, struct buf *out)
+{
+  buf_addlit(out, "\"headers\":{");
+  for (size_t i = 0; i < q->nheaders; i++)
+    add_json_field(out, i ? "," : "", q->headers[i].name, q->headers[i].value);
+  buf_addc(out, '}');
+}
+
+static void add_body_json(const struct request *q, struct buf *out)
+{
+  buf_addlit(out, "\"body\":");
+  buf_add_json_str(out, q->body.p ? q->body.p : "", q->body.len);
+}
+
 void request_to_json(const struct request *q, struct buf *out)
 {
-  buf_addlit(out, "{\"rule\":");
-  buf_add_json_str(out, q->rule->name, strlen(q->rule->name));
-  buf_addlit(out, ",\"endpoint\":");
-  buf_add_json_str(out, q->endpoint->name, strlen(q->endpoint->name));
-  buf_addlit(out, ",\"method\":");
-  buf_add_json_str(out, q->method, strlen(q->method));
-  buf_addlit(out, ",\"url\":");
-  buf_add_json_str(out, q->url, strlen(q->url));
-  buf_addlit(out, ",\"id\":");
-  buf_add_json_str(out, q->id, strlen(q->id));
-  buf_addlit(out, ",\"headers\":{");
-  for (size_t i = 0; i < q->nheaders; i++) {
-    if (i) buf_addc(out, ',');
-    buf_add_json_str(out, q->headers[i].name, strlen(q->headers[i].name));
-    buf_addc(out, ':');
-    buf_add_json_str(out, q->headers[i].value, strlen(q->headers[i].value));
-  }
-  buf_addc(out, '}');
+  add_json_field(out, "{", "rule", q->rule->name);
+  add_json_field(out, ",", "endpoint", q->endpoint->name);
+  add_json_field(out, ",", "method", q->method);
+  add_json_field(out, ",", "url", q->url);
+  add_json_field(out, ",", "id", q->id);
+  buf_addc(out, ',');
+  add_headers_json(q, out);
   if (q->is_mail) {
-    buf_addlit(out, ",\"mail_from\":");
-    buf_add_json_str(out, q->mail_from, strlen(q->mail_from));
+    add_json_field(out, ",", "mail_from", q->mail_from);
     buf_addlit(out, ",\"mail_to\":[");
     for (char **p = q->rcpt; p && *p; p++) {
       if (p != q->rcpt) buf_addc(out, ',');
@@ -330,28 +341,44 @@ void request_to_json(const struct request *q, struct buf *out)
     }
     buf_addc(out, ']');
   }
-  buf_addlit(out, ",\"body\":");
-  buf_add_json_str(out, q->body.p ? q->body.p : "", q->body.len);
+  buf_addc(out, ',');
+  add_body_json(q, out);
   buf_addc(out, '}');
 }
 
-void request_to_text(const struct request *q, struct buf *out)
+void request_bare_to_json(const struct request *q, struct buf *out)
 {
-  if (q->is_mail) {
-    buf_printf(out, "SMTP %s\nMAIL FROM:<%s>\n", q->url, q->mail_from);
-    for (char **p = q->rcpt; p && *p; p++)
-      buf_printf(out, "RCPT TO:<%s>\n", *p);
-    buf_addc(out, '\n');
-    for (size_t i = 0; i < q->body.len; i++) /* the message, shown with plain line ends */
-      if (q->body.p[i] != '\r') buf_addc(out, q->body.p[i]);
-    return;
-  }
+  add_json_field(out, "{", "method", q->method);
+  add_json_field(out, ",", "url", q->url);
+  buf_addc(out, ',');
+  add_headers_json(q, out);
+  buf_addc(out, ',');
+  add_body_json(q, out);
+  buf_addc(out, '}');
+}
+
+void request_bare_to_text(const struct request *q, struct buf *out)
+{
   buf_printf(out, "%s %s\n", q->method, q->url);
   for (size_t i = 0; i < q->nheaders; i++)
     buf_printf(out, "%s: %s\n", q->headers[i].name, q->headers[i].value);
   buf_addc(out, '\n');
   buf_add(out, q->body.p ? q->body.p : "", q->body.len);
   buf_addc(out, '\n');
+}
+
+void request_to_text(const struct request *q, struct buf *out)
+{
+  if (!q->is_mail) {
+    request_bare_to_text(q, out);
+    return;
+  }
+  buf_printf(out, "SMTP %s\nMAIL FROM:<%s>\n", q->url, q->mail_from);
+  for (char **p = q->rcpt; p && *p; p++)
+    buf_printf(out, "RCPT TO:<%s>\n", *p);
+  buf_addc(out, '\n');
+  for (size_t i = 0; i < q->body.len; i++) /* the message, shown with plain line ends */
+    if (q->body.p[i] != '\r') buf_addc(out, q->body.p[i]);
 }
 
 void request_free(struct request *q)
@@ -382,72 +409,50 @@ static int is_signature(const char *name)
          !strcasecmp(name, "X-Hub-Signature-256");
 }
 
-static void enc_count(struct buf *b, size_t n)
-{
-  unsigned char l[4] = {(unsigned char)n, (unsigned char)(n >> 8), (unsigned char)(n >> 16), (unsigned char)(n >> 24)};
-  buf_add(b, l, 4);
-}
-
-static void enc_str(struct buf *b, const char *s, size_t n)
-{
-  enc_count(b, n);
-  if (n) buf_add(b, s, n);
-}
-
 void request_encode(const struct request *q, struct buf *out)
 {
   unsigned char head[2] = {ENCODING_VERSION, (unsigned char)(q->is_mail ? 1 : 0)};
   buf_add(out, head, 2);
-  enc_str(out, q->method, strlen(q->method));
-  enc_str(out, q->url, strlen(q->url));
-  enc_str(out, q->id, strlen(q->id));
-  size_t n = 0;
-  for (size_t i = 0; i < q->nheaders; i++) n += !is_signature(q->headers[i].name);
-  enc_count(out, n);
+  lp_put_bytes(out, q->method, strlen(q->method));
+  lp_put_bytes(out, q->url, strlen(q->url));
+  lp_put_bytes(out, q->id, strlen(q->id));
+  uint32_t n = 0;
+  for (size_t i = 0; i < q->nheaders; i++)
+    n += !is_signature(q->headers[i].name);
+  lp_put_u32(out, n);
   for (size_t i = 0; i < q->nheaders; i++) {
     if (is_signature(q->headers[i].name)) continue;
-    enc_str(out, q->headers[i].name, strlen(q->headers[i].name));
-    enc_str(out, q->headers[i].value, strlen(q->headers[i].value));
+    lp_put_bytes(out, q->headers[i].name, strlen(q->headers[i].name));
+    lp_put_bytes(out, q->headers[i].value, strlen(q->headers[i].value));
   }
-  enc_str(out, q->body.p, q->body.len);
-  enc_str(out, q->mail_from, q->mail_from ? strlen(q->mail_from) : 0);
+  lp_put_bytes(out, q->body.p, q->body.len);
+  lp_put_bytes(out, q->mail_from, q->mail_from ? strlen(q->mail_from) : 0); /* none: empty */
   n = 0;
-  for (char **p = q->rcpt; p && *p; p++) n++;
-  enc_count(out, n);
-  for (char **p = q->rcpt; p && *p; p++) enc_str(out, *p, strlen(*p));
-}
-
-/* The next length-prefixed string of [*p, end) as a new C string (n gets
- * its length), or NULL when cut short. With count, only the length. */
-static char *dec_str(const unsigned char **p, const unsigned char *end, size_t *n, int count)
-{
-  if (end - *p < 4) return NULL;
-  uint32_t l = le32(*p);
-  *p += 4;
-  *n = l;
-  if (count) return (char *)*p; /* any non-NULL */
-  if ((size_t)(end - *p) < l) return NULL;
-  char *s = xmalloc((size_t)l + 1);
-  memcpy(s, *p, l);
-  s[l] = 0;
-  *p += l;
-  return s;
+  for (char **p = q->rcpt; p && *p; p++)
+    n++;
+  lp_put_u32(out, n);
+  for (char **p = q->rcpt; p && *p; p++)
+    lp_put_bytes(out, *p, strlen(*p));
 }
 
 int request_decode(const char *data, size_t len, struct request *q, char *err, size_t errsz)
 {
-  const unsigned char *p = (const unsigned char *)data, *end = p + len;
-  size_t n, count;
+  const unsigned char *head = (const unsigned char *)data;
+  struct lp_reader rd;
+  size_t n;
+  uint32_t count;
   memset(q, 0, sizeof *q);
-  if (len < 2 || p[0] != ENCODING_VERSION)
-    return bh_err(err, errsz, "stored request of an unknown format (%u)", len ? p[0] : 0);
-  q->is_mail = p[1];
-  p += 2;
-  if (!(q->method = dec_str(&p, end, &n, 0)) || !(q->url = dec_str(&p, end, &n, 0)) ||
-      !(q->id = dec_str(&p, end, &n, 0)) || !dec_str(&p, end, &count, 1) || count > len)
+  if (len < 2 || head[0] != ENCODING_VERSION)
+    return bh_err(err, errsz, "stored request of an unknown format (%u)", len ? head[0] : 0);
+  q->is_mail = head[1];
+  lp_reader_init(&rd, data + 2, len - 2);
+  if (!(q->method = lp_get_field(&rd, NULL)) || !(q->url = lp_get_field(&rd, NULL)) ||
+      !(q->id = lp_get_field(&rd, NULL)))
     goto cut;
+  count = lp_get_u32(&rd);
+  if (rd.bad || count > len) goto cut;
   for (size_t i = 0; i < count; i++) {
-    char *name = dec_str(&p, end, &n, 0), *value = name ? dec_str(&p, end, &n, 0) : NULL;
+    char *name = lp_get_field(&rd, NULL), *value = name ? lp_get_field(&rd, NULL) : NULL;
     if (!value) {
       free(name);
       goto cut;
@@ -456,21 +461,22 @@ int request_decode(const char *data, size_t len, struct request *q, char *err, s
     q->headers[q->nheaders].name = name;
     q->headers[q->nheaders++].value = value;
   }
-  char *body = dec_str(&p, end, &n, 0);
+  char *body = lp_get_field(&rd, &n);
   if (!body) goto cut;
   buf_add(&q->body, body, n);
   if (!q->body.p) buf_reserve(&q->body, 1);
   free(body);
-  if (!(q->mail_from = dec_str(&p, end, &n, 0))) goto cut;
+  if (!(q->mail_from = lp_get_field(&rd, NULL))) goto cut;
   if (!q->mail_from[0]) {
     free(q->mail_from);
     q->mail_from = NULL;
   }
-  if (!dec_str(&p, end, &count, 1) || count > len) goto cut;
+  count = lp_get_u32(&rd);
+  if (rd.bad || count > len) goto cut;
   q->rcpt = xcalloc(count + 1, sizeof *q->rcpt);
   for (size_t i = 0; i < count; i++)
-    if (!(q->rcpt[i] = dec_str(&p, end, &n, 0))) goto cut;
-  if (p != end) goto cut;
+    if (!(q->rcpt[i] = lp_get_field(&rd, NULL))) goto cut;
+  if (rd.p != rd.end) goto cut;
   if (!q->is_mail) {
     free(q->rcpt);
     q->rcpt = NULL;

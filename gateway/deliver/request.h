@@ -58,8 +58,21 @@ void request_id(const struct change *e, const char *rule, const char *endpoint, 
  * object), body (the exact string); e-mails also mail_from and mail_to. */
 void request_to_json(const struct request *q, struct buf *out);
 
-/* Appends q as text: "METHOD URL", the headers, a blank line, the body. */
+/* Appends q as text: "METHOD URL", the headers, a blank line, the body and
+ * a newline; an e-mail as "SMTP URL", its envelope (MAIL FROM, RCPT TO), a
+ * blank line and the message with plain line ends. */
 void request_to_text(const struct request *q, struct buf *out);
+
+/* The request alone, without what binhook adds about it (rule, endpoint,
+ * id, an e-mail's envelope), as `binhook dlq show` prints it: "METHOD URL",
+ * the headers, a blank line, the body exactly as held and a newline (an
+ * e-mail: "SMTP URL", no headers, the message with its CRLF line ends). */
+void request_bare_to_text(const struct request *q, struct buf *out);
+
+/* The same parts as one JSON object: method, url, headers (an object),
+ * body (the exact string). The admin server's dead-letter "show" gives it
+ * as its "request" member. */
+void request_bare_to_json(const struct request *q, struct buf *out);
 
 /* Appends q in the form the retry queue stores it: everything but the
  * signature headers (a stored request is signed again when it is sent,

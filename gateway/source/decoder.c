@@ -834,6 +834,276 @@ static int on_payload(struct decoder *d, const unsigned char *body, size_t n, ui
   return rc;
 }
 
+/* ---- feeding one event: where it sits, its checks, then a handler by type ---- */
+
+/* One event being fed: its header, its body (between the common header
+ * and the checksum), and where it sits in the file. */
+struct event_in {
+  const struct binlog_header *h;
+  const unsigned char *body;
+  size_t n;
+  uint64_t at, end;
+  int keep_pos; /* set by a handler: the stream's position does not move past this event */
+};
+
+/* What an event of one type does; 0, or what the failure returns. */
+typedef int (*event_fn)(struct decoder *d, struct event_in *ev, char *err, size_t errsz);
+
+/* Where the event of n bytes sits: at, and end just after it. */
+static void event_place(const struct decoder *d, const struct binlog_header *h, size_t n, int64_t offset,
+                        uint64_t *at, uint64_t *end)
+{
+  if (d->inner) { /* inside a TRANSACTION_PAYLOAD: report the payload's place */
+    *at = d->inner_at;
+    *end = d->inner_end;
+  } else if (offset >= 0) {
+    *at = (uint64_t)offset;
+    *end = *at + n;
+  } else if (h->log_pos >= n) {
+    *at = h->log_pos - n;
+    *end = h->log_pos;
+  } else {
+    *at = *end = d->pos.pos; /* artificial events occupy no place in the file */
+  }
+}
+
+/* Reads a FORMAT_DESCRIPTION (which says how to read what follows) and
+ * verifies the checksums. */
+static int check_event(struct decoder *d, const unsigned char *ev, size_t n, const struct binlog_header *h,
+                       uint64_t at, char *err, size_t errsz)
+{
+  char herr[128];
+  if (h->type == BL_FORMAT_DESCRIPTION) {
+    if (binlog_parse_format(ev, n, &d->fmt, herr, sizeof herr)) return fail(d, at, err, errsz, herr);
+    if (d->fmt.checksum && !d->opts.skip_checksum && binlog_verify_fde_checksum(ev, n))
+      return fail(d, at, err, errsz, "checksum mismatch in FORMAT_DESCRIPTION: the binlog is damaged");
+    table_map_clear(d->tables);
+    d->have_format = 1;
+  } else if (!d->inner && d->fmt.checksum && !d->opts.skip_checksum && binlog_verify_checksum(ev, n)) {
+    char msg[200];
+    snprintf(msg, sizeof msg,
+             "checksum mismatch in %s event: the binlog is damaged here (or was written with another "
+             "binlog_checksum)",
+             binlog_type_name(h->type));
+    return fail(d, at, err, errsz, msg);
+  }
+  return 0;
+}
+
+/* The body of the event: after the common header, before the checksum.
+ * -1 when the event is shorter than its header. */
+static int event_body(const struct decoder *d, const unsigned char *ev, size_t n, struct event_in *in)
+{
+  const struct binlog_header *h = in->h;
+  size_t hl = d->fmt.header_len ? d->fmt.header_len : BL_HEADER_LEN;
+  size_t tail = d->fmt.checksum && h->type != BL_FORMAT_DESCRIPTION ? BL_CHECKSUM_LEN : 0;
+  /* Events inside a payload carry no checksum of their own (the payload has one). */
+  if (d->inner && tail && binlog_verify_checksum(ev, n)) tail = 0;
+  /* A live stream opens with an artificial ROTATE before any format
+   * description: it carries a checksum when the server uses them. */
+  if (!d->have_format && h->type == BL_ROTATE && n >= hl + 8 + BL_CHECKSUM_LEN &&
+      !binlog_verify_checksum(ev, n))
+    tail = BL_CHECKSUM_LEN;
+  if (n < hl + tail) return -1;
+  in->body = ev + hl;
+  in->n = n - hl - tail;
+  return 0;
+}
+
+/* Events a row-based change stream needs nothing from (and the format
+ * description, read by check_event). */
+static int ev_nothing(struct decoder *d, struct event_in *ev, char *err, size_t errsz)
+{
+  return 0;
+}
+
+static int ev_rotate(struct decoder *d, struct event_in *ev, char *err, size_t errsz)
+{
+  struct reader r;
+  reader_init(&r, ev->body, ev->n);
+  uint64_t pos = d->fmt.post_header_len[BL_ROTATE] >= 8 ? reader_uint(&r, 8) : 4;
+  if (r.overrun) return fail(d, ev->at, err, errsz, "ROTATE event cut short");
+  size_t fl = reader_left(&r);
+  if (fl >= POS_FILE_MAX) fl = POS_FILE_MAX - 1;
+  memcpy(d->pos.file, r.p, fl);
+  d->pos.file[fl] = 0;
+  d->pos.pos = pos;
+  table_map_clear(d->tables);
+  if (!d->in_tx) {
+    memcpy(d->boundary.file, d->pos.file, sizeof d->boundary.file);
+    d->boundary.pos = d->pos.pos;
+  }
+  ev->keep_pos = 1; /* the position is the new file's, not derived from this event */
+  return 0;
+}
+
+static int ev_stop(struct decoder *d, struct event_in *ev, char *err, size_t errsz)
+{
+  table_map_clear(d->tables);
+  return 0;
+}
+
+/* QUERY, and MariaDB's compressed QUERY. */
+static int ev_query(struct decoder *d, struct event_in *ev, char *err, size_t errsz)
+{
+  return on_query(d, ev->h, ev->body, ev->n, ev->at, ev->end, err, errsz);
+}
+
+static int ev_xa_prepare(struct decoder *d, struct event_in *ev, char *err, size_t errsz)
+{
+  xa_prepare(d);
+  return d->in_tx ? end_tx(d, ev->h, ev->at, ev->end, err, errsz) : 0;
+}
+
+static int ev_xid(struct decoder *d, struct event_in *ev, char *err, size_t errsz)
+{
+  int rc = 0;
+  if (d->xa_open) { /* an XA transaction committed in one phase */
+    struct change *held = d->xa_head;
+    d->xa_head = NULL;
+    d->xa_tail = &d->xa_head;
+    d->xa_open = 0;
+    rc = emit_list(d, held, err, errsz);
+  }
+  if (!rc && d->in_tx) rc = end_tx(d, ev->h, ev->at, ev->end, err, errsz);
+  return rc;
+}
+
+static int ev_table_map(struct decoder *d, struct event_in *ev, char *err, size_t errsz)
+{
+  return on_table_map(d, ev->body, ev->n, ev->at, err, errsz);
+}
+
+/* Every kind of rows event, MariaDB's compressed ones too. */
+static int ev_rows(struct decoder *d, struct event_in *ev, char *err, size_t errsz)
+{
+  if (!d->in_tx) begin_tx(d, ev->at); /* row events outside BEGIN (non-transactional engines) */
+  return on_rows(d, ev->h, ev->body, ev->n, ev->at, err, errsz);
+}
+
+static int ev_gtid(struct decoder *d, struct event_in *ev, char *err, size_t errsz)
+{
+  return on_gtid(d, ev->h, ev->body, ev->n, ev->at, err, errsz);
+}
+
+static int ev_annotate_rows(struct decoder *d, struct event_in *ev, char *err, size_t errsz)
+{
+  rcstr_unref(d->sql);
+  d->sql = rcstr_new((const char *)ev->body, ev->n);
+  return 0;
+}
+
+/* One length byte (truncated for long text), then the text. */
+static int ev_rows_query(struct decoder *d, struct event_in *ev, char *err, size_t errsz)
+{
+  rcstr_unref(d->sql);
+  d->sql = ev->n ? rcstr_new((const char *)ev->body + 1, ev->n - 1) : NULL;
+  return 0;
+}
+
+static int ev_heartbeat(struct decoder *d, struct event_in *ev, char *err, size_t errsz)
+{
+  const struct binlog_header *h = ev->h;
+  int rc = 0;
+  if (!d->in_tx && h->log_pos) {
+    struct change *e = change_new(EVENT_HEARTBEAT, NULL);
+    fill_common(d, e, h, h->log_pos);
+    e->end_pos = h->log_pos;
+    e->xa_held = d->nxa > 0;
+    rc = d->cb.emit(d->cb.ctx, e, err, errsz);
+  }
+  ev->keep_pos = 1; /* heartbeats are not in the file: the position stays */
+  return rc;
+}
+
+static int ev_incident(struct decoder *d, struct event_in *ev, char *err, size_t errsz)
+{
+  warn(d, ev->at, "INCIDENT event: the server reports that changes may be missing from its binlog here");
+  return 0;
+}
+
+static int ev_start_encryption(struct decoder *d, struct event_in *ev, char *err, size_t errsz)
+{
+  return fail(d, ev->at, err, errsz,
+              "the binlog file is encrypted: read it through the server (binhook tail --source), which "
+              "decrypts it");
+}
+
+static int ev_payload(struct decoder *d, struct event_in *ev, char *err, size_t errsz)
+{
+  if (d->inner) return fail(d, ev->at, err, errsz, "TRANSACTION_PAYLOAD nested in another one");
+  return on_payload(d, ev->body, ev->n, ev->at, ev->end, err, errsz);
+}
+
+/* A type with no handler: skipped when the server marked it ignorable. */
+static int ev_unknown(struct decoder *d, struct event_in *ev, char *err, size_t errsz)
+{
+  if (ev->h->flags & BL_F_IGNORABLE) return 0;
+  char msg[160];
+  snprintf(msg, sizeof msg,
+           "unknown event type %u (%u bytes), not marked ignorable: binhook cannot tell what it changes",
+           ev->h->type, ev->h->length);
+  return fail(d, ev->at, err, errsz, msg);
+}
+
+static const event_fn handlers[256] = {
+    [BL_FORMAT_DESCRIPTION] = ev_nothing,
+    [BL_START_V3] = ev_nothing,
+    [BL_ROTATE] = ev_rotate,
+    [BL_STOP] = ev_stop,
+    [BL_QUERY] = ev_query,
+    [BL_MARIA_QUERY_COMPRESSED] = ev_query,
+    [BL_XA_PREPARE] = ev_xa_prepare,
+    [BL_XID] = ev_xid,
+    [BL_TABLE_MAP] = ev_table_map,
+    [BL_PRE_GA_WRITE_ROWS] = ev_rows,
+    [BL_PRE_GA_UPDATE_ROWS] = ev_rows,
+    [BL_PRE_GA_DELETE_ROWS] = ev_rows,
+    [BL_WRITE_ROWS_V1] = ev_rows,
+    [BL_UPDATE_ROWS_V1] = ev_rows,
+    [BL_DELETE_ROWS_V1] = ev_rows,
+    [BL_WRITE_ROWS] = ev_rows,
+    [BL_UPDATE_ROWS] = ev_rows,
+    [BL_DELETE_ROWS] = ev_rows,
+    [BL_PARTIAL_UPDATE_ROWS] = ev_rows,
+    [BL_MARIA_WRITE_ROWS_COMPRESSED_V1] = ev_rows,
+    [BL_MARIA_UPDATE_ROWS_COMPRESSED_V1] = ev_rows,
+    [BL_MARIA_DELETE_ROWS_COMPRESSED_V1] = ev_rows,
+    [BL_MARIA_WRITE_ROWS_COMPRESSED] = ev_rows,
+    [BL_MARIA_UPDATE_ROWS_COMPRESSED] = ev_rows,
+    [BL_MARIA_DELETE_ROWS_COMPRESSED] = ev_rows,
+    [BL_MARIA_GTID] = ev_gtid,
+    [BL_GTID] = ev_gtid,
+    [BL_ANONYMOUS_GTID] = ev_gtid,
+    [BL_GTID_TAGGED] = ev_gtid,
+    [BL_MARIA_ANNOTATE_ROWS] = ev_annotate_rows,
+    [BL_ROWS_QUERY] = ev_rows_query,
+    [BL_HEARTBEAT] = ev_heartbeat,
+    [BL_HEARTBEAT_V2] = ev_heartbeat,
+    [BL_INCIDENT] = ev_incident,
+    [BL_MARIA_START_ENCRYPTION] = ev_start_encryption,
+    [BL_TRANSACTION_PAYLOAD] = ev_payload,
+    /* nothing a row-based change stream needs */
+    [BL_INTVAR] = ev_nothing,
+    [BL_RAND] = ev_nothing,
+    [BL_USER_VAR] = ev_nothing,
+    [BL_PREVIOUS_GTIDS] = ev_nothing,
+    [BL_MARIA_GTID_LIST] = ev_nothing,
+    [BL_MARIA_BINLOG_CHECKPOINT] = ev_nothing,
+    [BL_TRANSACTION_CONTEXT] = ev_nothing,
+    [BL_VIEW_CHANGE] = ev_nothing,
+    [BL_IGNORABLE] = ev_nothing,
+    [BL_BEGIN_LOAD_QUERY] = ev_nothing,
+    [BL_EXECUTE_LOAD_QUERY] = ev_nothing,
+    [BL_APPEND_BLOCK] = ev_nothing,
+    [BL_DELETE_FILE] = ev_nothing,
+    [BL_CREATE_FILE] = ev_nothing,
+    [BL_EXEC_LOAD] = ev_nothing,
+    [BL_LOAD] = ev_nothing,
+    [BL_NEW_LOAD] = ev_nothing,
+    [BL_SLAVE] = ev_nothing,
+};
+
 int decoder_feed(struct decoder *d, const unsigned char *ev, size_t n, int64_t offset, char *err, size_t errsz)
 {
   struct binlog_header h;
@@ -846,158 +1116,15 @@ int decoder_feed(struct decoder *d, const unsigned char *ev, size_t n, int64_t o
              h.length, n);
     return fail(d, here, err, errsz, msg);
   }
-  uint64_t at, end;
-  if (d->inner) { /* inside a TRANSACTION_PAYLOAD: report the payload's place */
-    at = d->inner_at;
-    end = d->inner_end;
-  } else if (offset >= 0) {
-    at = (uint64_t)offset;
-    end = at + n;
-  } else if (h.log_pos >= n) {
-    at = h.log_pos - n;
-    end = h.log_pos;
-  } else {
-    at = end = d->pos.pos; /* artificial events occupy no place in the file */
-  }
-
-  if (h.type == BL_FORMAT_DESCRIPTION) {
-    if (binlog_parse_format(ev, n, &d->fmt, herr, sizeof herr)) return fail(d, at, err, errsz, herr);
-    if (d->fmt.checksum && !d->opts.skip_checksum && binlog_verify_fde_checksum(ev, n))
-      return fail(d, at, err, errsz, "checksum mismatch in FORMAT_DESCRIPTION: the binlog is damaged");
-    table_map_clear(d->tables);
-    d->have_format = 1;
-  } else if (!d->inner && d->fmt.checksum && !d->opts.skip_checksum && binlog_verify_checksum(ev, n)) {
-    char msg[200];
-    snprintf(msg, sizeof msg,
-             "checksum mismatch in %s event: the binlog is damaged here (or was written with another "
-             "binlog_checksum)",
-             binlog_type_name(h.type));
-    return fail(d, at, err, errsz, msg);
-  }
-
-  size_t hl = d->fmt.header_len ? d->fmt.header_len : BL_HEADER_LEN;
-  size_t tail = d->fmt.checksum && h.type != BL_FORMAT_DESCRIPTION ? BL_CHECKSUM_LEN : 0;
-  /* Events inside a payload carry no checksum of their own (the payload has one). */
-  if (d->inner && tail && binlog_verify_checksum(ev, n)) tail = 0;
-  /* A live stream opens with an artificial ROTATE before any format
-   * description: it carries a checksum when the server uses them. */
-  if (!d->have_format && h.type == BL_ROTATE && n >= hl + 8 + BL_CHECKSUM_LEN && !binlog_verify_checksum(ev, n))
-    tail = BL_CHECKSUM_LEN;
-  if (n < hl + tail) return fail(d, at, err, errsz, "event shorter than its header");
-  const unsigned char *body = ev + hl;
-  size_t blen = n - hl - tail;
-  int rc = 0;
-
-  switch (h.type) {
-  case BL_FORMAT_DESCRIPTION:
-  case BL_START_V3:
-    break;
-  case BL_ROTATE: {
-    struct reader r;
-    reader_init(&r, body, blen);
-    uint64_t pos = d->fmt.post_header_len[BL_ROTATE] >= 8 ? reader_uint(&r, 8) : 4;
-    if (r.overrun) return fail(d, at, err, errsz, "ROTATE event cut short");
-    size_t fl = reader_left(&r);
-    if (fl >= POS_FILE_MAX) fl = POS_FILE_MAX - 1;
-    memcpy(d->pos.file, r.p, fl);
-    d->pos.file[fl] = 0;
-    d->pos.pos = pos;
-    table_map_clear(d->tables);
-    if (!d->in_tx) {
-      memcpy(d->boundary.file, d->pos.file, sizeof d->boundary.file);
-      d->boundary.pos = d->pos.pos;
-    }
-    return 0; /* the position is the new file's, not derived from this event */
-  }
-  case BL_STOP:
-    table_map_clear(d->tables);
-    break;
-  case BL_QUERY:
-    rc = on_query(d, &h, body, blen, at, end, err, errsz);
-    break;
-  case BL_XA_PREPARE:
-    xa_prepare(d);
-    if (d->in_tx) rc = end_tx(d, &h, at, end, err, errsz);
-    break;
-  case BL_XID:
-    if (d->xa_open) { /* an XA transaction committed in one phase */
-      struct change *held = d->xa_head;
-      d->xa_head = NULL;
-      d->xa_tail = &d->xa_head;
-      d->xa_open = 0;
-      rc = emit_list(d, held, err, errsz);
-    }
-    if (!rc && d->in_tx) rc = end_tx(d, &h, at, end, err, errsz);
-    break;
-  case BL_TABLE_MAP:
-    rc = on_table_map(d, body, blen, at, err, errsz);
-    break;
-  case BL_PRE_GA_WRITE_ROWS: case BL_PRE_GA_UPDATE_ROWS: case BL_PRE_GA_DELETE_ROWS:
-  case BL_WRITE_ROWS_V1: case BL_UPDATE_ROWS_V1: case BL_DELETE_ROWS_V1:
-  case BL_WRITE_ROWS: case BL_UPDATE_ROWS: case BL_DELETE_ROWS: case BL_PARTIAL_UPDATE_ROWS:
-    if (!d->in_tx) begin_tx(d, at); /* row events outside BEGIN (non-transactional engines) */
-    rc = on_rows(d, &h, body, blen, at, err, errsz);
-    break;
-  case BL_MARIA_GTID:
-  case BL_GTID:
-  case BL_ANONYMOUS_GTID:
-  case BL_GTID_TAGGED:
-    rc = on_gtid(d, &h, body, blen, at, err, errsz);
-    break;
-  case BL_MARIA_ANNOTATE_ROWS:
-    rcstr_unref(d->sql);
-    d->sql = rcstr_new((const char *)body, blen);
-    break;
-  case BL_ROWS_QUERY: /* one length byte (truncated for long text), then the text */
-    rcstr_unref(d->sql);
-    d->sql = blen ? rcstr_new((const char *)body + 1, blen - 1) : NULL;
-    break;
-  case BL_HEARTBEAT:
-  case BL_HEARTBEAT_V2:
-    if (!d->in_tx && h.log_pos) {
-      struct change *e = change_new(EVENT_HEARTBEAT, NULL);
-      fill_common(d, e, &h, h.log_pos);
-      e->end_pos = h.log_pos;
-      e->xa_held = d->nxa > 0;
-      rc = d->cb.emit(d->cb.ctx, e, err, errsz);
-    }
-    return rc; /* heartbeats are not in the file: the position stays */
-  case BL_INCIDENT:
-    warn(d, at, "INCIDENT event: the server reports that changes may be missing from its binlog here");
-    break;
-  case BL_MARIA_START_ENCRYPTION:
-    return fail(d, at, err, errsz,
-                "the binlog file is encrypted: read it through the server (binhook tail --source), which "
-                "decrypts it");
-  case BL_TRANSACTION_PAYLOAD:
-    if (d->inner) return fail(d, at, err, errsz, "TRANSACTION_PAYLOAD nested in another one");
-    rc = on_payload(d, body, blen, at, end, err, errsz);
-    break;
-  case BL_MARIA_QUERY_COMPRESSED:
-    rc = on_query(d, &h, body, blen, at, end, err, errsz);
-    break;
-  case BL_MARIA_WRITE_ROWS_COMPRESSED_V1: case BL_MARIA_UPDATE_ROWS_COMPRESSED_V1:
-  case BL_MARIA_DELETE_ROWS_COMPRESSED_V1: case BL_MARIA_WRITE_ROWS_COMPRESSED:
-  case BL_MARIA_UPDATE_ROWS_COMPRESSED: case BL_MARIA_DELETE_ROWS_COMPRESSED:
-    if (!d->in_tx) begin_tx(d, at);
-    rc = on_rows(d, &h, body, blen, at, err, errsz);
-    break;
-  case BL_INTVAR: case BL_RAND: case BL_USER_VAR: case BL_PREVIOUS_GTIDS: case BL_MARIA_GTID_LIST:
-  case BL_MARIA_BINLOG_CHECKPOINT: case BL_TRANSACTION_CONTEXT: case BL_VIEW_CHANGE: case BL_IGNORABLE:
-  case BL_BEGIN_LOAD_QUERY: case BL_EXECUTE_LOAD_QUERY: case BL_APPEND_BLOCK: case BL_DELETE_FILE:
-  case BL_CREATE_FILE: case BL_EXEC_LOAD: case BL_LOAD: case BL_NEW_LOAD: case BL_SLAVE:
-    break; /* nothing a row-based change stream needs */
-  default:
-    if (!(h.flags & BL_F_IGNORABLE)) {
-      char msg[160];
-      snprintf(msg, sizeof msg, "unknown event type %u (%u bytes), not marked ignorable: binhook cannot tell "
-               "what it changes", h.type, h.length);
-      return fail(d, at, err, errsz, msg);
-    }
-  }
-  if (rc) return rc;
+  struct event_in in = {.h = &h};
+  event_place(d, &h, n, offset, &in.at, &in.end);
+  if (check_event(d, ev, n, &h, in.at, err, errsz)) return -1;
+  if (event_body(d, ev, n, &in)) return fail(d, in.at, err, errsz, "event shorter than its header");
+  event_fn handle = handlers[h.type] ? handlers[h.type] : ev_unknown;
+  int rc = handle(d, &in, err, errsz);
+  if (rc || in.keep_pos) return rc;
   if (d->inner) return 0;
-  if (h.log_pos || offset >= 0) d->pos.pos = end;
+  if (h.log_pos || offset >= 0) d->pos.pos = in.end;
   if (!d->in_tx) {
     snprintf(d->boundary.file, sizeof d->boundary.file, "%s", d->pos.file);
     d->boundary.pos = d->pos.pos;

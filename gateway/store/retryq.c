@@ -10,6 +10,7 @@
 #include "store/retryq.h"
 
 #include "util/buf.h"
+#include "util/lpcodec.h"
 #include "util/util.h"
 
 #include <dirent.h>
@@ -218,30 +219,6 @@ static void item_drop(struct retryq *q, struct item *it)
 
 /* --- encoding --- */
 
-static void put32(struct buf *b, uint32_t v)
-{
-  unsigned char p[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16), (unsigned char)(v >> 24)};
-  buf_add(b, p, 4);
-}
-
-static void put64(struct buf *b, uint64_t v)
-{
-  put32(b, (uint32_t)v);
-  put32(b, (uint32_t)(v >> 32));
-}
-
-static void put_bytes(struct buf *b, const char *s, size_t n)
-{
-  if (!s) {
-    put32(b, 0xFFFFFFFFu);
-    return;
-  }
-  put32(b, (uint32_t)n);
-  buf_add(b, s, n);
-}
-
-static void put_str(struct buf *b, const char *s) { put_bytes(b, s, s ? strlen(s) : 0); }
-
 /* Starts a record in b; returns where it starts, for end_rec. */
 static size_t begin_rec(struct buf *b, enum rec_type t, uint64_t seq)
 {
@@ -250,7 +227,7 @@ static size_t begin_rec(struct buf *b, enum rec_type t, uint64_t seq)
   buf_add(b, zero, HDR);
   unsigned char ty = (unsigned char)t;
   buf_add(b, &ty, 1);
-  put64(b, seq);
+  lp_put_u64(b, seq);
   return at;
 }
 
@@ -292,55 +269,19 @@ static void seal(unsigned char *p, size_t n, uint64_t segno, uint64_t off)
 static void encode_add(struct buf *b, const struct retryq_rec *r, const char *payload, size_t payloadlen)
 {
   size_t at = begin_rec(b, R_ADD, r->seq);
-  put64(b, (uint64_t)r->created);
-  put32(b, r->attempts);
-  put64(b, (uint64_t)r->due);
+  lp_put_u64(b, (uint64_t)r->created);
+  lp_put_u32(b, r->attempts);
+  lp_put_u64(b, (uint64_t)r->due);
   unsigned char dead = r->dead ? 1 : 0;
   buf_add(b, &dead, 1);
-  put64(b, (uint64_t)r->dead_at);
-  put_str(b, r->endpoint);
-  put_str(b, r->rule);
-  put_str(b, r->id);
-  put_bytes(b, r->okey, r->okeylen);
-  put_str(b, r->reason);
-  put_bytes(b, payload ? payload : "", payloadlen);
+  lp_put_u64(b, (uint64_t)r->dead_at);
+  lp_put_str(b, r->endpoint);
+  lp_put_str(b, r->rule);
+  lp_put_str(b, r->id);
+  lp_put_field(b, r->okey, r->okeylen);
+  lp_put_str(b, r->reason);
+  lp_put_field(b, payload ? payload : "", payloadlen);
   end_rec(b, at);
-}
-
-struct reader {
-  const unsigned char *p, *end;
-  int bad;
-};
-
-static uint64_t get(struct reader *rd, int n)
-{
-  if (rd->end - rd->p < n) {
-    rd->bad = 1;
-    return 0;
-  }
-  uint64_t v = n == 1 ? rd->p[0] : n == 4 ? le32(rd->p) : le64(rd->p);
-  rd->p += n;
-  return v;
-}
-
-/* A string field: NULL for the absent mark; *len gets its length. */
-static char *get_bytes(struct reader *rd, size_t *len)
-{
-  uint32_t n = (uint32_t)get(rd, 4);
-  if (rd->bad || n == 0xFFFFFFFFu) {
-    if (len) *len = 0;
-    return NULL;
-  }
-  if ((size_t)(rd->end - rd->p) < n) {
-    rd->bad = 1;
-    return NULL;
-  }
-  char *s = xmalloc((size_t)n + 1);
-  memcpy(s, rd->p, n);
-  s[n] = 0;
-  rd->p += n;
-  if (len) *len = n;
-  return s;
 }
 
 /* The body of a record; with want_payload the payload too. */
@@ -355,38 +296,39 @@ struct decoded {
 
 static int decode(const unsigned char *body, size_t n, struct decoded *d, int want_payload)
 {
-  struct reader rd = {body, body + n, 0};
+  struct lp_reader rd;
+  lp_reader_init(&rd, body, n);
   memset(d, 0, sizeof *d);
-  d->type = (enum rec_type)get(&rd, 1);
-  d->seq = get(&rd, 8);
+  d->type = (enum rec_type)lp_get_u8(&rd);
+  d->seq = lp_get_u64(&rd);
   switch (d->type) {
   case R_ADD:
     d->r.seq = d->seq;
-    d->r.created = (int64_t)get(&rd, 8);
-    d->r.attempts = (uint32_t)get(&rd, 4);
-    d->r.due = (int64_t)get(&rd, 8);
-    d->r.dead = (int)get(&rd, 1);
-    d->r.dead_at = (int64_t)get(&rd, 8);
-    d->r.endpoint = get_bytes(&rd, NULL);
-    d->r.rule = get_bytes(&rd, NULL);
-    d->r.id = get_bytes(&rd, NULL);
-    d->r.okey = get_bytes(&rd, &d->r.okeylen);
-    d->r.reason = get_bytes(&rd, NULL);
+    d->r.created = (int64_t)lp_get_u64(&rd);
+    d->r.attempts = (uint32_t)lp_get_u32(&rd);
+    d->r.due = (int64_t)lp_get_u64(&rd);
+    d->r.dead = (int)lp_get_u8(&rd);
+    d->r.dead_at = (int64_t)lp_get_u64(&rd);
+    d->r.endpoint = lp_get_field(&rd, NULL);
+    d->r.rule = lp_get_field(&rd, NULL);
+    d->r.id = lp_get_field(&rd, NULL);
+    d->r.okey = lp_get_field(&rd, &d->r.okeylen);
+    d->r.reason = lp_get_field(&rd, NULL);
     if (want_payload) {
-      d->r.payload = get_bytes(&rd, &d->r.payloadlen);
+      d->r.payload = lp_get_field(&rd, &d->r.payloadlen);
       if (!d->r.payload && !rd.bad) d->r.payload = xstrdup("");
     }
     if (!rd.bad && (!d->r.endpoint || !d->r.rule || !d->r.id)) rd.bad = 1;
     break;
   case R_ATTEMPT:
-    d->attempts = (uint32_t)get(&rd, 4);
-    d->t = (int64_t)get(&rd, 8);
+    d->attempts = (uint32_t)lp_get_u32(&rd);
+    d->t = (int64_t)lp_get_u64(&rd);
     break;
   case R_DEAD:
-    d->t = (int64_t)get(&rd, 8);
-    d->reason = get_bytes(&rd, NULL);
+    d->t = (int64_t)lp_get_u64(&rd);
+    d->reason = lp_get_field(&rd, NULL);
     break;
-  case R_REVIVE: d->t = (int64_t)get(&rd, 8); break;
+  case R_REVIVE: d->t = (int64_t)lp_get_u64(&rd); break;
   case R_DONE:
   case R_SEQ: break;
   default: rd.bad = 1;
@@ -894,8 +836,8 @@ uint64_t retryq_attempt(struct retryq *q, uint64_t seq, uint32_t attempts, int64
     it->r.due = due;
   }
   size_t at = begin_rec(&q->pend, R_ATTEMPT, seq);
-  put32(&q->pend, attempts);
-  put64(&q->pend, (uint64_t)due);
+  lp_put_u32(&q->pend, attempts);
+  lp_put_u64(&q->pend, (uint64_t)due);
   end_rec(&q->pend, at);
   return submitted(q);
 }
@@ -912,8 +854,8 @@ uint64_t retryq_dead(struct retryq *q, uint64_t seq, int64_t when, const char *r
     it->r.reason = reason ? xstrdup(reason) : NULL;
   }
   size_t at = begin_rec(&q->pend, R_DEAD, seq);
-  put64(&q->pend, (uint64_t)when);
-  put_str(&q->pend, reason);
+  lp_put_u64(&q->pend, (uint64_t)when);
+  lp_put_str(&q->pend, reason);
   end_rec(&q->pend, at);
   return submitted(q);
 }
@@ -929,7 +871,7 @@ uint64_t retryq_revive(struct retryq *q, uint64_t seq, int64_t due)
     it->r.due = due;
   }
   size_t at = begin_rec(&q->pend, R_REVIVE, seq);
-  put64(&q->pend, (uint64_t)due);
+  lp_put_u64(&q->pend, (uint64_t)due);
   end_rec(&q->pend, at);
   return submitted(q);
 }

@@ -75,24 +75,32 @@ int bh_err(char *err, size_t errsz, const char *fmt, ...)
   return -1;
 }
 
-/* Edit distance (with transpositions) between two short keys, ignoring case. */
-static size_t distance(const char *a, const char *b)
+#define NEAREST_MAX 32 /* longer words are no typos of the short names offered */
+
+static int fold(int c, int fold_case)
 {
-  size_t n = strlen(a), m = strlen(b);
-  size_t d[33][33];
-  if (n > 32 || m > 32) return SIZE_MAX;
+  return fold_case && c >= 'A' && c <= 'Z' ? c + 32 : c;
+}
+
+/* Optimal string alignment distance between two words of at most
+ * NEAREST_MAX bytes (a transposition of two neighbours is one edit);
+ * SIZE_MAX for longer words. */
+static size_t distance(const char *a, size_t n, const char *b, size_t m, int fold_case)
+{
+  size_t d[NEAREST_MAX + 1][NEAREST_MAX + 1];
+  if (n > NEAREST_MAX || m > NEAREST_MAX) return SIZE_MAX;
   for (size_t i = 0; i <= n; i++)
     d[i][0] = i;
   for (size_t j = 0; j <= m; j++)
     d[0][j] = j;
   for (size_t i = 1; i <= n; i++) {
     for (size_t j = 1; j <= m; j++) {
-      int ca = a[i - 1] >= 'A' && a[i - 1] <= 'Z' ? a[i - 1] + 32 : a[i - 1];
-      int cb = b[j - 1] >= 'A' && b[j - 1] <= 'Z' ? b[j - 1] + 32 : b[j - 1];
+      int ca = fold(a[i - 1], fold_case), cb = fold(b[j - 1], fold_case);
       size_t best = d[i - 1][j - 1] + (ca != cb);
       if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
       if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+      if (i > 1 && j > 1 && ca == fold(b[j - 2], fold_case) && fold(a[i - 2], fold_case) == cb &&
+          d[i - 2][j - 2] + 1 < best)
         best = d[i - 2][j - 2] + 1;
       d[i][j] = best;
     }
@@ -100,16 +108,22 @@ static size_t distance(const char *a, const char *b)
   return d[n][m];
 }
 
-/* The known key closest to key, when it is close enough to be a typo. */
-const char *bh_nearest(const char *key, const char *const *known)
+const char *bh_nearest_within(const char *word, size_t n, const char *const *known, size_t max_edits,
+                              int fold_case)
 {
-  size_t n = strlen(key), limit = n <= 3 ? 1 : n <= 6 ? 2 : 3, best = SIZE_MAX;
+  size_t best = SIZE_MAX;
   const char *found = NULL;
   for (const char *const *k = known; *k; k++) {
-    size_t d = distance(key, *k);
+    size_t d = distance(word, n, *k, strlen(*k), fold_case);
     if (d < best) best = d, found = *k;
   }
-  return best <= limit ? found : NULL;
+  return best <= max_edits ? found : NULL;
+}
+
+const char *bh_nearest(const char *word, const char *const *known)
+{
+  size_t n = strlen(word), edits = n <= 3 ? 1 : n <= 6 ? 2 : 3;
+  return bh_nearest_within(word, n, known, edits, 1);
 }
 
 int bh_write_all(int fd, const void *p, size_t n)

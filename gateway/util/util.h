@@ -77,9 +77,18 @@ static inline uint64_t be_n(const unsigned char *p, size_t n)
   return v;
 }
 
-/* The word of the NULL-terminated list known closest to word (edit
- * distance with transpositions, ignoring case), when it is close enough to
- * be a typo of it; else NULL. */
+/* The typo suggester of every "did you mean" message. The word of the
+ * NULL-terminated list known closest to the n bytes of word (edit distance
+ * counting a transposition as one edit, ignoring ASCII case when fold_case
+ * is set), when at most max_edits edits away; else NULL. Of several equally
+ * close words the first in known wins. Words longer than 32 bytes have no
+ * near word. Returns an element of known. */
+const char *bh_nearest_within(const char *word, size_t n, const char *const *known, size_t max_edits,
+                              int fold_case);
+
+/* bh_nearest_within for a name a person types (config keys and values,
+ * endpoint names, template values and filters): case ignored; 1 edit for a
+ * word of up to 3 characters, 2 up to 6, 3 beyond. */
 const char *bh_nearest(const char *word, const char *const *known);
 
 #endif

@@ -625,6 +625,75 @@ out:
   buf_free(&json);
 }
 
+/* ---- printing a stored request ---- */
+
+/* request_bare_to_text is what `binhook dlq show` prints after a delivery's
+ * metadata; request_bare_to_json the "request" member of the admin
+ * server's dead-letter show. Both print a request as request_decode gives
+ * it back from the retry queue. */
+static void test_bare_request(void)
+{
+  struct request q, d;
+  char err[256];
+  memset(&q, 0, sizeof q);
+  q.method = xstrdup("POST");
+  q.url = xstrdup("http://127.0.0.1:8080/hook?a=1");
+  q.id = xstrdup("msg_0123");
+  q.nheaders = 2;
+  q.headers = xcalloc(2, sizeof *q.headers);
+  q.headers[0].name = xstrdup("content-type");
+  q.headers[0].value = xstrdup("application/json");
+  q.headers[1].name = xstrdup("X-Quote");
+  q.headers[1].value = xstrdup("say \"hi\"");
+  buf_adds(&q.body, "{\"a\":\"\xc3\xa9\\n\"}");
+
+  struct buf enc = BUF_INIT, out = BUF_INIT;
+  request_encode(&q, &enc);
+  ok(!request_decode(enc.p, enc.len, &d, err, sizeof err), "a stored request decodes");
+  request_bare_to_text(&d, &out);
+  is_str(out.p,
+         "POST http://127.0.0.1:8080/hook?a=1\ncontent-type: application/json\nX-Quote: say \"hi\"\n\n"
+         "{\"a\":\"\xc3\xa9\\n\"}\n",
+         "bare text: request line, headers, blank line, body, newline");
+  buf_reset(&out);
+  request_bare_to_json(&d, &out);
+  is_str(
+      out.p,
+      "{\"method\":\"POST\",\"url\":\"http://127.0.0.1:8080/hook?a=1\",\"headers\":{\"content-type\":"
+      "\"application/json\",\"X-Quote\":\"say \\\"hi\\\"\"},\"body\":\"{\\\"a\\\":\\\"\xc3\xa9\\\\n\\\"}\"}",
+      "bare JSON: method, url, headers, body");
+  request_free(&d);
+
+  /* an e-mail: no headers, its message as held, with CRLF */
+  request_free(&q);
+  memset(&q, 0, sizeof q);
+  q.is_mail = 1;
+  q.method = xstrdup("SMTP");
+  q.url = xstrdup("smtp://127.0.0.1:2525");
+  q.id = xstrdup("msg_4567");
+  q.mail_from = xstrdup("binhook@example.com");
+  q.rcpt = xcalloc(2, sizeof *q.rcpt);
+  q.rcpt[0] = xstrdup("ops@example.com");
+  buf_adds(&q.body, "Subject: hi\r\n\r\nbody\r\n");
+  buf_reset(&enc);
+  request_encode(&q, &enc);
+  ok(!request_decode(enc.p, enc.len, &d, err, sizeof err), "a stored e-mail decodes");
+  buf_reset(&out);
+  request_bare_to_text(&d, &out);
+  is_str(out.p, "SMTP smtp://127.0.0.1:2525\n\nSubject: hi\r\n\r\nbody\r\n\n",
+         "bare text of an e-mail: no envelope, the message with its CRLF");
+  buf_reset(&out);
+  request_bare_to_json(&d, &out);
+  is_str(out.p,
+         "{\"method\":\"SMTP\",\"url\":\"smtp://127.0.0.1:2525\",\"headers\":{},"
+         "\"body\":\"Subject: hi\\r\\n\\r\\nbody\\r\\n\"}",
+         "bare JSON of an e-mail: no headers");
+  request_free(&d);
+  request_free(&q);
+  buf_free(&enc);
+  buf_free(&out);
+}
+
 int main(int argc, char **argv)
 {
   const char *tmp = getenv("TMPDIR");
@@ -643,6 +712,7 @@ int main(int argc, char **argv)
     diag("usage: rules_test t/data/rules.cases");
   }
   test_many_rules();
+  test_bare_request();
   remove_root();
   return done_testing();
 }
