@@ -48,13 +48,6 @@ static void revive(struct daemon *dm, const struct retryq_rec *rec)
   if (j->state != JOB_HELD) sched_enqueue(dm, j);
 }
 
-static void add_str_field(struct buf *b, const char *key, const char *v)
-{
-  buf_printf(b, "\"%s\":", key);
-  if (v) buf_add_json_str(b, v, strlen(v));
-  else buf_adds(b, "null");
-}
-
 static void add_error(struct buf *b, const char *err)
 {
   buf_adds(b, "{\"error\":");
@@ -75,18 +68,9 @@ static int show(struct daemon *dm, const struct retryq_rec *pick, struct buf *b)
   admin_rec_json(&full, b);
   if (!request_decode(full.payload, full.payloadlen, &rq, err, sizeof err)) {
     b->len--; /* the closing brace */
-    buf_adds(b, ",\"request\":{");
-    add_str_field(b, "method", rq.method);
-    buf_addc(b, ',');
-    add_str_field(b, "url", rq.url);
-    buf_adds(b, ",\"headers\":{");
-    for (size_t i = 0; i < rq.nheaders; i++) {
-      if (i) buf_addc(b, ',');
-      add_str_field(b, rq.headers[i].name, rq.headers[i].value);
-    }
-    buf_adds(b, "},\"body\":");
-    buf_add_json_str(b, rq.body.p ? rq.body.p : "", rq.body.len);
-    buf_adds(b, "}}");
+    buf_adds(b, ",\"request\":");
+    request_bare_to_json(&rq, b);
+    buf_addc(b, '}');
     request_free(&rq);
   }
   buf_addc(b, '\n');
