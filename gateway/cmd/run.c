@@ -1095,11 +1095,11 @@ static void make_job(struct run *r, struct ruleset *rs, const struct rule *rule,
   }
   /* the key that orders it: the endpoint, and the row (ordering = "key";
    * rows without a primary key, statements and alerts go unordered) */
-  const char *ordering = ep->cfg->ordering ? ep->cfg->ordering : "key";
-  if (strcmp(ordering, "none") && (strcmp(ordering, "key") || (e->table && e->table->npk && e->type != EVENT_ALERT))) {
+  enum config_ordering ordering = ep->cfg->ordering;
+  if (ordering != CONFIG_ORDER_NONE && (ordering != CONFIG_ORDER_KEY || (e->table && e->table->npk && e->type != EVENT_ALERT))) {
     struct buf k = BUF_INIT;
     buf_adds(&k, ep->name);
-    if (!strcmp(ordering, "key")) {
+    if (ordering == CONFIG_ORDER_KEY) {
       buf_addc(&k, '\n');
       buf_adds(&k, e->table->schema);
       buf_addc(&k, '.');
@@ -1551,13 +1551,11 @@ static void on_sighup(evutil_socket_t fd, short what, void *arg)
     free(rs->cfg.state.dir);
     rs->cfg.state.dir = xstrdup(r->state_dir);
   }
-  enum log_level lvl;
-  if (!log_parse_level(rs->cfg.log.level, &lvl)) log_set_level(lvl);
-  enum log_format fmt = LOG_TEXT;
-  log_set_format(rs->cfg.log.format && !log_parse_format(rs->cfg.log.format, &fmt) ? fmt : LOG_TEXT);
+  log_set_level(rs->cfg.log.level);
+  log_set_format(rs->cfg.log.format);
   const struct config_source *a = &r->rs->cfg.source, *b = &rs->cfg.source;
   if (!same_str(a->url, b->url) || a->server_id != b->server_id || !same_strv(a->tables, b->tables) ||
-      !same_strv(a->exclude, b->exclude) || !same_str(a->tls, b->tls) || !same_str(r->rs->cfg.state.dir, rs->cfg.state.dir))
+      !same_strv(a->exclude, b->exclude) || a->tls != b->tls || !same_str(r->rs->cfg.state.dir, rs->cfg.state.dir))
     log_warn("[source] or [state] changed: that takes effect at the next start; rules, endpoints and templates "
              "are reloaded now");
   /* Threshold counts of an open transaction start again with the new rules. */
@@ -1964,8 +1962,7 @@ static int admin_snapshot(void *ctx, char *const *tables, struct buf *b)
   struct source_opts so;
   memset(&so, 0, sizeof so);
   if (config_source_conn(&r->rs->cfg, &so.conn, err, sizeof err)) goto fail;
-  enum snapshot_lock lock = SNAPSHOT_LOCK_AUTO;
-  if (r->rs->cfg.source.snapshot_lock) snapshot_parse_lock(r->rs->cfg.source.snapshot_lock, &lock);
+  enum snapshot_lock lock = r->rs->cfg.source.snapshot_lock;
   struct snapshot_opts sno = {.conn = so.conn,
                               .include = tables && tables[0] ? tables : r->rs->cfg.source.tables,
                               .exclude = r->rs->cfg.source.exclude,
@@ -2122,10 +2119,8 @@ int cmd_run(int argc, char **argv)
     log_error("cannot start: fix the configuration ('binhook check -c %s' lists every problem)", r.config_path);
     return 2;
   }
-  enum log_level lvl;
-  if (!log_parse_level(r.rs->cfg.log.level, &lvl)) log_set_level(lvl);
-  enum log_format fmt = LOG_TEXT;
-  if (r.rs->cfg.log.format && !log_parse_format(r.rs->cfg.log.format, &fmt)) log_set_format(fmt);
+  log_set_level(r.rs->cfg.log.level);
+  log_set_format(r.rs->cfg.log.format);
   srandom((unsigned)time(NULL) ^ (unsigned)getpid());
   signal(SIGPIPE, SIG_IGN);
   struct config *cfg = &r.rs->cfg;
@@ -2187,14 +2182,14 @@ int cmd_run(int argc, char **argv)
    * there is no checkpoint yet, or resumed when one was interrupted. A
    * finished one is kept too: a stream resumed inside its window needs its
    * segments (snapshot_filter). */
-  const char *mode = cfg->source.snapshot ? cfg->source.snapshot : "never";
+  enum config_snapshot mode = cfg->source.snapshot;
   enum snapshot_status sst = SNAPSHOT_NONE;
   if (snapshot_status(state_dir(r.st), &sst, err, sizeof err)) {
     log_error("cannot start: %s", err);
     conn_opts_free(&so.conn);
     goto out_queue;
   }
-  if (from_cp && !strcmp(mode, "when_needed") && binlog_present(&so.conn, r.cp.pos.file) == 0) {
+  if (from_cp && mode == CONFIG_SNAPSHOT_WHEN_NEEDED && binlog_present(&so.conn, r.cp.pos.file) == 0) {
     /* the checkpoint's binlog is gone: a new snapshot, as configured (an
      * unfinished one too: the stream after it would start there) */
     log_warn("cannot resume at the checkpoint %s:%" PRIu64 ": the server no longer has that binlog; taking a new "
@@ -2207,15 +2202,14 @@ int cmd_run(int argc, char **argv)
     sst = SNAPSHOT_NONE;
     from_cp = 0;
   }
-  int take = !r.from && (sst == SNAPSHOT_UNFINISHED || (sst == SNAPSHOT_NONE && !from_cp && strcmp(mode, "never")));
+  int take = !r.from && (sst == SNAPSHOT_UNFINISHED || (sst == SNAPSHOT_NONE && !from_cp && mode != CONFIG_SNAPSHOT_NEVER));
   if (sst == SNAPSHOT_UNFINISHED && r.from)
     log_warn("--from %s: the unfinished snapshot in '%s' is not resumed", r.from, state_dir(r.st));
   const struct position *sp = NULL;
   uint32_t skip = 0;
   for (;;) {
     if (take || (sst == SNAPSHOT_FINISHED && !r.from)) {
-      enum snapshot_lock lock = SNAPSHOT_LOCK_AUTO;
-      if (cfg->source.snapshot_lock) snapshot_parse_lock(cfg->source.snapshot_lock, &lock);
+      enum snapshot_lock lock = cfg->source.snapshot_lock;
       struct snapshot_opts sno = {.conn = so.conn,
                                   .include = cfg->source.tables,
                                   .exclude = cfg->source.exclude,
@@ -2246,7 +2240,7 @@ int cmd_run(int argc, char **argv)
     if (!bad) break;
     source_free(r.src);
     r.src = NULL;
-    if (!r.snapshotting && from_cp && purged(err) && !strcmp(mode, "when_needed")) {
+    if (!r.snapshotting && from_cp && purged(err) && mode == CONFIG_SNAPSHOT_WHEN_NEEDED) {
       /* the checkpoint's binlog is gone: a new snapshot, as configured */
       log_warn("cannot resume at the checkpoint %s:%" PRIu64 " (%s): taking a new snapshot ([source] snapshot = "
                "\"when_needed\")", r.cp.pos.file, r.cp.pos.pos, err);

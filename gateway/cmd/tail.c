@@ -257,10 +257,7 @@ int cmd_tail(int argc, char **argv)
     if (err[0] && err[strlen(err) - 1] != '\n') fputc('\n', stderr);
     goto out;
   }
-  if (cfg.log.level) {
-    enum log_level lvl;
-    if (!log_parse_level(cfg.log.level, &lvl)) log_set_level(lvl);
-  }
+  log_set_level(cfg.log.level);
   char **inc = include ? include : cfg.source.tables;
   char **exc = exclude ? exclude : cfg.source.exclude;
   t.limit = limit;
@@ -304,10 +301,9 @@ int cmd_tail(int argc, char **argv)
                     "taken\n");
     goto out;
   }
-  enum snapshot_lock lock_way = SNAPSHOT_LOCK_AUTO;
-  const char *lock_name = snap_lock ? snap_lock : cfg.source.snapshot_lock;
-  if (snap && lock_name && snapshot_parse_lock(lock_name, &lock_way)) {
-    fprintf(stderr, "binhook tail: --snapshot-lock '%s' is not one of auto, mariadb, global or tables\n", lock_name);
+  enum snapshot_lock lock_way = cfg.source.snapshot_lock;
+  if (snap && snap_lock && snapshot_parse_lock(snap_lock, &lock_way)) {
+    fprintf(stderr, "binhook tail: --snapshot-lock '%s' is not one of auto, mariadb, global or tables\n", snap_lock);
     goto out;
   }
 
