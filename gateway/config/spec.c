@@ -47,8 +47,10 @@ void spec_type_error(struct loader *l, const struct toml_key *k, const char *sec
 static void key_names(const struct spec_section *sec, const char *names[SPEC_MAX_KEYS + 1])
 {
   size_t n = 0;
-  for (const struct spec_key *r = sec->keys; r->name; r++)
+  for (const struct spec_key *r = sec->keys; r->name; r++) {
+    bh_assert(n < SPEC_MAX_KEYS);
     names[n++] = r->name;
+  }
   names[n] = NULL;
 }
 
@@ -136,6 +138,7 @@ void spec_read(struct loader *l, const struct spec_section *sec, const char *sec
     const struct toml_key *k = &t->u.table.entries[i];
     size_t row;
     const struct spec_key *r = spec_find(sec, k->key, &row);
+    bh_assert(!r || row < SPEC_MAX_KEYS);
     if (!r) {
       spec_unknown_key(l, k, sect, sec);
       continue;
@@ -154,7 +157,7 @@ void spec_defaults(const struct spec_section *sec, void *obj)
     if (r->type == SPEC_TABLE) {
       spec_defaults(r->section, field);
     } else if (r->type == SPEC_ENUM && !r->def) {
-      *(int *)field = r->names->unset;
+      *(int *)field = r->names->unset; /* an enum field is int-sized (spec.h) */
     } else if (r->def) {
       /* the default goes through the reader of the file's values */
       char text[256], err[256];

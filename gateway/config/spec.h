@@ -37,7 +37,7 @@ enum spec_type {
   SPEC_DURATION, /* double: seconds from dmin to dmax, written "15s" or as a number */
   SPEC_SIZE,     /* bytes from min to max, written "64MiB" or as a number, stored as .store says */
   SPEC_BOOL,     /* int: 0 or 1 */
-  SPEC_ENUM,     /* int-sized enum: one of .names */
+  SPEC_ENUM,     /* an enum (int-sized, asserted below): one of .names */
   SPEC_MASK,     /* unsigned: one or a list of .names, their values or'ed */
   SPEC_SECRET,   /* where a secret is (.from): checked here, read by the handler or the finish */
   SPEC_TABLE,    /* a [section] of its own, read with .section */
@@ -101,6 +101,12 @@ struct spec_key {
 
 /* At most this many keys in a section. */
 #define SPEC_MAX_KEYS 40
+
+/* The enums of SPEC_ENUM fields are read and written as int. */
+_Static_assert(sizeof(enum sign_scheme) == sizeof(int) && sizeof(enum config_ordering) == sizeof(int) &&
+                   sizeof(enum config_snapshot) == sizeof(int) && sizeof(enum snapshot_lock) == sizeof(int) &&
+                   sizeof(enum log_level) == sizeof(int) && sizeof(enum log_format) == sizeof(int),
+               "an enum of struct config is not int-sized");
 
 struct spec_section {
   const char *name;            /* "source"; NULL: the top level */
