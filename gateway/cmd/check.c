@@ -1,12 +1,13 @@
 /* check.c - `binhook check`: loads the configuration, the rule files it
  * includes and the templates they name, and reports every problem found, each
- * as file:line:col: message, in one run. Exit 2 when there is any. Secrets
+ * as file:line:col: message, in one run: the part of a file before a TOML
+ * syntax error is checked too. Exit 2 when there is any. Secrets
  * that cannot be read here (an unset secret_env) are warnings: the machine
  * that checks is often not the one that runs. */
 #include "cmd/commands.h"
+#include "cmd/load.h"
 #include "config/config.h"
 #include "match/rules.h"
-#include "util/util.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -20,16 +21,6 @@ static void usage(FILE *f)
              "name. Every problem is printed on stderr as file:line:col: message; the exit status\n"
              "is 0 when there is none, 2 otherwise.\n\n"
              "  -c, --config FILE   the configuration (default: gateway.toml)\n");
-}
-
-/* The lines of a message list, counted. */
-static int count_lines(const char *s)
-{
-  if (!s || !*s) return 0;
-  int n = 1;
-  for (; *s; s++)
-    n += *s == '\n';
-  return n;
 }
 
 int cmd_check(int argc, char **argv)
@@ -51,12 +42,7 @@ int cmd_check(int argc, char **argv)
     return 2;
   }
   struct config cfg;
-  config_defaults(&cfg);
-  size_t errsz = 1 << 20;
-  char *errs = xmalloc(errsz);
-  int bad = config_load(path, &cfg, errs, errsz) ? count_lines(errs) : 0;
-  if (bad) fprintf(stderr, "%s\n", errs);
-  free(errs);
+  int bad = load_config(path, &cfg);
   size_t nfiles = 0, nendpoints = cfg.nendpoints, nrules = 0;
   for (char **f = cfg.files; f && *f; f++)
     nfiles++;
@@ -66,12 +52,8 @@ int cmd_check(int argc, char **argv)
   for (size_t i = 0; i < cfg.nendpoints; i++)
     if (cfg.endpoints[i].secret_problem) fprintf(stderr, "warning: %s\n", cfg.endpoints[i].secret_problem);
 
-  struct buf more = BUF_INIT;
   struct ruleset *rs = NULL;
-  int n = cfg.files ? ruleset_build(&cfg, 0, &rs, &more) : 0;
-  if (n) fprintf(stderr, "%s\n", more.p);
-  bad += n;
-  buf_free(&more);
+  if (cfg.files) bad += load_ruleset(&cfg, 0, &rs);
   if (bad) {
     fprintf(stderr, "binhook check: %d problem%s in '%s'\n", bad, bad == 1 ? "" : "s", path);
   } else {

@@ -6,6 +6,7 @@
  * exit 2 for usage. */
 #include "admin/admin.h"
 #include "cmd/commands.h"
+#include "cmd/load.h"
 #include "config/config.h"
 #include "util/util.h"
 
@@ -77,6 +78,27 @@ static void print_human(json_t *st, int healthy, const char *why)
   }
 }
 
+/* Loads the configuration of command cmd, which asks the daemon through its
+ * admin server; 0, or -1 after saying why it cannot (without [admin] listen,
+ * what is lacking). cfg is freed on -1. */
+static int load_admin(struct config *cfg, const char *path, const char *cmd, const char *lacking)
+{
+  if (load_config(path, cfg)) {
+    fprintf(stderr, "binhook %s: fix the configuration first ('binhook check -c %s')\n", cmd, path);
+    config_free(cfg);
+    return -1;
+  }
+  if (!cfg->admin.listen) {
+    fprintf(stderr,
+            "binhook %s: '%s' has no [admin] listen, so %s: set it (such as listen = \"127.0.0.1:9465\") "
+            "and restart binhook run\n",
+            cmd, path, lacking);
+    config_free(cfg);
+    return -1;
+  }
+  return 0;
+}
+
 int cmd_status(int argc, char **argv)
 {
   static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
@@ -99,20 +121,8 @@ int cmd_status(int argc, char **argv)
     return 2;
   }
   struct config cfg;
-  config_defaults(&cfg);
   char err[4400];
-  if (config_load(config_path, &cfg, err, sizeof err)) {
-    fputs(err, stderr);
-    fprintf(stderr, "binhook status: fix the configuration first ('binhook check -c %s')\n", config_path);
-    config_free(&cfg);
-    return 2;
-  }
-  if (!cfg.admin.listen) {
-    fprintf(stderr, "binhook status: '%s' has no [admin] listen, so the daemon serves no status: set it (such as "
-                    "listen = \"127.0.0.1:9465\") and restart binhook run\n", config_path);
-    config_free(&cfg);
-    return 2;
-  }
+  if (load_admin(&cfg, config_path, "status", "the daemon serves no status")) return 2;
   int rc = 1;
   struct buf body = BUF_INIT, health = BUF_INIT;
   long code = admin_request(cfg.admin.listen, cfg.admin.token, "GET", "/status", &body, err, sizeof err);
@@ -175,20 +185,8 @@ int cmd_snapshot(int argc, char **argv)
     }
   }
   struct config cfg;
-  config_defaults(&cfg);
   char err[4400];
-  if (config_load(config_path, &cfg, err, sizeof err)) {
-    fputs(err, stderr);
-    fprintf(stderr, "binhook snapshot: fix the configuration first ('binhook check -c %s')\n", config_path);
-    config_free(&cfg);
-    return 2;
-  }
-  if (!cfg.admin.listen) {
-    fprintf(stderr, "binhook snapshot: '%s' has no [admin] listen, so the daemon cannot be asked: set it (such as "
-                    "listen = \"127.0.0.1:9465\") and restart binhook run\n", config_path);
-    config_free(&cfg);
-    return 2;
-  }
+  if (load_admin(&cfg, config_path, "snapshot", "the daemon cannot be asked")) return 2;
   struct buf path = BUF_INIT, body = BUF_INIT;
   buf_adds(&path, "/snapshot");
   for (int i = optind; i < argc; i++) {

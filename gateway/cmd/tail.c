@@ -12,10 +12,12 @@
  * again). */
 #include "source/binfile.h"
 #include "cmd/commands.h"
+#include "cmd/load.h"
 #include "config/config.h"
 #include "source/decoder.h"
 #include "util/log.h"
 #include "snapshot/snapshot.h"
+#include "source/options.h"
 #include "source/source.h"
 #include "util/util.h"
 
@@ -179,7 +181,19 @@ static void strlist_free(char **l)
   free(l);
 }
 
-int cmd_tail(int argc, char **argv)
+/* What the command line asks for. */
+struct tail_args {
+  const char *config_path, *url, *from, *state_dir, *snap_lock;
+  char **include, **exclude; /* --table, --exclude */
+  size_t ninclude, nexclude;
+  unsigned long long limit, snap_chunk, snap_rate;
+  long server_id; /* -1: one of its own */
+  int have_rate, snap, snap_only, offline;
+};
+
+/* Parses the options into a; returns 0, 1 after --help, or -1 after a
+ * usage error (printed). optind is left at the first argument. */
+static int parse_args(int argc, char **argv, struct tail_args *a)
 {
   static const struct option longopts[] = {
       {"config", required_argument, NULL, 'c'}, {"source", required_argument, NULL, 's'},
@@ -191,50 +205,35 @@ int cmd_tail(int argc, char **argv)
       {"snapshot-lock", required_argument, NULL, 'L'}, {"snapshot-only", no_argument, NULL, 'O'},
       {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
   };
-  int snap = 0, snap_only = 0;
-  const char *state_dir = NULL, *snap_lock = NULL;
-  unsigned long long snap_chunk = 0, snap_rate = 0;
-  int have_rate = 0;
-  struct snapshot *sn = NULL;
-  const char *config_path = NULL, *url = NULL, *from = NULL;
-  char **include = NULL, **exclude = NULL;
-  size_t ninclude = 0, nexclude = 0;
-  unsigned long long limit = 0;
-  long server_id = -1;
-  int offline = 0, opt, rc = 2;
-  struct config cfg;
-  config_defaults(&cfg);
-  struct tail t = {.out = stdout};
-  char err[4096];
-
+  int opt;
   optind = 1;
-  while (!offline && (opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+  while (!a->offline && (opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
     char *end;
     switch (opt) {
-    case 'c': config_path = optarg; break;
-    case 's': url = optarg; break;
-    case 'f': from = optarg; break;
+    case 'c': a->config_path = optarg; break;
+    case 's': a->url = optarg; break;
+    case 'f': a->from = optarg; break;
     case 'l':
       errno = 0;
-      limit = strtoull(optarg, &end, 10);
+      a->limit = strtoull(optarg, &end, 10);
       if (*end || errno || optarg[0] == '-') {
         fprintf(stderr, "binhook tail: --limit '%s' is not a count\n", optarg);
-        goto out;
+        return -1;
       }
       break;
-    case 't': strlist_add(&include, &ninclude, optarg); break;
-    case 'x': strlist_add(&exclude, &nexclude, optarg); break;
+    case 't': strlist_add(&a->include, &a->ninclude, optarg); break;
+    case 'x': strlist_add(&a->exclude, &a->nexclude, optarg); break;
     case 'i':
-      server_id = strtol(optarg, &end, 10);
-      if (*end || server_id <= 0 || server_id > 4294967295L) {
+      a->server_id = strtol(optarg, &end, 10);
+      if (*end || a->server_id <= 0 || a->server_id > 4294967295L) {
         fprintf(stderr, "binhook tail: --server-id '%s' is not a number from 1 to 4294967295\n", optarg);
-        goto out;
+        return -1;
       }
       break;
-    case 'b': offline = 1; break;
-    case 'S': snap = 1; break;
-    case 'O': snap = snap_only = 1; break;
-    case 'd': state_dir = optarg; break;
+    case 'b': a->offline = 1; break;
+    case 'S': a->snap = 1; break;
+    case 'O': a->snap = a->snap_only = 1; break;
+    case 'd': a->state_dir = optarg; break;
     case 'C':
     case 'R':
       errno = 0;
@@ -242,147 +241,129 @@ int cmd_tail(int argc, char **argv)
       if (*end || errno || optarg[0] == '-' || (opt == 'C' && !x)) {
         fprintf(stderr, "binhook tail: --snapshot-%s '%s' is not a %s\n", opt == 'C' ? "chunk" : "rate", optarg,
                 opt == 'C' ? "count of rows" : "number of rows a second");
-        goto out;
+        return -1;
       }
-      if (opt == 'C') snap_chunk = x;
-      else snap_rate = x, have_rate = 1;
+      if (opt == 'C')
+        a->snap_chunk = x;
+      else
+        a->snap_rate = x, a->have_rate = 1;
       break;
-    case 'L': snap_lock = optarg; break;
-    case 'h': usage(stdout); rc = 0; goto out;
-    default: usage(stderr); goto out;
+    case 'L': a->snap_lock = optarg; break;
+    case 'h': usage(stdout); return 1;
+    default: usage(stderr); return -1;
     }
   }
-  if (config_path && config_load(config_path, &cfg, err, sizeof err)) {
-    fprintf(stderr, "%s", err);
-    if (err[0] && err[strlen(err) - 1] != '\n') fputc('\n', stderr);
-    goto out;
-  }
-  if (cfg.log.level) {
-    enum log_level lvl;
-    if (!log_parse_level(cfg.log.level, &lvl)) log_set_level(lvl);
-  }
-  char **inc = include ? include : cfg.source.tables;
-  char **exc = exclude ? exclude : cfg.source.exclude;
-  t.limit = limit;
+  return 0;
+}
 
-  if (offline) {
-    if (optind >= argc) {
-      fprintf(stderr, "binhook tail: --binlog needs at least one file\n");
-      goto out;
-    }
-    if (url || from) {
-      fprintf(stderr, "binhook tail: --binlog reads files; --source and --from do not apply\n");
-      goto out;
-    }
-    struct decoder_opts dopts = {.include = inc, .exclude = exc};
-    struct decoder_cb cb = {.ctx = &t, .emit = offline_emit, .warn = offline_warn};
-    rc = 0;
-    for (int i = optind; i < argc && !rc; i++) {
-      /* Each file starts afresh, as a server's next file does. */
-      struct decoder *d = decoder_new(&dopts, &cb);
-      if (binfile_read(argv[i], d, err, sizeof err) && !(t.limit && t.printed >= t.limit) && !t.write_failed) {
-        fflush(stdout);
-        fprintf(stderr, "binhook tail: %s\n", err);
-        rc = 1;
-      }
-      decoder_free(d);
-      if (t.limit && t.printed >= t.limit) break;
-    }
-    if (fflush(stdout) || t.write_failed) rc = rc ? rc : (errno == EPIPE ? 0 : 1);
-    goto out;
+/* --binlog FILE...: the files' events, each file decoded afresh, as a
+ * server's next file is. Returns the exit status. */
+static int tail_files(struct tail *t, const struct tail_args *a, char **inc, char **exc, int argc,
+                      char **argv)
+{
+  char err[4096];
+  if (optind >= argc) {
+    fprintf(stderr, "binhook tail: --binlog needs at least one file\n");
+    return 2;
   }
-  if (optind < argc && !snap) {
-    fprintf(stderr, "binhook tail: unexpected argument '%s' (files are read with --binlog FILE...)\n", argv[optind]);
-    goto out;
+  if (a->url || a->from) {
+    fprintf(stderr, "binhook tail: --binlog reads files; --source and --from do not apply\n");
+    return 2;
   }
-  if (!snap && (state_dir || snap_chunk || have_rate || snap_lock)) {
-    fprintf(stderr, "binhook tail: --state and the --snapshot-* options go with --snapshot\n");
-    goto out;
-  }
-  if (snap && from) {
-    fprintf(stderr, "binhook tail: --from does not go with --snapshot: the stream starts where the snapshot was "
-                    "taken\n");
-    goto out;
-  }
-  enum snapshot_lock lock_way = SNAPSHOT_LOCK_AUTO;
-  const char *lock_name = snap_lock ? snap_lock : cfg.source.snapshot_lock;
-  if (snap && lock_name && snapshot_parse_lock(lock_name, &lock_way)) {
-    fprintf(stderr, "binhook tail: --snapshot-lock '%s' is not one of auto, mariadb, global or tables\n", lock_name);
-    goto out;
-  }
-
-  struct source_opts so;
-  memset(&so, 0, sizeof so);
-  if (url) {
-    free(cfg.source.url);
-    cfg.source.url = xstrdup(url);
-  }
-  if (!config_path && !url) {
-    fprintf(stderr, "binhook tail: say where to read from: --source mysql://user@host:port, -c gateway.toml, "
-                    "or --binlog FILE...\n");
-    goto out;
-  }
-  if (config_source_conn(&cfg, &so.conn, err, sizeof err)) {
-    fprintf(stderr, "binhook tail: %s\n", err);
-    goto out;
-  }
-  if (start_pos_parse(from ? from : (cfg.source.start ? cfg.source.start : "end"), &so.start, err, sizeof err)) {
-    fprintf(stderr, "binhook tail: %s\n", err);
-    conn_opts_free(&so.conn);
-    goto out;
-  }
-  /* A server drops a replica when another registers with its id: unless told
-   * otherwise, tail takes an id of its own so that it never knocks out the
-   * daemon (or another tail) reading the same server. */
-  so.server_id = server_id > 0 ? (unsigned)server_id : 0x40000000u + ((unsigned)getpid() & 0x3fffffffu);
-  so.include = inc;
-  so.exclude = exc;
-  so.heartbeat = cfg.source.heartbeat;
-  so.queue_events = cfg.source.queue_events;
-  so.queue_bytes = cfg.source.queue_bytes;
-
-  if (snap) {
-    struct snapshot_opts sno;
-    memset(&sno, 0, sizeof sno);
-    sno.conn = so.conn;
-    sno.include = optind < argc ? argv + optind : inc;
-    sno.exclude = exc;
-    sno.state_dir = state_dir;
-    sno.chunk_rows = snap_chunk ? snap_chunk : cfg.source.snapshot_chunk;
-    sno.rate = have_rate ? (double)snap_rate : cfg.source.snapshot_rate;
-    sno.lock = lock_way;
-    sno.no_stream = snap_only;
-    enum snapshot_status st = SNAPSHOT_NONE;
-    if (state_dir && snapshot_status(state_dir, &st, err, sizeof err)) {
+  struct decoder_opts dopts = {.include = inc, .exclude = exc};
+  struct decoder_cb cb = {.ctx = t, .emit = offline_emit, .warn = offline_warn};
+  int rc = 0;
+  for (int i = optind; i < argc && !rc; i++) {
+    struct decoder *d = decoder_new(&dopts, &cb);
+    if (binfile_read(argv[i], d, err, sizeof err) && !(t->limit && t->printed >= t->limit) &&
+        !t->write_failed) {
+      fflush(stdout);
       fprintf(stderr, "binhook tail: %s\n", err);
-      conn_opts_free(&so.conn);
       rc = 1;
-      goto out;
     }
-    if (st == SNAPSHOT_FINISHED) {
-      log_notice("the snapshot in '%s' is finished: taking a new one", state_dir);
-      if (snapshot_forget(state_dir, err, sizeof err)) {
-        fprintf(stderr, "binhook tail: %s\n", err);
-        conn_opts_free(&so.conn);
-        rc = 1;
-        goto out;
-      }
-    }
-    sn = snapshot_new(&sno);
-    if (snapshot_begin(sn, err, sizeof err) < 0) {
-      fprintf(stderr, "binhook tail: %s\n", err);
-      snapshot_free(sn);
-      conn_opts_free(&so.conn);
-      rc = 1;
-      goto out;
-    }
-    const struct position *hp = snapshot_handover(sn);
-    so.start.kind = START_FILE;
-    snprintf(so.start.file, sizeof so.start.file, "%s", hp->file);
-    so.start.pos = hp->pos;
-    so.start.skip = 0;
+    decoder_free(d);
+    if (t->limit && t->printed >= t->limit) break;
   }
+  if (fflush(stdout) || t->write_failed) rc = rc ? rc : (errno == EPIPE ? 0 : 1);
+  return rc;
+}
 
+/* --snapshot: begins the snapshot of the tables and moves the stream's
+ * start to its position. Returns it, or NULL after printing why. */
+static struct snapshot *begin_snapshot(const struct config *cfg, const struct tail_args *a, char **inc,
+                                       char **exc, char **tables, struct source_opts *so)
+{
+  char err[4096];
+  enum snapshot_status st = SNAPSHOT_NONE;
+  struct snapshot_opts sno;
+  snapshot_opts_from_config(cfg, &so->conn, &sno);
+  sno.include = tables && *tables ? tables : inc;
+  sno.exclude = exc;
+  sno.state_dir = a->state_dir;
+  if (a->snap_chunk) sno.chunk_rows = a->snap_chunk;
+  if (a->have_rate) sno.rate = (double)a->snap_rate;
+  if (a->snap_lock) snapshot_parse_lock(a->snap_lock, &sno.lock); /* checked by the caller */
+  sno.no_stream = a->snap_only;
+  if (a->state_dir && snapshot_status(a->state_dir, &st, err, sizeof err)) {
+    fprintf(stderr, "binhook tail: %s\n", err);
+    return NULL;
+  }
+  if (st == SNAPSHOT_FINISHED) {
+    log_notice("the snapshot in '%s' is finished: taking a new one", a->state_dir);
+    if (snapshot_forget(a->state_dir, err, sizeof err)) {
+      fprintf(stderr, "binhook tail: %s\n", err);
+      return NULL;
+    }
+  }
+  struct snapshot *sn = snapshot_new(&sno);
+  if (snapshot_begin(sn, err, sizeof err) < 0) {
+    fprintf(stderr, "binhook tail: %s\n", err);
+    snapshot_free(sn);
+    return NULL;
+  }
+  const struct position *hp = snapshot_handover(sn);
+  so->start.kind = START_FILE;
+  snprintf(so->start.file, sizeof so->start.file, "%s", hp->file);
+  so->start.pos = hp->pos;
+  so->start.skip = 0;
+  return sn;
+}
+
+/* Prints a batch of events from the queue; 1 when tail should stop. A
+ * snapshot's chunk marker, once the lines before it are out, saves its
+ * progress (*snap_failed when that fails). */
+static int print_batch(struct tail *t, struct snapshot *sn, struct change *e, int *snap_failed)
+{
+  char err[1024];
+  int stop = 0;
+  for (; e && !stop; e = e->next) {
+    uint64_t seq;
+    int skip = 0;
+    if (sn && snapshot_marker(e, &seq)) {
+      /* the chunk's lines are out: its progress can be saved */
+      skip = 1;
+      if (fflush(stdout)) {
+        t->write_failed = 1;
+        stop = 1;
+      } else if (snapshot_commit(sn, seq, err, sizeof err)) {
+        fprintf(stderr, "binhook tail: cannot save the snapshot's progress: %s\n", err);
+        *snap_failed = 1;
+        stop = 1;
+      }
+    } else if (sn) {
+      skip = !snapshot_filter(sn, e); /* counted in the snapshot already */
+    }
+    if (!stop && !skip) stop = tail_event(t, e);
+  }
+  return stop;
+}
+
+/* Reads the stream (after the snapshot sn, when there is one) until the
+ * limit, a signal or the end, then says where to continue. Returns the exit
+ * status. */
+static int tail_stream(struct tail *t, struct source_opts *so, struct snapshot *sn, const char *state_dir)
+{
+  char err[4096];
   /* Signals go to one thread that closes the queue: the main loop then ends. */
   struct sigwaiter w;
   atomic_init(&w.done, 0);
@@ -392,32 +373,28 @@ int cmd_tail(int argc, char **argv)
   pthread_sigmask(SIG_BLOCK, &w.set, NULL);
   signal(SIGPIPE, SIG_IGN);
 
-  struct source *src = source_new(&so);
-  conn_opts_free(&so.conn);
+  struct source *src = source_new(so);
   if (sn ? snapshot_start(sn, src, err, sizeof err) : source_start(src, err, sizeof err)) {
     fprintf(stderr, "binhook tail: %s\n", err);
-    snapshot_free(sn);
     source_free(src);
-    rc = 1;
-    goto out;
+    return 1;
   }
   w.q = source_queue(src);
   /* Where it starts is where it continues, should nothing arrive. */
-  if (so.start.kind == START_GTID) {
-    t.gtid_start = so.start.gtid;
+  if (so->start.kind == START_GTID) {
+    t->gtid_start = so->start.gtid;
   } else if (sn) {
-    snprintf(t.file, sizeof t.file, "%s", so.start.file);
-    t.pos = so.start.pos;
+    snprintf(t->file, sizeof t->file, "%s", so->start.file);
+    t->pos = so->start.pos;
   } else {
-    const struct position *sp = source_start_position(src, &t.skip);
-    snprintf(t.file, sizeof t.file, "%s", sp->file);
-    t.pos = sp->pos;
+    const struct position *sp = source_start_position(src, &t->skip);
+    snprintf(t->file, sizeof t->file, "%s", sp->file);
+    t->pos = sp->pos;
   }
   pthread_t sigthr;
   pthread_create(&sigthr, NULL, sig_main, &w);
 
-  rc = 0;
-  int stop = 0, snap_failed = 0;
+  int rc = 0, stop = 0, snap_failed = 0;
   while (!stop) {
     /* Output is flushed when the stream pauses, not after every event. */
     struct change *e = changeq_pop_all(w.q, 20);
@@ -425,37 +402,18 @@ int cmd_tail(int argc, char **argv)
       if (changeq_closed(w.q) || fflush(stdout)) break;
       continue;
     }
-    struct change *done = e, *done_tail = NULL;
-    while (e) {
-      struct change *next = e->next;
-      uint64_t seq;
-      int skip = 0;
-      if (sn && !stop && snapshot_marker(e, &seq)) {
-        /* the chunk's lines are out: its progress can be saved */
-        skip = 1;
-        if (fflush(stdout)) {
-          t.write_failed = 1;
-          stop = 1;
-        } else if (snapshot_commit(sn, seq, err, sizeof err)) {
-          fprintf(stderr, "binhook tail: cannot save the snapshot's progress: %s\n", err);
-          snap_failed = 1;
-          stop = 1;
-        }
-      } else if (sn && !stop) {
-        skip = !snapshot_filter(sn, e); /* counted in the snapshot already */
-      }
-      if (!stop && !skip) stop = tail_event(&t, e);
-      done_tail = e;
-      e = next;
-    }
-    changeq_recycle(w.q, done, done_tail); /* freed by the reading thread */
+    stop = print_batch(t, sn, e, &snap_failed);
+    struct change *last = e;
+    while (last->next)
+      last = last->next;
+    changeq_recycle(w.q, e, last); /* freed by the reading thread */
   }
   /* The signal thread goes before the queue it may touch: wake it (a
    * signal that arrived already has woken it) and wait for it. */
   atomic_store(&w.done, 1);
   pthread_kill(sigthr, SIGTERM);
   pthread_join(sigthr, NULL);
-  if (fflush(stdout) && errno != EPIPE) t.write_failed = 1;
+  if (fflush(stdout) && errno != EPIPE) t->write_failed = 1;
   int snap_unfinished = 0;
   if (sn) {
     snapshot_stop(sn);
@@ -468,7 +426,7 @@ int cmd_tail(int argc, char **argv)
   } else if (serr) {
     fprintf(stderr, "binhook tail: %s\n", serr);
     rc = 1;
-  } else if (t.write_failed && errno != EPIPE) {
+  } else if (t->write_failed && errno != EPIPE) {
     fprintf(stderr, "binhook tail: cannot write to standard output\n");
     rc = 1;
   }
@@ -479,12 +437,97 @@ int cmd_tail(int argc, char **argv)
   else if (snap_unfinished)
     fprintf(stderr, "binhook: stopped during the snapshot; it is not resumable without --state DIR\n");
   else
-    print_resume(&t);
+    print_resume(t);
+  return rc;
+}
+
+/* The options that do not go together; 0, or -1 after printing why. */
+static int check_args(const struct tail_args *a, int argc, char **argv)
+{
+  enum snapshot_lock lock;
+  if (optind < argc && !a->snap) {
+    fprintf(stderr, "binhook tail: unexpected argument '%s' (files are read with --binlog FILE...)\n",
+            argv[optind]);
+    return -1;
+  }
+  if (!a->snap && (a->state_dir || a->snap_chunk || a->have_rate || a->snap_lock)) {
+    fprintf(stderr, "binhook tail: --state and the --snapshot-* options go with --snapshot\n");
+    return -1;
+  }
+  if (a->snap && a->from) {
+    fprintf(stderr,
+            "binhook tail: --from does not go with --snapshot: the stream starts where the snapshot was "
+            "taken\n");
+    return -1;
+  }
+  if (a->snap && a->snap_lock && snapshot_parse_lock(a->snap_lock, &lock)) {
+    fprintf(stderr, "binhook tail: --snapshot-lock '%s' is not one of auto, mariadb, global or tables\n",
+            a->snap_lock);
+    return -1;
+  }
+  if (!a->config_path && !a->url) {
+    fprintf(stderr, "binhook tail: say where to read from: --source mysql://user@host:port, -c gateway.toml, "
+                    "or --binlog FILE...\n");
+    return -1;
+  }
+  return 0;
+}
+
+int cmd_tail(int argc, char **argv)
+{
+  struct tail_args a = {.server_id = -1};
+  struct config cfg;
+  struct tail t = {.out = stdout};
+  struct snapshot *sn = NULL;
+  char err[4096];
+  int rc = 2;
+  memset(&cfg, 0, sizeof cfg);
+
+  int parsed = parse_args(argc, argv, &a);
+  if (parsed) {
+    rc = parsed > 0 ? 0 : 2;
+    goto out;
+  }
+  if (a.config_path ? load_config(a.config_path, &cfg) : (config_defaults(&cfg), 0)) goto out;
+  log_set_level(cfg.log.level);
+  char **inc = a.include ? a.include : cfg.source.tables;
+  char **exc = a.exclude ? a.exclude : cfg.source.exclude;
+  t.limit = a.limit;
+  if (a.offline) {
+    rc = tail_files(&t, &a, inc, exc, argc, argv);
+    goto out;
+  }
+  if (check_args(&a, argc, argv)) goto out;
+
+  if (a.url) {
+    free(cfg.source.url);
+    cfg.source.url = xstrdup(a.url);
+  }
+  struct source_opts so;
+  if (source_opts_from_config(&cfg, &so, err, sizeof err)) {
+    fprintf(stderr, "binhook tail: %s\n", err);
+    goto out;
+  }
+  if (a.from && start_pos_parse(a.from, &so.start, err, sizeof err)) {
+    fprintf(stderr, "binhook tail: %s\n", err);
+    conn_opts_free(&so.conn);
+    goto out;
+  }
+  /* A server drops a replica when another registers with its id: unless told
+   * otherwise, tail takes an id of its own so that it never knocks out the
+   * daemon (or another tail) reading the same server. */
+  so.server_id = a.server_id > 0 ? (unsigned)a.server_id : 0x40000000u + ((unsigned)getpid() & 0x3fffffffu);
+  so.include = inc;
+  so.exclude = exc;
+  rc = 1;
+  if (!a.snap || (sn = begin_snapshot(&cfg, &a, inc, exc, optind < argc ? argv + optind : NULL, &so)))
+    rc = tail_stream(&t, &so, sn, a.state_dir);
+  conn_opts_free(&so.conn);
   snapshot_free(sn);
 
 out:
-  strlist_free(include);
-  strlist_free(exclude);
+  strlist_free(a.include);
+  strlist_free(a.exclude);
   buf_free(&t.line);
   config_free(&cfg);
   return rc;

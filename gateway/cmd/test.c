@@ -4,6 +4,7 @@
  * request it would send. Nothing is sent. */
 #include "source/binfile.h"
 #include "cmd/commands.h"
+#include "cmd/load.h"
 #include "config/config.h"
 #include "source/decoder.h"
 #include "event/change_json.h"
@@ -224,27 +225,13 @@ int cmd_test(int argc, char **argv)
   }
 
   struct config cfg;
-  config_defaults(&cfg);
-  size_t errsz = 1 << 20;
-  char *errs = xmalloc(errsz);
-  if (config_load(path, &cfg, errs, errsz)) {
-    fprintf(stderr, "%s\nbinhook test: fix the configuration first ('binhook check -c %s' lists every problem)\n",
-            errs, path);
-    free(errs);
-    config_free(&cfg);
-    return 2;
-  }
-  free(errs);
-  struct buf more = BUF_INIT;
   struct ruleset *rs = NULL;
-  if (ruleset_build(&cfg, 1, &rs, &more)) {
-    fprintf(stderr, "%s\nbinhook test: fix the configuration first ('binhook check -c %s' lists every problem)\n",
-            more.p, path);
-    buf_free(&more);
+  if (load_config(path, &cfg) || load_ruleset(&cfg, 1, &rs)) {
+    fprintf(stderr, "binhook test: fix the configuration first ('binhook check -c %s' lists every problem)\n",
+            path);
     config_free(&cfg);
     return 2;
   }
-  buf_free(&more);
   if (t.only_rule) {
     int found = 0;
     for (size_t i = 0; i < rs->nrules; i++)

@@ -1,34 +1,65 @@
 /* config.h - the configuration binhook runs with, loaded from a TOML file
  * (gateway.toml) through toml.h. config_load fills a struct config the caller
  * owns and releases with config_free. Every error carries file:line:col, all
- * errors of a file are reported in one run, and an unknown key is answered
- * with the nearest known one. */
+ * errors of every file are reported in one run (the part of a file before a
+ * TOML syntax error is checked too), and an unknown key is answered with the
+ * nearest known one.
+ *
+ * Values are checked and converted once, at load: a number is a number, a
+ * duration seconds, a size bytes, a word from a fixed set (ordering, signing,
+ * levels...) its enum, a relative path one taken from the directory of the
+ * file that names it, and a secret named by *_env or *_file the secret
+ * itself. Nothing downstream parses the configuration's text again. Secrets
+ * are wiped when config_free releases them. */
 #ifndef BH_CONFIG_H
 #define BH_CONFIG_H
 
+#include "deliver/sign.h"
+#include "snapshot/snapshot.h"
 #include "source/conn.h"
+#include "util/buf.h"
+#include "util/log.h"
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* [source] snapshot: when the initial snapshot is taken. */
+enum config_snapshot {
+  CONFIG_SNAPSHOT_NEVER,       /* never: the stream starts at `start` or the checkpoint */
+  CONFIG_SNAPSHOT_INITIAL,     /* when there is no checkpoint yet */
+  CONFIG_SNAPSHOT_WHEN_NEEDED, /* also when the checkpoint's binlog is gone */
+};
+
+/* [endpoint.NAME] ordering: what a failing delivery holds back. */
+enum config_ordering {
+  CONFIG_ORDER_KEY,      /* later deliveries of the same row */
+  CONFIG_ORDER_NONE,     /* nothing */
+  CONFIG_ORDER_ENDPOINT, /* every later delivery to the endpoint */
+};
+
+/* struct config_source.tls when [source] has no tls: the URL's ?tls=, else
+ * CONN_TLS_PREFERRED. */
+#define CONFIG_TLS_URL (-1)
 
 struct config_source {
   char *url;           /* mysql://user@host:port (see conn.h) */
   char *password_env;  /* name of the environment variable holding the password */
   char *password_file; /* or a file whose first line is the password */
-  char *tls;           /* disabled | preferred | required | verify_ca | verify_identity */
+  int tls;             /* an enum conn_tls, or CONFIG_TLS_URL (the default) */
   char *tls_ca, *tls_cert, *tls_key;
-  unsigned server_id;  /* replica id, unique among the server's replicas; default 4242 */
-  char *start;         /* end | start | FILE:OFFSET | gtid:SET; used only without a checkpoint */
-  char **tables;       /* include globs "schema.table"; NULL-terminated; NULL: all */
-  char **exclude;      /* exclude globs; NULL-terminated; may be NULL */
-  double heartbeat;    /* seconds between server heartbeats; default 5 */
-  double connect_timeout; /* seconds; default 10 */
-  size_t queue_events; /* bound of the source -> main loop queue, in events; default 10000 */
-  size_t queue_bytes;  /* and in bytes of decoded changes; default 64 MiB */
-  char *snapshot;      /* never | initial | when_needed: when to take the initial snapshot; default never */
-  uint64_t snapshot_chunk; /* rows per snapshot chunk; default 10000 */
-  double snapshot_rate;    /* snapshot rows per second at most; 0 (default): no limit */
-  char *snapshot_lock;     /* auto | mariadb | global | tables (snapshot.h); default auto */
+  unsigned server_id;               /* replica id, unique among the server's replicas; default 4242 */
+  char *start;                      /* end | start | FILE:OFFSET | gtid:SET; used only without a checkpoint */
+  char **tables;                    /* include globs "schema.table"; NULL-terminated; NULL: all */
+  char **exclude;                   /* exclude globs; NULL-terminated; may be NULL */
+  double heartbeat;                 /* seconds between server heartbeats; default 5 */
+  double connect_timeout;           /* seconds; default 10 */
+  size_t queue_events;              /* bound of the source -> main loop queue, in events; default 10000 */
+  size_t queue_bytes;               /* and in bytes of decoded changes; default 64 MiB */
+  enum config_snapshot snapshot;    /* when to take the initial snapshot; default never */
+  uint64_t snapshot_chunk;          /* rows per snapshot chunk; default 10000 */
+  double snapshot_rate;             /* snapshot rows per second at most; 0 (default): no limit */
+  enum snapshot_lock snapshot_lock; /* how the snapshot's position is made exact; default auto */
 };
 
 struct config_state {
@@ -38,14 +69,14 @@ struct config_state {
 };
 
 struct config_log {
-  char *level; /* debug | info | notice | warning | error; default info */
-  char *format; /* text | logfmt | json; NULL: text */
+  enum log_level level;   /* default info */
+  enum log_format format; /* default text */
 };
 
 struct config_admin {
   char *listen; /* host:port of the admin HTTP server; NULL: none */
   char *token;  /* bearer token (from token, token_env or token_file); required when listen is not
-                   on loopback; NULL: none */
+                   on loopback; NULL: none; a secret */
 };
 
 /* A string from a file with where it was written, for messages about it
@@ -73,41 +104,40 @@ struct config_header {
 struct config_endpoint {
   char *name;
   const char *file;
-  int line, col;               /* of its [endpoint.NAME] */
-  struct config_text url;      /* http(s)://, smtp(s)://; a template for http(s) */
-  char *method;                /* default POST */
+  int line, col;          /* of its [endpoint.NAME] */
+  struct config_text url; /* http(s)://, smtp(s)://; a template for http(s) */
+  char *method;           /* default POST */
   struct config_header *headers;
   size_t nheaders;
-  char *signing;               /* none | standard-webhooks | github; NULL: standard-webhooks with a
-                                  secret, none without */
-  char **secrets;              /* NULL-terminated; from secret, secret_env or secret_file */
-  char *secret_problem;        /* "file:line:col: message" when secret_env names an unset variable or
-                                  secret_file cannot be read: `check` warns, commands that sign fail */
-  double timeout;              /* seconds per attempt; default 15 */
-  double *retry;               /* delays after the first attempt */
+  enum sign_scheme signing; /* default: standard-webhooks with a secret, none without */
+  char **secrets;           /* NULL-terminated; from secret, secret_env or secret_file */
+  char *secret_problem;     /* "file:line:col: message" when secret_env names an unset variable or
+                               secret_file cannot be read: `check` warns, commands that sign fail */
+  double timeout;           /* seconds per attempt; default 15 */
+  double *retry;            /* delays after the first attempt */
   size_t nretry;
-  double max_age;              /* seconds before a delivery goes to the dead letters; default 3 days */
-  double coalesce;             /* seconds: updates of one row within this window become one delivery
-                                  (the first before image, the last after image); 0 (default): off */
-  int *no_retry;               /* HTTP statuses that end a delivery at once (no retry) */
+  double max_age;  /* seconds before a delivery goes to the dead letters; default 3 days */
+  double coalesce; /* seconds: updates of one row within this window become one delivery
+                      (the first before image, the last after image); 0 (default): off */
+  int *no_retry;   /* HTTP statuses that end a delivery at once (no retry) */
   size_t nno_retry;
-  unsigned concurrency;        /* requests in flight; default 8 */
-  double rate_limit;           /* requests per second at most; 0 (default): no limit */
-  unsigned burst;              /* of the rate limit; 0: max(1, rate_limit) */
-  unsigned breaker_failures;   /* failures in a row that open the circuit; default 10; 0: no breaker */
-  double breaker_cooldown;     /* seconds open before a probe; default 30 */
-  char *ordering;              /* key | none | endpoint; default key */
-  char *mail_from;             /* smtp: envelope and From: */
-  char **mail_to, **mail_cc;   /* NULL-terminated */
-  char *username;              /* smtp AUTH, http basic auth */
-  char *tls_ca;                /* PEM file of the CA certificates that verify the server's, or NULL: the system's */
-  char *password;              /* from password_env or password_file; never printed */
-  struct config_text subject;  /* smtp: the default subject template */
-  char *aws_sigv4;             /* http(s): AWS Signature V4, "provider1[:provider2[:region[:service]]]"
-                                  as libcurl's CURLOPT_AWS_SIGV4 takes it; NULL: not signed so */
-  char *aws_access_key;        /* from aws_access_key_env; never printed */
-  char *aws_secret_key;        /* from aws_secret_key_env; never printed */
-  char *aws_session_token;     /* from aws_session_token_env (temporary credentials), or NULL */
+  unsigned concurrency;          /* requests in flight; default 8 */
+  double rate_limit;             /* requests per second at most; 0 (default): no limit */
+  unsigned burst;                /* of the rate limit; 0: max(1, rate_limit) */
+  unsigned breaker_failures;     /* failures in a row that open the circuit; default 10; 0: no breaker */
+  double breaker_cooldown;       /* seconds open before a probe; default 30 */
+  enum config_ordering ordering; /* default key */
+  char *mail_from;               /* smtp: envelope and From: */
+  char **mail_to, **mail_cc;     /* NULL-terminated */
+  char *username;                /* smtp AUTH, http basic auth */
+  char *tls_ca;   /* PEM file of the CA certificates that verify the server's, or NULL: the system's */
+  char *password; /* from password_env or password_file; never printed */
+  struct config_text subject; /* smtp: the default subject template */
+  char *aws_sigv4;            /* http(s): AWS Signature V4, "provider1[:provider2[:region[:service]]]"
+                                 as libcurl's CURLOPT_AWS_SIGV4 takes it; NULL: not signed so */
+  char *aws_access_key;       /* from aws_access_key_env; never printed */
+  char *aws_secret_key;       /* from aws_secret_key_env; never printed */
+  char *aws_session_token;    /* from aws_session_token_env (temporary credentials), or NULL */
 };
 
 /* Event types a rule listens to (struct config_rule.on). */
@@ -124,35 +154,38 @@ enum { RULE_KIND_DDL = 1, RULE_KIND_DCL = 2, RULE_KIND_OTHER = 4 };
 struct config_rule {
   char *name;
   const char *file;
-  int line, col;               /* of its [[rule]] */
+  int line, col; /* of its [[rule]] */
   char *description;
-  int enabled;                 /* default 1 */
-  char **tables;               /* "schema.table" globs, NULL-terminated; NULL: every table */
-  unsigned on;                 /* RULE_ON_* mask; 0: the default (rows, or statements with `statement`) */
-  unsigned kinds;              /* RULE_KIND_* mask; 0: every kind */
-  struct config_text when;     /* expression */
+  int enabled;                  /* default 1 */
+  char **tables;                /* "schema.table" globs, NULL-terminated; NULL: every table */
+  unsigned on;                  /* RULE_ON_* mask; 0: the default (rows, or statements with `statement`) */
+  unsigned kinds;               /* RULE_KIND_* mask; 0: every kind */
+  struct config_text when;      /* expression */
   struct config_text statement; /* PCRE2 pattern on the SQL text */
-  long long threshold;         /* > 0: a threshold rule (alert when more rows than this) */
-  unsigned sample;             /* keys in a threshold alert; default 10 */
-  char **endpoints;            /* NULL-terminated */
+  long long threshold;          /* > 0: a threshold rule (alert when more rows than this) */
+  unsigned sample;              /* keys in a threshold alert; default 10 */
+  char **endpoints;             /* NULL-terminated */
   const char *endpoints_file;
   int endpoints_line, endpoints_col;
-  struct config_text template; /* a file name in the templates directory */
+  struct config_text template;            /* a file name in the templates directory */
   struct config_text *endpoint_templates; /* template = { ENDPOINT = "file", ... }: per endpoint */
   char **endpoint_template_names;         /* the ENDPOINT of each */
   size_t nendpoint_templates;
-  struct config_text subject;  /* e-mail subject template, over the endpoint's */
-  struct config_text method;   /* over the endpoint's */
-  struct config_text url;      /* a template, over the endpoint's */
-  struct config_text path;     /* a URL template appended to the endpoint's url */
+  struct config_text subject;    /* e-mail subject template, over the endpoint's */
+  struct config_text method;     /* over the endpoint's */
+  struct config_text url;        /* a template, over the endpoint's */
+  struct config_text path;       /* a URL template appended to the endpoint's url */
   struct config_header *headers; /* added to the endpoint's (same name: replaced) */
   size_t nheaders;
 };
 
 struct config {
-  char *path; /* the file it was loaded from */
-  char **files; /* every file read (path, then the included files), NULL-terminated; the
-                   file pointers of rules, endpoints and texts point here */
+  char *path;      /* the file it was loaded from */
+  int partial;     /* a file was read only up to a TOML syntax error (config_load then
+                      returned -1): a name it would have defined after the error is
+                      unknown, so references to unknown names are not problems */
+  char **files;    /* every file read (path, then the included files), NULL-terminated; the
+                      file pointers of rules, endpoints and texts point here */
   char *templates; /* the templates directory; default "templates" next to the file */
   struct config_source source;
   struct config_state state;
@@ -174,7 +207,8 @@ void config_defaults(struct config *cfg);
  * checker can look further and report more in the same run. */
 int config_load(const char *path, struct config *cfg, char *errs, size_t errsz);
 
-/* Builds the connection options for [source] (URL, password, TLS, timeouts).
+/* Builds the connection options for [source] (URL, password, TLS, timeouts);
+ * the password is read here, from password_env or else password_file.
  * Returns 0 or -1 with err. */
 int config_source_conn(const struct config *cfg, struct conn_opts *out, char *err, size_t errsz);
 
@@ -183,6 +217,13 @@ void config_free(struct config *cfg);
 /* The endpoint called name, or NULL. */
 const struct config_endpoint *config_endpoint(const struct config *cfg, const char *name);
 
+/* Appends "file:line:col: message" to list (after a line break when list is
+ * not empty): the shape of every problem of a configuration, its rules and
+ * templates. Control characters in the message (from keys and values quoted
+ * from a file) become '?', so that a problem stays one line. */
+void config_problem(struct buf *list, const char *file, int line, int col, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+void config_vproblem(struct buf *list, const char *file, int line, int col, const char *fmt, va_list ap);
 
 /* Parses a duration: one or more <number><unit> parts ("15s", "500ms", "2h",
  * "1d", "1h30m", "1.5s"; units ms, s, m, h, d). Returns 0 with the total in

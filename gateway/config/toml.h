@@ -13,6 +13,9 @@
  *
  * Errors: parsing stops at the first error, reported as
  * "file:line:col: message" (or "line:col: message" without a file name).
+ * toml_parse then returns nothing; toml_parse_partial returns the tree read
+ * up to the error, for a checker that reports the problems of what was read
+ * besides the syntax error.
  *
  * Where the specification leaves a choice: integers must fit in 64 bits and
  * floats in a double (a larger one is an error, not infinity); a line break
@@ -85,7 +88,22 @@ struct toml_value {
  * with "file:line:col: message" in err (caller-owned, size errsz). */
 struct toml_value *toml_parse(const char *text, size_t len, const char *filename, char *err, size_t errsz);
 
-/* Frees a tree returned by toml_parse; NULL is fine. */
+/* As toml_parse, but the tree is kept when the text has an error: *root is
+ * always set to a tree the caller frees with toml_free. Returns 0, or -1
+ * with "file:line:col: message" in err when the text stopped being valid
+ * there: the tree then holds every value read before the error, each one
+ * whole, and the table that was being filled (toml_incomplete) lacks the
+ * keys that came after it. Such a tree is for reporting problems only: what
+ * follows the error is missing from it. */
+int toml_parse_partial(const char *text, size_t len, const char *filename, struct toml_value **root, char *err,
+                       size_t errsz);
+
+/* 1 when tab is the table a partial parse was filling when it stopped (the
+ * keys after the error are missing from it, so a key it lacks may have been
+ * there), else 0. */
+int toml_incomplete(const struct toml_value *tab);
+
+/* Frees a tree returned by toml_parse or toml_parse_partial; NULL is fine. */
 void toml_free(struct toml_value *root);
 
 /* The value of key in table tab, or NULL when tab is not a table or has no
@@ -103,5 +121,9 @@ const struct toml_value *toml_get_path(const struct toml_value *root, const char
 /* A name for messages: "table", "array", "string", "integer", "float",
  * "boolean", "offset date-time", "local date-time", "local date", "local time". */
 const char *toml_type_name(enum toml_type t);
+
+/* The same with its article, for "must be X, not Y" messages: "a table",
+ * "an integer", "an offset date-time", ... */
+const char *toml_type_article(enum toml_type t);
 
 #endif

@@ -5,6 +5,7 @@
 #include "event/changeq.h"
 #include "match/rules.h"
 #include "snapshot/snapshot.h"
+#include "source/options.h"
 #include "source/server.h"
 #include "source/source.h"
 #include "util/log.h"
@@ -116,15 +117,10 @@ int ondemand_start(struct daemon *dm, char *const *tables, struct buf *b)
     conn_opts_free(&so.conn);
     return answer_error(b, err);
   }
-  enum snapshot_lock lock = SNAPSHOT_LOCK_AUTO;
-  if (cs->snapshot_lock) snapshot_parse_lock(cs->snapshot_lock, &lock);
-  struct snapshot_opts sno = {.conn = so.conn,
-                              .include = tables && tables[0] ? tables : cs->tables,
-                              .exclude = cs->exclude,
-                              .chunk_rows = cs->snapshot_chunk,
-                              .rate = cs->snapshot_rate,
-                              .lock = lock,
-                              .no_stream = 1};
+  struct snapshot_opts sno;
+  snapshot_opts_from_config(&dm->rs->cfg, &so.conn, &sno);
+  if (tables && tables[0]) sno.include = tables;
+  sno.no_stream = 1;
   struct snapshot *sn = snapshot_new(&sno);
   struct source *q = NULL;
   int bad = snapshot_begin(sn, err, sizeof err) < 0;

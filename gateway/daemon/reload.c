@@ -47,10 +47,8 @@ struct ruleset *reload_load(const struct daemon *dm, const char *path)
 
 void reload_apply_log(const struct ruleset *rs)
 {
-  enum log_level lvl;
-  if (!log_parse_level(rs->cfg.log.level, &lvl)) log_set_level(lvl);
-  enum log_format fmt = LOG_TEXT;
-  log_set_format(rs->cfg.log.format && !log_parse_format(rs->cfg.log.format, &fmt) ? fmt : LOG_TEXT);
+  log_set_level(rs->cfg.log.level);
+  log_set_format(rs->cfg.log.format);
 }
 
 static int same_str(const char *a, const char *b) { return (!a && !b) || (a && b && !strcmp(a, b)); }
@@ -76,7 +74,7 @@ void reload_on_sighup(evutil_socket_t fd, short what, void *arg)
   reload_apply_log(rs);
   const struct config_source *a = &dm->rs->cfg.source, *b = &rs->cfg.source;
   if (!same_str(a->url, b->url) || a->server_id != b->server_id || !same_strv(a->tables, b->tables) ||
-      !same_strv(a->exclude, b->exclude) || !same_str(a->tls, b->tls) ||
+      !same_strv(a->exclude, b->exclude) || a->tls != b->tls ||
       !same_str(dm->rs->cfg.state.dir, rs->cfg.state.dir))
     log_warn("[source] or [state] changed: that takes effect at the next start; rules, endpoints and templates "
              "are reloaded now");

@@ -35,9 +35,8 @@ void sched_row_key(const char *endpoint, const struct change *e, struct buf *k)
  * the endpoint alone ("endpoint"), or none. Returns 1 with the key in k. */
 static int ordering_key(const struct endpoint *ep, const struct change *e, struct buf *k)
 {
-  const char *ordering = ep->cfg->ordering ? ep->cfg->ordering : "key";
-  if (!strcmp(ordering, "none")) return 0;
-  if (strcmp(ordering, "key")) {
+  if (ep->cfg->ordering == CONFIG_ORDER_NONE) return 0;
+  if (ep->cfg->ordering != CONFIG_ORDER_KEY) {
     buf_adds(k, ep->name);
     return 1;
   }

@@ -3,6 +3,7 @@
 #include "daemon/daemon.h"
 #include "match/rules.h"
 #include "snapshot/snapshot.h"
+#include "source/options.h"
 #include "source/server.h"
 #include "source/source.h"
 #include "store/retryq.h"
@@ -81,7 +82,7 @@ static int start_from(struct daemon *dm, struct start_pos *sp, int *from_cp, cha
 /* How the source starts: the plan startup_source follows. */
 struct plan {
   struct source_opts so;
-  const char *mode; /* [source] snapshot */
+  enum config_snapshot mode; /* [source] snapshot */
   enum snapshot_status sst;
   int from_cp, take;
 };
@@ -110,17 +111,10 @@ static int forget_snapshot(struct daemon *dm, struct plan *p)
 static int plan_snapshot(struct daemon *dm, struct plan *p)
 {
   char err[1024];
-  const struct config_source *cs = &dm->rs->cfg.source;
   if (!p->take && !(p->sst == SNAPSHOT_FINISHED && !dm->args.from)) return 0;
-  enum snapshot_lock lock = SNAPSHOT_LOCK_AUTO;
-  if (cs->snapshot_lock) snapshot_parse_lock(cs->snapshot_lock, &lock);
-  struct snapshot_opts sno = {.conn = p->so.conn,
-                              .include = cs->tables,
-                              .exclude = cs->exclude,
-                              .state_dir = state_dir(dm->st),
-                              .chunk_rows = cs->snapshot_chunk,
-                              .rate = cs->snapshot_rate,
-                              .lock = lock};
+  struct snapshot_opts sno;
+  snapshot_opts_from_config(&dm->rs->cfg, &p->so.conn, &sno);
+  sno.state_dir = state_dir(dm->st);
   dm->snap = snapshot_new(&sno);
   int more = snapshot_begin(dm->snap, err, sizeof err);
   if (more < 0) {
@@ -155,7 +149,7 @@ static int start_stream(struct daemon *dm, struct plan *p)
     enum bh_errc code = dm->snapshotting ? snapshot_errc(dm->snap) : source_errc(dm->src);
     source_free(dm->src);
     dm->src = NULL;
-    if (!dm->snapshotting && p->from_cp && code == BH_E_PURGED && !strcmp(p->mode, "when_needed")) {
+    if (!dm->snapshotting && p->from_cp && code == BH_E_PURGED && p->mode == CONFIG_SNAPSHOT_WHEN_NEEDED) {
       log_warn("cannot resume at the checkpoint %s:%" PRIu64 " (%s): taking a new snapshot ([source] snapshot = "
                "\"when_needed\")",
                dm->marks.cp.pos.file, dm->marks.cp.pos.pos, err);
@@ -200,18 +194,16 @@ int startup_source(struct daemon *dm)
   struct config *cfg = &dm->rs->cfg;
   struct plan p;
   memset(&p, 0, sizeof p);
-  if (config_source_conn(cfg, &p.so.conn, err, sizeof err) || start_from(dm, &p.so.start, &p.from_cp, err, sizeof err)) {
+  if (source_opts_from_config(cfg, &p.so, err, sizeof err)) {
+    log_error("%s", err);
+    return 2;
+  }
+  if (start_from(dm, &p.so.start, &p.from_cp, err, sizeof err)) {
     log_error("%s", err);
     conn_opts_free(&p.so.conn);
     return 2;
   }
-  p.so.server_id = cfg->source.server_id;
-  p.so.include = cfg->source.tables;
-  p.so.exclude = cfg->source.exclude;
-  p.so.heartbeat = cfg->source.heartbeat;
-  p.so.queue_events = cfg->source.queue_events;
-  p.so.queue_bytes = cfg->source.queue_bytes;
-  p.mode = cfg->source.snapshot ? cfg->source.snapshot : "never";
+  p.mode = cfg->source.snapshot;
   /* The initial snapshot: taken when [source] snapshot asks for it and
    * there is no checkpoint yet, or resumed when one was interrupted. A
    * finished one is kept too: a stream resumed inside its window needs its
@@ -221,14 +213,14 @@ int startup_source(struct daemon *dm)
     log_error("cannot start: %s", err);
     goto out;
   }
-  if (p.from_cp && !strcmp(p.mode, "when_needed") && server_has_binlog(&p.so.conn, dm->marks.cp.pos.file) == 0) {
+  if (p.from_cp && p.mode == CONFIG_SNAPSHOT_WHEN_NEEDED && server_has_binlog(&p.so.conn, dm->marks.cp.pos.file) == 0) {
     log_warn("cannot resume at the checkpoint %s:%" PRIu64 ": the server no longer has that binlog; taking a new "
              "snapshot ([source] snapshot = \"when_needed\")",
              dm->marks.cp.pos.file, dm->marks.cp.pos.pos);
     if (forget_snapshot(dm, &p)) goto out;
   }
   p.take = !dm->args.from &&
-           (p.sst == SNAPSHOT_UNFINISHED || (p.sst == SNAPSHOT_NONE && !p.from_cp && strcmp(p.mode, "never")));
+           (p.sst == SNAPSHOT_UNFINISHED || (p.sst == SNAPSHOT_NONE && !p.from_cp && p.mode != CONFIG_SNAPSHOT_NEVER));
   if (p.sst == SNAPSHOT_UNFINISHED && dm->args.from)
     log_warn("--from %s: the unfinished snapshot in '%s' is not resumed", dm->args.from, state_dir(dm->st));
   if (start_stream(dm, &p)) goto out;

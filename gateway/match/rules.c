@@ -18,18 +18,6 @@
 
 /* ---- problems ---- */
 
-__attribute__((format(printf, 5, 6))) static void problem(struct buf *errs, const char *file, int line, int col,
-                                                          const char *fmt, ...)
-{
-  char msg[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  if (errs->len) buf_addc(errs, '\n');
-  buf_printf(errs, "%s:%d:%d: %s", file, line, col, msg);
-}
-
 /* A message that already starts with its position. */
 static void problem_raw(struct buf *errs, const char *msg)
 {
@@ -198,7 +186,7 @@ static void build_endpoint(struct endpoint *ep, const struct config_endpoint *c,
   if (c->url.s && !ep->is_mail) ep->url = compile_text(&c->url, TMPL_URL, errs, nerr);
   ep->headers = compile_headers(c->headers, c->nheaders, errs, nerr);
   ep->subject = compile_text(&c->subject, TMPL_TEXT, errs, nerr);
-  if (sign_parse_scheme(c->signing ? c->signing : "none", &ep->scheme)) ep->scheme = SIGN_NONE;
+  ep->scheme = c->signing;
   if (c->secret_problem && need_secrets) {
     problem_raw(errs, c->secret_problem);
     ++*nerr;
@@ -210,7 +198,8 @@ static void build_endpoint(struct endpoint *ep, const struct config_endpoint *c,
   ep->keys = xcalloc(n, sizeof *ep->keys);
   for (size_t i = 0; i < n; i++) {
     if (sign_key_parse(ep->scheme, c->secrets[i], strlen(c->secrets[i]), &ep->keys[ep->nkeys], err, sizeof err)) {
-      problem(errs, c->file, c->line, c->col, "endpoint '%s': secret %zu of %zu: %s", c->name, i + 1, n, err);
+      config_problem(errs, c->file, c->line, c->col, "endpoint '%s': secret %zu of %zu: %s", c->name, i + 1,
+                     n, err);
       ++*nerr;
       continue;
     }
@@ -233,8 +222,8 @@ static struct tmpl *body_template(struct ruleset *rs, const struct config_text *
   int parent = !strcmp(t->s, "..") || !strncmp(t->s, "../", 3) || strstr(t->s, "/../") ||
                (n >= 3 && !strcmp(t->s + n - 3, "/.."));
   if (parent || t->s[0] == '/') {
-    problem(errs, t->file, t->line, t->col,
-            "template '%s' must be a file name inside the templates directory '%s'", t->s, dir);
+    config_problem(errs, t->file, t->line, t->col,
+                   "template '%s' must be a file name inside the templates directory '%s'", t->s, dir);
     ++*nerr;
     return NULL;
   }
@@ -244,8 +233,10 @@ static struct tmpl *body_template(struct ruleset *rs, const struct config_text *
   struct tmpl *tp = NULL;
   FILE *f = fopen(path.p, "rb");
   if (!f) {
-    problem(errs, t->file, t->line, t->col, "template '%s' not found (looked for '%s'; the directory is set by "
-            "'templates' at the top of the main file)", t->s, path.p);
+    config_problem(errs, t->file, t->line, t->col,
+                   "template '%s' not found (looked for '%s'; the directory is set by "
+                   "'templates' at the top of the main file)",
+                   t->s, path.p);
     ++*nerr;
   } else {
     fclose(f);
@@ -277,8 +268,8 @@ static void *compile_regex(const struct config_text *t, struct buf *errs, int *n
     int col = t->col;
     for (size_t i = 0; i < off && t->s[i]; i++)
       if (((unsigned char)t->s[i] & 0xc0) != 0x80) col++;
-    problem(errs, t->file, t->line, config_text_col(t, t->line, col), "bad regular expression: %s",
-            (const char *)msg);
+    config_problem(errs, t->file, t->line, config_text_col(t, t->line, col), "bad regular expression: %s",
+                   (const char *)msg);
     ++*nerr;
     return NULL;
   }
@@ -307,25 +298,27 @@ static void build_rule(struct ruleset *rs, struct rule *r, const struct config_r
   }
   if (c->statement.s) r->statement = compile_regex(&c->statement, errs, nerr);
   if (r->when && expr_uses_changed(r->when) && !(r->on & RULE_ON_UPDATE)) {
-    problem(errs, c->when.file, c->when.line, c->when.col,
-            "rule '%s': changed() holds only on updates, and 'on' leaves them out", c->name);
+    config_problem(errs, c->when.file, c->when.line, c->when.col,
+                   "rule '%s': changed() holds only on updates, and 'on' leaves them out", c->name);
     ++*nerr;
   }
   for (char **name = c->endpoints; name && *name; name++) {
     struct endpoint *ep = NULL;
     for (size_t i = 0; i < rs->nendpoints; i++)
       if (!strcmp(rs->endpoints[i].name, *name)) ep = &rs->endpoints[i];
+    if (!ep && rs->cfg.partial) continue; /* perhaps defined after a syntax error */
     if (!ep) {
       const char **names = xcalloc(rs->nendpoints + 1, sizeof *names);
       for (size_t i = 0; i < rs->nendpoints; i++)
         names[i] = rs->endpoints[i].name;
       const char *near = bh_nearest(*name, names);
       if (near)
-        problem(errs, c->endpoints_file, c->endpoints_line, c->endpoints_col,
-                "rule '%s': unknown endpoint '%s'; did you mean '%s'?", c->name, *name, near);
+        config_problem(errs, c->endpoints_file, c->endpoints_line, c->endpoints_col,
+                       "rule '%s': unknown endpoint '%s'; did you mean '%s'?", c->name, *name, near);
       else
-        problem(errs, c->endpoints_file, c->endpoints_line, c->endpoints_col,
-                "rule '%s': unknown endpoint '%s' (define it as [endpoint.%s])", c->name, *name, *name);
+        config_problem(errs, c->endpoints_file, c->endpoints_line, c->endpoints_col,
+                       "rule '%s': unknown endpoint '%s' (define it as [endpoint.%s])", c->name, *name,
+                       *name);
       free(names);
       ++*nerr;
       continue;
@@ -347,9 +340,12 @@ static void build_rule(struct ruleset *rs, struct rule *r, const struct config_r
     size_t i = 0;
     while (i < r->nendpoints && strcmp(r->endpoints[i]->name, c->endpoint_template_names[j]))
       i++;
+    if (i == r->nendpoints && rs->cfg.partial && !config_endpoint(&rs->cfg, c->endpoint_template_names[j]))
+      continue; /* its endpoint is perhaps defined after a syntax error */
     if (i == r->nendpoints) {
-      problem(errs, t->file, t->line, t->col, "rule '%s': a template for '%s', which is not one of its endpoints",
-              c->name, c->endpoint_template_names[j]);
+      config_problem(errs, t->file, t->line, t->col,
+                     "rule '%s': a template for '%s', which is not one of its endpoints", c->name,
+                     c->endpoint_template_names[j]);
       ++*nerr;
       continue;
     }
@@ -359,19 +355,21 @@ static void build_rule(struct ruleset *rs, struct rule *r, const struct config_r
   r->url = compile_text(&c->url, TMPL_URL, errs, nerr);
   r->path = compile_text(&c->path, TMPL_URL, errs, nerr);
   if (c->path.s && c->path.s[0] != '/' && c->path.s[0] != '?') {
-    problem(errs, c->path.file, c->path.line, c->path.col, "rule '%s': path must start with '/' or '?'", c->name);
+    config_problem(errs, c->path.file, c->path.line, c->path.col,
+                   "rule '%s': path must start with '/' or '?'", c->name);
     ++*nerr;
   }
   r->headers = compile_headers(c->headers, c->nheaders, errs, nerr);
   for (size_t i = 0; (c->path.s || c->url.s) && i < r->nendpoints; i++) {
     if (!r->endpoints[i]->is_mail) continue;
-    problem(errs, c->file, c->line, c->col, "rule '%s': url and path apply to HTTP endpoints, and '%s' sends e-mail",
-            c->name, r->endpoints[i]->name);
+    config_problem(errs, c->file, c->line, c->col,
+                   "rule '%s': url and path apply to HTTP endpoints, and '%s' sends e-mail", c->name,
+                   r->endpoints[i]->name);
     ++*nerr;
   }
   if (c->url.s && strncmp(c->url.s, "http://", 7) && strncmp(c->url.s, "https://", 8)) {
-    problem(errs, c->url.file, c->url.line, c->url.col, "rule '%s': url must start with http:// or https://",
-            c->name);
+    config_problem(errs, c->url.file, c->url.line, c->url.col,
+                   "rule '%s': url must start with http:// or https://", c->name);
     ++*nerr;
   }
 }

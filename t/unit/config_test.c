@@ -1,10 +1,16 @@
 /* config_test.c - loading gateway.toml: defaults, every [source] key, the
- * messages of a wrong file (position, suggestion, all of them in one run),
- * durations, and the connection options built from [source]. */
+ * messages of a wrong file (position, suggestion, all of them in one run,
+ * the part of a file before a syntax error), durations, the connection
+ * options built from [source], secrets, and the spec tables themselves:
+ * every word of every enum, every bound, every default against what
+ * gateway.toml documents. */
 #include "tap.h"
 #include "config/config.h"
+#include "config/secret.h"
+#include "config/spec.h"
 #include "util/util.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -48,7 +54,7 @@ static void test_defaults(void)
   is_str(cfg.source.url, "mysql://binhook@127.0.0.1:3306", "default url");
   is_str(cfg.source.password_env, "BINHOOK_MYSQL_PASSWORD", "default password_env");
   ok(!cfg.source.password_file, "no password_file by default");
-  ok(!cfg.source.tls, "tls by default: the URL's, else preferred");
+  is_int(cfg.source.tls, CONFIG_TLS_URL, "tls by default: the URL's, else preferred");
   is_int(cfg.source.server_id, 4242, "default server_id");
   is_str(cfg.source.start, "end", "default start");
   ok(!cfg.source.tables && !cfg.source.exclude, "every table by default");
@@ -56,7 +62,7 @@ static void test_defaults(void)
   ok(cfg.source.connect_timeout == 10, "default connect_timeout 10 s");
   is_int(cfg.source.queue_events, 10000, "default queue_events");
   is_str(cfg.state.dir, "/var/lib/binhook", "default state dir");
-  is_str(cfg.log.level, "info", "default log level");
+  is_int(cfg.log.level, LOG_INFO, "default log level");
   config_free(&cfg);
   ok(!cfg.source.url, "config_free leaves the struct empty");
   config_free(&cfg);
@@ -96,7 +102,7 @@ static void test_full_file(void)
   is_str(cfg.source.url, "mysql://repl@db.example.com:3307", "url");
   is_str(cfg.source.password_env, "DB_PW", "password_env");
   is_str(cfg.source.password_file, "/run/secrets/db", "password_file");
-  is_str(cfg.source.tls, "verify_ca", "tls");
+  is_int(cfg.source.tls, CONN_TLS_VERIFY_CA, "tls");
   is_str(cfg.source.tls_ca, "/etc/ssl/ca.pem", "tls_ca");
   is_str(cfg.source.tls_cert, "/etc/ssl/c.pem", "tls_cert");
   is_str(cfg.source.tls_key, "/etc/ssl/k.pem", "tls_key");
@@ -111,7 +117,7 @@ static void test_full_file(void)
   ok(cfg.source.connect_timeout == 2.5, "connect_timeout from a number of seconds");
   is_int(cfg.source.queue_events, 500, "queue_events");
   is_str(cfg.state.dir, "/srv/binhook", "state dir");
-  is_str(cfg.log.level, "debug", "log level");
+  is_int(cfg.log.level, LOG_DEBUG, "log level");
 
   struct conn_opts o;
   char err[256];
@@ -405,7 +411,7 @@ static void test_aws_sigv4(void)
     is_str(ep->aws_secret_key, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "the secret key from its variable");
     ok(!ep->aws_session_token, "no session token unless named");
     ok(!ep->secret_problem, "no problem when the variables are set");
-    is_str(ep->signing, "none", "no webhook signature besides");
+    is_int(ep->signing, SIGN_NONE, "no webhook signature besides");
   }
   config_free(&cfg);
 
@@ -476,6 +482,343 @@ static void test_aws_sigv4(void)
          "aws_sigv4 and a webhook signature");
 }
 
+/* ---- the spec tables ---- */
+
+static const struct spec_section *const sections[] = {&spec_source, &spec_state,    &spec_log,
+                                                      &spec_admin,  &spec_endpoint, &spec_rule};
+
+/* A file that sets key of sec to value (TOML text), with what the section
+ * needs besides; *line gets the key's line, *sect the section's name as
+ * messages give it. */
+static void file_with(const struct spec_section *sec, const char *key, const char *value, char *out, size_t size,
+                      int *line, const char **sect)
+{
+  if (sec == &spec_endpoint) {
+    snprintf(out, size, "[endpoint.e]\nurl = \"http://127.0.0.1:9/\"\nsecret = \"s\"\n%s = %s\n", key, value);
+    *line = 4, *sect = "endpoint.e";
+  } else if (sec == &spec_rule) {
+    snprintf(out, size, "[endpoint.e]\nurl = \"http://127.0.0.1:9/\"\n[[rule]]\nname = \"r\"\nendpoint = \"e\"\n%s = %s\n",
+             key, value);
+    *line = 6, *sect = "rule 'r'";
+  } else {
+    snprintf(out, size, "[%s]\n%s = %s\n", sec->name, key, value);
+    *line = 2, *sect = sec->name;
+  }
+}
+
+/* The struct sec's keys went into, or NULL. */
+static void *section_of(struct config *cfg, const struct spec_section *sec)
+{
+  if (sec == &spec_source) return &cfg->source;
+  if (sec == &spec_state) return &cfg->state;
+  if (sec == &spec_log) return &cfg->log;
+  if (sec == &spec_admin) return &cfg->admin;
+  if (sec == &spec_endpoint) return cfg->nendpoints ? &cfg->endpoints[0] : NULL;
+  return cfg->nrules ? &cfg->rules[0] : NULL;
+}
+
+static int is_alias(const struct spec_enum *e, const struct spec_name *n)
+{
+  for (const struct spec_name *p = e->names; p < n; p++)
+    if (p->value == n->value) return 1;
+  return 0;
+}
+
+/* What the module that owns an enum makes of a word: -1 when it refuses
+ * it, -2 when the enum has no parser of its own. */
+static int module_parse(const char *key, const char *word)
+{
+  enum log_level lv;
+  enum log_format lf;
+  enum conn_tls tls;
+  enum snapshot_lock lock;
+  enum sign_scheme scheme;
+  if (!strcmp(key, "level")) return log_parse_level(word, &lv) ? -1 : (int)lv;
+  if (!strcmp(key, "format")) return log_parse_format(word, &lf) ? -1 : (int)lf;
+  if (!strcmp(key, "tls")) return conn_parse_tls(word, &tls) ? -1 : (int)tls;
+  if (!strcmp(key, "snapshot_lock")) return snapshot_parse_lock(word, &lock) ? -1 : (int)lock;
+  if (!strcmp(key, "signing")) return sign_parse_scheme(word, &scheme) ? -1 : (int)scheme;
+  return -2;
+}
+
+/* Every word of every enum is taken, as the value its module gives it; a
+ * mistyped one is refused with the word it resembles and the list. */
+static void test_enums(void)
+{
+  char text[512], name[200], want[600], typo[64];
+  for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++) {
+    const struct spec_section *sec = sections[i];
+    for (const struct spec_key *r = sec->keys; r->name; r++) {
+      if (r->type != SPEC_ENUM) continue;
+      int line, all = 1, same = 1;
+      const char *sect = sec->name;
+      char list[300] = "";
+      size_t len = 0, nlisted = 0, k = 0;
+      for (const struct spec_name *n = r->names->names; n->name; n++)
+        nlisted += !is_alias(r->names, n);
+      for (const struct spec_name *n = r->names->names; n->name; n++) {
+        struct config cfg;
+        char errs[1024];
+        snprintf(name, sizeof name, "\"%s\"", n->name);
+        file_with(sec, r->name, name, text, sizeof text, &line, &sect);
+        int rc = load(text, &cfg, errs, sizeof errs);
+        void *obj = section_of(&cfg, sec);
+        if (rc || !obj || *(int *)((char *)obj + r->offset) != n->value) {
+          diag("%s = \"%s\": %s", r->name, n->name, rc ? errs : "another value");
+          all = 0;
+        }
+        int m = module_parse(r->name, n->name);
+        if (m != -2 && m != n->value) same = 0;
+        config_free(&cfg);
+        if (!is_alias(r->names, n)) { /* "a, b or c" */
+          len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", !k ? "" : k + 1 == nlisted ? " or " : ", ",
+                                  n->name);
+          k++;
+        }
+      }
+      snprintf(name, sizeof name, "every %s of '%s' in [%s] is taken", r->names->what, r->name, sect);
+      ok(all, name);
+      snprintf(name, sizeof name, "'%s' in [%s] reads its words as its module does", r->name, sect);
+      ok(same, name);
+
+      const char *first = r->names->names[0].name;
+      snprintf(typo, sizeof typo, "%.*s", (int)strlen(first) - 1, first);
+      snprintf(name, sizeof name, "\"%s\"", typo);
+      file_with(sec, r->name, name, text, sizeof text, &line, &sect);
+      snprintf(want, sizeof want, "%d:%d: '%s' in [%s]: unknown %s '%s'; did you mean '%s'? (use %s)", line,
+               (int)strlen(r->name) + 4, r->name, sect, r->names->what, typo, first, list);
+      snprintf(name, sizeof name, "a mistyped %s of '%s' in [%s] is refused with a suggestion", r->names->what,
+               r->name, sect);
+      is_str(errors_of(text), want, name);
+      file_with(sec, r->name, "\"zzzzzzzzzz\"", text, sizeof text, &line, &sect);
+      snprintf(want, sizeof want, "%d:%d: '%s' in [%s]: unknown %s 'zzzzzzzzzz' (use %s)", line,
+               (int)strlen(r->name) + 4, r->name, sect, r->names->what, list);
+      snprintf(name, sizeof name, "an unknown %s of '%s' in [%s] is refused with the list", r->names->what, r->name,
+               sect);
+      is_str(errors_of(text), want, name);
+    }
+  }
+}
+
+/* Numbers out of a row's bounds are refused at the value's position. */
+static void test_bounds(void)
+{
+  char text[512], name[200], want[600], value[64];
+  for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++) {
+    const struct spec_section *sec = sections[i];
+    for (const struct spec_key *r = sec->keys; r->name; r++) {
+      int line, col = (int)strlen(r->name) + 4;
+      const char *sect = sec->name;
+      if (r->type == SPEC_INTEGER) {
+        int64_t bad[2] = {r->min - 1, r->max < INT64_MAX ? r->max + 1 : r->min - 1};
+        for (int b = 0; b < 2; b++) {
+          snprintf(value, sizeof value, "%lld", (long long)bad[b]);
+          file_with(sec, r->name, value, text, sizeof text, &line, &sect);
+          snprintf(want, sizeof want, "%d:%d: '%s' in [%s] must be from %lld to %lld, not %lld", line, col, r->name,
+                   sect, (long long)r->min, (long long)r->max, (long long)bad[b]);
+          snprintf(name, sizeof name, "'%s' in [%s] = %s is refused", r->name, sect, value);
+          is_str(errors_of(text), want, name);
+        }
+        snprintf(value, sizeof value, "%lld", (long long)r->max);
+        file_with(sec, r->name, value, text, sizeof text, &line, &sect);
+        snprintf(name, sizeof name, "'%s' in [%s] = %s, its largest, is taken", r->name, sect, value);
+        is_str(errors_of(text), "", name);
+      } else if (r->type == SPEC_DURATION) {
+        double bad[2] = {r->dmin > 0 ? r->dmin / 2 : -1, r->dmax + 1};
+        for (int b = 0; b < 2; b++) {
+          snprintf(value, sizeof value, "%.17g", bad[b]);
+          file_with(sec, r->name, value, text, sizeof text, &line, &sect);
+          snprintf(want, sizeof want, "%d:%d: '%s' in [%s] must be from %gs to %gs, not %gs", line, col, r->name,
+                   sect, r->dmin, r->dmax, bad[b]);
+          snprintf(name, sizeof name, "'%s' in [%s] = %s is refused", r->name, sect, value);
+          is_str(errors_of(text), want, name);
+        }
+      } else if (r->type == SPEC_SIZE) {
+        snprintf(value, sizeof value, "%lld", (long long)r->max + 1);
+        file_with(sec, r->name, value, text, sizeof text, &line, &sect);
+        snprintf(want, sizeof want, "%d:%d: '%s' in [%s] must be from ", line, col, r->name, sect);
+        const char *got = errors_of(text);
+        snprintf(name, sizeof name, "'%s' in [%s] = %s is refused", r->name, sect, value);
+        ok(!strncmp(got, want, strlen(want)) && !strchr(got, '\n'), name);
+        if (strncmp(got, want, strlen(want))) diag("got '%s'", got);
+      }
+    }
+  }
+  is_str(errors_of("[state]\nsegment_size = 100\n"), "2:16: 'segment_size' in [state] must be from 4KiB to 1GiB",
+         "a size's bounds are written in binary units");
+}
+
+/* The line of region [from, to) of lines that sets key, commented out or
+ * not ("key = ..." or "# key = ..."), else one that shows it in an example
+ * ("#   key = ..."); -1 when there is none. */
+static int key_line(char **lines, int from, int to, const char *key)
+{
+  int example = -1;
+  for (int i = from; i < to; i++) {
+    const char *p = lines[i];
+    size_t lead = strspn(p, "# "), n = strlen(key);
+    if (strncmp(p + lead, key, n) || p[lead + n + strspn(p + lead + n, " ")] != '=') continue;
+    if (lead == 0 || !strncmp(p, "# ", lead)) return i;
+    if (example < 0) example = i;
+  }
+  return example;
+}
+
+/* Every key of every table is documented in gateway.toml, in its section,
+ * and the default its row has is the one the comment above it gives. */
+static void test_documented(const char *file)
+{
+  static const struct {
+    const struct spec_section *sec;
+    const char *header; /* the line its part of gateway.toml starts at; NULL: the file's start */
+  } parts[] = {{&spec_top, NULL},         {&spec_source, "[source]"},
+               {&spec_state, "[state]"},  {&spec_log, "[log]"},
+               {&spec_admin, "[admin]"},  {&spec_endpoint, "[endpoint.webhook]"},
+               {&spec_rule, "[[rule]]"}};
+  char *lines[2000], buf[512], name[200];
+  int n = 0;
+  FILE *f = fopen(file, "r");
+  if (!ok(f, "gateway.toml opens")) return;
+  while (n < 2000 && fgets(buf, sizeof buf, f)) {
+    buf[strcspn(buf, "\n")] = 0;
+    lines[n++] = xstrdup(buf);
+  }
+  fclose(f);
+  for (size_t p = 0; p < sizeof parts / sizeof parts[0]; p++) {
+    int from = 0, to = n;
+    for (int i = 0; parts[p].header && i < n; i++)
+      if (!strcmp(lines[i], parts[p].header)) from = i;
+    for (int i = from + 1; i < n; i++)
+      if (parts[p].header ? !strncmp(lines[i], "# ----", 6) : !strcmp(lines[i], "[source]")) {
+        to = i;
+        break;
+      }
+    const char *sect = parts[p].sec->name ? parts[p].sec->name : "the top level";
+    for (const struct spec_key *r = parts[p].sec->keys; r->name; r++) {
+      if (r->type == SPEC_TABLE || r->read == spec_read_endpoints || r->read == spec_read_rules) continue;
+      int at = key_line(lines, from, to, r->name);
+      snprintf(name, sizeof name, "'%s' of %s is documented in gateway.toml", r->name, sect);
+      ok(at >= 0, name);
+      if (at < 0 || !r->def) continue;
+      /* the comment block the key is in: the comment lines above it */
+      struct buf block = BUF_INIT;
+      int top = at;
+      while (top > from && lines[top - 1][0] == '#')
+        top--;
+      for (int i = top; i <= at; i++)
+        buf_printf(&block, "%s ", lines[i] + strspn(lines[i], "# "));
+      const char *d = strstr(block.p, "Default:");
+      snprintf(name, sizeof name, "the default of '%s' in %s is %s, as gateway.toml says", r->name, sect, r->def);
+      ok(d && strstr(d, r->def), name);
+      if (!d || !strstr(d, r->def)) diag("the comment: %s", block.p);
+      buf_free(&block);
+    }
+  }
+  for (int i = 0; i < n; i++)
+    free(lines[i]);
+}
+
+/* token_file, as every *_file, is taken from the configuration file's
+ * directory, not the working directory. */
+static void test_token_file(void)
+{
+  char dir[256], token[300], cwd[1024], want[700];
+  const char *slash = strrchr(path, '/');
+  snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+  snprintf(token, sizeof token, "%s/config_test_token", dir);
+  FILE *f = fopen(token, "w");
+  if (!ok(f, "token file written")) return;
+  fputs("t0ken-from-file\nsecond line\n", f);
+  fclose(f);
+  if (!getcwd(cwd, sizeof cwd) || chdir("/")) {
+    ok(0, "cannot change the working directory");
+    return;
+  }
+  struct config cfg;
+  char errs[1024];
+  int rc = load("[admin]\nlisten = \"0.0.0.0:9465\"\ntoken_file = \"config_test_token\"\n", &cfg, errs, sizeof errs);
+  is_int(rc, 0, "a relative token_file loads");
+  if (rc) diag("%s", errs);
+  is_str(cfg.admin.token, "t0ken-from-file", "from the file next to the configuration: its first line");
+  config_free(&cfg);
+  snprintf(want, sizeof want, "3:14: 'token_file' in [admin]: cannot read '%s/config_test_nope': No such file or "
+           "directory", dir);
+  is_str(errors_of("[admin]\nlisten = \"127.0.0.1:9465\"\ntoken_file = \"config_test_nope\"\n"), want,
+         "a missing token_file is named with the path it was looked for at");
+  f = fopen(token, "w");
+  if (f) {
+    fputs("\nsecond line\n", f);
+    fclose(f);
+  }
+  snprintf(want, sizeof want, "3:14: 'token_file' in [admin]: the first line of '%s' is empty", token);
+  is_str(errors_of("[admin]\nlisten = \"127.0.0.1:9465\"\ntoken_file = \"config_test_token\"\n"), want,
+         "an empty first line is refused");
+  unsetenv("BH_TEST_UNSET_TOKEN");
+  is_str(errors_of("[admin]\ntoken_env = \"BH_TEST_UNSET_TOKEN\"\n"),
+         "2:13: 'token_env' in [admin]: the environment variable 'BH_TEST_UNSET_TOKEN' is not set (export it, or use "
+         "token_file)",
+         "an unset token_env is an error");
+  unlink(token);
+  if (chdir(cwd)) diag("cannot go back to '%s'", cwd);
+}
+
+/* secret.h: where secrets come from, and how a text holds several. */
+static void test_secrets(void)
+{
+  char *s = (char *)"x";
+  unsetenv("BH_TEST_SECRET");
+  is_int(secret_fetch(SECRET_ENV, "BH_TEST_SECRET", &s), SECRET_UNSET, "an unset variable");
+  ok(!s, "gives nothing");
+  setenv("BH_TEST_SECRET", "", 1);
+  is_int(secret_fetch(SECRET_ENV, "BH_TEST_SECRET", &s), SECRET_OK, "a variable set to nothing is set");
+  is_str(s, "", "to nothing");
+  secret_free(s);
+  unsetenv("BH_TEST_SECRET");
+  errno = 0;
+  is_int(secret_fetch(SECRET_FILE, "/nonexistent/secret", &s), SECRET_UNREADABLE, "a missing file");
+  is_int(errno, ENOENT, "with errno");
+  is_int(secret_fetch(SECRET_INLINE, "abc", &s), SECRET_OK, "a secret written in the file");
+  is_str(s, "abc", "is itself");
+  secret_free(s);
+  char **v = secret_split(NULL, "  a\tbb\n ccc \r\n");
+  ok(v && !strcmp(v[0], "a") && !strcmp(v[1], "bb") && !strcmp(v[2], "ccc") && !v[3],
+     "several secrets separated by white space");
+  secret_vec_free(v);
+  ok(!secret_split(NULL, " \n\t"), "white space alone holds none");
+  char line[] = "first\r\nsecond";
+  is_str(secret_first_line(line), "first", "the first line, without its CR LF");
+}
+
+/* A file with a TOML syntax error is checked up to the error, and the
+ * error comes after what was found before it; a key missing from the table
+ * the error cut is not a problem (it may have come after). */
+static void test_partial(void)
+{
+  is_str(errors_of("[source]\n"
+                   "sever_id = 1\n"
+                   "[endpoint.e]\n"
+                   "ordering = \"keys\"\n"
+                   "url = \"http://x/\n"
+                   "signing = \"github\"\n"),
+         "2:1: unknown key 'sever_id' in [source]; did you mean 'server_id'?\n"
+         "4:12: 'ordering' in [endpoint.e]: unknown ordering 'keys'; did you mean 'key'? (use key, none or "
+         "endpoint)\n"
+         "5:7: unterminated string",
+         "the problems before a syntax error, then the error; no 'has no url' for the table it cut");
+  struct config cfg;
+  char errs[1024];
+  int rc = load("[[rule]]\nname = \"a\"\nendpoint = \"e\"\n[[rule]]\nname = \"b\"\nendpoint = [\"e\"\n", &cfg, errs,
+                sizeof errs);
+  is_int(rc, -1, "a file with a syntax error does not load");
+  ok(cfg.partial, "the configuration says it is partial");
+  is_int(cfg.nrules, 2, "the rules before the error were read");
+  if (cfg.nrules == 2) is_str(cfg.rules[1].name, "b", "the one the error cut too, as far as it goes");
+  config_free(&cfg);
+  rc = load("[[rule]]\nname = \"a\"\n", &cfg, errs, sizeof errs);
+  ok(rc == -1 && !cfg.partial, "a file without one is not partial");
+  config_free(&cfg);
+}
+
 /* The reference configuration shipped with binhook loads without a problem. */
 static void test_reference(const char *file)
 {
@@ -512,7 +855,13 @@ int main(int argc, char **argv)
   test_file_errors();
   test_relative_paths();
   test_aws_sigv4();
+  test_enums();
+  test_bounds();
+  test_token_file();
+  test_secrets();
+  test_partial();
   if (argc > 1) test_reference(argv[1]);
+  if (argc > 1) test_documented(argv[1]);
   unlink(path);
   return done_testing();
 }

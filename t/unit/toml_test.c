@@ -270,6 +270,48 @@ static void test_errors(void)
   buf_free(&b);
 }
 
+/* toml_parse_partial: the tree up to a syntax error, for a checker. */
+static void test_partial(void)
+{
+  char err[256] = "";
+  struct toml_value *root = NULL;
+  const char *text = "a = 1\n[t]\nb = \"x\"\n[[r]]\nname = \"one\"\n[[r]]\nname = \"two\"\nwhen = 'x\n"
+                     "[after]\nc = 3\n";
+  int rc = toml_parse_partial(text, strlen(text), "t.toml", &root, err, sizeof err);
+  is_int(rc, -1, "a syntax error: -1");
+  is_str(err, "t.toml:8:8: unterminated string", "with its message");
+  ok(root && root->type == TOML_TABLE, "and a tree");
+  if (!root) return;
+  is_int(toml_get(root, "a")->u.integer, 1, "values before the error are kept");
+  is_str(toml_get_path(root, "t.b")->u.str.ptr, "x", "so are the tables before it");
+  const struct toml_value *r = toml_get(root, "r");
+  ok(r && r->type == TOML_ARRAY && r->u.array.len == 2, "both tables of the array read so far");
+  if (r && r->u.array.len == 2) {
+    ok(!toml_incomplete(r->u.array.items[0]), "a table finished before the error is complete");
+    ok(toml_incomplete(r->u.array.items[1]), "the table being filled is marked incomplete");
+    is_str(toml_get(r->u.array.items[1], "name")->u.str.ptr, "two", "it holds the keys before the error");
+    ok(!toml_get(r->u.array.items[1], "when"), "not the value the error is in");
+  }
+  ok(!toml_get(root, "after"), "nothing after the error");
+  ok(!toml_incomplete(root), "the root is complete when a [header] was being filled");
+  toml_free(root);
+
+  rc = toml_parse_partial("x = [1, 2\n", 10, "t.toml", &root, err, sizeof err);
+  is_int(rc, -1, "an unterminated array");
+  ok(root && !toml_get(root, "x") && toml_incomplete(root), "leaves no half array; the root is incomplete");
+  toml_free(root);
+
+  rc = toml_parse_partial("\xff = 1\n", 6, "t.toml", &root, err, sizeof err);
+  ok(rc == -1 && root && root->u.table.len == 0, "invalid UTF-8: an empty tree");
+  toml_free(root);
+
+  rc = toml_parse_partial("a = 1\n", 6, "t.toml", &root, err, sizeof err);
+  ok(rc == 0 && root && !toml_incomplete(root) && !err[0], "a valid text: 0, a complete tree, no message");
+  toml_free(root);
+  is_str(toml_type_article(TOML_INTEGER), "an integer", "type name with its article");
+  is_str(toml_type_article(TOML_TIME_LOCAL), "a local time", "type name with its article");
+}
+
 static void test_misc(void)
 {
   char err[64];
@@ -296,6 +338,7 @@ int main(void)
   test_order_and_index();
   test_tables();
   test_errors();
+  test_partial();
   test_misc();
   return done_testing();
 }
