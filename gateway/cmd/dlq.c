@@ -233,10 +233,11 @@ int cmd_dlq(int argc, char **argv)
     return 2;
   }
   int rc = 1;
-  struct state *st = state_open(cfg.state.dir, !write, err, sizeof err);
+  enum bh_errc code;
+  struct state *st = state_open_code(cfg.state.dir, !write, &code, err, sizeof err);
   struct retryq *q = NULL;
   struct walk w = {&s, NULL, verb, 0, NULL};
-  if (!st && write && strstr(err, "in use by another binhook")) {
+  if (!st && write && code == BH_E_LOCKED) {
     /* the daemon has the queue: it does the work through its admin server */
     if (cfg.admin.listen) {
       rc = through_daemon(&cfg, verb, &s);

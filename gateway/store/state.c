@@ -129,7 +129,8 @@ static int write_pid(int fd)
 
 /* Takes the lock. Not readonly: creates the lock file and fails when
  * another holds it. Readonly: creates nothing, takes nothing, and only
- * notes the holder when there is one. */
+ * notes the holder when there is one. Returns 0, -1 with err, or -2 with
+ * err when another binhook holds the lock. */
 static int take_lock(struct state *s, int readonly, char *err, size_t errsz)
 {
   char ebuf[128], path[PATH_MAX];
@@ -172,10 +173,10 @@ static int take_lock(struct state *s, int readonly, char *err, size_t errsz)
   if (readonly) return 0;
   char who[48] = "";
   if (s->owner) snprintf(who, sizeof who, " (pid %ld)", s->owner);
-  return bh_err(
-      err, errsz,
-      "state directory '%s' is in use by another binhook%s: stop it, or give this one its own [state] dir",
-      s->dir, who);
+  bh_err(err, errsz,
+         "state directory '%s' is in use by another binhook%s: stop it, or give this one its own [state] dir",
+         s->dir, who);
+  return -2;
 }
 
 /* Reads VERSION: 1 when it is there and of a format we read, 0 when there
@@ -222,6 +223,12 @@ static int read_version(const char *dir, char *err, size_t errsz)
 
 struct state *state_open(const char *dir, int readonly, char *err, size_t errsz)
 {
+  return state_open_code(dir, readonly, NULL, err, errsz);
+}
+
+struct state *state_open_code(const char *dir, int readonly, enum bh_errc *code, char *err, size_t errsz)
+{
+  if (code) *code = BH_E_OTHER;
   char ebuf[128];
   struct stat st;
   if (!dir || !*dir) {
@@ -272,7 +279,11 @@ struct state *state_open(const char *dir, int readonly, char *err, size_t errsz)
   struct state *s = xcalloc(1, sizeof *s);
   s->dir = xstrdup(dir);
   s->lockfd = -1;
-  if (take_lock(s, readonly, err, errsz)) goto fail;
+  int locked = take_lock(s, readonly, err, errsz);
+  if (locked) {
+    if (code && locked == -2) *code = BH_E_LOCKED;
+    goto fail;
+  }
   /* read again under the lock: another binhook may have just made it */
   int v = read_version(dir, err, errsz);
   if (v < 0) goto fail;

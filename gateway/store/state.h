@@ -12,6 +12,7 @@
 #define BH_STATE_H
 
 #include "event/change.h"
+#include "util/errcode.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -27,6 +28,11 @@ struct state;
  * pid). With readonly, nothing is created and a held lock is no error (for
  * commands that only look). Returns NULL with err. */
 struct state *state_open(const char *dir, int readonly, char *err, size_t errsz);
+
+/* state_open that also says what kind of failure it was in *code:
+ * BH_E_LOCKED when another binhook holds the directory (a command can then
+ * ask that daemon instead), else BH_E_OTHER. */
+struct state *state_open_code(const char *dir, int readonly, enum bh_errc *code, char *err, size_t errsz);
 
 /* Releases the lock and frees s. */
 void state_close(struct state *s);

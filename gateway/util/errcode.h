@@ -15,6 +15,7 @@ enum bh_errc {
   BH_E_ACCESS,    /* the server refused the user (password, privileges) */
   BH_E_CONNECT,   /* the server cannot be reached */
   BH_E_NOT_SENT,  /* a request handed back before it reached the wire */
+  BH_E_LOCKED,    /* another binhook holds the state directory */
 };
 
 /* A short stable name of code ("purged", "not_sent"), for logs and JSON. */
@@ -28,6 +29,7 @@ static inline const char *bh_errc_name(enum bh_errc code)
   case BH_E_ACCESS: return "access";
   case BH_E_CONNECT: return "connect";
   case BH_E_NOT_SENT: return "not_sent";
+  case BH_E_LOCKED: return "locked";
   }
   return "other";
 }
