@@ -158,7 +158,11 @@ static int emit(struct snapshot *s, struct change *e, char *err, size_t errsz)
     return bh_err(err, errsz, "stopped");
   }
   if (s->o.emit) return s->o.emit(s->o.ctx, e, err, errsz);
-  if (changeq_push(s->q, e)) return bh_err(err, errsz, "stopped");
+  if (changeq_push(s->q, e)) {
+    /* the queue was closed: nobody takes rows any more, which is a stop */
+    atomic_store(&s->stop, 1);
+    return bh_err(err, errsz, "stopped");
+  }
   return 0;
 }
 

@@ -219,7 +219,7 @@ static void *snapshot_main(void *arg)
   char err[1500];
   int rc = snapshot_run(s, err, sizeof err);
   if (rc) {
-    if (!atomic_load(&s->stop) && strcmp(err, "stopped")) {
+    if (!atomic_load(&s->stop)) {
       snprintf(s->err, sizeof s->err, "snapshot: %s", err);
       s->failed = 1;
     }
