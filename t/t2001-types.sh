@@ -6,7 +6,7 @@
 # row is inserted, updated (each row takes the values of the next one, so
 # every column changes) and deleted. Then every value of every image that
 # binhook tail prints is compared with what the server itself returns by
-# SELECT for the same row, per the value mapping of DESIGN.md
+# SELECT for the same row, per the value mapping of docs/DESIGN.md
 # (t/lib/rowcheck.py does the comparing).
 . "$(dirname "$0")/lib/test-lib.sh"
 . "$TOP/t/lib/mariadb.sh"

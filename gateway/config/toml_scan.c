@@ -56,7 +56,8 @@ const char *scan_describe(const struct parser *p, char *out, size_t size)
     snprintf(out, size, "control character U+%04X", (unsigned)c);
   } else {
     size_t l = utf8_decode((const unsigned char *)p->s + p->i, p->len - p->i, &cp);
-    snprintf(out, size, "'%.*s' (U+%04X)", (int)l, p->s + p->i, cp);
+    if (l) snprintf(out, size, "'%.*s' (U+%04X)", (int)l, p->s + p->i, cp);
+    else snprintf(out, size, "byte 0x%02X, which is not UTF-8", (unsigned)c);
   }
   return out;
 }

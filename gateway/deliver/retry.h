@@ -1,7 +1,7 @@
 /* retry.h - the retry policy: after a failed attempt, how long to wait
  * before the next one, or whether to stop trying.
  *
- * The schedule is the endpoint's `retry` list (DESIGN.md: 5 s, 5 min,
+ * The schedule is the endpoint's `retry` list (docs/DESIGN.md: 5 s, 5 min,
  * 30 min, 2 h, 5 h, 10 h, 10 h), each delay with ±20 % jitter so that
  * deliveries failed together do not come back together. A Retry-After on a
  * 429 or 503 answer is honoured when it asks for longer. A delivery older

@@ -1,4 +1,4 @@
-/* change.h - the canonical change event of DESIGN.md: what the source hands to
+/* change.h - the canonical change event of docs/DESIGN.md: what the source hands to
  * the main loop, what rules and templates see and what `binhook tail` prints.
  *
  * An event owns its arena (the bytes of its string values), its value arrays

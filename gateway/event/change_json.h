@@ -1,5 +1,5 @@
 /* change_json.h - a struct change from the canonical event JSON that
- * `binhook tail` prints (DESIGN.md): how tests, and `binhook test --event`,
+ * `binhook tail` prints (docs/DESIGN.md): how tests, and `binhook test --event`,
  * feed hand-written changes to rules and templates.
  *
  * The event gets a table of its own, built from the JSON: its columns are the

@@ -1,6 +1,6 @@
 /* coldec.h - column values from row images. Given a table definition and the
  * bytes of one row image, fills struct value entries (change.h) per the value
- * mapping of DESIGN.md, appending text to the event's arena. */
+ * mapping of docs/DESIGN.md, appending text to the event's arena. */
 #ifndef BH_COLDEC_H
 #define BH_COLDEC_H
 

@@ -30,7 +30,7 @@ file.
       `name ... AS (json_col->>'$.name')`) equal to the document's KEY.
 
 How mariadb-binlog prints a value, and what binhook's event must hold
-(DESIGN.md, the value mapping):
+(docs/DESIGN.md, the value mapping):
   TINYINT..BIGINT   "S" or, when negative as signed, "S (U)": S for signed
                     columns, U for the ones the table map says UNSIGNED,
                     as a number with exactly that text

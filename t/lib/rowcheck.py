@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """rowcheck.py - compares the row values of `binhook tail` with what the
-server itself returns for the same rows, per the value mapping of DESIGN.md.
+server itself returns for the same rows, per the value mapping of docs/DESIGN.md.
 
   rowcheck.py snapshot SCHEMA.TABLE OUT.json [WHERE]
       Reads the table's rows (those matching WHERE, when given) through the

@@ -3,7 +3,7 @@
  * TIME2/DATETIME2/TIMESTAMP2 with their fractions, little-endian integers,
  * length-prefixed strings, ENUM/SET/BIT, and WKB geometries. Values are
  * checked as the JSON text of the canonical event (value_to_json), which is
- * the contract of DESIGN.md. Every image lives in a buffer of exactly its
+ * the contract of docs/DESIGN.md. Every image lives in a buffer of exactly its
  * size, so that a read past its end is caught by the sanitizers. */
 #include "source/coldec.h"
 #include "event/change.h"
