@@ -11,6 +11,7 @@
 #include "cmd/commands.h"
 #include "daemon/daemon.h"
 #include "daemon/reload.h"
+#include "util/coredump.h"
 #include "util/log.h"
 
 #include <getopt.h>
@@ -72,6 +73,12 @@ int cmd_run(int argc, char **argv)
     return 2;
   }
   reload_apply_log(dm.rs);
+  /* main made the process undumpable; the configuration may allow cores */
+  char err[256];
+  if (coredump_policy(dm.rs->cfg.admin.allow_core_dumps, err, sizeof err)) log_warn("%s", err);
+  else if (dm.rs->cfg.admin.allow_core_dumps)
+    log_warn("[admin] allow_core_dumps = true: a crash may write a core file, and it holds secrets and row data; "
+             "keep it safe, and turn this off again after debugging");
   rc = daemon_open(&dm);
   if (!rc) daemon_run(&dm);
   int closed = daemon_close(&dm);

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <errmsg.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -263,7 +264,7 @@ void conn_opts_free(struct conn_opts *o)
   free(o->host);
   free(o->user);
   if (o->password) {
-    memset(o->password, 0, strlen(o->password));
+    OPENSSL_cleanse(o->password, strlen(o->password)); /* a memset before free may be optimised away */
     free(o->password);
   }
   free(o->socket);
