@@ -7,6 +7,7 @@
 #include "deliver/order.h"
 #include "deliver/request.h"
 #include "deliver/retry.h"
+#include "event/change_json.h"
 #include "match/rules.h"
 #include "store/retryq.h"
 #include "util/log.h"
@@ -152,17 +153,14 @@ void sched_make(struct daemon *dm, struct ruleset *rs, const struct rule *rule, 
   char err[1024] = "";
   struct request *q = xcalloc(1, sizeof *q);
   time_t first = time(NULL);
+  /* one that cannot be built (a template fails, a header value would hold
+   * a line break) is a dead letter that keeps the change: a replay builds
+   * it again, with the templates of then */
   int bad = request_build(rule, ep, e, (int64_t)first, 0, q, err, sizeof err);
-  if (bad || (dm->known.n && strset_has(&dm->known, q->id))) {
-    if (bad) {
-      struct buf id = BUF_INIT;
-      change_id(e, &id);
-      log_error("change %s: %s", id.p, err);
-      buf_free(&id);
-    } else {
-      dm->cnt.skipped++; /* in the queue already, from before the restart */
-      request_free(q);
-    }
+  if (bad) request_unbuilt(rule, ep, e, q);
+  if (dm->known.n && strset_has(&dm->known, q->id)) {
+    dm->cnt.skipped++; /* in the queue already, from before the restart */
+    request_free(q);
     free(q);
     if (mark) marks_release(&dm->marks, mark);
     return;
@@ -175,6 +173,15 @@ void sched_make(struct daemon *dm, struct ruleset *rs, const struct rule *rule, 
   j->rs = ruleset_ref(rs);
   j->mark = mark ? mark : marks_hold(&dm->marks);
   spool_fresh_add(dm, j);
+  if (bad) {
+    char why[1100];
+    snprintf(why, sizeof why, "cannot build the request: %s", err);
+    log_error("delivery %s (rule '%s') to endpoint '%s': %s; moved to the dead letters with the change (fix the "
+              "template, reload, then binhook dlq replay)",
+              j->id, j->rule, l->endpoint, why);
+    sched_dead_now(dm, j, why);
+    return;
+  }
   if (l->disabled) {
     log_error("delivery %s (rule '%s') to endpoint '%s': the endpoint is disabled (410 Gone); moved to the "
               "dead letters",
@@ -242,11 +249,43 @@ static const struct rule *rule_named(const struct ruleset *rs, const char *name)
   return NULL;
 }
 
+/* A dead letter kept unbuilt (sched_make), replayed: built from its change
+ * with the rule and templates of now, under the id it was made with.
+ * Returns 0 with *qp replaced, or -1 with err (*qp freed). */
+static int build_again(struct daemon *dm, const struct endpoint *ep, struct job *j, struct request **qp, char *err,
+                       size_t errsz)
+{
+  char why[768];
+  struct request *old = *qp, *q = xcalloc(1, sizeof *q);
+  const struct rule *rule = rule_named(dm->rs, j->rule);
+  struct change *e = NULL;
+  int rc = -1;
+  if (!rule)
+    bh_err(err, errsz, "cannot build the request: rule '%s' is no longer in the configuration", j->rule);
+  else if (!(e = change_from_json(old->body.p, old->body.len, why, sizeof why)))
+    bh_err(err, errsz, "cannot build the request: its change cannot be read: %s", why);
+  else if (request_build(rule, ep, e, (int64_t)time(NULL), 0, q, why, sizeof why))
+    bh_err(err, errsz, "cannot build the request: %s", why);
+  else
+    rc = 0;
+  if (!rc) request_set_id(q, old->id);
+  change_free(e);
+  request_free(old);
+  free(old);
+  if (rc) {
+    free(q);
+    *qp = NULL;
+    return -1;
+  }
+  *qp = q;
+  return 0;
+}
+
 /* Loads the request of a job that is only on disk; 0, or -1 when it cannot
  * be sent (it went to the dead letters). */
 static int load_job(struct daemon *dm, struct job *j)
 {
-  char err[512];
+  char err[1024];
   if (j->q) return 0;
   const struct endpoint *ep = endpoint_named(dm->rs, j->lane->endpoint);
   struct retryq_rec rec;
@@ -256,6 +295,7 @@ static int load_job(struct daemon *dm, struct job *j)
     struct request *q = xcalloc(1, sizeof *q);
     int rc = request_decode(rec.payload, rec.payloadlen, q, err, sizeof err);
     retryq_rec_free(&rec);
+    if (!rc && q->unbuilt) rc = build_again(dm, ep, j, &q, err, sizeof err);
     if (!rc) {
       q->endpoint = ep;
       q->rule = rule_named(dm->rs, j->rule); /* may be gone: only its name is needed */
@@ -266,13 +306,9 @@ static int load_job(struct daemon *dm, struct job *j)
     }
     free(q);
   }
-  j->dead = 1;
   log_error("delivery %s (rule '%s') to endpoint '%s': %s: moved to the dead letters", j->id, j->rule,
             j->lane->endpoint, err);
-  dm->cnt.dead++;
-  spool_track(dm, j, retryq_dead(dm->dq, j->seq, (int64_t)time(NULL), err));
-  j->dead_written = 1;
-  sched_finish(dm, j);
+  sched_dead_now(dm, j, err);
   return -1;
 }
 
@@ -338,6 +374,16 @@ void sched_enqueue(struct daemon *dm, struct job *j)
   else l->head = j;
   l->tail = j;
   sched_pump(dm, l);
+}
+
+void sched_dead_now(struct daemon *dm, struct job *j, const char *why)
+{
+  dm->cnt.dead++;
+  j->dead = 1;
+  if (!j->seq) spool_spill(dm, j, 0);
+  spool_track(dm, j, retryq_dead(dm->dq, j->seq, (int64_t)time(NULL), why));
+  j->dead_written = 1;
+  sched_finish(dm, j);
 }
 
 void sched_finish(struct daemon *dm, struct job *j)

@@ -53,6 +53,10 @@ void sched_enqueue(struct daemon *dm, struct job *j);
 /* Hands l's ready jobs to the engine while it has room. */
 void sched_pump(struct daemon *dm, struct lane *l);
 
+/* j cannot be sent (why): a dead letter now, durable before its mark goes;
+ * counted as dead; then sched_finish. */
+void sched_dead_now(struct daemon *dm, struct job *j, const char *why);
+
 /* A delivery is over: acknowledged, or dead (j->dead), or left in the queue
  * at a stop. Its key goes to the next delivery of the same row. */
 void sched_finish(struct daemon *dm, struct job *j);

@@ -278,6 +278,33 @@ fail:
   return -1;
 }
 
+void request_unbuilt(const struct rule *r, const struct endpoint *ep, const struct change *e, struct request *q)
+{
+  struct buf id = BUF_INIT;
+  memset(q, 0, sizeof *q);
+  q->rule = r;
+  q->endpoint = ep;
+  q->is_mail = ep->is_mail;
+  q->unbuilt = 1;
+  q->method = xstrdup("");
+  q->url = xstrdup("");
+  request_id(e, r->name, ep->name, &id);
+  q->id = buf_steal(&id);
+  change_to_json(e, &q->body);
+  if (!q->body.p) buf_reserve(&q->body, 1);
+}
+
+void request_set_id(struct request *q, const char *id)
+{
+  free(q->id);
+  q->id = xstrdup(id);
+  for (size_t i = 0; i < q->nheaders; i++)
+    if (!strcmp(q->headers[i].name, "webhook-id")) {
+      free(q->headers[i].value);
+      q->headers[i].value = xstrdup(id);
+    }
+}
+
 void request_resign(struct request *q, int64_t now)
 {
   const struct endpoint *ep = q->endpoint;
@@ -411,7 +438,8 @@ static int is_signature(const char *name)
 
 void request_encode(const struct request *q, struct buf *out)
 {
-  unsigned char head[2] = {ENCODING_VERSION, (unsigned char)(q->is_mail ? 1 : 0)};
+  /* the flags: 1 e-mail, 2 unbuilt */
+  unsigned char head[2] = {ENCODING_VERSION, (unsigned char)((q->is_mail ? 1 : 0) | (q->unbuilt ? 2 : 0))};
   buf_add(out, head, 2);
   lp_put_bytes(out, q->method, strlen(q->method));
   lp_put_bytes(out, q->url, strlen(q->url));
@@ -444,7 +472,8 @@ int request_decode(const char *data, size_t len, struct request *q, char *err, s
   memset(q, 0, sizeof *q);
   if (len < 2 || head[0] != ENCODING_VERSION)
     return bh_err(err, errsz, "stored request of an unknown format (%u)", len ? head[0] : 0);
-  q->is_mail = head[1];
+  q->is_mail = head[1] & 1;
+  q->unbuilt = (head[1] & 2) != 0;
   lp_reader_init(&rd, data + 2, len - 2);
   if (!(q->method = lp_get_field(&rd, NULL)) || !(q->url = lp_get_field(&rd, NULL)) ||
       !(q->id = lp_get_field(&rd, NULL)))

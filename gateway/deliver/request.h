@@ -28,7 +28,8 @@ struct request {
   const struct rule *rule;
   const struct endpoint *endpoint;
   int is_mail;
-  char *method; /* HTTP; "SMTP" for e-mail */
+  int unbuilt;  /* request_unbuilt: body holds the change, to be built again */
+  char *method; /* HTTP; "SMTP" for e-mail; "" when unbuilt */
   char *url;
   struct header *headers; /* HTTP only */
   size_t nheaders;
@@ -44,6 +45,16 @@ struct request {
  * header value that would hold a line break); q is then empty. */
 int request_build(const struct rule *r, const struct endpoint *ep, const struct change *e, int64_t now, int sign,
                   struct request *q, char *err, size_t errsz);
+
+/* What a delivery that request_build refused keeps, so that it can be a
+ * dead letter and be built again at a replay (with the templates of then):
+ * its webhook-id, no method, URL or headers, and the change itself as the
+ * body (change_to_json). */
+void request_unbuilt(const struct rule *r, const struct endpoint *ep, const struct change *e, struct request *q);
+
+/* Gives q the webhook-id id (and its webhook-id header): a request built
+ * again keeps the id it was first made with. */
+void request_set_id(struct request *q, const char *id);
 
 /* Signs q again at time now (a retry): webhook-timestamp and the signature
  * follow the attempt, so that receivers that refuse old timestamps accept
