@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Damaged binlog files read offline (binhook tail --binlog): cut short, a
-# flipped byte, an unknown event type (fatal, unless marked ignorable), a
+# flipped byte, an unknown event type (fatal, unless marked ignorable), an
+# INCIDENT (LOST_EVENTS warned, other kinds fatal), a
 # missing TABLE_MAP, a consistent event with content missing, impossible
 # lengths, files that are not binlogs at all. binhook prints the events
 # before the damage, then exits 1 with "FILE:OFFSET: what is wrong" on
@@ -148,6 +149,20 @@ test_expect_success 'an unknown event type, not ignorable: an error naming the t
   at=$($MANGLE find good.000001 ANNOTATE_ROWS 3) &&
   $MANGLE settype good.000001 unknown.000001 $at 0x7a &&
   bad_file unknown.000001 $at "unknown event type 122|type 122"
+'
+
+test_expect_success 'an INCIDENT of LOST_EVENTS between transactions: a warning with its place, every row, exit 0' '
+  at=$($MANGLE find good.000001 MARIADB_GTID 3) &&
+  $MANGLE incident good.000001 lost.000001 $at 1 "binlog write failed" &&
+  test_exit_code 0 "$BINHOOK" tail --binlog lost.000001 >lost.out 2>lost.err &&
+  test "$(wc -l <lost.out)" = 12 &&
+  test_grep "lost.000001:$at: INCIDENT event (LOST_EVENTS: binlog write failed): the server reports that changes may be missing" lost.err
+'
+
+test_expect_success 'an INCIDENT of a kind binhook does not know: an error with its place, as a replica would stop' '
+  at=$($MANGLE find good.000001 MARIADB_GTID 3) &&
+  $MANGLE incident good.000001 incident7.000001 $at 7 "something new" &&
+  bad_file incident7.000001 $at "INCIDENT event of an unknown kind 7: something new"
 '
 
 test_expect_success 'an unknown event type marked ignorable is skipped: every row, exit 0' '

@@ -28,6 +28,7 @@ struct decoder {
   struct binlog_format fmt;
   int have_format;
   int warned_names;
+  uint64_t incidents; /* LOST_EVENTS incidents read */
   struct table_map *tables;
   struct charset_conv *cs;
 
@@ -1016,10 +1017,34 @@ static int ev_heartbeat(struct decoder *d, struct event_in *ev, char *err, size_
   return rc;
 }
 
+/* An INCIDENT: a 2-byte kind (post-header), then a 1-byte length and a
+ * message. LOST_EVENTS (1), the only kind servers write, says changes may
+ * be missing here: warned and counted, reading goes on. Any other kind is
+ * one binhook cannot judge, and the server's own replica refuses it too. */
 static int ev_incident(struct decoder *d, struct event_in *ev, char *err, size_t errsz)
 {
-  warn(d, ev->at, "INCIDENT event: the server reports that changes may be missing from its binlog here");
-  return 0;
+  char what[400];
+  struct reader r;
+  reader_init(&r, ev->body, ev->n);
+  unsigned kind = (unsigned)reader_uint(&r, 2);
+  size_t len = reader_left(&r) ? (size_t)reader_uint(&r, 1) : 0;
+  const unsigned char *msg = len ? reader_take(&r, len) : NULL;
+  if (r.overrun) return fail(d, ev->at, err, errsz, "INCIDENT event cut short");
+  if (kind == 1) {
+    d->incidents++;
+    snprintf(what, sizeof what,
+             "INCIDENT event (LOST_EVENTS%s%.*s): the server reports that changes may be missing from its binlog "
+             "here; compare the tables with their source, or take a snapshot",
+             msg ? ": " : "", (int)len, msg ? (const char *)msg : "");
+    warn(d, ev->at, what);
+    return 0;
+  }
+  snprintf(what, sizeof what,
+           "INCIDENT event of an unknown kind %u%s%.*s: binhook cannot tell what it means for the changes after "
+           "it, and stops here as a replica of the server would; read the server's error log, then resume after "
+           "this event with --from FILE:POS once the tables are checked",
+           kind, msg ? ": " : "", (int)len, msg ? (const char *)msg : "");
+  return fail(d, ev->at, err, errsz, what);
 }
 
 static int ev_start_encryption(struct decoder *d, struct event_in *ev, char *err, size_t errsz)

@@ -25,6 +25,9 @@ is 1), every event ends with a CRC32 of the rest of it, little-endian.
   binlog_mangle.py cut FILE OUT EVENT-OFFSET
       the event at EVENT-OFFSET taken out (later events keep their log_pos
       fields: they are wrong afterwards, as readers of files must cope)
+  binlog_mangle.py incident FILE OUT EVENT-OFFSET KIND MESSAGE
+      an INCIDENT event of KIND (1: LOST_EVENTS) with MESSAGE put in before
+      the event at EVENT-OFFSET (later events keep their log_pos fields)
   binlog_mangle.py shrink FILE OUT EVENT-OFFSET BYTES
       the last BYTES of the event's body (before its checksum) taken out, its
       length field and checksum made to agree: a consistent event whose
@@ -190,6 +193,18 @@ def cmd_cut(path, out, offset):
     write(out, data[:off] + data[off + length:])
 
 
+def cmd_incident(path, out, offset, kind, message):
+    data = read(path)
+    off, _, _ = event_at(data, int(offset))
+    msg = message.encode()
+    body = struct.pack("<HB", int(kind), len(msg)) + msg
+    length = HEADER + len(body) + (4 if has_checksum(data) else 0)
+    ev = bytearray(struct.pack("<IBIIIH", 0, 26, 1, length, off + length, 0) + body)
+    if has_checksum(data):
+        ev += struct.pack("<I", zlib.crc32(bytes(ev)) & 0xFFFFFFFF)
+    write(out, data[:off] + ev + data[off:])
+
+
 def cmd_shrink(path, out, offset, nbytes):
     data = read(path)
     off, _, length = event_at(data, int(offset))
@@ -257,7 +272,7 @@ def cmd_retype(path, outdir, count, seed):
 
 COMMANDS = {
     "list": cmd_list, "find": cmd_find, "truncate": cmd_truncate, "flip": cmd_flip,
-    "settype": cmd_settype, "cut": cmd_cut, "shrink": cmd_shrink, "setlen": cmd_setlen,
+    "settype": cmd_settype, "cut": cmd_cut, "incident": cmd_incident, "shrink": cmd_shrink, "setlen": cmd_setlen,
     "fuzz": cmd_fuzz, "retype": cmd_retype,
 }
 
