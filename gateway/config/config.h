@@ -53,6 +53,7 @@ struct config_source {
   char **tables;                    /* include globs "schema.table"; NULL-terminated; NULL: all */
   char **exclude;                   /* exclude globs; NULL-terminated; may be NULL */
   double heartbeat;                 /* seconds between server heartbeats; default 5 */
+  double heartbeat_events;          /* seconds between heartbeat events to rules (on = ["heartbeat"]); 0: none */
   double connect_timeout;           /* seconds; default 10 */
   size_t queue_events;              /* bound of the source -> main loop queue, in events; default 10000 */
   size_t queue_bytes;               /* and in bytes of decoded changes; default 64 MiB */
@@ -150,6 +151,7 @@ enum {
   RULE_ON_DELETE = 4,
   RULE_ON_SNAPSHOT = 8,
   RULE_ON_STATEMENT = 16,
+  RULE_ON_HEARTBEAT = 32, /* binhook run's heartbeat events ([source] heartbeat_events); never by default */
 };
 /* Statement kinds a rule listens to (struct config_rule.kinds). */
 enum { RULE_KIND_DDL = 1, RULE_KIND_DCL = 2, RULE_KIND_OTHER = 4 };

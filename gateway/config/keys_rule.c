@@ -112,6 +112,9 @@ static void finish_rule(struct loader *l, const struct toml_value *t, const char
   if (r->threshold && r->statement.s)
     spec_error(l, r->statement.line, r->statement.col,
                "rule '%s': a threshold rule counts rows; it cannot also have a statement pattern", r->name);
+  if (r->threshold && (r->on & RULE_ON_HEARTBEAT))
+    spec_error(l, t->line, t->col, "rule '%s': a threshold rule counts rows; 'on' cannot hold \"heartbeat\"",
+               r->name);
   if (r->threshold && (r->on & RULE_ON_STATEMENT))
     spec_error(l, t->line, t->col, "rule '%s': a threshold rule counts rows; 'on' cannot hold \"statement\"",
                r->name);
@@ -128,6 +131,7 @@ static const struct spec_enum event_types = {
                                {"delete", RULE_ON_DELETE},
                                {"snapshot", RULE_ON_SNAPSHOT},
                                {"statement", RULE_ON_STATEMENT},
+                               {"heartbeat", RULE_ON_HEARTBEAT},
                                {NULL, 0}},
     0,
 };

@@ -151,6 +151,8 @@ static const struct spec_key source_keys[] = {
     {"exclude", SPEC_GLOBS, SRC(exclude)},
     /* 0 turns heartbeats off; the server takes at most 4294967 s */
     {"heartbeat", SPEC_DURATION, SRC(heartbeat), .dmin = 0, .dmax = 4294967, .def = "\"5s\""},
+    /* 0 turns them off; more than one a second would only be noise */
+    {"heartbeat_events", SPEC_DURATION, SRC(heartbeat_events), .dmin = 0, .dmax = 86400, .def = "0"},
     {"connect_timeout", SPEC_DURATION, SRC(connect_timeout), .dmin = 0.001, .dmax = 86400, .def = "\"10s\""},
     {"queue_events", SPEC_INTEGER, SRC(queue_events), SPEC_SIZE_T, 1, 100000000, .def = "10000"},
     {"queue_bytes", SPEC_SIZE, SRC(queue_bytes), SPEC_SIZE_T, 1ll << 20, 64ll << 30, .def = "\"64MiB\""},

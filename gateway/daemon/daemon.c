@@ -68,6 +68,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     log_notice("the initial snapshot is done: streaming the binlog from its position");
   }
   hand_checkpoint(dm);
+  pulse_tick(dm);
   double now = bh_mono();
   for (struct lane *l = dm->lanes; l; l = l->next) {
     double dt = now - l->rate_t;

@@ -31,6 +31,7 @@
 #define BH_DAEMON_H
 
 #include "daemon/marks.h"
+#include "daemon/pulse.h"
 #include "daemon/stats.h"
 #include "daemon/timerheap.h"
 #include "store/state.h"
@@ -133,6 +134,7 @@ struct daemon {
   struct counters cnt;
 
   struct ondemand od;
+  struct pulse_state beat; /* heartbeat events */
 
   /* updates being coalesced: by row, and all */
   struct coal **coal, *coals;

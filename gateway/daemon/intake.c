@@ -55,6 +55,7 @@ void intake_feed(struct daemon *dm, struct change *e)
   if (e->type == EVENT_HEARTBEAT) dm->cnt.lag = 0;
   else if (e->ts)
     dm->cnt.lag = difftime(time(NULL), (time_t)e->ts) > 0 ? difftime(time(NULL), (time_t)e->ts) : 0;
+  pulse_note(dm, e);
   matcher_feed(dm->m, e, intake_on_match, dm);
   if (e->type == EVENT_COMMIT || e->type == EVENT_HEARTBEAT) boundary(dm, e);
 }

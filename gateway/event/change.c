@@ -71,6 +71,10 @@ void change_free(struct change *e)
   if (!e) return;
   table_unref(e->table);
   rcstr_unref(e->sql);
+  if (e->pulse) {
+    free(e->pulse->server);
+    free(e->pulse);
+  }
   if (e->alert) {
     free(e->alert->rule);
     free(e->alert->sample_keys);
@@ -117,6 +121,7 @@ const char *change_type_name(enum event_type t)
   case EVENT_COMMIT: return "commit";
   case EVENT_HEARTBEAT: return "heartbeat";
   case EVENT_ALERT: return "alert";
+  case EVENT_PULSE: return "heartbeat";
   }
   return "unknown";
 }
@@ -133,6 +138,15 @@ const char *statement_kind_name(enum statement_kind k)
 
 void change_id(const struct change *e, struct buf *out)
 {
+  if (e->type == EVENT_PULSE) {
+    buf_addlit(out, "heartbeat:");
+    buf_add_u64(out, e->ts);
+    buf_addc(out, '@');
+    buf_adds(out, e->position.file);
+    buf_addc(out, ':');
+    buf_add_u64(out, e->position.pos);
+    return;
+  }
   if (e->type == EVENT_SNAPSHOT) {
     /* the position of the snapshot that read the row, and its ordinal
      * there: a snapshot resumed at a new position reads the rest again
@@ -358,6 +372,13 @@ void change_to_json(const struct change *e, struct buf *out)
     buf_add_u64(out, a->deletes);
     buf_addlit(out, "},\"sample_keys\":");
     buf_adds(out, a->sample_keys ? a->sample_keys : "[]");
+  } else if (e->type == EVENT_PULSE && e->pulse) {
+    buf_addlit(out, ",\"server\":{\"id\":");
+    buf_add_u64(out, e->server_id);
+    buf_addlit(out, ",\"address\":");
+    buf_add_json_str(out, e->pulse->server ? e->pulse->server : "", e->pulse->server ? strlen(e->pulse->server) : 0);
+    buf_addlit(out, "},\"lag_seconds\":");
+    buf_add_u64(out, e->pulse->lag > 0 ? (uint64_t)(e->pulse->lag + 0.5) : 0);
   } else if (e->type == EVENT_STATEMENT) {
     buf_addlit(out, ",\"kind\":\"");
     buf_adds(out, statement_kind_name(e->kind));

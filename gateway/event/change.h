@@ -63,6 +63,16 @@ enum event_type {
   EVENT_COMMIT,    /* end of a transaction: the position after it is a safe resume point */
   EVENT_HEARTBEAT, /* no change, but the stream's position moved (idle server, filtered events) */
   EVENT_ALERT,     /* made by a threshold rule at the end of a transaction: see struct alert */
+  EVENT_PULSE,     /* "heartbeat" to rules: made by binhook run every [source] heartbeat_events while it
+                      streams, so that a consumer can tell a quiet database from a dead pipeline: see
+                      struct pulse */
+};
+
+/* What a heartbeat event (EVENT_PULSE) tells: its position is the last
+ * transaction boundary read, its ts when it was made. */
+struct pulse {
+  double lag;      /* seconds the stream was behind the server at the last event read */
+  char *server;    /* the server read from, "host:port" (or the socket path) */
 };
 
 /* What a threshold rule counted in one table in one transaction. */
@@ -104,6 +114,7 @@ struct change {
   size_t user_off, user_len; /* statements: who ran it, "user@host", in the arena (change_set_user);
                                 user_len 0: unknown (the connection was gone, or binlog files) */
   struct alert *alert;      /* EVENT_ALERT, owned */
+  struct pulse *pulse;      /* EVENT_PULSE, owned */
   struct buf arena;
 };
 
@@ -126,7 +137,9 @@ size_t change_size(const struct change *e);
 
 /* The stable id of a change: "GTID/INDEX", or "FILE:TXPOS/INDEX" without
  * GTIDs; "snapshot:FILE:POS/N" (or "snapshot:GTID/N") for the Nth row a
- * snapshot taken at that position read. */
+ * snapshot taken at that position read; "heartbeat:TS@FILE:POS" for a
+ * heartbeat event (never a change's: those start with a GTID, a file name
+ * or "snapshot:"). */
 void change_id(const struct change *e, struct buf *out);
 
 /* Appends the canonical JSON object (one line, no newline) for a change or

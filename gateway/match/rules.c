@@ -54,6 +54,8 @@ struct rule_index {
   size_t nslots, used;
   size_t *stmt_rules; /* rules for statement events */
   size_t nstmt;
+  size_t *beat_rules; /* rules for heartbeat events */
+  size_t nbeat;
   struct tmpl **tmpls; /* the body templates, shared by the rules naming them */
   char **tmpl_names;
   size_t ntmpls;
@@ -141,6 +143,7 @@ static void index_free(struct rule_index *x)
   }
   free(x->slots);
   free(x->stmt_rules);
+  free(x->beat_rules);
   for (size_t i = 0; i < x->ntmpls; i++) {
     tmpl_free(x->tmpls[i]);
     free(x->tmpl_names[i]);
@@ -404,6 +407,11 @@ int ruleset_build(struct config *cfg, int need_secrets, struct ruleset **out, st
       x->stmt_rules = xrealloc(x->stmt_rules, (x->nstmt + 1) * sizeof *x->stmt_rules);
       x->stmt_rules[x->nstmt++] = r->index;
     }
+    if (r->on & RULE_ON_HEARTBEAT) {
+      struct rule_index *x = rs->index;
+      x->beat_rules = xrealloc(x->beat_rules, (x->nbeat + 1) * sizeof *x->beat_rules);
+      x->beat_rules[x->nbeat++] = r->index;
+    }
   }
   if (nerr) {
     ruleset_free(rs);
@@ -610,6 +618,14 @@ void matcher_feed(struct matcher *m, const struct change *e, match_fn fn, void *
   if (e->type == EVENT_COMMIT) {
     fire_alerts(m, e, fn, arg);
     clear_tx(m);
+    return;
+  }
+  if (e->type == EVENT_PULSE) {
+    for (size_t i = 0; i < rs->index->nbeat; i++) {
+      const struct rule *r = &rs->rules[rs->index->beat_rules[i]];
+      if (r->when && !expr_eval(r->when, e)) continue;
+      fn(arg, r, e);
+    }
     return;
   }
   if (e->type == EVENT_STATEMENT) {

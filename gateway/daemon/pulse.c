@@ -1,0 +1,50 @@
+/* pulse.c - see pulse.h. */
+#include "daemon/pulse.h"
+#include "daemon/daemon.h"
+#include "daemon/intake.h"
+#include "match/rules.h"
+#include "source/conn.h"
+#include "source/source.h"
+#include "util/util.h"
+
+#include <string.h>
+#include <time.h>
+
+void pulse_note(struct daemon *dm, const struct change *e)
+{
+  struct pulse_state *ps = &dm->beat;
+  if (e->server_id) ps->server_id = e->server_id;
+  if ((e->type != EVENT_COMMIT && e->type != EVENT_HEARTBEAT) || !e->position.file[0]) return;
+  memcpy(ps->pos.file, e->position.file, sizeof ps->pos.file);
+  ps->pos.pos = e->end_pos;
+  if (e->position.gtid[0]) memcpy(ps->pos.gtid, e->position.gtid, sizeof ps->pos.gtid);
+}
+
+/* "host:port" of [source] url, for the events (no user, no password). */
+static void where(struct daemon *dm)
+{
+  char err[512];
+  struct conn_opts co;
+  memset(&co, 0, sizeof co);
+  if (!config_source_conn(&dm->rs->cfg, &co, err, sizeof err)) conn_where(&co, dm->beat.where, sizeof dm->beat.where);
+  conn_opts_free(&co);
+}
+
+void pulse_tick(struct daemon *dm)
+{
+  struct pulse_state *ps = &dm->beat;
+  double every = dm->rs->cfg.source.heartbeat_events, now = bh_mono();
+  if (every <= 0 || dm->stopping || dm->snapshotting || !source_connected(dm->src) || !ps->pos.file[0]) return;
+  if (ps->last && now - ps->last < every - 0.5) return; /* the tick is a second: half of one is its jitter */
+  ps->last = now;
+  if (!ps->where[0]) where(dm);
+  struct change *e = change_new(EVENT_PULSE, NULL);
+  e->ts = (uint32_t)time(NULL);
+  e->server_id = ps->server_id;
+  e->position = ps->pos;
+  e->pulse = xcalloc(1, sizeof *e->pulse);
+  e->pulse->lag = dm->cnt.lag;
+  e->pulse->server = xstrdup(ps->where);
+  matcher_feed(dm->m, e, intake_on_match, dm);
+  change_free(e);
+}
