@@ -258,7 +258,7 @@ test_expect_success '/dlq lists the dead letters, /dlq/ID shows one with its req
   test "$(curl -s -o /dev/null -w "%{http_code}" -H "Authorization: Bearer $TOKEN" "$ADMIN/dlq/msg_nothing")" = 404 &&
   test "$(curl -s -o err.json -w "%{http_code}" -H "Authorization: Bearer $TOKEN" "$ADMIN/dlq?since=yesterday")" = 400 &&
   test_grep "not a time" err.json &&
-  test "$(curl -s -o err.json -w "%{http_code}" -X POST -H "Authorization: Bearer $TOKEN" "$ADMIN/dlq/replay")" = 400 &&
+  test "$(curl -s -o err.json -w "%{http_code}" -X POST -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" "$ADMIN/dlq/replay")" = 400 &&
   test_grep "choose what" err.json
 '
 

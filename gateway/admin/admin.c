@@ -1,5 +1,6 @@
 /* admin.c - the admin HTTP server (see admin.h) and its client. */
 #include "admin/admin.h"
+#include "admin/httpd.h"
 
 #include "store/retryq.h"
 #include "util/util.h"
@@ -12,7 +13,9 @@
 #include <openssl/crypto.h>
 
 #include <arpa/inet.h>
+#include <strings.h>
 #include <sys/queue.h>
+#include <sys/resource.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,9 +23,13 @@
 #include <time.h>
 
 struct admin {
-  struct evhttp *http;
+  struct httpd *http;
   char *token;
   struct admin_ops ops;
+  char host[256]; /* of listen, without brackets */
+  unsigned port;
+  int loopback, wildcard;
+  char **hosts; /* [admin] hosts: more names the Host header may give */
 };
 
 /* Splits "HOST:PORT" or "[V6]:PORT"; host without brackets. */
@@ -73,6 +80,8 @@ int admin_parse_time(const char *s, int64_t *out)
                 : !strcmp(e, "d") ? 86400
                                   : -1;
   if (unit < 0) return -1;
+  /* within ten thousand years: converting a larger double is undefined */
+  if (v * (unit ? unit : 1) > 3.2e11) return -1;
   *out = unit == 0 ? (int64_t)v : (int64_t)time(NULL) - (int64_t)(v * unit);
   return 0;
 }
@@ -123,51 +132,114 @@ void admin_rec_json(const struct retryq_rec *r, struct buf *b)
   buf_addc(b, '}');
 }
 
-static void reply(struct evhttp_request *req, int code, const char *type, const struct buf *body)
+/* ---- the server ---- */
+
+static void answer(struct httpd_resp *r, int status, const char *type)
 {
-  struct evbuffer *out = evbuffer_new();
-  if (body && body->len) evbuffer_add(out, body->p, body->len);
-  evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
-  evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
-  const char *reason = code == 200   ? "OK"
-                       : code == 400 ? "Bad Request"
-                       : code == 401 ? "Unauthorized"
-                       : code == 404 ? "Not Found"
-                       : code == 405 ? "Method Not Allowed"
-                       : code == 409 ? "Conflict"
-                       : code == 503 ? "Service Unavailable"
-                                     : "Error";
-  evhttp_send_reply(req, code, reason, out);
-  evbuffer_free(out);
+  r->status = status;
+  r->type = type;
 }
 
-static void reply_text(struct evhttp_request *req, int code, const char *text)
+static void answer_text(struct httpd_resp *r, int status, const char *text)
 {
-  struct buf b = BUF_INIT;
-  buf_adds(&b, text);
-  reply(req, code, "text/plain; charset=utf-8", &b);
-  buf_free(&b);
+  answer(r, status, NULL);
+  buf_adds(&r->body, text);
 }
 
-static void reply_error(struct evhttp_request *req, int code, const char *msg)
+static void answer_error(struct httpd_resp *r, int status, const char *msg)
 {
-  struct buf b = BUF_INIT;
-  buf_adds(&b, "{\"error\":");
-  buf_add_json_str(&b, msg, strlen(msg));
-  buf_adds(&b, "}\n");
-  reply(req, code, "application/json", &b);
-  buf_free(&b);
+  answer(r, status, "application/json");
+  buf_adds(&r->body, "{\"error\":");
+  buf_add_json_str(&r->body, msg, strlen(msg));
+  buf_adds(&r->body, "}\n");
 }
 
-static int authorized(const struct admin *a, struct evhttp_request *req)
+static int authorized(const struct admin *a, const struct httpd_req *req)
 {
   if (!a->token) return 1;
-  const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+  const char *h = httpd_header(req, "authorization");
   if (!h || strncasecmp(h, "Bearer ", 7)) return 0;
   h += 7;
   size_t n = strlen(h), m = strlen(a->token);
   /* the length is not secret; the contents are compared in constant time */
   return n == m && CRYPTO_memcmp(h, a->token, n) == 0;
+}
+
+static int is_ip_literal(const char *name)
+{
+  unsigned char b[16];
+  return inet_pton(AF_INET, name, b) == 1 || inet_pton(AF_INET6, name, b) == 1;
+}
+
+/* Whether a Host header names this server: the listener's own address, a
+ * loopback name when it listens on loopback, an address literal when it
+ * listens on every address, or a name of [admin] hosts; with the port it
+ * listens on. A page on another name (DNS rebinding) is refused. */
+static int allowed_host(const struct admin *a, const char *value)
+{
+  char name[256];
+  unsigned port = 80;
+  const char *colon = value[0] == '[' ? strstr(value, "]:") : strrchr(value, ':');
+  size_t n = colon ? (size_t)(colon - value) + (value[0] == '[') : strlen(value);
+  if (colon) {
+    char *e;
+    long p = strtol(colon + 1 + (value[0] == '['), &e, 10);
+    if (*e || p < 1 || p > 65535) return 0;
+    port = (unsigned)p;
+  }
+  if (value[0] == '[') { /* [v6] */
+    value++;
+    n = n >= 2 ? n - 2 : 0;
+  }
+  if (!n || n >= sizeof name || port != a->port) return 0;
+  memcpy(name, value, n);
+  name[n] = 0;
+  if (!strcasecmp(name, a->host)) return 1;
+  if (a->loopback && (admin_is_loopback(name))) return 1;
+  if (a->wildcard && is_ip_literal(name)) return 1;
+  for (char **h = a->hosts; h && *h; h++)
+    if (!strcasecmp(name, *h)) return 1;
+  return 0;
+}
+
+/* The paths where a POST changes something. */
+static int changes_state(const char *path)
+{
+  return !strcmp(path, "/snapshot") || !strcmp(path, "/dlq/replay") || !strcmp(path, "/dlq/drop");
+}
+
+/* Before a body is read: the token, the Host, the Origin, and for a write a
+ * request no HTML form can make. */
+static int on_check(void *arg, const struct httpd_req *req, struct httpd_resp *r)
+{
+  struct admin *a = arg;
+  if (!authorized(a, req)) {
+    buf_adds(&r->extra, "WWW-Authenticate: Bearer\r\n");
+    answer_text(r, 401, "a bearer token is required: Authorization: Bearer TOKEN ([admin] token)\n");
+    return 401;
+  }
+  const char *host = httpd_header(req, "host");
+  if (!host || !allowed_host(a, host)) {
+    answer_text(r, 403, "the Host header does not name this server (add the name to [admin] hosts)\n");
+    return 403;
+  }
+  const char *origin = httpd_header(req, "origin");
+  if (origin && (strncmp(origin, "http://", 7) || strcasecmp(origin + 7, host))) {
+    answer_text(r, 403, "a request from another origin is refused\n");
+    return 403;
+  }
+  if (!strcmp(req->method, "POST") && changes_state(req->path)) {
+    const char *type = httpd_header(req, "content-type");
+    if (!httpd_header(req, "x-binhook-request") && (!type || strncasecmp(type, "application/json", 16))) {
+      answer_text(r, 403, "a POST needs Content-Type: application/json (or an X-Binhook-Request header): a form "
+                          "from a web page cannot change anything here\n");
+      return 403;
+    }
+  } else if (strcmp(req->method, "GET") && strcmp(req->method, "HEAD") && strcmp(req->method, "POST")) {
+    answer_text(r, 405, "use GET, HEAD or POST\n");
+    return 405;
+  }
+  return 0;
 }
 
 /* Fills sel from the query; 0, or -1 with the problem in err. */
@@ -198,134 +270,154 @@ static int parse_sel(struct evkeyvalq *kv, struct admin_sel *sel, char *err, siz
   return 0;
 }
 
-static void on_request(struct evhttp_request *req, void *arg)
+static void route_snapshot(struct admin *a, const struct httpd_req *req, struct httpd_resp *r)
+{
+  struct evkeyvalq kv;
+  TAILQ_INIT(&kv);
+  char **tables = NULL;
+  size_t n = 0;
+  int bad = strcmp(req->method, "POST") ? 405 : req->query && evhttp_parse_query_str(req->query, &kv) ? 400 : 0;
+  for (struct evkeyval *p = kv.tqh_first; p && !bad; p = p->next.tqe_next) {
+    if (strcmp(p->key, "table")) {
+      bad = 400;
+      break;
+    }
+    tables = xrealloc(tables, (n + 2) * sizeof *tables);
+    tables[n++] = p->value;
+    tables[n] = NULL;
+  }
+  if (bad == 405) {
+    answer_error(r, 405, "use POST /snapshot?table=GLOB");
+  } else if (bad) {
+    answer_error(r, 400, "the only parameter is table=GLOB (repeatable)");
+  } else {
+    int code = a->ops.snapshot(a->ops.ctx, tables, &r->body);
+    answer(r, code, "application/json");
+  }
+  free(tables);
+  evhttp_clear_headers(&kv);
+}
+
+static void route_dlq(struct admin *a, const struct httpd_req *req, struct httpd_resp *r, int get)
+{
+  char err[512];
+  struct evkeyvalq kv;
+  TAILQ_INIT(&kv);
+  struct admin_sel sel;
+  memset(&sel, 0, sizeof sel);
+  if (req->query && evhttp_parse_query_str(req->query, &kv)) {
+    answer_error(r, 400, "the query string cannot be parsed");
+  } else if (parse_sel(&kv, &sel, err, sizeof err)) {
+    answer_error(r, 400, err);
+  } else {
+    const char *path = req->path, *rest = path[4] ? path + 5 : "";
+    int op = -1;
+    char *one[2] = {NULL, NULL};
+    if (!*rest) {
+      op = get ? ADMIN_DLQ_LIST : -1;
+    } else if (!strcmp(rest, "replay") || !strcmp(rest, "drop")) {
+      op = strcmp(req->method, "POST") ? -1 : !strcmp(rest, "replay") ? ADMIN_DLQ_REPLAY : ADMIN_DLQ_DROP;
+    } else if (!strchr(rest, '/')) {
+      op = get ? ADMIN_DLQ_SHOW : -1;
+      one[0] = (char *)rest;
+      sel.ids = NULL;
+    }
+    if (op < 0) {
+      answer_error(r, 405, "use GET /dlq, GET /dlq/ID, POST /dlq/replay or POST /dlq/drop");
+    } else {
+      struct admin_sel s1 = sel;
+      if (one[0]) s1.ids = one;
+      int code = a->ops.dlq(a->ops.ctx, (enum admin_dlq_op)op, &s1, &r->body);
+      answer(r, code, "application/json");
+    }
+  }
+  free(sel.ids);
+  evhttp_clear_headers(&kv);
+}
+
+static void on_handle(void *arg, const struct httpd_req *req, struct httpd_resp *r)
 {
   struct admin *a = arg;
-  char err[512];
-  if (!authorized(a, req)) {
-    evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
-    reply_text(req, 401, "a bearer token is required: Authorization: Bearer TOKEN ([admin] token)\n");
-    return;
-  }
-  enum evhttp_cmd_type method = evhttp_request_get_command(req);
-  const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-  const char *rawpath = uri ? evhttp_uri_get_path(uri) : NULL;
-  const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
-  char *path = rawpath ? evhttp_uridecode(rawpath, 0, NULL) : NULL;
-  if (!path) {
-    reply_text(req, 400, "bad request\n");
-    return;
-  }
-  struct buf body = BUF_INIT;
-  int get = method == EVHTTP_REQ_GET || method == EVHTTP_REQ_HEAD;
+  const char *path = req->path;
+  int get = !strcmp(req->method, "GET") || !strcmp(req->method, "HEAD");
   if (!strcmp(path, "/metrics") || !strcmp(path, "/healthz") || !strcmp(path, "/status")) {
     if (!get) {
-      reply_text(req, 405, "use GET\n");
+      answer_text(r, 405, "use GET\n");
     } else if (path[1] == 'm') {
-      a->ops.metrics(a->ops.ctx, &body);
-      reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", &body);
+      a->ops.metrics(a->ops.ctx, &r->body);
+      answer(r, 200, "text/plain; version=0.0.4; charset=utf-8");
     } else if (path[1] == 'h') {
       char why[512] = "";
       if (a->ops.healthy(a->ops.ctx, why, sizeof why)) {
-        reply_text(req, 200, "ok\n");
+        answer_text(r, 200, "ok\n");
       } else {
-        buf_printf(&body, "not ready: %s\n", why);
-        reply(req, 503, "text/plain; charset=utf-8", &body);
+        buf_printf(&r->body, "not ready: %s\n", why);
+        answer(r, 503, NULL);
       }
     } else {
-      a->ops.status(a->ops.ctx, &body);
-      reply(req, 200, "application/json", &body);
+      a->ops.status(a->ops.ctx, &r->body);
+      answer(r, 200, "application/json");
     }
   } else if (!strcmp(path, "/snapshot")) {
-    struct evkeyvalq kv;
-    TAILQ_INIT(&kv);
-    char **tables = NULL;
-    size_t n = 0;
-    int bad = method != EVHTTP_REQ_POST ? 405 : query && evhttp_parse_query_str(query, &kv) ? 400 : 0;
-    for (struct evkeyval *p = kv.tqh_first; p && !bad; p = p->next.tqe_next) {
-      if (strcmp(p->key, "table")) {
-        bad = 400;
-        break;
-      }
-      tables = xrealloc(tables, (n + 2) * sizeof *tables);
-      tables[n++] = p->value;
-      tables[n] = NULL;
-    }
-    if (bad == 405)
-      reply_error(req, 405, "use POST /snapshot?table=GLOB");
-    else if (bad)
-      reply_error(req, 400, "the only parameter is table=GLOB (repeatable)");
-    else
-      reply(req, a->ops.snapshot(a->ops.ctx, tables, &body), "application/json", &body);
-    free(tables);
-    evhttp_clear_headers(&kv);
+    route_snapshot(a, req, r);
   } else if (!strncmp(path, "/dlq", 4) && (!path[4] || path[4] == '/')) {
-    struct evkeyvalq kv;
-    TAILQ_INIT(&kv);
-    struct admin_sel sel;
-    memset(&sel, 0, sizeof sel);
-    if (query && evhttp_parse_query_str(query, &kv)) {
-      reply_error(req, 400, "the query string cannot be parsed");
-    } else if (parse_sel(&kv, &sel, err, sizeof err)) {
-      reply_error(req, 400, err);
-    } else {
-      const char *rest = path[4] ? path + 5 : "";
-      int op = -1;
-      char *one[2] = {NULL, NULL};
-      if (!*rest) {
-        op = get ? ADMIN_DLQ_LIST : -1;
-      } else if (!strcmp(rest, "replay") || !strcmp(rest, "drop")) {
-        op = method != EVHTTP_REQ_POST ? -1 : !strcmp(rest, "replay") ? ADMIN_DLQ_REPLAY : ADMIN_DLQ_DROP;
-      } else if (!strchr(rest, '/')) {
-        op = get ? ADMIN_DLQ_SHOW : -1;
-        one[0] = (char *)rest;
-        sel.ids = NULL;
-      }
-      if (op < 0) {
-        reply_error(req, 405, "use GET /dlq, GET /dlq/ID, POST /dlq/replay or POST /dlq/drop");
-      } else {
-        struct admin_sel s1 = sel;
-        if (one[0]) s1.ids = one;
-        int code = a->ops.dlq(a->ops.ctx, (enum admin_dlq_op)op, &s1, &body);
-        reply(req, code, "application/json", &body);
-      }
-    }
-    free(sel.ids);
-    evhttp_clear_headers(&kv);
+    route_dlq(a, req, r, get);
   } else {
-    reply_text(req, 404, "not found: /metrics, /healthz, /status, /dlq and /snapshot are served here\n");
+    answer_text(r, 404, "not found: /metrics, /healthz, /status, /dlq and /snapshot are served here\n");
   }
-  buf_free(&body);
-  free(path);
 }
 
-struct admin *admin_start(struct event_base *base, const char *listen, const char *token,
-                          const struct admin_ops *ops, char *err, size_t errsz)
+/* The admin server's share of the open-file limit: an eighth, so that a
+ * flood of clients never takes the descriptors the source, the retry queue
+ * and the delivery engine need (the engine keeps to a quarter). */
+static size_t conn_budget(void)
+{
+  struct rlimit rl;
+  size_t n = 256;
+  if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur / 8 < n) n = rl.rlim_cur / 8;
+  return n < 8 ? 8 : n;
+}
+
+struct admin *admin_start(struct event_base *base, const struct admin_conf *conf, const struct admin_ops *ops,
+                          char *err, size_t errsz)
 {
   char host[256];
   unsigned port;
-  if (split_listen(listen, host, sizeof host, &port)) {
-    bh_err(err, errsz, "[admin] listen: '%s' is not HOST:PORT", listen);
+  if (split_listen(conf->listen, host, sizeof host, &port)) {
+    bh_err(err, errsz, "[admin] listen: '%s' is not HOST:PORT", conf->listen);
     return NULL;
   }
-  if (!admin_is_loopback(host) && (!token || !*token)) {
+  int loopback = admin_is_loopback(host);
+  if (!loopback && (!conf->token || !*conf->token)) {
     bh_err(err, errsz, "[admin] listen = \"%s\" is not a loopback address: set a bearer token ([admin] token_env "
-           "or token_file), or listen on 127.0.0.1", listen);
+           "or token_file), or listen on 127.0.0.1", conf->listen);
     return NULL;
   }
   struct admin *a = xcalloc(1, sizeof *a);
-  a->http = evhttp_new(base);
-  bh_assert(a->http);
   a->ops = *ops;
-  a->token = token && *token ? xstrdup(token) : NULL;
-  evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
-  evhttp_set_timeout(a->http, 30);
-  evhttp_set_max_headers_size(a->http, 16384);
-  evhttp_set_max_body_size(a->http, 65536);
-  evhttp_set_gencb(a->http, on_request, a);
-  if (!evhttp_bind_socket_with_handle(a->http, host, (ev_uint16_t)port)) {
-    bh_err(err, errsz, "[admin] cannot listen on %s (in use, or not an address of this machine): change [admin] "
-           "listen", listen);
+  a->token = conf->token && *conf->token ? xstrdup(conf->token) : NULL;
+  snprintf(a->host, sizeof a->host, "%s", host);
+  a->port = port;
+  a->loopback = loopback;
+  a->wildcard = !strcmp(host, "0.0.0.0") || !strcmp(host, "::");
+  for (size_t i = 0; conf->hosts && conf->hosts[i]; i++) {
+    a->hosts = xrealloc(a->hosts, (i + 2) * sizeof *a->hosts);
+    a->hosts[i] = xstrdup(conf->hosts[i]);
+    a->hosts[i + 1] = NULL;
+  }
+  size_t max = conf->max_conns ? conf->max_conns : conn_budget();
+  struct httpd_limits lim = {.max_conns = max,
+                             .max_per_addr = max / 2 < 4 ? 4 : max / 2,
+                             .head_timeout = 10,
+                             .body_timeout = 10,
+                             .write_timeout = 30,
+                             .max_head = 16384,
+                             .max_body = 65536};
+  struct httpd_ops hops = {a, on_check, on_handle};
+  char why[256];
+  if (!(a->http = httpd_start(base, host, port, &lim, &hops, why, sizeof why))) {
+    bh_err(err, errsz, "[admin] cannot listen on %s: %s (in use, or not an address of this machine): change "
+           "[admin] listen", conf->listen, why);
     admin_free(a);
     return NULL;
   }
@@ -335,11 +427,15 @@ struct admin *admin_start(struct event_base *base, const char *listen, const cha
 void admin_free(struct admin *a)
 {
   if (!a) return;
-  evhttp_free(a->http);
+  httpd_free(a->http);
   if (a->token) OPENSSL_cleanse(a->token, strlen(a->token));
   free(a->token);
+  for (char **h = a->hosts; h && *h; h++) free(*h);
+  free(a->hosts);
   free(a);
 }
+
+void admin_server_stats(const struct admin *a, struct httpd_stats *out) { httpd_stats(a->http, out); }
 
 /* ---- the client ---- */
 
@@ -367,10 +463,11 @@ long admin_request(const char *listen, const char *token, const char *method, co
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
     hdr = curl_slist_append(hdr, auth);
   }
+  if (!strcmp(method, "POST")) hdr = curl_slist_append(hdr, "Content-Type: application/json");
   char cerr[CURL_ERROR_SIZE] = "";
   curl_easy_setopt(c, CURLOPT_URL, url);
   curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-  if (!strcmp(method, "POST")) curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+  if (!strcmp(method, "POST")) curl_easy_setopt(c, CURLOPT_POSTFIELDS, "{}");
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, out);

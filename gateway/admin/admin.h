@@ -1,4 +1,4 @@
-/* admin.h - the admin HTTP server of `binhook run` (libevent's evhttp, in the
+/* admin.h - the admin HTTP server of `binhook run` (admin/httpd.h, in the
  * daemon's own event loop):
  *
  *   GET  /metrics          Prometheus text format
@@ -18,7 +18,12 @@
  * The server knows nothing of the daemon: it calls the handlers it is given.
  * On an address other than loopback a bearer token is required (admin_start
  * refuses to start without one); with a token, every request must carry
- * "Authorization: Bearer TOKEN". */
+ * "Authorization: Bearer TOKEN". Whatever the address, a request must name
+ * this server in its Host header (a page served under another name cannot
+ * reach it through DNS rebinding), an Origin header must be the server's
+ * own, and a POST must say Content-Type: application/json or carry an
+ * X-Binhook-Request header (an HTML form can do neither): 403 otherwise,
+ * answered before any body is read. */
 #ifndef BH_ADMIN_H
 #define BH_ADMIN_H
 
@@ -56,10 +61,22 @@ struct admin_ops {
 
 struct admin;
 
-/* Listens on listen ("HOST:PORT", "[::1]:PORT"). Returns NULL with err. */
-struct admin *admin_start(struct event_base *base, const char *listen, const char *token,
-                          const struct admin_ops *ops, char *err, size_t errsz);
+/* How the server is set up ([admin] in the configuration). */
+struct admin_conf {
+  const char *listen;  /* "HOST:PORT", "[::1]:PORT" */
+  const char *token;   /* the bearer token, or NULL */
+  char *const *hosts;  /* more names a Host header may give (NULL-terminated), or NULL */
+  size_t max_conns;    /* connections at once; 0: an eighth of the open-file limit, 8 to 256 */
+};
+
+/* Listens on conf->listen. Returns NULL with err. */
+struct admin *admin_start(struct event_base *base, const struct admin_conf *conf, const struct admin_ops *ops,
+                          char *err, size_t errsz);
 void admin_free(struct admin *a);
+
+struct httpd_stats;
+/* The server's connection counters (admin/httpd.h). */
+void admin_server_stats(const struct admin *a, struct httpd_stats *out);
 
 /* Whether host (as written in listen, without the port) is a loopback
  * address. */

@@ -11,6 +11,7 @@
 #include "cmd/commands.h"
 #include "daemon/daemon.h"
 #include "daemon/reload.h"
+#include "util/coredump.h"
 #include "util/log.h"
 
 #include <getopt.h>
@@ -66,12 +67,20 @@ int cmd_run(int argc, char **argv)
   dm.args.config_path = "gateway.toml";
   int rc = parse_args(argc, argv, &dm.args);
   if (rc >= 0) return rc;
+  /* no core before the configuration's secrets are read; it may allow one */
+  char err[256];
+  if (coredump_policy(0, err, sizeof err)) log_warn("%s", err);
   if (!(dm.rs = reload_load(&dm, dm.args.config_path))) {
     log_error("cannot start: fix the configuration ('binhook check -c %s' lists every problem)",
               dm.args.config_path);
     return 2;
   }
   reload_apply_log(dm.rs);
+  if (dm.rs->cfg.admin.allow_core_dumps) {
+    if (coredump_policy(1, err, sizeof err)) log_warn("%s", err);
+    else log_warn("[admin] allow_core_dumps = true: a crash may write a core file, and it holds secrets and row "
+                  "data; keep it safe, and turn this off again after debugging");
+  }
   rc = daemon_open(&dm);
   if (!rc) daemon_run(&dm);
   int closed = daemon_close(&dm);

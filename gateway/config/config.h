@@ -77,6 +77,9 @@ struct config_admin {
   char *listen; /* host:port of the admin HTTP server; NULL: none */
   char *token;  /* bearer token (from token, token_env or token_file); required when listen is not
                    on loopback; NULL: none; a secret */
+  char **hosts;  /* more names the Host header may give (NULL-terminated); NULL: none */
+  unsigned max_connections; /* connections at once; 0: an eighth of the open-file limit, 8 to 256 */
+  int allow_core_dumps;     /* 1: a crash may write a core (which holds secrets); default 0 */
 };
 
 /* A string from a file with where it was written, for messages about it

@@ -275,6 +275,10 @@ static const struct spec_key admin_keys[] = {
     {"token", SPEC_SECRET, .from = SECRET_INLINE, .read = read_token},
     {"token_env", SPEC_SECRET, .from = SECRET_ENV, .read = read_token},
     {"token_file", SPEC_SECRET, .from = SECRET_FILE, .read = read_token},
+    {"hosts", SPEC_STRINGS, .offset = offsetof(struct config_admin, hosts), .what = "a host name or a list of them"},
+    {"max_connections", SPEC_INTEGER, .offset = offsetof(struct config_admin, max_connections), SPEC_UNSIGNED, 0,
+     100000, .def = "0"},
+    {"allow_core_dumps", SPEC_BOOL, .offset = offsetof(struct config_admin, allow_core_dumps), .def = "false"},
     {NULL},
 };
 const struct spec_section spec_admin = {"admin", admin_keys, finish_admin};

@@ -156,9 +156,40 @@ static int admin_snapshot(void *ctx, char *const *tables, struct buf *b) { retur
 
 /* ---- open, run, close ---- */
 
+/* libevent's own messages go through the daemon's log (its format, its
+ * level), once a second at most for the same severity: a condition that
+ * repeats (an error on every wake-up) must not flood the log. */
+static void libevent_log(int severity, const char *msg)
+{
+  /* the engine threads' loops log here too */
+  static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+  static double said[EVENT_LOG_ERR + 1];
+  static unsigned long long unsaid[EVENT_LOG_ERR + 1];
+  int s = severity < EVENT_LOG_DEBUG || severity > EVENT_LOG_ERR ? EVENT_LOG_ERR : severity;
+  double now = bh_mono();
+  pthread_mutex_lock(&mu);
+  int quiet = now - said[s] < 1;
+  unsigned long long more = unsaid[s];
+  if (quiet) {
+    unsaid[s]++;
+  } else {
+    said[s] = now;
+    unsaid[s] = 0;
+  }
+  pthread_mutex_unlock(&mu);
+  if (quiet) return;
+  enum log_level lvl = s == EVENT_LOG_DEBUG ? LOG_DEBUG
+                       : s == EVENT_LOG_MSG ? LOG_INFO
+                       : s == EVENT_LOG_WARN ? LOG_WARN
+                                             : LOG_ERROR;
+  if (more) log_msg(lvl, "libevent: %s (and %llu more such messages in the last second)", msg, more);
+  else log_msg(lvl, "libevent: %s", msg);
+}
+
 /* The loop and its events, the engine, the lanes, the queue read back. */
 static void build_loop(struct daemon *dm)
 {
+  event_set_log_callback(libevent_log);
   dm->base = event_base_new();
   bh_assert(dm->base);
   dm->m = matcher_new(dm->rs);
@@ -204,7 +235,8 @@ int daemon_open(struct daemon *dm)
   const struct config_admin *ad = &dm->rs->cfg.admin;
   if (ad->listen) {
     struct admin_ops ops = {dm, admin_metrics, admin_status, admin_healthy, admin_dlq, admin_snapshot};
-    if (!(dm->admin = admin_start(dm->base, ad->listen, ad->token, &ops, err, sizeof err))) {
+    struct admin_conf ac = {.listen = ad->listen, .token = ad->token, .hosts = ad->hosts, .max_conns = ad->max_connections};
+    if (!(dm->admin = admin_start(dm->base, &ac, &ops, err, sizeof err))) {
       log_error("cannot start: %s", err);
       dm->failed = 1;
       return 1;

@@ -78,6 +78,10 @@ void reload_on_sighup(evutil_socket_t fd, short what, void *arg)
       !same_str(dm->rs->cfg.state.dir, rs->cfg.state.dir))
     log_warn("[source] or [state] changed: that takes effect at the next start; rules, endpoints and templates "
              "are reloaded now");
+  const struct config_admin *oa = &dm->rs->cfg.admin, *na = &rs->cfg.admin;
+  if (!same_str(oa->listen, na->listen) || !same_str(oa->token, na->token) || !same_strv(oa->hosts, na->hosts) ||
+      oa->max_connections != na->max_connections || oa->allow_core_dumps != na->allow_core_dumps)
+    log_warn("[admin] changed: that takes effect at the next start");
   /* Threshold counts of an open transaction start again with the new rules. */
   matcher_free(dm->m);
   ruleset_free(dm->rs);

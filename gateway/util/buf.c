@@ -223,8 +223,10 @@ void buf_add_double(struct buf *b, double v, int is_float)
     buf_addlit(b, "null");
     return;
   }
-  /* Whole numbers print as integers, as %g prints them below 1e15. */
-  if (v == (double)(int64_t)v && fabs(v) < (is_float ? 1e6 : 1e15) && !(v == 0 && signbit(v))) {
+  /* Whole numbers print as integers, as %g prints them below 1e15 (the
+   * range is checked before the conversion: a double beyond int64_t's range
+   * converted to it is undefined behaviour). */
+  if (fabs(v) < (is_float ? 1e6 : 1e15) && v == (double)(int64_t)v && !(v == 0 && signbit(v))) {
     buf_add_i64(b, (int64_t)v);
     return;
   }
