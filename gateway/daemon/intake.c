@@ -71,8 +71,9 @@ static void stream_ended(struct daemon *dm)
   int snapfail = dm->snap && snapshot_error(dm->snap);
   const char *why = snapfail ? snapshot_error(dm->snap) : source_error(dm->src);
   enum bh_errc code = snapfail ? snapshot_errc(dm->snap) : source_errc(dm->src);
-  if (why && dm->from_cp && !dm->seen && code == BH_E_PURGED) /* the server's answer to the request itself */
-    startup_refuse_purged(dm, why);
+  /* the server's answer to the request itself */
+  if (why && dm->from_cp && !dm->seen && (code == BH_E_PURGED || code == BH_E_REJECTED))
+    startup_refuse_checkpoint(dm, code, why);
   else
     log_error("the change stream ended: %s", why ? why : "stopped");
   dm->failed = 1;
