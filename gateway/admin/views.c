@@ -39,7 +39,8 @@ static void metrics_stream(const struct stats *s, struct buf *b)
   metric_head(b, "binhook_streaming", "gauge", "1 while the replication connection is open.");
   buf_printf(b, "binhook_streaming %d\n", s->streaming);
   metric_head(b, "binhook_binlog_lag_seconds", "gauge",
-              "How far behind the server the last event read was (0 after a heartbeat).");
+              "How far behind the server reading is: the last event's age when it was read (0 after a "
+              "heartbeat), growing with the clock while reading is paused or the connection is down.");
   buf_printf(b, "binhook_binlog_lag_seconds %.0f\n", s->lag);
   metric_head(b, "binhook_binlog_events_total", "counter", "Events read from the binlog, by type.");
   static const enum event_type shown[] = {EVENT_INSERT, EVENT_UPDATE, EVENT_DELETE, EVENT_SNAPSHOT, EVENT_STATEMENT,

@@ -27,7 +27,8 @@ static void usage(FILE *f)
              "  -c, --config FILE   the configuration (default: gateway.toml)\n"
              "  --source URL        read from this server instead of [source] url (mysql://user@host:port)\n"
              "  --from POS          start here instead of at the checkpoint: end, start, FILE:OFFSET or\n"
-             "                      gtid:SET (the changes between are skipped or delivered again; logged)\n"
+             "                      gtid:SET (the changes between are skipped or delivered again; logged);\n"
+             "                      it replaces the checkpoint, a damaged one too\n"
              "  --state DIR         the state directory instead of [state] dir\n");
 }
 

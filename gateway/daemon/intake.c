@@ -14,6 +14,7 @@
 #include "util/log.h"
 
 #include <string.h>
+#include <time.h>
 
 void intake_on_match(void *arg, const struct rule *rule, const struct change *e)
 {
@@ -52,9 +53,14 @@ void intake_feed(struct daemon *dm, struct change *e)
   if (dm->snap && e->type != EVENT_SNAPSHOT && !snapshot_marker(e, NULL) && !snapshot_filter(dm->snap, e))
     return; /* a change the resumed snapshot read already */
   if (e->type <= EVENT_ALERT) dm->cnt.events[e->type]++;
-  if (e->type == EVENT_HEARTBEAT) dm->cnt.lag = 0;
-  else if (e->ts)
-    dm->cnt.lag = difftime(time(NULL), (time_t)e->ts) > 0 ? difftime(time(NULL), (time_t)e->ts) : 0;
+  time_t now = time(NULL);
+  if (e->type == EVENT_HEARTBEAT) {
+    dm->cnt.lag = 0;
+    dm->cnt.lag_at = now;
+  } else if (e->ts) {
+    dm->cnt.lag = difftime(now, (time_t)e->ts) > 0 ? difftime(now, (time_t)e->ts) : 0;
+    dm->cnt.lag_at = now;
+  }
   pulse_note(dm, e);
   matcher_feed(dm->m, e, intake_on_match, dm);
   if (e->type == EVENT_COMMIT || e->type == EVENT_HEARTBEAT) boundary(dm, e);
@@ -66,8 +72,9 @@ static void stream_ended(struct daemon *dm)
   int snapfail = dm->snap && snapshot_error(dm->snap);
   const char *why = snapfail ? snapshot_error(dm->snap) : source_error(dm->src);
   enum bh_errc code = snapfail ? snapshot_errc(dm->snap) : source_errc(dm->src);
-  if (why && dm->from_cp && !dm->seen && code == BH_E_PURGED) /* the server's answer to the request itself */
-    startup_refuse_purged(dm, why);
+  /* the server's answer to the request itself */
+  if (why && dm->from_cp && !dm->seen && (code == BH_E_PURGED || code == BH_E_REJECTED))
+    startup_refuse_checkpoint(dm, code, why);
   else
     log_error("the change stream ended: %s", why ? why : "stopped");
   dm->failed = 1;

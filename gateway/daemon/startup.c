@@ -40,43 +40,114 @@ int startup_state(struct daemon *dm)
   return 0;
 }
 
-void startup_refuse_purged(const struct daemon *dm, const char *why)
+/* g as the GTID to give --from to start after it: MariaDB's
+ * domain-server-sequence as it is; MySQL's uuid:N as the set uuid:1-N
+ * (MySQL sends what is not in the set). */
+static const char *gtid_advice(const char *g, char *out, size_t outsz)
 {
-  log_error("cannot resume at the checkpoint %s:%" PRIu64 ": %s. The server no longer has that binlog (it was "
-            "purged), so the changes after it cannot be read. Ways out: 'binhook run --from start' reads from "
-            "the oldest binlog the server has (changes may be delivered again); 'binhook run --from end' skips "
-            "to now (changes in between are never delivered); both are logged. Keep binlogs longer "
-            "(binlog_expire_logs_seconds) so that this does not happen again",
-            dm->marks.cp.pos.file, dm->marks.cp.pos.pos, why);
+  const char *colon = strrchr(g, ':');
+  if (!colon || !colon[1] || strspn(colon + 1, "0123456789") != strlen(colon + 1)) return g;
+  snprintf(out, outsz, "%.*s:1-%s", (int)(colon - g), g, colon + 1);
+  return out;
+}
+
+/* Where cp is, for a message: FILE:OFFSET, or gtid:SET before the first
+ * boundary of a GTID start. */
+static const char *where_cp(const struct position *cp, char *out, size_t outsz)
+{
+  if (cp->file[0]) snprintf(out, outsz, "%s:%" PRIu64, cp->file, cp->pos);
+  else snprintf(out, outsz, "gtid:%s", cp->gtid);
+  return out;
+}
+
+void startup_refuse_checkpoint(const struct daemon *dm, enum bh_errc code, const char *why)
+{
+  const struct position *cp = &dm->marks.cp.pos;
+  char at[600], g[200], by_gtid[400] = "";
+  where_cp(cp, at, sizeof at);
+  if (cp->gtid[0] && cp->file[0])
+    snprintf(by_gtid, sizeof by_gtid, "'binhook run --from gtid:%s' resumes after the checkpoint's last "
+             "transaction, found by its GTID%s; ", gtid_advice(cp->gtid, g, sizeof g),
+             code == BH_E_PURGED ? " (when the server was replaced or its binlogs renamed, not purged)" : "");
+  if (code == BH_E_REJECTED) {
+    log_error("cannot resume at the checkpoint %s: %s. Ways out: %s'binhook run --from %s:OFFSET' with the "
+              "offset of an event boundary before it (SHOW BINLOG EVENTS IN '%s' lists them; changes after it may "
+              "be delivered again); 'binhook run --from start' reads from the oldest binlog the server has "
+              "(changes may be delivered again); each is logged and becomes the new checkpoint",
+              at, why, by_gtid, cp->file, cp->file);
+    return;
+  }
+  log_error("cannot resume at the checkpoint %s: %s. The server no longer has that binlog (it was purged), so the "
+            "changes after it cannot be read. Ways out: %s'binhook run --from start' reads from the oldest binlog "
+            "the server has (changes may be delivered again); 'binhook run --from end' skips to now (changes in "
+            "between are never delivered); both are logged. Keep binlogs longer (binlog_expire_logs_seconds) so "
+            "that this does not happen again",
+            at, why, by_gtid);
+}
+
+/* The checkpoint is damaged (why) and no --from says where to start:
+ * never a guess (the end would skip changes in silence), but the ways out,
+ * with what the damaged file still shows (seen), in err. */
+static void refuse_damaged(const struct checkpoint *seen, const char *why, char *err, size_t errsz)
+{
+  char g[200], by_gtid[400] = "", by_file[600] = "";
+  if (seen->pos.gtid[0])
+    snprintf(by_gtid, sizeof by_gtid, "'binhook run --from gtid:%s' resumes after the last transaction the "
+             "damaged file still names; ", gtid_advice(seen->pos.gtid, g, sizeof g));
+  if (seen->pos.file[0])
+    snprintf(by_file, sizeof by_file, "'binhook run --from %s:%" PRIu64 "' resumes at the position it still "
+             "names; ", seen->pos.file, seen->pos.pos);
+  bh_err(err, errsz,
+         "cannot start: %s. binhook does not guess where to resume: starting at the end would "
+         "skip the changes since the checkpoint. %s Ways out: %s%s'binhook run --from start' reads from the "
+         "oldest binlog the server has (changes are delivered again, none skipped). The position given "
+         "replaces the damaged checkpoint",
+         why,
+         by_gtid[0] || by_file[0] ? "The damaged file still shows where it was: check that against the "
+                                    "last change the endpoints received."
+                                  : "The damaged file shows no position: the GTID or binlog position of "
+                                    "the last change the endpoints received is where to resume "
+                                    "(--from gtid:D-S-N or --from FILE:OFFSET).",
+         by_gtid, by_file);
 }
 
 /* Where reading starts: --from, else the checkpoint (*from_cp = 1), else
- * [source] start. Returns 0, or -1 with err. */
+ * [source] start. Returns 0, or with err the exit status: 2 for a position
+ * that does not parse, 1 for a damaged checkpoint. */
 static int start_from(struct daemon *dm, struct start_pos *sp, int *from_cp, char *err, size_t errsz)
 {
   struct checkpoint cp;
-  char why[512];
+  char why[1024], at[600];
   *from_cp = 0;
   int have = state_checkpoint_load(dm->st, &cp, why, sizeof why);
-  if (have < 0) return bh_err(err, errsz, "%s", why);
+  if (have < 0 && !dm->args.from) {
+    refuse_damaged(&cp, why, err, errsz);
+    return 1;
+  }
   if (dm->args.from) {
-    if (start_pos_parse(dm->args.from, sp, err, errsz)) return -1;
-    if (have)
-      log_warn("--from %s: the checkpoint %s:%" PRIu64 " is not used; changes between it and %s are %s", dm->args.from,
-               cp.pos.file, cp.pos.pos, dm->args.from, "skipped or delivered again, as that position says");
+    if (start_pos_parse(dm->args.from, sp, err, errsz)) return 2;
+    if (have < 0) log_warn("%s; --from %s replaces it", why, dm->args.from);
+    if (have > 0)
+      log_warn("--from %s: the checkpoint %s is not used; changes between it and %s are %s", dm->args.from,
+               where_cp(&cp.pos, at, sizeof at), dm->args.from, "skipped or delivered again, as that position says");
     return 0;
   }
   if (have) {
     memset(sp, 0, sizeof *sp);
-    sp->kind = START_FILE;
-    snprintf(sp->file, sizeof sp->file, "%s", cp.pos.file);
-    sp->pos = cp.pos.pos;
+    if (cp.pos.file[0]) {
+      sp->kind = START_FILE;
+      snprintf(sp->file, sizeof sp->file, "%s", cp.pos.file);
+      sp->pos = cp.pos.pos;
+    } else { /* a GTID start that had not reached a boundary */
+      sp->kind = START_GTID;
+      snprintf(sp->gtid, sizeof sp->gtid, "%s", cp.pos.gtid);
+    }
     marks_init(&dm->marks, &cp);
     *from_cp = 1;
     return 0;
   }
   const char *s = dm->rs->cfg.source.start ? dm->rs->cfg.source.start : "end";
-  return start_pos_parse(s, sp, err, errsz);
+  return start_pos_parse(s, sp, err, errsz) ? 2 : 0;
 }
 
 /* How the source starts: the plan startup_source follows. */
@@ -150,13 +221,14 @@ static int start_stream(struct daemon *dm, struct plan *p)
     source_free(dm->src);
     dm->src = NULL;
     if (!dm->snapshotting && p->from_cp && code == BH_E_PURGED && p->mode == CONFIG_SNAPSHOT_WHEN_NEEDED) {
-      log_warn("cannot resume at the checkpoint %s:%" PRIu64 " (%s): taking a new snapshot ([source] snapshot = "
+      char at[600];
+      log_warn("cannot resume at the checkpoint %s (%s): taking a new snapshot ([source] snapshot = "
                "\"when_needed\")",
-               dm->marks.cp.pos.file, dm->marks.cp.pos.pos, err);
+               where_cp(&dm->marks.cp.pos, at, sizeof at), err);
       if (forget_snapshot(dm, p)) return 1;
       continue;
     }
-    if (p->from_cp && code == BH_E_PURGED) startup_refuse_purged(dm, err);
+    if (p->from_cp && (code == BH_E_PURGED || code == BH_E_REJECTED)) startup_refuse_checkpoint(dm, code, err);
     else log_error("%s", err);
     return 1;
   }
@@ -165,7 +237,7 @@ static int start_stream(struct daemon *dm, struct plan *p)
 /* The start saved as the checkpoint, and said. Returns 0, or 1. */
 static int note_start(struct daemon *dm, const struct plan *p)
 {
-  char err[1024];
+  char err[1024], at[600];
   uint32_t skip = 0;
   const struct position *sp =
       dm->snapshotting ? snapshot_handover(dm->snap) : source_start_position(dm->src, &skip);
@@ -173,6 +245,16 @@ static int note_start(struct daemon *dm, const struct plan *p)
     /* the start is saved now, so that a crash before the first commit
      * resumes here and not at a later end */
     struct checkpoint cp = {.pos = *sp, .saved = (int64_t)time(NULL)};
+    if (!sp->file[0]) { /* a GTID start: the GTID until the stream reaches a boundary */
+      if (strlen(p->so.start.gtid) >= sizeof cp.pos.gtid) {
+        log_error("cannot start: the GTID set 'gtid:%s' is longer than a checkpoint holds (%zu bytes); give "
+                  "one GTID per replication domain, or a FILE:OFFSET",
+                  p->so.start.gtid, sizeof cp.pos.gtid - 1);
+        return 1;
+      }
+      snprintf(cp.pos.gtid, sizeof cp.pos.gtid, "%s", p->so.start.gtid);
+      cp.pos.pos = 0;
+    }
     marks_init(&dm->marks, &cp);
     if (state_checkpoint_save(dm->st, &cp, err, sizeof err)) {
       log_error("cannot start: %s", err);
@@ -180,9 +262,11 @@ static int note_start(struct daemon *dm, const struct plan *p)
     }
   }
   if (dm->args.from) log_warn("started at --from %s instead of the checkpoint", dm->args.from);
-  log_notice("binhook %s: reading from %s:%" PRIu64 "%s with %zu rules and %zu endpoints; %zu deliveries waiting "
+  if (!sp->file[0]) snprintf(at, sizeof at, "gtid:%s", p->so.start.gtid);
+  else snprintf(at, sizeof at, "%s:%" PRIu64, sp->file, sp->pos);
+  log_notice("binhook %s: reading from %s%s with %zu rules and %zu endpoints; %zu deliveries waiting "
              "and %zu dead letters in the queue",
-             BINHOOK_VERSION, sp->file, sp->pos,
+             BINHOOK_VERSION, at,
              dm->snapshotting ? " after the initial snapshot" : p->from_cp ? " (the checkpoint)" : "", dm->rs->nrules,
              dm->rs->nendpoints, dm->queue_live, dm->queue_dead);
   return 0;
@@ -190,7 +274,7 @@ static int note_start(struct daemon *dm, const struct plan *p)
 
 int startup_source(struct daemon *dm)
 {
-  char err[1024];
+  char err[2048];
   struct config *cfg = &dm->rs->cfg;
   struct plan p;
   memset(&p, 0, sizeof p);
@@ -198,10 +282,11 @@ int startup_source(struct daemon *dm)
     log_error("%s", err);
     return 2;
   }
-  if (start_from(dm, &p.so.start, &p.from_cp, err, sizeof err)) {
+  int bad = start_from(dm, &p.so.start, &p.from_cp, err, sizeof err);
+  if (bad) {
     log_error("%s", err);
     conn_opts_free(&p.so.conn);
-    return 2;
+    return bad;
   }
   p.mode = cfg->source.snapshot;
   /* The initial snapshot: taken when [source] snapshot asks for it and
@@ -213,7 +298,8 @@ int startup_source(struct daemon *dm)
     log_error("cannot start: %s", err);
     goto out;
   }
-  if (p.from_cp && p.mode == CONFIG_SNAPSHOT_WHEN_NEEDED && server_has_binlog(&p.so.conn, dm->marks.cp.pos.file) == 0) {
+  if (p.from_cp && p.mode == CONFIG_SNAPSHOT_WHEN_NEEDED && dm->marks.cp.pos.file[0] &&
+      server_has_binlog(&p.so.conn, dm->marks.cp.pos.file) == 0) {
     log_warn("cannot resume at the checkpoint %s:%" PRIu64 ": the server no longer has that binlog; taking a new "
              "snapshot ([source] snapshot = \"when_needed\")",
              dm->marks.cp.pos.file, dm->marks.cp.pos.pos);

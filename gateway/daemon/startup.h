@@ -4,12 +4,17 @@
  * else the checkpoint, else [source] start), the initial snapshot when one
  * is asked for, resumed or needed, and the source. The start is saved as
  * the checkpoint at once, so that a crash before the first commit resumes
- * there and not at a later end.
+ * there and not at a later end (a start at a GTID is saved as that GTID
+ * until the first boundary). A damaged checkpoint is never guessed past:
+ * without --from the daemon refuses to start and names the positions the
+ * damaged file still shows.
  *
  * A failure is logged here with what to do; the functions return the exit
  * status the daemon ends with (1 runtime, 2 configuration) or 0. */
 #ifndef BH_STARTUP_H
 #define BH_STARTUP_H
+
+#include "util/errcode.h"
 
 struct daemon;
 
@@ -20,8 +25,10 @@ int startup_state(struct daemon *dm);
  * configuration asks for it, and starts the source. */
 int startup_source(struct daemon *dm);
 
-/* The checkpoint's binlog is gone (why: the server's answer): says so with
- * the ways out. */
-void startup_refuse_purged(const struct daemon *dm, const char *why);
+/* The server refused the checkpoint (why: its answer): code BH_E_PURGED
+ * (its binlog is gone) or BH_E_REJECTED (the binlog is there but the
+ * position is not an event boundary, or the binlog is damaged). Says so
+ * with the ways out, the checkpoint's GTID among them when it has one. */
+void startup_refuse_checkpoint(const struct daemon *dm, enum bh_errc code, const char *why);
 
 #endif

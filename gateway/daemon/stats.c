@@ -108,6 +108,10 @@ void stats_collect(struct daemon *dm, struct stats *out)
   out->streaming = source_connected(dm->src);
   out->paused = dm->paused != 0;
   out->lag = dm->cnt.lag;
+  /* Nothing is read while paused or disconnected: the lag seen at the last
+   * event would stand still while the server moves on. */
+  if ((out->paused || !out->streaming) && dm->cnt.lag_at && out->now > dm->cnt.lag_at)
+    out->lag += difftime(out->now, dm->cnt.lag_at);
   out->cp = dm->marks.cp;
   retryq_stats(dm->dq, &out->queue);
   out->writable = !dm->queue_bad;

@@ -30,6 +30,7 @@ struct counters {
   unsigned long long matched, delivered, failures, dead, spilled, restored, skipped;
   unsigned long long events[EVENT_ALERT + 1]; /* by type */
   double lag;                                 /* seconds behind the server, at the last event */
+  time_t lag_at;                              /* when lag was measured; 0: never */
   struct rulecount *rules;                    /* the busiest first */
 };
 
@@ -61,7 +62,7 @@ struct stats {
   long pid;
   const char *config_path;
   int streaming, paused;
-  double lag;
+  double lag; /* counters' lag, plus the time since while reading is paused or the connection is down */
   struct checkpoint cp;
   struct retryq_stats queue;
   int writable; /* the retry queue can be written */

@@ -614,7 +614,12 @@ static void note_resume(struct source *s)
   uint64_t txpos;
   uint32_t emitted;
   const struct position *b = decoder_boundary(s->dec);
-  if (decoder_in_tx(s->dec, &txpos, &emitted)) {
+  int in_tx = decoder_in_tx(s->dec, &txpos, &emitted);
+  /* A GTID start before its first transaction: the boundary is where the
+   * server began looking for the GTID (the start of a binlog), not where it
+   * is; the GTID asks again for the right place. */
+  if (!in_tx && !b->gtid[0] && s->o.start.kind == START_GTID && !s->resume.file[0]) return;
+  if (in_tx) {
     snprintf(s->resume.file, sizeof s->resume.file, "%s", decoder_position(s->dec)->file);
     s->resume.pos = txpos;
     s->resume_skip = emitted;
@@ -626,13 +631,46 @@ static void note_resume(struct source *s)
 
 /* The server refused to send the binlog from where it was asked (error
  * 1236): BH_E_PURGED when that binlog is gone (the server no longer lists
- * the file, or the request was by GTID and no binlog holds it), else
- * BH_E_OTHER (an offset that is not on an event boundary, a damaged
- * binlog): the words of the server's message decide nothing. */
+ * the file, or the request was by GTID and no binlog holds it),
+ * BH_E_REJECTED when the server still lists the file (the offset is not on
+ * an event boundary, the binlog is damaged), BH_E_OTHER when the server
+ * cannot be asked: the words of the server's message decide nothing. */
 static enum bh_errc purged_or_other(struct source *s, int by_gtid)
 {
   if (by_gtid) return BH_E_PURGED;
-  return server_has_binlog(&s->o.conn, s->resume.file) == 0 ? BH_E_PURGED : BH_E_OTHER;
+  int has = server_has_binlog(&s->o.conn, s->resume.file);
+  return has == 0 ? BH_E_PURGED : has > 0 ? BH_E_REJECTED : BH_E_OTHER;
+}
+
+/* s->err for a request the server refused (code 1236 and those that come
+ * before any event): what was asked, the server's words, and what to do. */
+static void refused(struct source *s, unsigned code, const char *msg)
+{
+  char from[1100];
+  int by_gtid = s->o.start.kind == START_GTID && (!s->resume.file[0] || s->resume.pos < 4);
+  if (by_gtid)
+    snprintf(from, sizeof from, "gtid:%s", s->o.start.gtid);
+  else
+    snprintf(from, sizeof from, "%s:%" PRIu64, s->resume.file, s->resume.pos);
+  s->errc = code == ER_MASTER_FATAL_READING_BINLOG ? purged_or_other(s, by_gtid) : failure_code(code);
+  const char *what;
+  switch (s->errc) {
+  case BH_E_PURGED:
+    what = by_gtid ? "no binlog the server has holds that GTID (purged?): start from a position the server "
+                     "still has (--from start)"
+                   : "the server no longer has that binlog (purged): start from a position it still has "
+                     "(--from start)";
+    break;
+  case BH_E_REJECTED:
+    what = "the server still has that binlog, so it was not purged: it refused the position itself (an offset "
+           "that is not the start of an event, or a damaged binlog): start at an event boundary (SHOW BINLOG "
+           "EVENTS lists them) or at a GTID (--from gtid:...)";
+    break;
+  default:
+    what = "if the binlog was purged, start from a position the server still has (--from start)";
+  }
+  snprintf(s->err, sizeof s->err, "the server cannot send the binlog from '%.600s': %.400s (error %u); %s", from,
+           msg, code, what);
 }
 
 static void *reader_main(void *arg)
@@ -675,15 +713,7 @@ static void *reader_main(void *arg)
       }
       if (code == ER_MASTER_FATAL_READING_BINLOG || (code && code < 2000 && !s->events_seen && !transient(code))) {
         /* The server refused the request itself: asking again will not help. */
-        char from[1100];
-        int by_gtid = s->o.start.kind == START_GTID && (!s->resume.file[0] || s->resume.pos < 4);
-        if (by_gtid)
-          snprintf(from, sizeof from, "gtid:%s", s->o.start.gtid);
-        else
-          snprintf(from, sizeof from, "%s:%" PRIu64, s->resume.file, s->resume.pos);
-        s->errc = code == ER_MASTER_FATAL_READING_BINLOG ? purged_or_other(s, by_gtid) : failure_code(code);
-        snprintf(s->err, sizeof s->err, "the server cannot send the binlog from '%.600s': %.400s (error %u); if it "
-                 "was purged, start from a position the server still has (--from start)", from, msg, code);
+        refused(s, code, msg);
         s->failed = 1;
         break;
       }

@@ -69,9 +69,10 @@ const char *source_error(struct source *s);
 
 /* After source_start failed or the stream ended with source_error: what
  * kind of failure it was: BH_E_PURGED (the server no longer has the binlog
- * asked for), BH_E_SERVER_ID (another replica took the server_id),
- * BH_E_ACCESS, BH_E_CONNECT, BH_E_OTHER. Callers decide by it, never by the
- * words of the message. */
+ * asked for), BH_E_REJECTED (it has that binlog but refused the position:
+ * not an event boundary, a damaged binlog), BH_E_SERVER_ID (another
+ * replica took the server_id), BH_E_ACCESS, BH_E_CONNECT, BH_E_OTHER.
+ * Callers decide by it, never by the words of the message. */
 enum bh_errc source_errc(struct source *s);
 
 /* Asks the reader to stop and waits for it. Safe to call twice. */

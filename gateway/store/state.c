@@ -2,7 +2,9 @@
  *
  *   VERSION     "binhook-state N\n", written once when the directory is new
  *   lock        flock()ed by the binhook using the directory; holds its pid
- *   checkpoint  one line of JSON: {"file":..,"pos":..,"gtid":..,"saved":..}
+ *   checkpoint  one line of JSON: {"file":..,"pos":..,"gtid":..,"saved":..};
+ *               "file" is "" (and "pos" 0) after a start at a GTID, until
+ *               the first transaction boundary is read
  *   queue/      the retry queue (retryq.c)
  *
  * Every file but the lock is replaced whole through state_write_file, so a
@@ -353,12 +355,17 @@ static int parse_checkpoint(const char *text, size_t len, struct checkpoint *cp,
   memset(cp, 0, sizeof *cp);
   const struct jv *file = jv_member(&v, "file"), *pos = jv_member(&v, "pos");
   const struct jv *gtid = jv_member(&v, "gtid"), *saved = jv_member(&v, "saved");
-  if (!file || file->k != J_STR || file->n == 0 || file->n >= POS_FILE_MAX || strlen(file->s) != file->n) {
+  if (!file || file->k != J_STR || file->n >= POS_FILE_MAX || strlen(file->s) != file->n) {
     bh_err(err, errsz, "\"file\" is not a binlog file name");
     goto done;
   }
   if (!gtid || gtid->k != J_STR || gtid->n >= GTID_MAX || strlen(gtid->s) != gtid->n) {
     bh_err(err, errsz, "\"gtid\" is not a GTID");
+    goto done;
+  }
+  /* no file: a GTID start that has not reached a transaction yet */
+  if (file->n == 0 && gtid->n == 0) {
+    bh_err(err, errsz, "\"file\" and \"gtid\" are both empty");
     goto done;
   }
   /* strtoull and strtoll would take a sign, a fraction or an exponent in
@@ -372,7 +379,7 @@ static int parse_checkpoint(const char *text, size_t len, struct checkpoint *cp,
     else
       p = p * 10 + d;
   }
-  if (!okp || p < 4) {
+  if (!okp || (p < 4 && file->n)) {
     bh_err(err, errsz, "\"pos\" is not a binlog position (a whole number, at least 4)");
     goto done;
   }
@@ -400,9 +407,64 @@ done:
   return rc;
 }
 
+/* Where the value of "key" starts in text (after the colon and blanks),
+ * or NULL: a plain search, for text that is no longer JSON. */
+static const char *find_key(const char *text, size_t len, const char *key)
+{
+  size_t kl = strlen(key);
+  for (size_t i = 0; i + kl + 2 <= len; i++) {
+    if (text[i] != '"' || memcmp(text + i + 1, key, kl) || text[i + kl + 1] != '"') continue;
+    size_t j = i + kl + 2;
+    while (j < len && (text[j] == ' ' || text[j] == '\t')) j++;
+    if (j >= len || text[j] != ':') continue;
+    j++;
+    while (j < len && (text[j] == ' ' || text[j] == '\t')) j++;
+    return text + j;
+  }
+  return NULL;
+}
+
+/* The string value of "key" made only of bytes in allowed, copied to out
+ * (outsz bytes with the NUL); 0 when there is none such. */
+static size_t salvage_str(const char *text, size_t len, const char *key, const char *allowed, char *out,
+                          size_t outsz)
+{
+  const char *v = find_key(text, len, key), *end = text + len;
+  out[0] = 0;
+  if (!v || v >= end || *v != '"') return 0;
+  size_t n = 0;
+  for (v++; v < end && *v && strchr(allowed, *v) && n + 1 < outsz; v++) out[n++] = *v;
+  if (v >= end || *v != '"' || !n) n = 0;
+  out[n] = 0;
+  return n;
+}
+
+/* What a damaged checkpoint still shows: a GTID, a file and offset, each
+ * only when it is whole and made of the bytes such a value is made of.
+ * Advice for a person, never a position binhook takes by itself. */
+static void salvage_checkpoint(const char *text, size_t len, struct checkpoint *cp)
+{
+  memset(cp, 0, sizeof *cp);
+  salvage_str(text, len, "gtid", "0123456789abcdefABCDEF:,-", cp->pos.gtid, sizeof cp->pos.gtid);
+  if (!salvage_str(text, len, "file", "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-",
+                   cp->pos.file, sizeof cp->pos.file))
+    return;
+  const char *v = find_key(text, len, "pos"), *end = text + len;
+  uint64_t p = 0;
+  int digits = 0;
+  for (; v && v < end && *v >= '0' && *v <= '9' && digits < 19; v++, digits++) p = p * 10 + (uint64_t)(*v - '0');
+  /* a number cut short or run into other bytes may be another one */
+  if (!v || !digits || p < 4 || v >= end || !strchr(",} \t\n", *v) || !*v) {
+    cp->pos.file[0] = 0;
+    return;
+  }
+  cp->pos.pos = p;
+}
+
 int state_checkpoint_load(struct state *s, struct checkpoint *cp, char *err, size_t errsz)
 {
   char ebuf[128], path[PATH_MAX], what[256];
+  memset(cp, 0, sizeof *cp);
   if (join(path, sizeof path, s->dir, "checkpoint", err, errsz)) return -1;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0 && errno == ENOENT) return 0;
@@ -425,12 +487,12 @@ int state_checkpoint_load(struct state *s, struct checkpoint *cp, char *err, siz
       rc = bh_err(what, sizeof what, "larger than %d bytes", CHECKPOINT_MAX);
     else
       rc = parse_checkpoint(text, len, cp, what, sizeof what);
-    if (rc)
-      bh_err(err, errsz,
-             "checkpoint '%s' is damaged: %s; remove it to start from [source] start, or restore it", path,
-             what);
-    else
+    if (rc) {
+      salvage_checkpoint(text, len > CHECKPOINT_MAX ? CHECKPOINT_MAX : len, cp);
+      bh_err(err, errsz, "checkpoint '%s' is damaged: %s", path, what);
+    } else {
       rc = 1;
+    }
   }
   free(text);
   return rc;

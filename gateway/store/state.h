@@ -44,12 +44,17 @@ int state_locked(const struct state *s);
 long state_lock_owner(const struct state *s);
 
 struct checkpoint {
-  struct position pos; /* a transaction boundary: file, offset, and the GTID of the last transaction */
-  int64_t saved;       /* seconds since the epoch when it was written */
+  /* a transaction boundary: file, offset, and the GTID of the last
+   * transaction; after a start at a GTID and until the first boundary,
+   * file "" and offset 0, and the GTID (a set) to start at again */
+  struct position pos;
+  int64_t saved; /* seconds since the epoch when it was written */
 };
 
 /* Reads the checkpoint: 1 with *cp filled, 0 when there is none yet, -1
- * with err when the file is damaged. */
+ * with err when it cannot be read or is damaged. Then *cp holds what the
+ * damaged file still shows (a GTID; a file with its offset), each part
+ * empty when it is not whole: for advice, never a position to take. */
 int state_checkpoint_load(struct state *s, struct checkpoint *cp, char *err, size_t errsz);
 
 /* Replaces the checkpoint atomically (see above; it fsyncs: not for the

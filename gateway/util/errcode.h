@@ -11,6 +11,7 @@ enum bh_errc {
   BH_E_NONE = 0,
   BH_E_OTHER,     /* reported as it is; nothing else to do about it */
   BH_E_PURGED,    /* the server no longer has the binlog asked for */
+  BH_E_REJECTED,  /* the server has that binlog but refused the position (not an event boundary, damage) */
   BH_E_SERVER_ID, /* another replica registered with the same server_id */
   BH_E_ACCESS,    /* the server refused the user (password, privileges) */
   BH_E_CONNECT,   /* the server cannot be reached */
@@ -25,6 +26,7 @@ static inline const char *bh_errc_name(enum bh_errc code)
   case BH_E_NONE: return "none";
   case BH_E_OTHER: return "other";
   case BH_E_PURGED: return "purged";
+  case BH_E_REJECTED: return "rejected";
   case BH_E_SERVER_ID: return "server_id";
   case BH_E_ACCESS: return "access";
   case BH_E_CONNECT: return "connect";

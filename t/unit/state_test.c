@@ -303,7 +303,30 @@ static void test_checkpoint(void)
   char want[512];
   snprintf(want, sizeof want, "checkpoint '%s/checkpoint' is damaged: ", dir);
   has(err, want, "  naming the file");
-  has(err, "; remove it to start from [source] start, or restore it", "  and what to do");
+
+  /* what a damaged file still shows is handed back, for advice */
+  put(at(p, sizeof p, "cp/checkpoint"), "{\"file\":\"binlog.000003\",\"pos\":1234,\"gtid\":\"0-1-99\",\"sav\x01");
+  ok(state_checkpoint_load(s, &got, err, sizeof err) == -1 && !strcmp(got.pos.file, "binlog.000003") &&
+         got.pos.pos == 1234 && !strcmp(got.pos.gtid, "0-1-99"),
+     "a damaged checkpoint still gives the file, offset and GTID it shows");
+  put(at(p, sizeof p, "cp/checkpoint"), "{\"file\":\"binlog.000003\",\"pos\":12");
+  ok(state_checkpoint_load(s, &got, err, sizeof err) == -1 && !got.pos.file[0] && !got.pos.gtid[0],
+     "  not an offset that may be cut short, nor a GTID it does not show");
+  put(at(p, sizeof p, "cp/checkpoint"), "{\"file\":\"bin\x01log.1\",\"pos\":1234,\"gtid\":\"0-1-9\x7f\"");
+  ok(state_checkpoint_load(s, &got, err, sizeof err) == -1 && !got.pos.file[0] && !got.pos.gtid[0],
+     "  nor values with bytes they are not made of");
+  put(at(p, sizeof p, "cp/checkpoint"), "\x01\x02");
+  ok(state_checkpoint_load(s, &got, err, sizeof err) == -1 && !got.pos.file[0] && !got.pos.gtid[0] &&
+         !got.pos.pos,
+     "  nothing from garbage");
+
+  /* a start at a GTID, before its first boundary: the GTID alone */
+  struct checkpoint bygtid = {.saved = 7};
+  snprintf(bygtid.pos.gtid, sizeof bygtid.pos.gtid, "0-1-5,1-2-9");
+  ok(state_checkpoint_save(s, &bygtid, err, sizeof err) == 0, "a checkpoint with a GTID and no file is saved");
+  ok(state_checkpoint_load(s, &got, err, sizeof err) == 1 && !got.pos.file[0] && got.pos.pos == 0 &&
+         !strcmp(got.pos.gtid, "0-1-5,1-2-9"),
+     "  and loads");
 
   /* the longest GTID and file name that fit, and one more */
   char gtid[GTID_MAX + 1], file[POS_FILE_MAX + 1], text[1024];
