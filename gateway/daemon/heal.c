@@ -87,6 +87,7 @@ static int rebuild(struct daemon *dm, const struct retryq_damage *dg, struct sou
   retryq_list(dm->dq, pick_waiting, &s);
   for (size_t i = 0; i < s.n; i++) retryq_done(dm->dq, s.seqs[i]);
   free(s.seqs);
+  dm->queue_live -= s.n < dm->queue_live ? s.n : dm->queue_live;
   for (size_t i = 0; i < dg->nlost; i++) {
     const struct manifest_entry *e = &dg->lost[i];
     char g[200];

@@ -211,8 +211,17 @@ static void account(struct retryq *q, const struct seen *sn, size_t n, struct re
   struct manifest m;
   char why[512];
   int have = manifest_load(q->dir, &m, why, sizeof why);
+  /* A torn tail (the newest segment ends in one bad stretch, past what a
+   * clean stop's manifest holds) is what a crash leaves: records that were
+   * never durable, so nothing the checkpoint passed. Not damage. */
+  const struct seen *t = n ? &sn[n - 1] : NULL;
+  if (t && !(t->bad == 1 && t->bad_from + t->bad_bytes == t->raw)) t = NULL;
+  if (t && have == 1) {
+    const struct manifest_seg *ms = manifest_seg(&m, t->no);
+    if (ms && (m.clean || t->bad_from < ms->size)) t = NULL;
+  }
   for (size_t i = 0; i < n; i++)
-    if (sn[i].bad)
+    if (sn[i].bad && &sn[i] != t)
       say(q, "segment %016" PRIx64 ".seg: %zu damaged record%s (%" PRIu64 " bytes from offset %" PRIu64 ") cut out",
           sn[i].no, sn[i].bad, sn[i].bad == 1 ? "" : "s", sn[i].bad_bytes, sn[i].bad_from);
   int marked = 0;
@@ -238,13 +247,13 @@ static void account(struct retryq *q, const struct seen *sn, size_t n, struct re
     } else if (s->raw < ms->size) {
       say(q, "segment %016" PRIx64 ".seg was cut short: %" PRIu64 " bytes of %" PRIu64, ms->no, s->raw, ms->size);
       rep->short_segments++;
-    } else if (!(s->bad && s->bad_from >= ms->size)) {
+    } else if (!(s->bad && s->bad_from >= ms->size) || s == t) {
       beyond = 0;
     }
     if (beyond) q->dmg.unnamed = 1;
   }
   for (size_t k = 0; k < n; k++)
-    if (sn[k].bad && (!last || sn[k].no > last->no)) q->dmg.unnamed = 1; /* newer than the manifest */
+    if (sn[k].bad && &sn[k] != t && (!last || sn[k].no > last->no)) q->dmg.unnamed = 1; /* newer than the manifest */
   for (size_t i = 0; i < m.nents; i++) {
     struct manifest_entry *e = &m.ents[i];
     if (rq_find(q, e->seq) || done_seen(q, e->seq)) continue;
@@ -322,7 +331,7 @@ int rq_manifest_write(struct retryq *q, int clean, char *err, size_t errsz)
   pthread_mutex_lock(&q->mu);
   if (rc) {
     q->man_due = 1;
-  } else {
+  } else if (n) {
     memmove(q->unlinks, q->unlinks + n, (q->nunlinks - n) * sizeof *q->unlinks);
     q->nunlinks -= n;
   }
