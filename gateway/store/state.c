@@ -3,7 +3,7 @@
  *   VERSION     "binhook-state N\n", written once when the directory is new
  *   lock        flock()ed by the binhook using the directory; holds its pid
  *   checkpoint  one line of JSON: {"file":..,"pos":..,"gtid":..,"saved":..}
- *   queue/      the retry queue (retryq.c)
+ *   queue/      the retry queue: its segments and MANIFEST (retryq.h)
  *
  * Every file but the lock is replaced whole through state_write_file, so a
  * reader never sees half of one. */
