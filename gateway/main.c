@@ -15,6 +15,7 @@ static const struct command {
     {"test", cmd_test, "dry run: which rules match events, and the exact requests they would send"},
     {"tail", cmd_tail, "print canonical change events as NDJSON, from a live server or binlog files"},
     {"dlq", cmd_dlq, "the dead letters: list, show, replay or drop deliveries that could not be made"},
+    {"queue", cmd_queue, "check the retry queue of a state directory offline: segments, records, what was lost"},
     {"status", cmd_status, "ask the running daemon how it is: streaming, checkpoint, queue, endpoints"},
     {"snapshot", cmd_snapshot, "ask the running daemon to read tables again as snapshot events"},
     {"doctor", cmd_doctor, "check the server's settings and the user's privileges; say what to change"},

@@ -7,6 +7,7 @@
  *   intake.c    changes taken from the source's queue, backpressure
  *   sched.c     deliveries made from matches and driven through the engine
  *   spool.c     deliveries written to and read back from the retry queue
+ *   heal.c      a damaged retry queue made whole again from the binlog
  *   marks.c     the checkpoint rule (no libevent: unit-tested alone)
  *   job.c       a delivery's life cycle as a state machine
  *   lane.c      one endpoint at run time

@@ -29,6 +29,8 @@ static int pick_one(void *arg, const struct retryq_rec *rec)
   c->rule = xstrdup(rec->rule);
   c->id = xstrdup(rec->id);
   c->reason = rec->reason ? xstrdup(rec->reason) : NULL;
+  c->binlog = rec->binlog ? xstrdup(rec->binlog) : NULL;
+  c->gtid = rec->gtid ? xstrdup(rec->gtid) : NULL;
   c->payload = NULL;
   c->payloadlen = 0;
   if (rec->okey) {

@@ -22,8 +22,8 @@
  *
  * job_move is the one way to change a job's state; it asserts that the move
  * is legal, so a scheduling bug stops the daemon at once instead of losing
- * a delivery quietly. Who owns what: a job owns its id, its ordering key and
- * its request while it holds one (q); the scheduler (sched.h) owns jobs. */
+ * a delivery quietly. Who owns what: a job owns its id, its ordering key, its
+ * change's binlog file and GTID, and its request while it holds one (q); the scheduler (sched.h) owns jobs. */
 #ifndef BH_JOB_H
 #define BH_JOB_H
 
@@ -56,6 +56,9 @@ struct job {
   char *okey;           /* its key in the order map, or NULL when unordered */
   size_t okeylen;
   struct mark *mark;    /* the checkpoint mark it holds, NULL once released */
+  char *binlog;         /* its change's binlog file (NULL: a snapshot row), for the queue's low-water mark */
+  uint64_t binlog_pos;  /* where that change's transaction starts */
+  char *gtid;           /* its change's GTID, or NULL */
   uint64_t seq;         /* its number in the retry queue; 0 while not written */
   uint64_t ticket;      /* the queue's ticket of its last record, made durable when */
   int dead;             /* going to the dead letters */

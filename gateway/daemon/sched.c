@@ -117,6 +117,8 @@ void sched_job_free(struct daemon *dm, struct job *j)
   lane_live_del(j->lane, j);
   free(j->okey);
   free(j->id);
+  free(j->binlog);
+  free(j->gtid);
   wait_unlink(dm, j);
   if (j->aprev) j->aprev->anext = j->anext;
   else dm->all = j->anext;
@@ -172,6 +174,11 @@ void sched_make(struct daemon *dm, struct ruleset *rs, const struct rule *rule, 
   dm->inmem++;
   j->rs = ruleset_ref(rs);
   j->mark = mark ? mark : marks_hold(&dm->marks);
+  if (e->type != EVENT_SNAPSHOT && e->position.file[0]) { /* reading the binlog again from here makes it again */
+    j->binlog = xstrdup(e->position.file);
+    j->binlog_pos = e->tx_pos;
+    j->gtid = e->position.gtid[0] ? xstrdup(e->position.gtid) : NULL;
+  }
   spool_fresh_add(dm, j);
   if (bad) {
     char why[1100];
@@ -213,6 +220,9 @@ struct job *sched_job_of_rec(struct daemon *dm, const struct retryq_rec *rec, ui
   j->attempts = attempts;
   j->first = (time_t)rec->created;
   j->seq = rec->seq;
+  j->binlog = rec->binlog ? xstrdup(rec->binlog) : NULL;
+  j->binlog_pos = rec->binlog_pos;
+  j->gtid = rec->gtid ? xstrdup(rec->gtid) : NULL;
   if (rec->okey) {
     j->okey = xmalloc(rec->okeylen + 1);
     memcpy(j->okey, rec->okey, rec->okeylen + 1);

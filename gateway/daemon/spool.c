@@ -60,6 +60,9 @@ void spool_spill(struct daemon *dm, struct job *j, int64_t due)
   rec.due = due;
   rec.payload = payload.p;
   rec.payloadlen = payload.len;
+  rec.binlog = j->binlog;
+  rec.binlog_pos = j->binlog_pos;
+  rec.gtid = j->gtid;
   uint64_t t = retryq_add(dm->dq, &rec);
   j->seq = rec.seq;
   buf_free(&payload);

@@ -1,6 +1,7 @@
 /* startup.c - see startup.h. */
 #include "daemon/startup.h"
 #include "daemon/daemon.h"
+#include "daemon/heal.h"
 #include "match/rules.h"
 #include "snapshot/snapshot.h"
 #include "source/options.h"
@@ -31,10 +32,13 @@ int startup_state(struct daemon *dm)
     log_error("cannot start: %s", err);
     return 1;
   }
-  if (rep.bad_records)
-    log_error("the retry queue in '%s' was damaged (a torn write or a disk error): %zu damaged record%s, %" PRIu64
-              " bytes, were cut out; every intact record was kept",
-              qdir, rep.bad_records, rep.bad_records == 1 ? "" : "s", rep.bad_bytes);
+  const struct retryq_damage *dg = retryq_damage(dm->dq);
+  if (dg) {
+    for (size_t i = 0; i < dg->nwhat; i++) log_error("the retry queue in '%s' is damaged: %s", qdir, dg->what[i]);
+    log_error("the retry queue in '%s' was damaged (a torn write, a disk error, a file removed): every intact "
+              "record was kept; %zu waiting deliveries named in its manifest were lost%s",
+              qdir, dg->nlost, dg->unnamed ? ", and maybe more that it cannot name" : "");
+  }
   dm->queue_live = rep.live;
   dm->queue_dead = rep.dead;
   return 0;
@@ -287,6 +291,10 @@ int startup_source(struct daemon *dm)
     log_error("%s", err);
     conn_opts_free(&p.so.conn);
     return bad;
+  }
+  if (heal_start(dm, &p.so, p.from_cp)) {
+    conn_opts_free(&p.so.conn);
+    return 1;
   }
   p.mode = cfg->source.snapshot;
   /* The initial snapshot: taken when [source] snapshot asks for it and

@@ -1,8 +1,8 @@
 /* startup.h - where the daemon starts reading, and the parts it reads
  * with: the state directory and its lock, the retry queue (read back; a
- * damaged one is cut to its intact records), the start position (--from,
- * else the checkpoint, else [source] start), the initial snapshot when one
- * is asked for, resumed or needed, and the source. The start is saved as
+ * damaged one is cut to its intact records and healed: heal.h), the start
+ * position (--from, else the checkpoint, else [source] start), the initial
+ * snapshot when one is asked for, resumed or needed, and the source. The start is saved as
  * the checkpoint at once, so that a crash before the first commit resumes
  * there and not at a later end (a start at a GTID is saved as that GTID
  * until the first boundary). A damaged checkpoint is never guessed past:

@@ -7,7 +7,7 @@
  * Every delivery in the queue has an item in memory (metadata, no payload):
  * a hash by seq for lookups and a list in seq order for retryq_list. The
  * payload stays on disk until retryq_read asks for it. */
-#include "store/retryq.h"
+#include "store/retryq_int.h"
 
 #include "util/buf.h"
 #include "util/lpcodec.h"
@@ -26,74 +26,6 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#define MAGIC 0x31514842u /* "BHQ1" little-endian */
-#define HDR 12            /* magic, body length, CRC-32 of the body */
-#define MAX_BODY (1u << 30)
-#define DEFAULT_SEGMENT (64ull << 20)
-
-/* R_SEQ opens every segment: the next seq at its creation, so that seqs
- * are never given twice even when every record that used them is gone. */
-enum rec_type { R_ADD = 1, R_ATTEMPT, R_DEAD, R_REVIVE, R_DONE, R_SEQ };
-
-struct item {
-  struct retryq_rec r; /* payload NULL */
-  uint64_t segno;     /* where its latest ADD record is; segno 0: not written yet */
-  uint64_t off;
-  uint32_t len;       /* the whole record, header included */
-  char *mem;          /* the payload until the record is written */
-  size_t memlen;
-  struct item *prev, *next; /* seq order */
-};
-
-struct seg {
-  uint64_t no;
-  uint64_t size;
-  size_t live;        /* items whose ADD is here */
-  uint64_t live_bytes;
-};
-
-/* An ADD record inside a batch, placed once the batch is written. */
-struct placed {
-  uint64_t seq;
-  uint64_t off; /* in the batch */
-  uint32_t len;
-};
-
-struct retryq {
-  char *dir;
-  struct retryq_opts o;
-  int readonly;
-  pthread_mutex_t mu;
-  pthread_cond_t wake, written;
-  pthread_t writer;
-  int started, stop;
-
-  /* items */
-  struct item **tab;
-  size_t cap, n, ndead;
-  struct item *head, *tail;
-  uint64_t next_seq;
-
-  /* segments, oldest first; the last is the one appended to */
-  struct seg *segs;
-  size_t nsegs;
-  int active_fd;
-
-  /* records encoded, not yet taken by the writer */
-  struct buf pend;
-  struct placed *pplaced;
-  size_t npplaced, pplaced_cap;
-  uint64_t submitted, durable; /* tickets */
-  uint64_t batch_bytes;        /* taken by the writer, not yet written */
-
-  struct checkpoint cp;
-  uint64_t cp_ticket;
-  uint64_t cp_gen, cp_saved; /* checkpoints asked for, the last one saved */
-
-  char error[4400]; /* why writing fails now; "" when it works */
-  int notify[2];
-};
-
 void retryq_rec_free(struct retryq_rec *r)
 {
   free(r->endpoint);
@@ -102,6 +34,8 @@ void retryq_rec_free(struct retryq_rec *r)
   free(r->okey);
   free(r->reason);
   free(r->payload);
+  free(r->binlog);
+  free(r->gtid);
   memset(r, 0, sizeof *r);
 }
 
@@ -109,7 +43,7 @@ void retryq_rec_free(struct retryq_rec *r)
 
 static size_t slot_of(uint64_t seq, size_t cap) { return (size_t)((seq * 0x9E3779B97F4A7C15ull) >> 17) & (cap - 1); }
 
-static struct item *find(struct retryq *q, uint64_t seq)
+struct item *rq_find(struct retryq *q, uint64_t seq)
 {
   if (!q->cap) return NULL;
   for (size_t i = slot_of(seq, q->cap);; i = (i + 1) & (q->cap - 1)) {
@@ -174,7 +108,7 @@ static void unplace(struct retryq *q, struct item *it)
   it->segno = 0;
 }
 
-static void place(struct retryq *q, struct item *it, uint64_t segno, uint64_t off, uint32_t len)
+void rq_place(struct retryq *q, struct item *it, uint64_t segno, uint64_t off, uint32_t len)
 {
   unplace(q, it);
   free(it->mem);
@@ -188,7 +122,7 @@ static void place(struct retryq *q, struct item *it, uint64_t segno, uint64_t of
   it->len = len;
 }
 
-static void item_link(struct retryq *q, struct item *it)
+void rq_item_link(struct retryq *q, struct item *it)
 {
   /* seqs come in increasing order, except for copies read at open */
   struct item *after = q->tail;
@@ -203,7 +137,7 @@ static void item_link(struct retryq *q, struct item *it)
   if (it->r.dead) q->ndead++;
 }
 
-static void item_drop(struct retryq *q, struct item *it)
+void rq_item_drop(struct retryq *q, struct item *it)
 {
   unplace(q, it);
   tab_del(q, it->r.seq);
@@ -243,7 +177,7 @@ static void end_rec(struct buf *b, size_t at)
 /* The CRC of a record covers the segment and the offset it is written at
  * too, so that a record that happens to sit inside another's payload (row
  * data can hold anything) is never taken for a real one. */
-static uint32_t record_crc(const unsigned char *body, size_t n, uint64_t segno, uint64_t off)
+uint32_t rq_record_crc(const unsigned char *body, size_t n, uint64_t segno, uint64_t off)
 {
   unsigned char where[16];
   for (int i = 0; i < 8; i++) {
@@ -256,11 +190,11 @@ static uint32_t record_crc(const unsigned char *body, size_t n, uint64_t segno, 
 
 /* Writes the CRCs of the records in [p, p+n), which go to segment segno at
  * offset off. */
-static void seal(unsigned char *p, size_t n, uint64_t segno, uint64_t off)
+void rq_seal(unsigned char *p, size_t n, uint64_t segno, uint64_t off)
 {
   for (size_t o = 0; o + HDR <= n;) {
     uint32_t len = le32(p + o + 4);
-    uint32_t crc = record_crc(p + o + HDR, len, segno, off + o);
+    uint32_t crc = rq_record_crc(p + o + HDR, len, segno, off + o);
     for (int i = 0; i < 4; i++) p[o + 8 + i] = (unsigned char)(crc >> (8 * i));
     o += HDR + len;
   }
@@ -281,20 +215,24 @@ static void encode_add(struct buf *b, const struct retryq_rec *r, const char *pa
   lp_put_field(b, r->okey, r->okeylen);
   lp_put_str(b, r->reason);
   lp_put_field(b, payload ? payload : "", payloadlen);
+  unsigned char ext = EXT_V1;
+  buf_add(b, &ext, 1);
+  lp_put_str(b, r->binlog);
+  lp_put_u64(b, r->binlog_pos);
+  lp_put_str(b, r->gtid);
   end_rec(b, at);
 }
 
-/* The body of a record; with want_payload the payload too. */
-struct decoded {
-  enum rec_type type;
-  uint64_t seq;
-  struct retryq_rec r; /* ADD */
-  uint32_t attempts;  /* ATTEMPT */
-  int64_t t;          /* ATTEMPT due, DEAD at, REVIVE due */
-  char *reason;       /* DEAD */
-};
+/* Skips a field without copying it. */
+static void skip_field(struct lp_reader *rd)
+{
+  uint32_t n = lp_get_u32(rd);
+  if (n == LP_ABSENT || rd->bad) return;
+  if ((size_t)(rd->end - rd->p) < n) rd->bad = 1;
+  else rd->p += n;
+}
 
-static int decode(const unsigned char *body, size_t n, struct decoded *d, int want_payload)
+int rq_decode(const unsigned char *body, size_t n, struct decoded *d, int want_payload)
 {
   struct lp_reader rd;
   lp_reader_init(&rd, body, n);
@@ -317,6 +255,13 @@ static int decode(const unsigned char *body, size_t n, struct decoded *d, int wa
     if (want_payload) {
       d->r.payload = lp_get_field(&rd, &d->r.payloadlen);
       if (!d->r.payload && !rd.bad) d->r.payload = xstrdup("");
+    } else {
+      skip_field(&rd);
+    }
+    if (rd.p < rd.end && lp_get_u8(&rd) == EXT_V1) { /* a newer extension is not ours to read */
+      d->r.binlog = lp_get_field(&rd, NULL);
+      d->r.binlog_pos = lp_get_u64(&rd);
+      d->r.gtid = lp_get_field(&rd, NULL);
     }
     if (!rd.bad && (!d->r.endpoint || !d->r.rule || !d->r.id)) rd.bad = 1;
     break;
@@ -329,8 +274,10 @@ static int decode(const unsigned char *body, size_t n, struct decoded *d, int wa
     d->reason = lp_get_field(&rd, NULL);
     break;
   case R_REVIVE: d->t = (int64_t)lp_get_u64(&rd); break;
-  case R_DONE:
-  case R_SEQ: break;
+  case R_DONE: break;
+  case R_SEQ:
+    if (rd.p < rd.end && lp_get_u8(&rd) == EXT_V1) d->prev = lp_get_u64(&rd);
+    break;
   default: rd.bad = 1;
   }
   if (rd.bad) {
@@ -349,153 +296,16 @@ static int cmp_u64(const void *a, const void *b)
   return x < y ? -1 : x > y;
 }
 
-static void seg_path(const struct retryq *q, uint64_t no, char *out, size_t n)
+void rq_seg_path(const struct retryq *q, uint64_t no, char *out, size_t n)
 {
   snprintf(out, n, "%s/%016" PRIx64 ".seg", q->dir, no);
-}
-
-static int read_all(const char *path, struct buf *out, char *err, size_t errsz)
-{
-  char eb[128];
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return bh_err(err, errsz, "cannot open '%s': %s", path, bh_strerror(errno, eb, sizeof eb));
-  char chunk[1 << 16];
-  for (;;) {
-    ssize_t r = read(fd, chunk, sizeof chunk);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) {
-      int e = errno;
-      close(fd);
-      return bh_err(err, errsz, "cannot read '%s': %s", path, bh_strerror(e, eb, sizeof eb));
-    }
-    if (!r) break;
-    buf_add(out, chunk, (size_t)r);
-  }
-  close(fd);
-  return 0;
-}
-
-/* A good record at p (n bytes left), at offset off of segment segno: its
- * whole length, or 0. */
-static size_t good_record(const unsigned char *p, size_t n, uint64_t segno, uint64_t off)
-{
-  if (n < HDR || le32(p) != MAGIC) return 0;
-  uint32_t len = le32(p + 4);
-  if (len > MAX_BODY || len > n - HDR || len < 9) return 0;
-  return record_crc(p + HDR, len, segno, off) == le32(p + 8) ? HDR + (size_t)len : 0;
-}
-
-static void apply(struct retryq *q, const struct decoded *d, uint64_t segno, uint64_t off, uint32_t len)
-{
-  struct item *it = find(q, d->seq);
-  if (d->seq >= q->next_seq) q->next_seq = d->seq + 1;
-  switch (d->type) {
-  case R_ADD:
-    if (it) { /* a copy made by compaction: it replaces the older one */
-      if (it->r.dead) q->ndead--;
-      retryq_rec_free(&it->r);
-    } else {
-      it = xcalloc(1, sizeof *it);
-      it->r.seq = d->seq;
-      it->r = d->r;
-      item_link(q, it);
-      place(q, it, segno, off, len);
-      return;
-    }
-    it->r = d->r;
-    if (it->r.dead) q->ndead++;
-    place(q, it, segno, off, len);
-    return;
-  case R_ATTEMPT:
-    if (!it) return;
-    it->r.attempts = d->attempts;
-    it->r.due = d->t;
-    return;
-  case R_DEAD:
-    if (!it) return;
-    if (!it->r.dead) q->ndead++;
-    it->r.dead = 1;
-    it->r.dead_at = d->t;
-    free(it->r.reason);
-    it->r.reason = d->reason ? xstrdup(d->reason) : NULL;
-    return;
-  case R_REVIVE:
-    if (!it) return;
-    if (it->r.dead) q->ndead--;
-    it->r.dead = 0;
-    it->r.attempts = 0;
-    it->r.due = d->t;
-    return;
-  case R_DONE:
-    if (it) item_drop(q, it);
-    return;
-  case R_SEQ: return; /* next_seq moved above */
-  }
-}
-
-/* Reads one segment; damaged parts are skipped (and, unless readonly, cut
- * out of the file, which is rewritten with its good records only). */
-static int load_segment(struct retryq *q, uint64_t no, struct retryq_report *rep, char *err, size_t errsz)
-{
-  char path[4096];
-  seg_path(q, no, path, sizeof path);
-  struct buf raw = BUF_INIT, good = BUF_INIT;
-  if (read_all(path, &raw, err, errsz)) return -1;
-  q->segs = xrealloc(q->segs, (q->nsegs + 1) * sizeof *q->segs);
-  q->segs[q->nsegs++] = (struct seg){.no = no};
-  const unsigned char *p = (const unsigned char *)raw.p;
-  size_t n = raw.len, o = 0;
-  int damaged = 0;
-  while (o < n) {
-    size_t len = good_record(p + o, n - o, no, o);
-    if (!len) {
-      /* skip to the next good record, if any */
-      size_t from = o;
-      for (o++; o < n && !good_record(p + o, n - o, no, o); o++) {}
-      rep->bad_records++;
-      rep->bad_bytes += o - from;
-      damaged = 1;
-      continue;
-    }
-    struct decoded d;
-    if (decode(p + o + HDR, len - HDR, &d, 0)) { /* a good CRC over a body it cannot read: a newer format? */
-      rep->bad_records++;
-      rep->bad_bytes += len;
-      damaged = 1;
-      o += len;
-      continue;
-    }
-    /* where it stays: in the file as it is (readonly), or in the file
-     * rewritten with the good records only */
-    uint64_t at = q->readonly ? o : good.len;
-    size_t gat = good.len;
-    buf_add(&good, p + o, len);
-    seal((unsigned char *)good.p + gat, len, no, gat);
-    apply(q, &d, no, at, (uint32_t)len);
-    free(d.reason);
-    o += len;
-  }
-  q->segs[q->nsegs - 1].size = good.len;
-  int rc = 0;
-  if (!good.len && !q->readonly) { /* nothing in it (a start that wrote nothing, or all damaged) */
-    unlink(path);
-    q->nsegs--;
-    damaged = 0;
-  }
-  if (damaged && !q->readonly) { /* the good records only, replacing the file atomically */
-    const char *name = strrchr(path, '/') + 1;
-    if (state_write_file(q->dir, name, good.p, good.len, err, errsz)) rc = -1;
-  }
-  buf_free(&raw);
-  buf_free(&good);
-  return rc;
 }
 
 static int open_segment(struct retryq *q, char *err, size_t errsz)
 {
   char path[4096], eb[128];
   uint64_t no = q->nsegs ? q->segs[q->nsegs - 1].no + 1 : 1;
-  seg_path(q, no, path, sizeof path);
+  rq_seg_path(q, no, path, sizeof path);
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) return bh_err(err, errsz, "cannot create queue segment '%s': %s", path, bh_strerror(errno, eb, sizeof eb));
   if (state_sync_dir(q->dir, err, errsz)) {
@@ -504,12 +314,15 @@ static int open_segment(struct retryq *q, char *err, size_t errsz)
     return -1;
   }
   pthread_mutex_lock(&q->mu);
-  uint64_t next = q->next_seq;
+  uint64_t next = q->next_seq, prev = q->nsegs ? q->segs[q->nsegs - 1].no : 0;
   pthread_mutex_unlock(&q->mu);
   struct buf mark = BUF_INIT;
   size_t at = begin_rec(&mark, R_SEQ, next);
+  unsigned char ext = EXT_V1;
+  buf_add(&mark, &ext, 1);
+  lp_put_u64(&mark, prev);
   end_rec(&mark, at);
-  seal((unsigned char *)mark.p, mark.len, no, 0);
+  rq_seal((unsigned char *)mark.p, mark.len, no, 0);
   if (bh_write_all(fd, mark.p, mark.len) || fdatasync(fd)) {
     bh_err(err, errsz, "cannot write queue segment '%s': %s", path, bh_strerror(errno, eb, sizeof eb));
     buf_free(&mark);
@@ -522,6 +335,7 @@ static int open_segment(struct retryq *q, char *err, size_t errsz)
   pthread_mutex_lock(&q->mu);
   q->segs = xrealloc(q->segs, (q->nsegs + 1) * sizeof *q->segs);
   q->segs[q->nsegs++] = (struct seg){.no = no, .size = mark.len};
+  q->man_due = 1;
   pthread_mutex_unlock(&q->mu);
   buf_free(&mark);
   return 0;
@@ -533,6 +347,7 @@ struct retryq *retryq_open(const char *dir, const struct retryq_opts *o, int rea
                          char *err, size_t errsz)
 {
   char eb[128];
+  int rc;
   struct retryq_report rep;
   memset(&rep, 0, sizeof rep);
   if (!readonly && mkdir(dir, 0700) && errno != EEXIST) {
@@ -569,8 +384,7 @@ struct retryq *retryq_open(const char *dir, const struct retryq_opts *o, int rea
   }
   closedir(dh);
   if (nnos) qsort(nos, nnos, sizeof *nos, cmp_u64);
-  for (size_t i = 0; i < nnos; i++)
-    if (load_segment(q, nos[i], &rep, err, errsz)) goto fail;
+  if (rq_load(q, nos, nnos, &rep, err, errsz)) goto fail;
   free(nos);
   nos = NULL;
   rep.segments = q->nsegs;
@@ -588,6 +402,10 @@ struct retryq *retryq_open(const char *dir, const struct retryq_opts *o, int rea
     fcntl(q->notify[i], F_SETFD, FD_CLOEXEC);
   }
   if (open_segment(q, err, errsz)) goto fail;
+  pthread_mutex_lock(&q->mu);
+  rc = q->man_hold ? 0 : rq_manifest_write(q, 0, err, errsz);
+  pthread_mutex_unlock(&q->mu);
+  if (rc) goto fail;
   if (pthread_create(&q->writer, NULL, writer_main, q)) {
     bh_err(err, errsz, "cannot start the queue writer thread");
     goto fail;
@@ -629,15 +447,15 @@ static void compact(struct retryq *q, struct buf *batch, struct placed **pl, siz
       if ((s->live_bytes * 4 > s->size && garbage < live) || *npl) return;
       /* copy its live records forward; it goes once they are durable */
       char path[4096];
-      seg_path(q, s->no, path, sizeof path);
+      rq_seg_path(q, s->no, path, sizeof path);
       int fd = open(path, O_RDONLY | O_CLOEXEC);
       if (fd < 0) return;
       for (struct item *it = q->head; it; it = it->next) {
         if (it->segno != s->no) continue;
         char *raw = xmalloc(it->len);
         struct decoded d;
-        if (pread(fd, raw, it->len, (off_t)it->off) != (ssize_t)it->len || !good_record((unsigned char *)raw, it->len, s->no, it->off) ||
-            decode((unsigned char *)raw + HDR, it->len - HDR, &d, 1)) {
+        if (pread(fd, raw, it->len, (off_t)it->off) != (ssize_t)it->len || !rq_good_record((unsigned char *)raw, it->len, s->no, it->off) ||
+            rq_decode((unsigned char *)raw + HDR, it->len - HDR, &d, 1)) {
           free(raw);
           close(fd);
           return; /* leave it; the segment stays */
@@ -655,9 +473,11 @@ static void compact(struct retryq *q, struct buf *batch, struct placed **pl, siz
       close(fd);
       return;
     }
-    char path[4096];
-    seg_path(q, s->no, path, sizeof path);
-    unlink(path);
+    /* deleted once a manifest without it is written: a listed segment
+     * that is not there is damage */
+    q->unlinks = xrealloc(q->unlinks, (q->nunlinks + 1) * sizeof *q->unlinks);
+    q->unlinks[q->nunlinks++] = s->no;
+    q->man_due = 1;
     memmove(q->segs, q->segs + 1, (q->nsegs - 1) * sizeof *q->segs);
     q->nsegs--;
   }
@@ -705,6 +525,15 @@ static void *writer_main(void *arg)
       batch_ticket = q->submitted;
       q->batch_bytes = batch.len;
     }
+    if (q->man_due && !q->man_hold) {
+      if (rq_manifest_write(q, 0, err, sizeof err)) {
+        if (failed(q, err)) break;
+      } else if (q->error[0]) {
+        q->error[0] = 0;
+        notify(q);
+      }
+      continue;
+    }
     int cp_due = q->cp_gen > q->cp_saved && q->durable >= q->cp_ticket && !batch.len;
     if (!batch.len && !cp_due) {
       if (q->stop) break;
@@ -721,6 +550,8 @@ static void *writer_main(void *arg)
         if (failed(q, err)) break;
       } else {
         q->cp_saved = gen;
+        q->cp_pos = cp.pos;
+        q->has_cp = 1;
         if (q->error[0]) q->error[0] = 0;
         notify(q);
         pthread_cond_broadcast(&q->written);
@@ -743,11 +574,11 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&q->mu);
       }
     }
-    if (!rc) seal((unsigned char *)batch.p, batch.len, segno, at);
+    if (!rc) rq_seal((unsigned char *)batch.p, batch.len, segno, at);
     if (!rc && (bh_write_all(q->active_fd, batch.p, batch.len) || fdatasync(q->active_fd))) {
       int e = errno;
       char path[4096];
-      seg_path(q, segno, path, sizeof path);
+      rq_seg_path(q, segno, path, sizeof path);
       snprintf(err, sizeof err, "cannot write queue segment '%s': %s", path, bh_strerror(e, eb, sizeof eb));
       /* cut off what may have been written, so that the next try appends
        * whole records only */
@@ -762,8 +593,8 @@ static void *writer_main(void *arg)
     struct seg *s = seg_of(q, segno);
     s->size = at + batch.len;
     for (size_t i = 0; i < npl; i++) {
-      struct item *it = find(q, pl[i].seq);
-      if (it) place(q, it, segno, at + pl[i].off, pl[i].len);
+      struct item *it = rq_find(q, pl[i].seq);
+      if (it) rq_place(q, it, segno, at + pl[i].off, pl[i].len);
     }
     npl = 0;
     batch.len = 0;
@@ -813,10 +644,13 @@ uint64_t retryq_add(struct retryq *q, struct retryq_rec *r)
   it->r.dead = r->dead;
   it->r.dead_at = r->dead_at;
   it->r.reason = r->reason ? xstrdup(r->reason) : NULL;
+  it->r.binlog = r->binlog ? xstrdup(r->binlog) : NULL;
+  it->r.binlog_pos = r->binlog_pos;
+  it->r.gtid = r->gtid ? xstrdup(r->gtid) : NULL;
   it->mem = xmalloc(r->payloadlen + 1);
   if (r->payloadlen) memcpy(it->mem, r->payload, r->payloadlen);
   it->memlen = r->payloadlen;
-  item_link(q, it);
+  rq_item_link(q, it);
   size_t at = q->pend.len;
   encode_add(&q->pend, r, r->payload, r->payloadlen);
   if (q->npplaced == q->pplaced_cap) {
@@ -830,7 +664,7 @@ uint64_t retryq_add(struct retryq *q, struct retryq_rec *r)
 uint64_t retryq_attempt(struct retryq *q, uint64_t seq, uint32_t attempts, int64_t due)
 {
   pthread_mutex_lock(&q->mu);
-  struct item *it = find(q, seq);
+  struct item *it = rq_find(q, seq);
   if (it) {
     it->r.attempts = attempts;
     it->r.due = due;
@@ -845,7 +679,7 @@ uint64_t retryq_attempt(struct retryq *q, uint64_t seq, uint32_t attempts, int64
 uint64_t retryq_dead(struct retryq *q, uint64_t seq, int64_t when, const char *reason)
 {
   pthread_mutex_lock(&q->mu);
-  struct item *it = find(q, seq);
+  struct item *it = rq_find(q, seq);
   if (it) {
     if (!it->r.dead) q->ndead++;
     it->r.dead = 1;
@@ -863,7 +697,7 @@ uint64_t retryq_dead(struct retryq *q, uint64_t seq, int64_t when, const char *r
 uint64_t retryq_revive(struct retryq *q, uint64_t seq, int64_t due)
 {
   pthread_mutex_lock(&q->mu);
-  struct item *it = find(q, seq);
+  struct item *it = rq_find(q, seq);
   if (it) {
     if (it->r.dead) q->ndead--;
     it->r.dead = 0;
@@ -879,8 +713,8 @@ uint64_t retryq_revive(struct retryq *q, uint64_t seq, int64_t due)
 uint64_t retryq_done(struct retryq *q, uint64_t seq)
 {
   pthread_mutex_lock(&q->mu);
-  struct item *it = find(q, seq);
-  if (it) item_drop(q, it);
+  struct item *it = rq_find(q, seq);
+  if (it) rq_item_drop(q, it);
   size_t at = begin_rec(&q->pend, R_DONE, seq);
   end_rec(&q->pend, at);
   return submitted(q);
@@ -940,7 +774,7 @@ int retryq_read(struct retryq *q, uint64_t seq, struct retryq_rec *out, char *er
 {
   memset(out, 0, sizeof *out);
   pthread_mutex_lock(&q->mu);
-  struct item *it = find(q, seq);
+  struct item *it = rq_find(q, seq);
   if (it && it->mem) { /* not written yet: from memory */
     out->seq = seq;
     out->endpoint = xstrdup(it->r.endpoint);
@@ -957,6 +791,9 @@ int retryq_read(struct retryq *q, uint64_t seq, struct retryq_rec *out, char *er
     out->dead = it->r.dead;
     out->dead_at = it->r.dead_at;
     out->reason = it->r.reason ? xstrdup(it->r.reason) : NULL;
+    out->binlog = it->r.binlog ? xstrdup(it->r.binlog) : NULL;
+    out->binlog_pos = it->r.binlog_pos;
+    out->gtid = it->r.gtid ? xstrdup(it->r.gtid) : NULL;
     out->payload = xmalloc(it->memlen + 1);
     memcpy(out->payload, it->mem, it->memlen);
     out->payload[it->memlen] = 0;
@@ -979,7 +816,7 @@ static int read_placed(struct retryq *q, uint64_t seq, struct retryq_rec *out, c
   char path[4096], eb[128];
   pthread_mutex_lock(&q->mu);
   struct item *it;
-  it = find(q, seq);
+  it = rq_find(q, seq);
   if (!it || !it->segno) {
     pthread_mutex_unlock(&q->mu);
     return bh_err(err, errsz, "no delivery %" PRIu64 " in the queue", seq);
@@ -996,7 +833,7 @@ static int read_placed(struct retryq *q, uint64_t seq, struct retryq_rec *out, c
   pthread_mutex_unlock(&q->mu);
   /* compaction may move the record meanwhile, but it never deletes a
    * segment holding a live record before the copy is durable */
-  seg_path(q, segno, path, sizeof path);
+  rq_seg_path(q, segno, path, sizeof path);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0 && errno == ENOENT) {
     free(reason);
@@ -1007,8 +844,8 @@ static int read_placed(struct retryq *q, uint64_t seq, struct retryq_rec *out, c
   int e = errno;
   if (fd >= 0) close(fd);
   struct decoded d;
-  if (got != (ssize_t)len || !good_record((unsigned char *)raw, len, segno, off) ||
-      decode((unsigned char *)raw + HDR, len - HDR, &d, 1) || d.type != R_ADD) {
+  if (got != (ssize_t)len || !rq_good_record((unsigned char *)raw, len, segno, off) ||
+      rq_decode((unsigned char *)raw + HDR, len - HDR, &d, 1) || d.type != R_ADD) {
     free(raw);
     free(reason);
     if (got < 0) return bh_err(err, errsz, "cannot read '%s': %s", path, bh_strerror(e, eb, sizeof eb));
@@ -1030,7 +867,7 @@ void retryq_list_seqs(struct retryq *q, const uint64_t *seqs, size_t n, int (*fn
 {
   for (size_t i = 0; i < n; i++) {
     pthread_mutex_lock(&q->mu);
-    struct item *it = find(q, seqs[i]);
+    struct item *it = rq_find(q, seqs[i]);
     struct retryq_rec copy;
     memset(&copy, 0, sizeof copy);
     if (it) {
@@ -1039,6 +876,8 @@ void retryq_list_seqs(struct retryq *q, const uint64_t *seqs, size_t n, int (*fn
       copy.rule = xstrdup(it->r.rule);
       copy.id = xstrdup(it->r.id);
       copy.reason = it->r.reason ? xstrdup(it->r.reason) : NULL;
+      copy.binlog = it->r.binlog ? xstrdup(it->r.binlog) : NULL;
+      copy.gtid = it->r.gtid ? xstrdup(it->r.gtid) : NULL;
       if (it->r.okey) {
         copy.okey = xmalloc(it->r.okeylen + 1);
         memcpy(copy.okey, it->r.okey, it->r.okeylen + 1);
@@ -1114,13 +953,23 @@ int retryq_close(struct retryq *q, double timeout, char *err, size_t errsz)
     pthread_cond_signal(&q->wake);
     pthread_mutex_unlock(&q->mu);
     pthread_join(q->writer, NULL);
+    pthread_mutex_lock(&q->mu);
+    /* the manifest of a stop: everything is in it */
+    if (!rc && !q->man_hold && rq_manifest_write(q, 1, err, errsz)) rc = -1;
+    pthread_mutex_unlock(&q->mu);
   }
   if (q->active_fd >= 0) close(q->active_fd);
   for (int i = 0; i < 2; i++)
     if (q->notify[i] >= 0) close(q->notify[i]);
-  while (q->head) item_drop(q, q->head);
+  while (q->head) rq_item_drop(q, q->head);
   free(q->tab);
   free(q->segs);
+  free(q->unlinks);
+  free(q->done_seen);
+  for (size_t i = 0; i < q->dmg.nwhat; i++) free(q->dmg.what[i]);
+  free(q->dmg.what);
+  for (size_t i = 0; i < q->dmg.nlost; i++) manifest_entry_free(&q->dmg.lost[i]);
+  free(q->dmg.lost);
   buf_free(&q->pend);
   free(q->pplaced);
   pthread_mutex_destroy(&q->mu);
@@ -1129,4 +978,16 @@ int retryq_close(struct retryq *q, double timeout, char *err, size_t errsz)
   free(q->dir);
   free(q);
   return rc;
+}
+
+const struct retryq_damage *retryq_damage(const struct retryq *q) { return q->damaged ? &q->dmg : NULL; }
+
+void retryq_healed(struct retryq *q)
+{
+  if (q->readonly) return;
+  pthread_mutex_lock(&q->mu);
+  q->man_hold = 0;
+  q->man_due = 1;
+  pthread_cond_signal(&q->wake);
+  pthread_mutex_unlock(&q->mu);
 }

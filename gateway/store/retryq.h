@@ -13,6 +13,22 @@
  * segment after the last good record is cut off, and damage in the middle
  * is skipped up to the next good record; both are counted and reported.
  *
+ * Accounting: every segment opens with a mark holding the next seq and the
+ * number of the segment before it (a gap in that chain is a missing
+ * segment), and the manifest (manifest.h) lists the segments with their
+ * lengths and every delivery with the binlog position and GTID of its
+ * change, and keeps the low-water mark. Opening compares the segments with
+ * it: a missing or shortened segment, damaged records, and the deliveries
+ * that were lost with them are reported (retryq_damage), never silent.
+ * The manifest is written again when segments are added or deleted and at
+ * retryq_close; after damage it is kept as it was until retryq_healed, so
+ * that the lost deliveries stay named until the caller has dealt with them.
+ *
+ * Format: the ADD record carries a versioned extension after its payload
+ * (the change's binlog file, position and GTID) and the segment mark one
+ * after the seq: readers of the older format skip both, and records of the
+ * older format open as deliveries without a position.
+ *
  * Writing: retryq_add and the others only encode the record into memory and
  * return at once; a writer thread appends what has accumulated and fsyncs
  * it in one go (group commit), then makes retryq_fd readable. A record is
@@ -35,6 +51,7 @@
 #ifndef BH_RETRYQ_H
 #define BH_RETRYQ_H
 
+#include "store/manifest.h"
 #include "store/state.h"
 
 #include <stddef.h>
@@ -57,6 +74,9 @@ struct retryq_rec {
   char *reason;     /* why it is dead, or NULL */
   char *payload;    /* the request, encoded by the caller (request_encode) */
   size_t payloadlen;
+  char *binlog;     /* the binlog file of the change it was made from, or NULL (a snapshot row, an old record) */
+  uint64_t binlog_pos; /* where that change's transaction starts: reading again from here makes it again */
+  char *gtid;       /* the change's GTID, or NULL */
 };
 
 void retryq_rec_free(struct retryq_rec *r); /* frees the fields, not r */
@@ -74,6 +94,21 @@ struct retryq_report {
   size_t bad_records;      /* damaged records skipped */
   uint64_t bad_bytes;      /* bytes skipped or cut off */
   uint64_t bytes;          /* segment bytes on disk */
+  size_t missing_segments; /* listed or chained but not on disk */
+  size_t short_segments;   /* shorter than the manifest says */
+  size_t lost;             /* deliveries named in the manifest that no record holds any more */
+};
+
+/* What opening found damaged, beyond the counts of the report. */
+struct retryq_damage {
+  char **what;             /* one sentence each, for the log */
+  size_t nwhat;
+  struct manifest_entry *lost; /* the deliveries lost with it, in seq order */
+  size_t nlost;
+  int unnamed;             /* some damage lies where the manifest names nothing: deliveries may be lost that
+                              cannot be named */
+  int has_low;             /* low is known */
+  struct position low;     /* the oldest binlog position a delivery of the damaged queue depends on */
 };
 
 struct retryq;
@@ -91,6 +126,14 @@ struct retryq *retryq_open(const char *dir, const struct retryq_opts *o, int rea
  * could not be written (they are lost from this run; the checkpoint was
  * not moved past them). */
 int retryq_close(struct retryq *q, double timeout, char *err, size_t errsz);
+
+/* What opening found damaged, owned by q (valid until retryq_close); NULL
+ * when nothing was. */
+const struct retryq_damage *retryq_damage(const struct retryq *q);
+
+/* The caller has dealt with the damage (made the lost deliveries again or
+ * wrote them as dead letters, durably): the manifest is written anew. */
+void retryq_healed(struct retryq *q);
 
 /* Calls fn for every delivery in the queue (waiting and dead), in seq
  * order, with a record owned by the queue (valid during the call; payload

@@ -5,7 +5,7 @@
  *   checkpoint  one line of JSON: {"file":..,"pos":..,"gtid":..,"saved":..};
  *               "file" is "" (and "pos" 0) after a start at a GTID, until
  *               the first transaction boundary is read
- *   queue/      the retry queue (retryq.c)
+ *   queue/      the retry queue: its segments and MANIFEST (retryq.h)
  *
  * Every file but the lock is replaced whole through state_write_file, so a
  * reader never sees half of one. */

@@ -10,6 +10,9 @@
  *    bytes written over 200 random places) lose only what they touch,
  *    invent nothing, and the repair is durable; a readonly open changes no
  *    file and still reports the damage;
+ *  - the manifest: an intact queue opens without damage, a deleted segment
+ *    is reported with every delivery it held named (position and GTID),
+ *    and stays so until retryq_healed; a missing manifest is damage;
  *  - max_bytes, the checkpoint, and a full disk (a small tmpfs, when this
  *    process may mount one).
  *
@@ -1535,6 +1538,92 @@ static void test_embedded(void)
 
 /* readonly on a clean queue of several segments: no file created or
  * touched, and the writing calls are not needed to look. */
+/* ---- the accounting: the manifest names what damage took ---- */
+
+/* The n-th .seg file of dir by name (0: the oldest), into out. */
+static int nth_seg(const char *dir, int n, char *out)
+{
+  struct dirent **ents;
+  int k = scandir(dir, &ents, NULL, alphasort), found = 0, at = 0;
+  for (int i = 0; i < k; i++) {
+    if (is_seg(ents[i]->d_name) && at++ == n && !found) {
+      join(out, dir, ents[i]->d_name);
+      found = 1;
+    }
+    free(ents[i]);
+  }
+  free(ents);
+  return found;
+}
+
+static void test_manifest(void)
+{
+  char dir[PATH_MAX], seg[PATH_MAX], err[512];
+  join(dir, root, "manifest");
+  struct retryq *q = qopen(dir, 4096, 0, NULL, 0, NULL);
+  char pay[600], id[48], gtid[32];
+  memset(pay, 'p', sizeof pay);
+  for (int i = 0; i < 30; i++) {
+    snprintf(id, sizeof id, "msg_%d", i);
+    snprintf(gtid, sizeof gtid, "0-1-%d", 100 + i);
+    struct retryq_rec r = {.endpoint = "e", .rule = "r", .id = id, .created = 1, .due = 1, .payload = pay,
+                           .payloadlen = sizeof pay, .binlog = "binlog.000002", .binlog_pos = 1000 + (uint64_t)i,
+                           .gtid = gtid};
+    retryq_add(q, &r);
+    qsync(q);
+  }
+  ok(!qclose(q), "a queue of 30 deliveries over several segments closes");
+  struct retryq_report rep;
+  q = qopen(dir, 4096, 0, NULL, 1, &rep);
+  ok(q && !retryq_damage(q), "an intact queue opens without damage");
+  struct retryq_rec back;
+  if (q && !retryq_read(q, 5, &back, err, sizeof err)) {
+    is_str(back.binlog, "binlog.000002", "the ADD record brings back its change's binlog file");
+    is_int(back.binlog_pos, 1004, "and position");
+    is_str(back.gtid, "0-1-104", "and GTID");
+    retryq_rec_free(&back);
+  } else {
+    ok(0, "seq 5 reads back");
+  }
+  qclose(q);
+
+  /* a segment deleted: missing, and the deliveries in it named */
+  ok(nth_seg(dir, 1, seg) && !unlink(seg), "the second segment is deleted");
+  q = qopen(dir, 4096, 0, NULL, 1, &rep);
+  const struct retryq_damage *dg = q ? retryq_damage(q) : NULL;
+  ok(dg != NULL, "a deleted segment is damage");
+  is_int(rep.missing_segments, 1, "reported as one missing segment");
+  ok(dg && dg->nlost > 0 && dg->nlost == rep.lost, "the deliveries in it are named as lost");
+  ok(dg && rep.live + dg->nlost == 30, "every delivery is either there or named as lost");
+  int named = 1;
+  for (size_t i = 0; dg && i < dg->nlost; i++)
+    named &= dg->lost[i].binlog && !strcmp(dg->lost[i].binlog, "binlog.000002") && dg->lost[i].gtid != NULL;
+  ok(named, "each lost one with its change's position and GTID");
+  ok(dg && dg->has_low && dg->low.pos == 1000, "the low-water mark is the oldest waiting change");
+  qclose(q);
+
+  /* a writable open keeps the old manifest until retryq_healed */
+  q = qopen(dir, 4096, 0, NULL, 0, NULL);
+  qclose(q);
+  q = qopen(dir, 4096, 0, NULL, 1, &rep);
+  ok(q && retryq_damage(q) && retryq_damage(q)->nlost > 0, "the lost stay named until the damage is healed");
+  qclose(q);
+  q = qopen(dir, 4096, 0, NULL, 0, NULL);
+  if (q) retryq_healed(q);
+  qclose(q);
+  q = qopen(dir, 4096, 0, NULL, 1, &rep);
+  ok(q && !retryq_damage(q), "after retryq_healed the queue opens intact");
+  qclose(q);
+
+  /* the manifest removed while the segments say there is one */
+  char man[PATH_MAX];
+  join(man, dir, "MANIFEST");
+  unlink(man);
+  q = qopen(dir, 4096, 0, NULL, 1, &rep);
+  ok(q && retryq_damage(q) && retryq_damage(q)->unnamed, "a missing manifest is damage that cannot be named");
+  qclose(q);
+}
+
 static void test_readonly(void)
 {
   char dir[PATH_MAX];
@@ -1866,6 +1955,7 @@ int main(int argc, char **argv)
   test_overwrite();
   test_embedded();
   test_readonly();
+  test_manifest();
   test_full();
   test_checkpoint();
   test_enospc();
