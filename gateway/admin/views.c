@@ -38,6 +38,9 @@ static void metrics_stream(const struct stats *s, struct buf *b)
   buf_printf(b, "binhook_start_time_seconds %lld\n", (long long)s->started);
   metric_head(b, "binhook_streaming", "gauge", "1 while the replication connection is open.");
   buf_printf(b, "binhook_streaming %d\n", s->streaming);
+  metric_head(b, "binhook_binlog_incidents_total", "counter",
+              "INCIDENT events of LOST_EVENTS read: the server says changes may be missing from its binlog there.");
+  buf_printf(b, "binhook_binlog_incidents_total %llu\n", s->incidents);
   metric_head(b, "binhook_binlog_lag_seconds", "gauge",
               "How far behind the server reading is: the last event's age when it was read (0 after a "
               "heartbeat), growing with the clock while reading is paused or the connection is down.");

@@ -106,6 +106,7 @@ void stats_collect(struct daemon *dm, struct stats *out)
   out->pid = (long)getpid();
   out->config_path = dm->args.config_path;
   out->streaming = source_connected(dm->src);
+  out->incidents = source_incidents(dm->src);
   out->paused = dm->paused != 0;
   out->lag = dm->cnt.lag;
   /* Nothing is read while paused or disconnected: the lag seen at the last

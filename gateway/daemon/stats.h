@@ -62,6 +62,7 @@ struct stats {
   long pid;
   const char *config_path;
   int streaming, paused;
+  unsigned long long incidents; /* INCIDENT events of LOST_EVENTS read */
   double lag; /* counters' lag, plus the time since while reading is paused or the connection is down */
   struct checkpoint cp;
   struct retryq_stats queue;

@@ -28,7 +28,6 @@ struct decoder {
   struct binlog_format fmt;
   int have_format;
   int warned_names;
-  uint64_t incidents; /* LOST_EVENTS incidents read */
   struct table_map *tables;
   struct charset_conv *cs;
 
@@ -1031,12 +1030,12 @@ static int ev_incident(struct decoder *d, struct event_in *ev, char *err, size_t
   const unsigned char *msg = len ? reader_take(&r, len) : NULL;
   if (r.overrun) return fail(d, ev->at, err, errsz, "INCIDENT event cut short");
   if (kind == 1) {
-    d->incidents++;
     snprintf(what, sizeof what,
              "INCIDENT event (LOST_EVENTS%s%.*s): the server reports that changes may be missing from its binlog "
              "here; compare the tables with their source, or take a snapshot",
              msg ? ": " : "", (int)len, msg ? (const char *)msg : "");
     warn(d, ev->at, what);
+    if (d->cb.incident) d->cb.incident(d->cb.ctx);
     return 0;
   }
   snprintf(what, sizeof what,

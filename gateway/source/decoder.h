@@ -27,6 +27,8 @@ struct decoder_cb {
   void (*lookup_names)(void *ctx, struct table *t);
   /* Optional: something the user should know that does not stop the stream. */
   void (*warn)(void *ctx, const char *msg);
+  /* Optional: an INCIDENT of LOST_EVENTS was read (after its warning). */
+  void (*incident)(void *ctx);
 };
 
 struct decoder_opts {

@@ -52,6 +52,7 @@ struct source {
   pthread_t thread;
   int running; /* the reader thread was started */
   atomic_int stop;
+  atomic_ullong incidents; /* INCIDENT events of LOST_EVENTS read */
   pthread_mutex_t conn_lock; /* guards m for source_stop's shutdown() */
   MYSQL *m;
   MARIADB_RPL *rpl;
@@ -191,13 +192,14 @@ static int resolve_start(MYSQL *m, struct position *p, enum start_kind kind, cha
 static int emit_cb(void *ctx, struct change *e, char *err, size_t errsz);
 static void names_cb(void *ctx, struct table *t);
 static void warn_cb(void *ctx, const char *msg);
+static void incident_cb(void *ctx);
 
 /* A stream was requested on m: a fresh decoder, and the handles stored where
  * source_stop can reach them. */
 static int attach_stream(struct source *s, MYSQL *m, MARIADB_RPL *rpl)
 {
   struct decoder_opts dopts = {.include = s->o.include, .exclude = s->o.exclude, .skip_changes = s->resume_skip};
-  struct decoder_cb cb = {.ctx = s, .emit = emit_cb, .lookup_names = names_cb, .warn = warn_cb};
+  struct decoder_cb cb = {.ctx = s, .emit = emit_cb, .lookup_names = names_cb, .warn = warn_cb, .incident = incident_cb};
   decoder_free(s->dec);
   s->dec = decoder_new(&dopts, &cb);
   if (s->resume.file[0]) decoder_set_start(s->dec, s->resume.file, s->resume.pos);
@@ -519,6 +521,14 @@ static void warn_cb(void *ctx, const char *msg)
   (void)ctx;
   log_warn("%s", msg);
 }
+
+static void incident_cb(void *ctx)
+{
+  struct source *s = ctx;
+  atomic_fetch_add(&s->incidents, 1);
+}
+
+unsigned long long source_incidents(struct source *s) { return s ? atomic_load(&s->incidents) : 0; }
 
 /* MINIMAL metadata: names and the primary key from information_schema,
  * cached until the next DDL statement. */

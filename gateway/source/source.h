@@ -64,6 +64,10 @@ struct changeq *source_queue(struct source *s);
  * being reopened or after the stream ended. Any thread. */
 int source_connected(struct source *s);
 
+/* INCIDENT events of LOST_EVENTS read so far (the server says changes may
+ * be missing from its binlog there): for /metrics. Any thread. */
+unsigned long long source_incidents(struct source *s);
+
 /* Why the stream ended, or NULL if it was stopped. */
 const char *source_error(struct source *s);
 
