@@ -32,8 +32,6 @@
 #include <strings.h>
 #include <sys/socket.h>
 
-#define MAX_HEADERS 64
-
 enum conn_state { C_HEAD, C_BODY, C_WRITE, C_LINGER };
 
 struct conn {
@@ -45,11 +43,9 @@ struct conn {
   double since; /* when the current state began (monotonic) */
   unsigned long round; /* the round of accepts that took it in */
   struct event *deadline;
-  int keep_alive, close_after;
-  char *head; /* the head's bytes, parsed in place */
-  struct httpd_header hdrs[MAX_HEADERS];
-  struct httpd_req req;
-  char *path;
+  int close_after;
+  char *head;          /* the head's bytes, parsed in place */
+  struct httpd_head hd; /* the request parsed from them */
   size_t need; /* BODY: bytes of body expected */
   struct conn *next, *prev;
 };
@@ -113,9 +109,8 @@ void httpd_stats(const struct httpd *h, struct httpd_stats *out) { *out = h->st;
 static void request_reset(struct conn *c)
 {
   free(c->head);
-  free(c->path);
-  c->head = c->path = NULL;
-  memset(&c->req, 0, sizeof c->req);
+  c->head = NULL;
+  httpd_head_free(&c->hd);
   c->need = 0;
 }
 
@@ -185,11 +180,13 @@ static void refuse(struct conn *c, int status, const char *text)
   send_resp(c, &r, 0);
 }
 
-/* Splits the head in c->head into the request line and headers. Returns 0,
- * or an HTTP status for a malformed one. */
-static int parse_head(struct conn *c)
+/* ---- the request head: a pure function of its bytes ---- */
+
+/* Splits the head into the request line and headers. Returns 0, or an HTTP
+ * status for a malformed one. */
+static int split_head(char *head, struct httpd_head *h)
 {
-  char *save = NULL, *line = strtok_r(c->head, "\n", &save);
+  char *save = NULL, *line = strtok_r(head, "\n", &save);
   if (!line) return 400;
   size_t n = strlen(line);
   if (n && line[n - 1] == '\r') line[--n] = 0;
@@ -198,16 +195,16 @@ static int parse_head(struct conn *c)
   *sp1 = *sp2 = 0;
   const char *version = sp2 + 1;
   if (strcmp(version, "HTTP/1.1") && strcmp(version, "HTTP/1.0")) return 400;
-  c->req.method = line;
-  c->req.target = sp1 + 1;
-  c->keep_alive = !strcmp(version, "HTTP/1.1");
+  h->req.method = line;
+  h->req.target = sp1 + 1;
+  h->keep_alive = !strcmp(version, "HTTP/1.1");
   size_t nh = 0;
   while ((line = strtok_r(NULL, "\n", &save))) {
     n = strlen(line);
     if (n && line[n - 1] == '\r') line[--n] = 0;
     if (!n) break;
     char *colon = strchr(line, ':');
-    if (!colon || colon == line || nh == MAX_HEADERS) return nh == MAX_HEADERS ? 431 : 400;
+    if (!colon || colon == line || nh == HTTPD_MAX_HEADERS) return nh == HTTPD_MAX_HEADERS ? 431 : 400;
     *colon = 0;
     for (char *p = line; *p; p++) {
       if (*p == ' ' || *p == '\t') return 400; /* no space before the colon */
@@ -216,45 +213,85 @@ static int parse_head(struct conn *c)
     char *v = colon + 1;
     v += strspn(v, " \t");
     for (char *e = v + strlen(v); e > v && (e[-1] == ' ' || e[-1] == '\t'); e--) e[-1] = 0;
-    c->hdrs[nh].name = line;
-    c->hdrs[nh++].value = v;
+    h->hdrs[nh].name = line;
+    h->hdrs[nh++].value = v;
   }
-  c->req.headers = c->hdrs;
-  c->req.nheaders = nh;
+  h->req.headers = h->hdrs;
+  h->req.nheaders = nh;
   return 0;
 }
 
 /* Percent-decodes the path of the target; -1 when it is not one. */
-static int split_target(struct conn *c)
+static int split_target(struct httpd_head *h)
 {
-  const char *t = c->req.target;
+  const char *t = h->req.target;
   if (t[0] != '/') return -1;
   const char *q = strchr(t, '?');
   size_t n = q ? (size_t)(q - t) : strlen(t);
-  c->req.query = q ? q + 1 : NULL;
-  c->path = xmalloc(n + 1);
+  h->req.query = q ? q + 1 : NULL;
+  h->path = xmalloc(n + 1);
   size_t o = 0;
   for (size_t i = 0; i < n; i++) {
     if (t[i] == '%') {
       if (i + 2 >= n || bh_hexval(t[i + 1]) < 0 || bh_hexval(t[i + 2]) < 0) return -1;
       char ch = (char)(bh_hexval(t[i + 1]) * 16 + bh_hexval(t[i + 2]));
       if (!ch) return -1;
-      c->path[o++] = ch;
+      h->path[o++] = ch;
       i += 2;
     } else {
-      c->path[o++] = t[i];
+      h->path[o++] = t[i];
     }
   }
-  c->path[o] = 0;
-  c->req.path = c->path;
+  h->path[o] = 0;
+  h->req.path = h->path;
   return 0;
 }
+
+int httpd_parse_head(char *head, struct httpd_head *h, const char **why)
+{
+  memset(h, 0, sizeof *h);
+  int bad = split_head(head, h);
+  if (bad) {
+    *why = bad == 431 ? "too many headers\n" : "malformed request\n";
+    return bad;
+  }
+  if (split_target(h)) {
+    *why = "malformed request target\n";
+    return 400;
+  }
+  const char *conn = httpd_header(&h->req, "connection");
+  if (conn && !strcasecmp(conn, "close")) h->keep_alive = 0;
+  else if (conn && !strcasecmp(conn, "keep-alive")) h->keep_alive = 1;
+  if (httpd_header(&h->req, "transfer-encoding")) {
+    *why = "a request body must have a Content-Length\n";
+    return 501;
+  }
+  const char *cl = httpd_header(&h->req, "content-length");
+  if (cl) {
+    char *e;
+    errno = 0;
+    h->body_len = strtoull(cl, &e, 10);
+    if (errno || e == cl || *e || cl[0] == '-') {
+      *why = "malformed Content-Length\n";
+      return 400;
+    }
+  }
+  return 0;
+}
+
+void httpd_head_free(struct httpd_head *h)
+{
+  free(h->path);
+  memset(h, 0, sizeof *h);
+}
+
+/* ---- requests ---- */
 
 static void handle(struct conn *c)
 {
   struct httpd_resp r = {.status = 500};
-  c->h->ops.handle(c->h->ops.arg, &c->req, &r);
-  send_resp(c, &r, !strcmp(c->req.method, "HEAD"));
+  c->h->ops.handle(c->h->ops.arg, &c->hd.req, &r);
+  send_resp(c, &r, !strcmp(c->hd.req.method, "HEAD"));
 }
 
 /* A whole head is in the input: parse it, check it, then read the body or
@@ -265,36 +302,16 @@ static void take_head(struct conn *c, size_t headlen)
   c->head = xmalloc(headlen + 1);
   evbuffer_remove(in, c->head, headlen);
   c->head[headlen] = 0;
-  int bad = parse_head(c);
+  const char *why = NULL;
+  int bad = httpd_parse_head(c->head, &c->hd, &why);
+  c->close_after = !c->hd.keep_alive;
   if (bad) {
-    refuse(c, bad, bad == 431 ? "too many headers\n" : "malformed request\n");
+    refuse(c, bad, why);
     return;
   }
-  if (split_target(c)) {
-    refuse(c, 400, "malformed request target\n");
-    return;
-  }
-  const char *conn = httpd_header(&c->req, "connection");
-  if (conn && !strcasecmp(conn, "close")) c->keep_alive = 0;
-  else if (conn && !strcasecmp(conn, "keep-alive")) c->keep_alive = 1;
-  c->close_after = !c->keep_alive;
-  if (httpd_header(&c->req, "transfer-encoding")) {
-    refuse(c, 501, "a request body must have a Content-Length\n");
-    return;
-  }
-  const char *cl = httpd_header(&c->req, "content-length");
-  unsigned long long len = 0;
-  if (cl) {
-    char *e;
-    errno = 0;
-    len = strtoull(cl, &e, 10);
-    if (errno || e == cl || *e || cl[0] == '-') {
-      refuse(c, 400, "malformed Content-Length\n");
-      return;
-    }
-  }
+  unsigned long long len = c->hd.body_len;
   struct httpd_resp r = {.status = 0};
-  int status = c->h->ops.check ? c->h->ops.check(c->h->ops.arg, &c->req, &r) : 0;
+  int status = c->h->ops.check ? c->h->ops.check(c->h->ops.arg, &c->hd.req, &r) : 0;
   if (status) { /* refused before the body: it is never read */
     r.status = status;
     c->close_after = 1;
@@ -340,9 +357,9 @@ static void on_read(struct bufferevent *bev, void *arg)
     char *body = xmalloc(c->need + 1);
     evbuffer_remove(in, body, c->need);
     body[c->need] = 0;
-    c->req.body = body;
-    c->req.bodylen = c->need;
-    c->req.peer = c->peer;
+    c->hd.req.body = body;
+    c->hd.req.bodylen = c->need;
+    c->hd.req.peer = c->peer;
     handle(c);
     free(body);
   }

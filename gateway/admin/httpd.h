@@ -94,6 +94,30 @@ void httpd_free(struct httpd *h);
 
 void httpd_stats(const struct httpd *h, struct httpd_stats *out);
 
+/* ---- a request head, parsed: what the server does with the bytes of a
+ * head before anything else, callable alone (tests, the fuzzer) ---- */
+
+#define HTTPD_MAX_HEADERS 64
+
+struct httpd_head {
+  struct httpd_req req; /* method, target, path, query, headers (body and peer unset) */
+  struct httpd_header hdrs[HTTPD_MAX_HEADERS];
+  char *path;                  /* req.path, owned: httpd_head_free frees it */
+  int keep_alive;              /* what the version and a Connection header ask */
+  unsigned long long body_len; /* Content-Length; 0 without one */
+};
+
+/* Parses head (the request line and the header lines, NUL-terminated, up
+ * to the blank line) in place: h's pointers point into head, which must
+ * outlive h. Returns 0, or the HTTP status that refuses it (400 malformed,
+ * 431 too many headers, 501 Transfer-Encoding) with the one-line text to
+ * answer in *why (static). h is to be freed with httpd_head_free either
+ * way. */
+int httpd_parse_head(char *head, struct httpd_head *h, const char **why);
+
+/* Frees what httpd_parse_head allocated and clears h. */
+void httpd_head_free(struct httpd_head *h);
+
 /* The reason phrase of an HTTP status ("Not Found"). */
 const char *httpd_reason(int status);
 

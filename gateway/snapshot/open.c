@@ -274,11 +274,11 @@ static int prepare_state_dir(struct snapshot *s, int have, char *err, size_t err
     return bh_err(err, errsz, "cannot make the state directory '%s': %s", s->state_dir,
                   bh_strerror(errno, ebuf, sizeof ebuf));
   }
-  if (!have || s->nsent) {
+  if (!have || s->taken_sent) {
     /* a new state, or one with the bands of the chunks the last run sent:
      * written before this run sends anything, which overwrites SENT_NAME */
     if (statefile_write(s, err, errsz)) return -1;
-    s->nsent = 0;
+    s->taken_sent = 0;
   }
   return statefile_remove_sent(s->state_dir, err, errsz);
 }

@@ -179,6 +179,10 @@ struct snapshot {
   struct pending *pend, **pend_tail;
   struct sent *sent; /* under lock */
   size_t nsent;
+  /* chunks of the last run's sent file taken into tabs (statefile_take_sent):
+   * the state is to be rewritten before anything is sent. Not nsent: those
+   * chunks have no entry in sent, and snapshot_free walks sent by nsent. */
+  size_t taken_sent;
   uint64_t committed_rows;
   /* progress */
   struct snapshot_table_progress *prog;
@@ -318,7 +322,7 @@ int statefile_read(const char *dir, const char *name, struct buf *out, char *err
 int statefile_load(struct snapshot *s, const struct buf *text, int *done, char *err, size_t errsz);
 
 /* The chunks the last run announced in SENT_NAME become bands of their
- * tables; nsent counts them until the state holds them. */
+ * tables; taken_sent counts them until the state holds them. */
 int statefile_take_sent(struct snapshot *s, char *err, size_t errsz);
 
 /* Writes the state as it is now (before this run sends anything). */

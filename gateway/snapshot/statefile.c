@@ -321,7 +321,7 @@ int statefile_take_sent(struct snapshot *s, char *err, size_t errsz)
       goto out;
     }
     t->collecting = 1;
-    s->nsent++;
+    s->taken_sent++;
   }
   rc = 0;
 out:
