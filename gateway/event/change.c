@@ -71,6 +71,7 @@ void change_free(struct change *e)
   if (!e) return;
   table_unref(e->table);
   rcstr_unref(e->sql);
+  rcstr_unref(e->gtid_state);
   if (e->alert) {
     free(e->alert->rule);
     free(e->alert->sample_keys);
