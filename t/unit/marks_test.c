@@ -53,6 +53,35 @@ static void test_hold_release(void)
   marks_free(&m);
 }
 
+/* The GTID state travels with the position: the checkpoint takes the
+ * state of the boundary it moves to, never a later or an earlier one. */
+static void test_gtid_state(void)
+{
+  struct marks m;
+  struct checkpoint start = {.pos = at(4), .gtid_state = rcstr_new("0-1-4", 5)};
+  marks_init(&m, &start);
+  checkpoint_clear(&start);
+  is_str(m.cp.gtid_state ? m.cp.gtid_state->s : NULL, "0-1-4", "the start's GTID state is kept");
+  struct mark *a = marks_hold(&m);
+  struct position p = at(300);
+  struct rcstr *s300 = rcstr_new("0-1-300,7-3-9", 13), *s400 = rcstr_new("0-1-300,7-3-10", 14);
+  marks_boundary(&m, &p, s300, 1);
+  struct mark *b = marks_hold(&m);
+  p = at(400);
+  marks_boundary(&m, &p, s400, 1);
+  rcstr_unref(s300);
+  rcstr_unref(s400);
+  marks_release(&m, b);
+  is_str(m.cp.gtid_state ? m.cp.gtid_state->s : NULL, "0-1-4", "a later boundary released first: neither moves");
+  marks_release(&m, a);
+  ok(m.cp.pos.pos == 400, "both released: the checkpoint is at the later boundary");
+  is_str(m.cp.gtid_state ? m.cp.gtid_state->s : NULL, "0-1-300,7-3-10", "  with that boundary's state");
+  p = at(500);
+  marks_boundary(&m, &p, NULL, 1);
+  ok(m.cp.pos.pos == 500 && m.cp.gtid_state == NULL, "a boundary whose state is unknown leaves none behind");
+  marks_free(&m);
+}
+
 static void test_order(void)
 {
   struct marks m;
@@ -176,6 +205,7 @@ int main(void)
 {
   test_no_delivery();
   test_hold_release();
+  test_gtid_state();
   test_order();
   test_later_boundary();
   test_xa();
