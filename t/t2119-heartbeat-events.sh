@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Heartbeat events ([source] heartbeat_events): while the database is idle
-# they come on schedule, with the position, the server and the lag; only
+# they come on schedule, with the position, the GTID state, the server and
+# the lag; only
 # rules with on = ["heartbeat"] get them, and those rules get no rows; their
 # ids never look like a change's; none come while the stream is lost, and
 # they come back with it.
@@ -96,6 +97,8 @@ test_expect_success 'rows go to the row rule only; heartbeats to the heartbeat r
 	# the heartbeats after the rows name a later position
 	beats = [json.loads(r["body"]) for r in reqs if r["path"] == "/beats"]
 	assert beats[-1]["position"]["pos"] > beats[0]["position"]["pos"], beats
+	# and the GTID state of that boundary (MariaDB: the last GTID of every domain)
+	assert beats[-1]["gtid_state"].startswith("0-1-"), beats[-1]
 	EOF
 '
 

@@ -79,14 +79,14 @@ mkdir -p "$BUILD" || die "cannot create '$BUILD'"
 if command -v flock >/dev/null 2>&1; then
   exec 9>"$BUILD/.fuzz-build.lock" && flock 9 || die "cannot lock '$BUILD/.fuzz-build.lock'"
 fi
-if [ ! -f "$BUILD/CMakeCache.txt" ]; then
-  say "configuring $BUILD with clang"
-  CC=clang cmake -S "$TOP" -B "$BUILD" -DBINHOOK_FUZZ=ON -DBINHOOK_WERROR=OFF >"$BUILD.configure.log" 2>&1 || {
-    cat "$BUILD.configure.log" >&2
-    die "cannot configure '$BUILD'"
-  }
-  rm -f "$BUILD.configure.log"
-fi
+# configured every time (a second when nothing changed): a tree made by an
+# older checkout learns the targets and sources added since
+[ -f "$BUILD/CMakeCache.txt" ] || say "configuring $BUILD with clang"
+CC=clang cmake -S "$TOP" -B "$BUILD" -DBINHOOK_FUZZ=ON -DBINHOOK_WERROR=OFF >"$BUILD.configure.log" 2>&1 || {
+  cat "$BUILD.configure.log" >&2
+  die "cannot configure '$BUILD'"
+}
+rm -f "$BUILD.configure.log"
 for t in $targets; do
   cmake --build "$BUILD" --target "fuzz_$t" -j "$JOBS" >&2 || die "cannot build fuzz_$t in '$BUILD'"
 done

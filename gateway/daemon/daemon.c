@@ -292,6 +292,7 @@ static void free_loop(struct daemon *dm)
 {
   /* every job is in the queue or finished */
   while (dm->all) sched_job_free(dm, dm->all);
+  pulse_free(dm);
   lanes_free(dm->lanes);
   dm->lanes = NULL;
   order_free(dm->order, NULL, NULL);

@@ -45,7 +45,7 @@ static void boundary(struct daemon *dm, const struct change *e)
   memcpy(p.file, e->position.file, sizeof p.file);
   p.pos = e->end_pos;
   memcpy(p.gtid, e->position.gtid, sizeof p.gtid);
-  marks_boundary(&dm->marks, &p, !e->xa_held);
+  marks_boundary(&dm->marks, &p, e->gtid_state, !e->xa_held);
 }
 
 void intake_feed(struct daemon *dm, struct change *e)

@@ -9,7 +9,7 @@
 void marks_init(struct marks *m, const struct checkpoint *cp)
 {
   memset(m, 0, sizeof *m);
-  if (cp) m->cp = *cp;
+  if (cp) checkpoint_copy(&m->cp, cp);
 }
 
 /* Passes the marks at the head that are closed and released. */
@@ -19,8 +19,12 @@ static void advance(struct marks *m)
     struct mark *k = m->head;
     if (k->safe) {
       m->cp.pos = k->pos;
+      rcstr_unref(m->cp.gtid_state);
+      m->cp.gtid_state = k->gtid_state; /* the mark's reference moves */
+      k->gtid_state = NULL;
       m->dirty = 1;
     }
+    rcstr_unref(k->gtid_state);
     if (k->snapseq > m->snap_ready) m->snap_ready = k->snapseq;
     m->head = k->next;
     if (!m->head) m->tail = NULL;
@@ -54,17 +58,27 @@ void marks_release(struct marks *m, struct mark *k)
   advance(m);
 }
 
-void marks_boundary(struct marks *m, const struct position *pos, int safe)
+/* *slot becomes a new reference to s. */
+static void set_state(struct rcstr **slot, struct rcstr *s)
+{
+  if (s) rcstr_ref(s);
+  rcstr_unref(*slot);
+  *slot = s;
+}
+
+void marks_boundary(struct marks *m, const struct position *pos, struct rcstr *gtid_state, int safe)
 {
   struct mark *t = m->tail;
   if (!t) {
     if (safe) {
       m->cp.pos = *pos;
+      set_state(&m->cp.gtid_state, gtid_state);
       m->dirty = 1;
     }
     return;
   }
   t->pos = *pos;
+  set_state(&t->gtid_state, gtid_state);
   t->safe = safe;
   t->closed = 1;
   advance(m);
@@ -97,7 +111,9 @@ void marks_free(struct marks *m)
   while (m->head) {
     struct mark *k = m->head;
     m->head = k->next;
+    rcstr_unref(k->gtid_state);
     free(k);
   }
   m->tail = NULL;
+  checkpoint_clear(&m->cp);
 }

@@ -29,6 +29,7 @@
 
 struct mark {
   struct position pos;
+  struct rcstr *gtid_state; /* the full GTID state at pos (a reference), or NULL */
   int closed; /* its boundary came */
   int safe;   /* the checkpoint may move to pos */
   uint64_t snapseq; /* the snapshot chunk marker that closed it, or 0 */
@@ -38,12 +39,12 @@ struct mark {
 
 struct marks {
   struct mark *head, *tail;
-  struct checkpoint cp; /* where the checkpoint may be now */
+  struct checkpoint cp; /* where the checkpoint may be now (its GTID state a reference of the marks') */
   int dirty;            /* cp moved since the caller last cleared it */
   uint64_t snap_ready;  /* the newest snapshot chunk marker passed */
 };
 
-/* Starts with cp (or none). */
+/* Starts with cp (or none), taking a reference to its GTID state. */
 void marks_init(struct marks *m, const struct checkpoint *cp);
 
 /* One more delivery holds the open mark (made when there is none); returns
@@ -53,11 +54,13 @@ struct mark *marks_hold(struct marks *m);
 /* A delivery holding k is acknowledged or durable (or was never made). */
 void marks_release(struct marks *m, struct mark *k);
 
-/* A transaction boundary (a COMMIT, a heartbeat) at pos: closes the open
- * mark, or, when every mark is closed, gives the newest one this later
+/* A transaction boundary (a COMMIT, a heartbeat) at pos, with the full
+ * GTID state there (NULL: not known; a reference is taken): closes the
+ * open mark, or, when every mark is closed, gives the newest one this later
  * position (no delivery came between). safe = 0: a held XA transaction,
- * the checkpoint must not move here. */
-void marks_boundary(struct marks *m, const struct position *pos, int safe);
+ * the checkpoint must not move here. The checkpoint takes the GTID state
+ * with the position, so the two always name the same boundary. */
+void marks_boundary(struct marks *m, const struct position *pos, struct rcstr *gtid_state, int safe);
 
 /* A snapshot chunk marker seq: passed at once when no delivery waits,
  * else when the deliveries made before it are released. */

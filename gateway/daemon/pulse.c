@@ -18,6 +18,16 @@ void pulse_note(struct daemon *dm, const struct change *e)
   memcpy(ps->pos.file, e->position.file, sizeof ps->pos.file);
   ps->pos.pos = e->end_pos;
   if (e->position.gtid[0]) memcpy(ps->pos.gtid, e->position.gtid, sizeof ps->pos.gtid);
+  if (e->gtid_state) {
+    rcstr_unref(ps->gtid_state);
+    ps->gtid_state = rcstr_ref(e->gtid_state);
+  }
+}
+
+void pulse_free(struct daemon *dm)
+{
+  rcstr_unref(dm->beat.gtid_state);
+  dm->beat.gtid_state = NULL;
 }
 
 /* "host:port" of [source] url, for the events (no user, no password). */
@@ -42,6 +52,7 @@ void pulse_tick(struct daemon *dm)
   e->ts = (uint32_t)time(NULL);
   e->server_id = ps->server_id;
   e->position = ps->pos;
+  if (ps->gtid_state) e->gtid_state = rcstr_ref(ps->gtid_state);
   e->pulse = xcalloc(1, sizeof *e->pulse);
   e->pulse->lag = dm->cnt.lag;
   e->pulse->server = xstrdup(ps->where);

@@ -18,6 +18,7 @@ struct daemon;
 /* What the heartbeat events say, kept as the stream goes. */
 struct pulse_state {
   struct position pos; /* the last transaction boundary read */
+  struct rcstr *gtid_state; /* the full GTID state there (a reference), or NULL */
   uint32_t server_id;  /* of the last event read */
   double last;         /* when the last heartbeat event was made (monotonic); 0: none yet */
   char where[300];     /* the server read from, "host:port" */
@@ -25,6 +26,9 @@ struct pulse_state {
 
 /* Notes where the stream is: called for every event taken from it. */
 void pulse_note(struct daemon *dm, const struct change *e);
+
+/* Releases what the state holds (at the daemon's end). */
+void pulse_free(struct daemon *dm);
 
 /* Once a second: makes a heartbeat event and feeds it to the rules when
  * one is due. */

@@ -126,6 +126,7 @@ static int start_from(struct daemon *dm, struct start_pos *sp, int *from_cp, cha
   int have = state_checkpoint_load(dm->st, &cp, why, sizeof why);
   if (have < 0 && !dm->args.from) {
     refuse_damaged(&cp, why, err, errsz);
+    checkpoint_clear(&cp);
     return 1;
   }
   if (dm->args.from) {
@@ -134,6 +135,7 @@ static int start_from(struct daemon *dm, struct start_pos *sp, int *from_cp, cha
     if (have > 0)
       log_warn("--from %s: the checkpoint %s is not used; changes between it and %s are %s", dm->args.from,
                where_cp(&cp.pos, at, sizeof at), dm->args.from, "skipped or delivered again, as that position says");
+    checkpoint_clear(&cp);
     return 0;
   }
   if (have) {
@@ -147,6 +149,7 @@ static int start_from(struct daemon *dm, struct start_pos *sp, int *from_cp, cha
       snprintf(sp->gtid, sizeof sp->gtid, "%s", cp.pos.gtid);
     }
     marks_init(&dm->marks, &cp);
+    checkpoint_clear(&cp);
     *from_cp = 1;
     return 0;
   }
@@ -202,6 +205,7 @@ static int plan_snapshot(struct daemon *dm, struct plan *p)
     p->so.start.kind = START_FILE;
     snprintf(p->so.start.file, sizeof p->so.start.file, "%s", hp->file);
     p->so.start.pos = hp->pos;
+    p->so.gtid_state = NULL; /* the checkpoint's is not the handover's */
     dm->snapshotting = 1;
     log_notice("%s the initial snapshot; the stream follows from %s:%" PRIu64,
                p->sst == SNAPSHOT_UNFINISHED ? "resuming" : "taking", hp->file, hp->pos);
@@ -296,6 +300,7 @@ int startup_source(struct daemon *dm)
     conn_opts_free(&p.so.conn);
     return 1;
   }
+  if (p.from_cp && dm->marks.cp.gtid_state) p.so.gtid_state = dm->marks.cp.gtid_state->s; /* copied by source_new */
   p.mode = cfg->source.snapshot;
   /* The initial snapshot: taken when [source] snapshot asks for it and
    * there is no checkpoint yet, or resumed when one was interrupted. A

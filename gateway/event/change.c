@@ -75,6 +75,7 @@ void change_free(struct change *e)
     free(e->pulse->server);
     free(e->pulse);
   }
+  rcstr_unref(e->gtid_state);
   if (e->alert) {
     free(e->alert->rule);
     free(e->alert->sample_keys);
@@ -379,6 +380,12 @@ void change_to_json(const struct change *e, struct buf *out)
     buf_add_json_str(out, e->pulse->server ? e->pulse->server : "", e->pulse->server ? strlen(e->pulse->server) : 0);
     buf_addlit(out, "},\"lag_seconds\":");
     buf_add_u64(out, e->pulse->lag > 0 ? (uint64_t)(e->pulse->lag + 0.5) : 0);
+    if (e->gtid_state) {
+      buf_addlit(out, ",\"gtid_state\":");
+      size_t jl;
+      const char *j = rcstr_json(e->gtid_state, &jl);
+      buf_add(out, j, jl);
+    }
   } else if (e->type == EVENT_STATEMENT) {
     buf_addlit(out, ",\"kind\":\"");
     buf_adds(out, statement_kind_name(e->kind));

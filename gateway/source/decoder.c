@@ -3,6 +3,7 @@
 #include "source/binlog.h"
 #include "source/charset.h"
 #include "source/coldec.h"
+#include "source/gtidstate.h"
 #include "util/util.h"
 
 #include <ctype.h>
@@ -33,6 +34,7 @@ struct decoder {
 
   struct position pos;      /* current file; pos = offset after the last event */
   struct position boundary; /* last transaction boundary */
+  struct gtidstate gs;      /* the full GTID state at the boundary */
 
   /* The open transaction. */
   int in_tx;
@@ -93,6 +95,7 @@ void decoder_free(struct decoder *d)
   free_list(d->xa_head);
   for (size_t i = 0; i < d->nxa; i++) free_list(d->xa[i].head);
   free(d->xa);
+  gtidstate_free(&d->gs);
   free(d);
 }
 
@@ -112,6 +115,16 @@ void decoder_set_start(struct decoder *d, const char *file, uint64_t pos)
 const struct position *decoder_boundary(const struct decoder *d)
 {
   return &d->boundary;
+}
+
+int decoder_seed_gtid_state(struct decoder *d, const char *text, char *err, size_t errsz)
+{
+  return gtidstate_seed(&d->gs, text, err, errsz);
+}
+
+struct rcstr *decoder_gtid_state(struct decoder *d)
+{
+  return gtidstate_text(&d->gs);
 }
 
 const struct position *decoder_position(const struct decoder *d)
@@ -251,6 +264,7 @@ static void begin_tx(struct decoder *d, uint64_t at)
   d->explicit_begin = 0;
   d->standalone = 0;
   d->gtid[0] = 0;
+  gtidstate_begin(&d->gs);
 }
 
 static void fill_common(struct decoder *d, struct change *e, const struct binlog_header *h, uint64_t at)
@@ -372,6 +386,8 @@ static int end_tx(struct decoder *d, const struct binlog_header *h, uint64_t at,
   snprintf(d->boundary.file, sizeof d->boundary.file, "%s", d->pos.file);
   d->boundary.pos = end;
   if (d->gtid[0]) memcpy(d->boundary.gtid, d->gtid, sizeof d->boundary.gtid);
+  gtidstate_commit(&d->gs);
+  e->gtid_state = gtidstate_text(&d->gs);
   return d->cb.emit(d->cb.ctx, e, err, errsz);
 }
 
@@ -693,6 +709,7 @@ static int tagged_gtid(struct decoder *d, const unsigned char *body, size_t n, u
   if (r.overrun) return fail(d, at, err, errsz, "GTID_TAGGED event cut short");
   char uuid[40];
   format_uuid(sid, uuid, sizeof uuid);
+  gtidstate_pending_mysql(&d->gs, sid, tag, (uint64_t)gno);
   if (tag[0]) snprintf(d->gtid, sizeof d->gtid, "%s:%s:%" PRId64, uuid, tag, gno);
   else snprintf(d->gtid, sizeof d->gtid, "%s:%" PRId64, uuid, gno);
   return 0;
@@ -715,6 +732,7 @@ static int on_gtid(struct decoder *d, const struct binlog_header *h, const unsig
     uint8_t flags = (uint8_t)reader_uint(&r, 1);
     if (r.overrun) return fail(d, at, err, errsz, "GTID event cut short");
     snprintf(d->gtid, sizeof d->gtid, "%u-%u-%" PRIu64, domain, h->server_id, seq);
+    gtidstate_pending_mariadb(&d->gs, domain, h->server_id, seq);
     d->standalone = flags & GTID_FL_STANDALONE;
     if (flags & GTID_FL_GROUP_COMMIT_ID) (void)reader_uint(&r, 8);
     if (flags & GTID_FL_PREPARED_XA) {
@@ -748,6 +766,7 @@ static int on_gtid(struct decoder *d, const struct binlog_header *h, const unsig
       char uuid[40];
       format_uuid(sid, uuid, sizeof uuid);
       snprintf(d->gtid, sizeof d->gtid, "%s:%" PRIu64, uuid, gno);
+      gtidstate_pending_mysql(&d->gs, sid, "", gno);
     }
   }
   return 0;
@@ -986,6 +1005,15 @@ static int ev_gtid(struct decoder *d, struct event_in *ev, char *err, size_t err
   return on_gtid(d, ev->h, ev->body, ev->n, ev->at, err, errsz);
 }
 
+/* PREVIOUS_GTIDS, GTID_LIST: the GTID state before this file. */
+static int ev_gtid_state(struct decoder *d, struct event_in *ev, char *err, size_t errsz)
+{
+  char why[300];
+  int rc = ev->h->type == BL_PREVIOUS_GTIDS ? gtidstate_previous_gtids(&d->gs, ev->body, ev->n, why, sizeof why)
+                                            : gtidstate_gtid_list(&d->gs, ev->body, ev->n, why, sizeof why);
+  return rc ? fail(d, ev->at, err, errsz, why) : 0;
+}
+
 static int ev_annotate_rows(struct decoder *d, struct event_in *ev, char *err, size_t errsz)
 {
   rcstr_unref(d->sql);
@@ -1010,6 +1038,7 @@ static int ev_heartbeat(struct decoder *d, struct event_in *ev, char *err, size_
     fill_common(d, e, h, h->log_pos);
     e->end_pos = h->log_pos;
     e->xa_held = d->nxa > 0;
+    e->gtid_state = gtidstate_text(&d->gs);
     rc = d->cb.emit(d->cb.ctx, e, err, errsz);
   }
   ev->keep_pos = 1; /* heartbeats are not in the file: the position stays */
@@ -1111,8 +1140,8 @@ static const event_fn handlers[256] = {
     [BL_INTVAR] = ev_nothing,
     [BL_RAND] = ev_nothing,
     [BL_USER_VAR] = ev_nothing,
-    [BL_PREVIOUS_GTIDS] = ev_nothing,
-    [BL_MARIA_GTID_LIST] = ev_nothing,
+    [BL_PREVIOUS_GTIDS] = ev_gtid_state,
+    [BL_MARIA_GTID_LIST] = ev_gtid_state,
     [BL_MARIA_BINLOG_CHECKPOINT] = ev_nothing,
     [BL_TRANSACTION_CONTEXT] = ev_nothing,
     [BL_VIEW_CHANGE] = ev_nothing,

@@ -56,6 +56,15 @@ int decoder_feed(struct decoder *d, const unsigned char *ev, size_t n, int64_t o
 /* The last transaction boundary: resuming at this file and position (or after
  * this GTID) repeats and misses nothing. */
 const struct position *decoder_boundary(const struct decoder *d);
+/* The full GTID state at the last boundary (gtidstate.h) as text: a new
+ * reference, the caller unrefs; NULL while the stream has not told it
+ * whole. COMMIT and HEARTBEAT events carry the same in gtid_state. */
+struct rcstr *decoder_gtid_state(struct decoder *d);
+/* Gives the decoder the GTID state at its start (a checkpoint's, the
+ * stream's start GTIDs, or what the server said for the start position;
+ * a previous decoder's after a reconnect). Returns 0 or -1 with err. */
+int decoder_seed_gtid_state(struct decoder *d, const char *text, char *err, size_t errsz);
+
 /* 1 while inside a transaction; then *tx_start gets its first event's offset
  * and *emitted the number of changes already emitted from it. */
 int decoder_in_tx(const struct decoder *d, uint64_t *tx_start, uint32_t *emitted);

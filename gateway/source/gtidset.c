@@ -13,6 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* MySQL's GNO_END: transaction numbers are below 2^63 - 1. */
+#define GTID_GNO_END INT64_MAX
+
 static int parse_uuid(const char *s, size_t n, unsigned char *out)
 {
   size_t k = 0;
@@ -75,7 +78,7 @@ int gtidset_parse(const char *text, struct gtidset *set, char *err, size_t errsz
       errno = 0;
       unsigned long long a = strtoull(part, &e, 10), b = a;
       if (*e == '-') b = strtoull(e + 1, &e, 10);
-      if (*e || errno || a == 0 || b < a) {
+      if (*e || errno || a == 0 || b < a || b >= GTID_GNO_END) {
         rc = bh_err(err, errsz, "'%s' in GTID '%s' is not an interval (N or N-M, from 1)", part, whole);
         break;
       }
@@ -172,6 +175,278 @@ void gtidset_dump_command(const struct gtidset *set, uint32_t server_id, const c
   add_le(out, enc.len, 4);
   buf_add(out, enc.p, enc.len);
   buf_free(&enc);
+}
+
+/* A bounded reader of the encoding; over = 1 once a read ran past the end. */
+struct rd {
+  const unsigned char *p;
+  size_t left;
+  int over;
+};
+
+static uint64_t rd_le(struct rd *r, size_t n)
+{
+  if (r->over || r->left < n) {
+    r->over = 1;
+    return 0;
+  }
+  uint64_t v = 0;
+  for (size_t i = 0; i < n; i++) v |= (uint64_t)r->p[i] << (8 * i);
+  r->p += n;
+  r->left -= n;
+  return v;
+}
+
+/* The reverse of add_varlen. */
+static uint64_t rd_varlen(struct rd *r)
+{
+  uint64_t first = rd_le(r, 1);
+  if (first == 0xff) return rd_le(r, 8);
+  size_t k = 0;
+  while (k < 8 && ((first >> k) & 1)) k++;
+  uint64_t v = first | (rd_le(r, k) << 8);
+  return v >> (k + 1);
+}
+
+int gtidset_decode(const unsigned char *p, size_t n, struct gtidset *set, char *err, size_t errsz)
+{
+  struct rd r = {p, n, 0};
+  uint64_t head = rd_le(&r, 8);
+  int tagged = (head >> 56) == 1;
+  if (tagged && (head & 0xff) != 1)
+    return bh_err(err, errsz, "GTID set in format %u, which binhook does not know", (unsigned)(head & 0xff));
+  if (!tagged && head >> 56) return bh_err(err, errsz, "GTID set of an unknown format (first word %#llx)",
+                                           (unsigned long long)head);
+  uint64_t nsids = tagged ? (head >> 8) & 0xffffffffffffULL : head;
+  /* each sid takes at least 24 bytes: a count this large is damage */
+  if (nsids > n / 24) return bh_err(err, errsz, "GTID set says it has %llu UUIDs in %zu bytes",
+                                    (unsigned long long)nsids, n);
+  for (uint64_t i = 0; i < nsids && !r.over; i++) {
+    unsigned char uuid[16];
+    for (int k = 0; k < 16; k++) uuid[k] = (unsigned char)rd_le(&r, 1);
+    char tag[33] = "";
+    if (tagged) {
+      uint64_t tl = rd_varlen(&r);
+      if (tl > 32) return bh_err(err, errsz, "GTID tag of %llu bytes (at most 32)", (unsigned long long)tl);
+      for (uint64_t k = 0; k < tl; k++) {
+        int c = (int)rd_le(&r, 1);
+        if (!isalnum(c) && c != '_' && !r.over) return bh_err(err, errsz, "GTID tag holds the byte %#x", c);
+        tag[k] = (char)tolower(c);
+      }
+    }
+    uint64_t niv = rd_le(&r, 8);
+    if (niv > r.left / 16) return bh_err(err, errsz, "GTID set cut short in the intervals of UUID %llu",
+                                         (unsigned long long)i + 1);
+    struct gtid_tsid *t = tsid_for(set, uuid, tag);
+    t->iv = xrealloc(t->iv, (t->n + niv) * sizeof *t->iv);
+    for (uint64_t k = 0; k < niv; k++) {
+      uint64_t a = rd_le(&r, 8), b = rd_le(&r, 8);
+      if (a == 0 || b <= a || b > GTID_GNO_END)
+        return bh_err(err, errsz, "GTID set holds the interval [%llu, %llu), which is not one",
+                      (unsigned long long)a, (unsigned long long)b);
+      t->iv[t->n].start = a;
+      t->iv[t->n++].end = b - 1;
+    }
+  }
+  if (r.over) return bh_err(err, errsz, "GTID set cut short (%zu bytes)", n);
+  gtidset_normalize(set);
+  return 0;
+}
+
+static int sid_cmp(const unsigned char *uuid, const char *tag, const struct gtid_tsid *t)
+{
+  int c = memcmp(uuid, t->uuid, 16);
+  return c ? c : strcmp(tag, t->tag);
+}
+
+static int tsid_order(const void *a, const void *b)
+{
+  const struct gtid_tsid *x = a, *y = b;
+  return sid_cmp(x->uuid, x->tag, y);
+}
+
+static int iv_order(const void *a, const void *b)
+{
+  const struct gtid_interval *x = a, *y = b;
+  return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* Sorted intervals merged where they overlap or touch. */
+static void merge_sorted(struct gtid_tsid *t)
+{
+  size_t o = 0;
+  for (size_t i = 0; i < t->n; i++) {
+    if (o && t->iv[i].start <= t->iv[o - 1].end + 1) {
+      if (t->iv[i].end > t->iv[o - 1].end) t->iv[o - 1].end = t->iv[i].end;
+    } else {
+      t->iv[o++] = t->iv[i];
+    }
+  }
+  t->n = o;
+}
+
+void gtidset_normalize(struct gtidset *set)
+{
+  if (set->n > 1) qsort(set->sids, set->n, sizeof *set->sids, tsid_order);
+  size_t o = 0;
+  for (size_t i = 0; i < set->n; i++) { /* the same sid twice ("u:1,u:5"): one, with both's intervals */
+    struct gtid_tsid *t = &set->sids[i];
+    if (o && !sid_cmp(t->uuid, t->tag, &set->sids[o - 1])) {
+      struct gtid_tsid *k = &set->sids[o - 1];
+      k->iv = xrealloc(k->iv, (k->n + t->n) * sizeof *k->iv);
+      memcpy(k->iv + k->n, t->iv, t->n * sizeof *t->iv);
+      k->n += t->n;
+      free(t->iv);
+    } else {
+      set->sids[o++] = *t;
+    }
+  }
+  set->n = o;
+  for (size_t i = 0; i < set->n; i++) {
+    struct gtid_tsid *t = &set->sids[i];
+    if (t->n > 1) qsort(t->iv, t->n, sizeof *t->iv, iv_order);
+    merge_sorted(t);
+  }
+}
+
+/* The sid of a normal set, or where it would go (*found = 0). */
+static size_t find_sid(const struct gtidset *set, const unsigned char *uuid, const char *tag, int *found)
+{
+  size_t lo = 0, hi = set->n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = sid_cmp(uuid, tag, &set->sids[mid]);
+    if (!c) {
+      *found = 1;
+      return mid;
+    }
+    if (c < 0) hi = mid;
+    else lo = mid + 1;
+  }
+  *found = 0;
+  return lo;
+}
+
+static struct gtid_tsid *sid_in(struct gtidset *set, const unsigned char *uuid, const char *tag)
+{
+  int found;
+  size_t at = find_sid(set, uuid, tag, &found);
+  if (found) return &set->sids[at];
+  set->sids = xrealloc(set->sids, (set->n + 1) * sizeof *set->sids);
+  memmove(set->sids + at + 1, set->sids + at, (set->n - at) * sizeof *set->sids);
+  set->n++;
+  struct gtid_tsid *t = &set->sids[at];
+  memset(t, 0, sizeof *t);
+  memcpy(t->uuid, uuid, 16);
+  snprintf(t->tag, sizeof t->tag, "%s", tag);
+  return t;
+}
+
+/* Adds [a, b] to the normal intervals of t: the ones it overlaps or
+ * touches become one. */
+static void add_range(struct gtid_tsid *t, uint64_t a, uint64_t b)
+{
+  size_t lo = 0, hi = t->n;
+  while (lo < hi) { /* the first interval that ends at a - 1 or later */
+    size_t mid = lo + (hi - lo) / 2;
+    if (t->iv[mid].end + 1 < a) lo = mid + 1;
+    else hi = mid;
+  }
+  size_t i = lo, j = lo;
+  while (j < t->n && t->iv[j].start <= b + 1) j++;
+  if (j == i) {
+    t->iv = xrealloc(t->iv, (t->n + 1) * sizeof *t->iv);
+    memmove(t->iv + i + 1, t->iv + i, (t->n - i) * sizeof *t->iv);
+    t->iv[i].start = a;
+    t->iv[i].end = b;
+    t->n++;
+    return;
+  }
+  if (t->iv[i].start < a) a = t->iv[i].start;
+  if (t->iv[j - 1].end > b) b = t->iv[j - 1].end;
+  t->iv[i].start = a;
+  t->iv[i].end = b;
+  memmove(t->iv + i + 1, t->iv + j, (t->n - j) * sizeof *t->iv);
+  t->n -= j - i - 1;
+}
+
+void gtidset_add(struct gtidset *set, const unsigned char uuid[16], const char *tag, uint64_t gno)
+{
+  add_range(sid_in(set, uuid, tag), gno, gno);
+}
+
+void gtidset_union(struct gtidset *dst, const struct gtidset *src)
+{
+  for (size_t i = 0; i < src->n; i++) {
+    const struct gtid_tsid *s = &src->sids[i];
+    struct gtid_tsid *t = sid_in(dst, s->uuid, s->tag);
+    for (size_t k = 0; k < s->n; k++) add_range(t, s->iv[k].start, s->iv[k].end);
+  }
+}
+
+int gtidset_contains(const struct gtidset *a, const struct gtidset *b)
+{
+  for (size_t i = 0; i < b->n; i++) {
+    const struct gtid_tsid *t = &b->sids[i];
+    int found;
+    size_t at = find_sid(a, t->uuid, t->tag, &found);
+    if (!found) {
+      if (t->n) return 0;
+      continue;
+    }
+    const struct gtid_tsid *h = &a->sids[at];
+    size_t k = 0;
+    for (size_t j = 0; j < t->n; j++) { /* both ascending: one walk */
+      while (k < h->n && h->iv[k].end < t->iv[j].start) k++;
+      if (k == h->n || h->iv[k].start > t->iv[j].start || h->iv[k].end < t->iv[j].end) return 0;
+    }
+  }
+  return 1;
+}
+
+static void push_iv(struct gtid_tsid *t, uint64_t a, uint64_t b)
+{
+  t->iv = xrealloc(t->iv, (t->n + 1) * sizeof *t->iv);
+  t->iv[t->n].start = a;
+  t->iv[t->n++].end = b;
+}
+
+void gtidset_subtract(const struct gtidset *a, const struct gtidset *b, struct gtidset *out)
+{
+  for (size_t i = 0; i < a->n; i++) {
+    const struct gtid_tsid *t = &a->sids[i];
+    int found;
+    size_t at = find_sid(b, t->uuid, t->tag, &found);
+    const struct gtid_tsid *h = found ? &b->sids[at] : NULL;
+    struct gtid_tsid rest = {.n = 0};
+    size_t k = 0;
+    for (size_t j = 0; j < t->n; j++) {
+      uint64_t s = t->iv[j].start, e = t->iv[j].end;
+      while (h && k < h->n && h->iv[k].end < s) k++;
+      /* the holes b's intervals leave in [s, e] */
+      for (size_t m = k; h && m < h->n && h->iv[m].start <= e && s <= e; m++) {
+        if (h->iv[m].start > s) push_iv(&rest, s, h->iv[m].start - 1);
+        if (h->iv[m].end >= e) s = e + 1;
+        else s = h->iv[m].end + 1;
+      }
+      if (s <= e) push_iv(&rest, s, e);
+    }
+    if (!rest.n) continue;
+    struct gtid_tsid *o = sid_in(out, t->uuid, t->tag);
+    free(o->iv);
+    o->iv = rest.iv;
+    o->n = rest.n;
+  }
+}
+
+int gtidset_equal(const struct gtidset *a, const struct gtidset *b)
+{
+  if (a->n != b->n) return 0;
+  for (size_t i = 0; i < a->n; i++) {
+    const struct gtid_tsid *x = &a->sids[i], *y = &b->sids[i];
+    if (sid_cmp(x->uuid, x->tag, y) || x->n != y->n || memcmp(x->iv, y->iv, x->n * sizeof *x->iv)) return 0;
+  }
+  return 1;
 }
 
 void gtidset_free(struct gtidset *set)

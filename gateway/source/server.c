@@ -3,6 +3,7 @@
 #include "util/util.h"
 
 #include <errmsg.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,35 @@ int server_binlog_position(MYSQL *m, struct position *p, char *err, size_t errsz
     memset(p, 0, sizeof *p);
     snprintf(p->file, sizeof p->file, "%s", row[0]);
     p->pos = strtoull(row[1], NULL, 10);
+  }
+  mysql_free_result(res);
+  return have;
+}
+
+int server_gtid_state_at(MYSQL *m, int mariadb, const char *file, uint64_t pos, struct buf *out, char *err,
+                         size_t errsz)
+{
+  MYSQL_RES *res = NULL;
+  MYSQL_ROW row = NULL;
+  int have = 0;
+  if (mariadb) {
+    struct buf q = BUF_INIT;
+    buf_addlit(&q, "SELECT BINLOG_GTID_POS(");
+    server_add_quoted(m, &q, file);
+    buf_printf(&q, ", %" PRIu64 ")", pos);
+    int rc = server_query_row(m, q.p, &row, &res, err, errsz);
+    buf_free(&q);
+    if (rc) return -1;
+    have = row && row[0]; /* NULL: not a boundary, or a file it no longer has */
+    if (have) buf_adds(out, row[0]);
+  } else {
+    if (server_query_row(m, "SHOW MASTER STATUS", &row, &res, err, errsz) &&
+        server_query_row(m, "SHOW BINARY LOG STATUS", &row, &res, err, errsz))
+      return -1;
+    /* File, Position, Binlog_Do_DB, Binlog_Ignore_DB, Executed_Gtid_Set */
+    have = row && mysql_num_fields(res) >= 5 && row[0] && row[1] && row[4] && !strcmp(row[0], file) &&
+           strtoull(row[1], NULL, 10) == pos;
+    if (have) buf_adds(out, row[4]);
   }
   mysql_free_result(res);
   return have;

@@ -38,6 +38,14 @@ int server_query_row(MYSQL *m, const char *sql, MYSQL_ROW *row, MYSQL_RES **res,
  * usually a missing privilege). */
 int server_binlog_position(MYSQL *m, struct position *p, char *err, size_t errsz);
 
+/* The full GTID state at file:pos, a transaction boundary, appended to out:
+ * MariaDB says it for any position (BINLOG_GTID_POS); MySQL only for the
+ * one it writes at now (SHOW BINARY LOG STATUS's executed set, read with
+ * the position). 1 with out set, 0 when the server cannot tell, -1 with
+ * err. */
+int server_gtid_state_at(MYSQL *m, int mariadb, const char *file, uint64_t pos, struct buf *out, char *err,
+                         size_t errsz);
+
 /* Whether the server still has binlog file (SHOW BINARY LOGS over a
  * connection of its own): 1 yes, 0 no (it was purged), -1 when it cannot
  * be asked (the caller then goes by the stream's own answer). */

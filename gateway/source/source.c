@@ -67,6 +67,7 @@ struct source {
   int warned_minimal;
   int events_seen; /* events read on the current connection */
   struct position started; /* the first request, resolved */
+  char *seed; /* the GTID state at the first request, for the first decoder; NULL: unknown */
   uint32_t started_skip;
   struct name_cache_entry *names;
   size_t nnames;
@@ -159,6 +160,7 @@ struct source *source_new(const struct source_opts *o)
   conn_opts_copy(&s->o.conn, &o->conn);
   s->o.include = copy_list(o->include);
   s->o.exclude = copy_list(o->exclude);
+  s->o.gtid_state = o->gtid_state ? xstrdup(o->gtid_state) : NULL;
   if (!s->o.queue_events) s->o.queue_events = 10000;
   if (!s->o.queue_bytes) s->o.queue_bytes = 64u << 20;
   if (!s->o.server_id) s->o.server_id = 4242;
@@ -200,9 +202,16 @@ static int attach_stream(struct source *s, MYSQL *m, MARIADB_RPL *rpl)
 {
   struct decoder_opts dopts = {.include = s->o.include, .exclude = s->o.exclude, .skip_changes = s->resume_skip};
   struct decoder_cb cb = {.ctx = s, .emit = emit_cb, .lookup_names = names_cb, .warn = warn_cb, .incident = incident_cb};
+  /* the GTID state goes on from decoder to decoder: a reconnect resumes at
+   * the boundary it describes */
+  struct rcstr *gs = s->dec ? decoder_gtid_state(s->dec) : NULL;
+  const char *seed = s->dec ? (gs ? gs->s : NULL) : s->seed;
   decoder_free(s->dec);
   s->dec = decoder_new(&dopts, &cb);
   if (s->resume.file[0]) decoder_set_start(s->dec, s->resume.file, s->resume.pos);
+  char serr[512];
+  if (seed && decoder_seed_gtid_state(s->dec, seed, serr, sizeof serr)) warn_cb(s, serr);
+  rcstr_unref(gs);
   s->events_seen = 0;
   pthread_mutex_lock(&s->conn_lock);
   s->m = m;
@@ -223,6 +232,29 @@ static int attach_stream(struct source *s, MYSQL *m, MARIADB_RPL *rpl)
 static enum bh_errc failure_code(unsigned code)
 {
   return code == ER_SLAVE_SAME_ID ? BH_E_SERVER_ID : server_errc(code);
+}
+
+/* The GTID state at the first request: the one given, the start GTIDs
+ * (the server sends what they lack), or what the server says for the start
+ * position. */
+static void seed_state(struct source *s, MYSQL *m, int mariadb, int use_gtid)
+{
+  free(s->seed);
+  s->seed = NULL;
+  if (s->o.gtid_state || use_gtid) {
+    s->seed = xstrdup(s->o.gtid_state ? s->o.gtid_state : s->o.start.gtid);
+    return;
+  }
+  struct buf b = BUF_INIT;
+  char why[512], msg[700];
+  int have = server_gtid_state_at(m, mariadb, s->resume.file, s->resume.pos, &b, why, sizeof why);
+  if (have > 0) s->seed = xstrdup(b.p ? b.p : "");
+  if (have < 0) { /* the stream still works; its checkpoints only lack the state until the next binlog file */
+    snprintf(msg, sizeof msg, "cannot ask the server for the GTID state at %s:%" PRIu64 ": %s", s->resume.file,
+             s->resume.pos, why);
+    warn_cb(s, msg);
+  }
+  buf_free(&b);
 }
 
 /* Opens a connection and requests the stream at s->resume (or the configured
@@ -264,6 +296,7 @@ static int open_stream(struct source *s, int first, char *err, size_t errsz)
     } else if (s->o.start.kind == START_END || s->o.start.kind == START_BEGINNING) {
       if (resolve_start(m, &s->resume, s->o.start.kind, err, errsz)) goto fail;
     }
+    seed_state(s, m, mariadb, use_gtid);
   }
 
   char sql[1400];
@@ -844,6 +877,8 @@ void source_free(struct source *s)
   free(s->names);
   free_list(s->o.include);
   free_list(s->o.exclude);
+  free((char *)s->o.gtid_state);
+  free(s->seed);
   conn_opts_free(&s->o.conn);
   while (s->bhead) { /* never handed over (a stop) */
     struct change *next = s->bhead->next;

@@ -36,6 +36,7 @@ struct source_opts {
   struct conn_opts conn;   /* copied */
   unsigned server_id;
   struct start_pos start;
+  const char *gtid_state;  /* the full GTID state at start (a checkpoint's), copied; NULL: ask the server */
   char **include, **exclude; /* table globs, copied; NULL: all / none */
   double heartbeat;        /* seconds; 0: none */
   size_t queue_events, queue_bytes;

@@ -541,10 +541,12 @@ static void *writer_main(void *arg)
       continue;
     }
     if (cp_due) {
-      struct checkpoint cp = q->cp;
+      struct checkpoint cp = {.gtid_state = NULL};
+      checkpoint_copy(&cp, &q->cp); /* its own reference: q->cp may be replaced meanwhile */
       uint64_t gen = q->cp_gen;
       pthread_mutex_unlock(&q->mu);
       int rc = q->o.state ? state_checkpoint_save(q->o.state, &cp, err, sizeof err) : 0;
+      checkpoint_clear(&cp);
       pthread_mutex_lock(&q->mu);
       if (rc) { /* tried again in a second (a newer one, if one came) */
         if (failed(q, err)) break;
@@ -731,7 +733,7 @@ uint64_t retryq_durable(struct retryq *q)
 void retryq_set_checkpoint(struct retryq *q, const struct checkpoint *cp)
 {
   pthread_mutex_lock(&q->mu);
-  q->cp = *cp;
+  checkpoint_copy(&q->cp, cp);
   q->cp_gen++;
   q->cp_ticket = q->submitted;
   pthread_cond_signal(&q->wake);
@@ -972,6 +974,7 @@ int retryq_close(struct retryq *q, double timeout, char *err, size_t errsz)
   free(q->dmg.lost);
   buf_free(&q->pend);
   free(q->pplaced);
+  checkpoint_clear(&q->cp);
   pthread_mutex_destroy(&q->mu);
   pthread_cond_destroy(&q->wake);
   pthread_cond_destroy(&q->written);

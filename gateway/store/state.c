@@ -2,14 +2,17 @@
  *
  *   VERSION     "binhook-state N\n", written once when the directory is new
  *   lock        flock()ed by the binhook using the directory; holds its pid
- *   checkpoint  one line of JSON: {"file":..,"pos":..,"gtid":..,"saved":..};
+ *   checkpoint  one line of JSON: {"file":..,"pos":..,"gtid":..,"gtid_state":..,"saved":..};
  *               "file" is "" (and "pos" 0) after a start at a GTID, until
- *               the first transaction boundary is read
+ *               the first transaction boundary is read; "gtid_state" only
+ *               when the state is known
  *   queue/      the retry queue: its segments and MANIFEST (retryq.h)
  *
  * Every file but the lock is replaced whole through state_write_file, so a
  * reader never sees half of one. */
 #include "store/state.h"
+#include "source/gtidpos.h"
+#include "source/gtidset.h"
 #include "util/buf.h"
 #include "util/json.h"
 #include "util/util.h"
@@ -29,8 +32,10 @@
 
 #define VERSION_MAGIC "binhook-state "
 /* Far more than a valid checkpoint takes (a file name and a GTID, each at
- * worst six bytes per character escaped): anything larger is not ours. */
-#define CHECKPOINT_MAX 16384
+ * worst six bytes per character escaped, and a GTID state: a MySQL set of
+ * thousands of server UUIDs): anything larger is not ours. */
+#define CHECKPOINT_MAX (1 << 20)
+#define GTID_STATE_MAX (CHECKPOINT_MAX / 2)
 
 struct state {
   char *dir;
@@ -324,6 +329,35 @@ long state_lock_owner(const struct state *s)
   return s->owner;
 }
 
+void checkpoint_copy(struct checkpoint *dst, const struct checkpoint *src)
+{
+  struct rcstr *old = dst->gtid_state;
+  *dst = *src;
+  if (dst->gtid_state) rcstr_ref(dst->gtid_state);
+  rcstr_unref(old);
+}
+
+void checkpoint_clear(struct checkpoint *cp)
+{
+  rcstr_unref(cp->gtid_state);
+  cp->gtid_state = NULL;
+}
+
+/* 1 when s reads as a GTID state: a MySQL set or MariaDB positions. */
+static int gtid_state_valid(const char *s, char *err, size_t errsz)
+{
+  if (strchr(s, ':')) {
+    struct gtidset set = {0};
+    int rc = gtidset_parse(s, &set, err, errsz);
+    gtidset_free(&set);
+    return !rc;
+  }
+  struct gtidpos pos = {0};
+  int rc = gtidpos_parse(s, &pos, err, errsz);
+  gtidpos_free(&pos);
+  return !rc;
+}
+
 /* Fills cp from the text of a checkpoint file; -1 with what is wrong. */
 static int parse_checkpoint(const char *text, size_t len, struct checkpoint *cp, char *err, size_t errsz)
 {
@@ -355,6 +389,7 @@ static int parse_checkpoint(const char *text, size_t len, struct checkpoint *cp,
   memset(cp, 0, sizeof *cp);
   const struct jv *file = jv_member(&v, "file"), *pos = jv_member(&v, "pos");
   const struct jv *gtid = jv_member(&v, "gtid"), *saved = jv_member(&v, "saved");
+  const struct jv *gstate = jv_member(&v, "gtid_state");
   if (!file || file->k != J_STR || file->n >= POS_FILE_MAX || strlen(file->s) != file->n) {
     bh_err(err, errsz, "\"file\" is not a binlog file name");
     goto done;
@@ -366,6 +401,13 @@ static int parse_checkpoint(const char *text, size_t len, struct checkpoint *cp,
   /* no file: a GTID start that has not reached a transaction yet */
   if (file->n == 0 && gtid->n == 0) {
     bh_err(err, errsz, "\"file\" and \"gtid\" are both empty");
+    goto done;
+  }
+  char why[200];
+  if (gstate && (gstate->k != J_STR || gstate->n >= GTID_STATE_MAX || strlen(gstate->s) != gstate->n ||
+                 !gtid_state_valid(gstate->s, why, sizeof why))) {
+    bh_err(err, errsz, "\"gtid_state\" is not a GTID state%s%s", gstate->k == J_STR ? ": " : "",
+           gstate->k == J_STR ? why : "");
     goto done;
   }
   /* strtoull and strtoll would take a sign, a fraction or an exponent in
@@ -400,6 +442,7 @@ static int parse_checkpoint(const char *text, size_t len, struct checkpoint *cp,
   memcpy(cp->pos.file, file->s, file->n + 1);
   memcpy(cp->pos.gtid, gtid->s, gtid->n + 1);
   cp->pos.pos = p;
+  cp->gtid_state = gstate ? rcstr_new(gstate->s, gstate->n) : NULL;
   cp->saved = neg ? -t : t;
   rc = 0;
 done:
@@ -501,7 +544,7 @@ int state_checkpoint_load(struct state *s, struct checkpoint *cp, char *err, siz
 int state_checkpoint_save(struct state *s, const struct checkpoint *cp, char *err, size_t errsz)
 {
   char what[256];
-  struct checkpoint back;
+  struct checkpoint back = {.gtid_state = NULL};
   struct buf b = BUF_INIT;
   size_t flen = strnlen(cp->pos.file, POS_FILE_MAX), glen = strnlen(cp->pos.gtid, GTID_MAX);
   buf_addlit(&b, "{\"file\":");
@@ -510,6 +553,10 @@ int state_checkpoint_save(struct state *s, const struct checkpoint *cp, char *er
   buf_add_u64(&b, cp->pos.pos);
   buf_addlit(&b, ",\"gtid\":");
   buf_add_json_str(&b, cp->pos.gtid, glen);
+  if (cp->gtid_state) {
+    buf_addlit(&b, ",\"gtid_state\":");
+    buf_add_json_str(&b, cp->gtid_state->s, cp->gtid_state->len);
+  }
   buf_addlit(&b, ",\"saved\":");
   buf_add_i64(&b, cp->saved);
   buf_addlit(&b, "}\n");
@@ -524,6 +571,7 @@ int state_checkpoint_save(struct state *s, const struct checkpoint *cp, char *er
     rc = parse_checkpoint(b.p, b.len, &back, what, sizeof what);
   if (!rc && (strcmp(back.pos.file, cp->pos.file) || strcmp(back.pos.gtid, cp->pos.gtid)))
     rc = bh_err(what, sizeof what, "the file name or the GTID is not valid UTF-8");
+  checkpoint_clear(&back);
   if (rc)
     bh_err(err, errsz, "cannot save checkpoint at '%s:%" PRIu64 "': %s",
            flen < POS_FILE_MAX ? cp->pos.file : "?", cp->pos.pos, what);

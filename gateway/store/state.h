@@ -43,18 +43,31 @@ int state_locked(const struct state *s);
 /* The pid written in the lock file by the binhook holding it, or 0. */
 long state_lock_owner(const struct state *s);
 
+/* A checkpoint owns a reference to its GTID state: copies are made with
+ * checkpoint_copy and released with checkpoint_clear. */
 struct checkpoint {
   /* a transaction boundary: file, offset, and the GTID of the last
    * transaction; after a start at a GTID and until the first boundary,
    * file "" and offset 0, and the GTID (a set) to start at again */
   struct position pos;
+  struct rcstr *gtid_state; /* the full GTID state at that boundary (source/gtidstate.h): MariaDB's
+                               position of every domain, MySQL's executed set; NULL: not known
+                               (a checkpoint of an older binhook, a stream that never told it) */
   int64_t saved; /* seconds since the epoch when it was written */
 };
 
-/* Reads the checkpoint: 1 with *cp filled, 0 when there is none yet, -1
- * with err when it cannot be read or is damaged. Then *cp holds what the
- * damaged file still shows (a GTID; a file with its offset), each part
- * empty when it is not whole: for advice, never a position to take. */
+/* Makes *dst (zeroed, or a checkpoint) a copy of *src with its own
+ * reference to the GTID state; dst's old one is released. */
+void checkpoint_copy(struct checkpoint *dst, const struct checkpoint *src);
+/* Releases cp's GTID state (cp stays usable, without one). */
+void checkpoint_clear(struct checkpoint *cp);
+
+/* Reads the checkpoint: 1 with *cp filled (a new reference to its GTID
+ * state: checkpoint_clear), 0 when there is none yet, -1 with err when it
+ * cannot be read or is damaged. Then *cp holds what the damaged file still
+ * shows (a GTID; a file with its offset), each part empty when it is not
+ * whole: for advice, never a position to take. A file without
+ * "gtid_state" (written by an older binhook) reads with none. */
 int state_checkpoint_load(struct state *s, struct checkpoint *cp, char *err, size_t errsz);
 
 /* Replaces the checkpoint atomically (see above; it fsyncs: not for the

@@ -23,13 +23,13 @@ static void test_no_delivery(void)
   struct marks m;
   marks_init(&m, NULL);
   struct position p = at(100);
-  marks_boundary(&m, &p, 1);
+  marks_boundary(&m, &p, NULL, 1);
   ok(m.dirty, "a boundary with no delivery before it moves the checkpoint at once");
   is_int(m.cp.pos.pos, 100, "to that boundary");
   is_str(m.cp.pos.gtid, "0-1-100", "with its GTID");
   m.dirty = 0;
   p = at(200);
-  marks_boundary(&m, &p, 0);
+  marks_boundary(&m, &p, NULL, 0);
   ok(!m.dirty && m.cp.pos.pos == 100, "an unsafe boundary (held XA) does not move it");
   is_int(marks_pending(&m), 0, "and leaves no mark behind");
   marks_free(&m);
@@ -43,7 +43,7 @@ static void test_hold_release(void)
   struct mark *a = marks_hold(&m), *b = marks_hold(&m);
   ok(a == b, "deliveries of one transaction hold the same mark");
   struct position p = at(300);
-  marks_boundary(&m, &p, 1);
+  marks_boundary(&m, &p, NULL, 1);
   ok(!m.dirty && m.cp.pos.pos == 4, "the checkpoint waits for the transaction's deliveries");
   marks_release(&m, a);
   ok(!m.dirty && m.cp.pos.pos == 4, "one of two released: it still waits");
@@ -53,18 +53,47 @@ static void test_hold_release(void)
   marks_free(&m);
 }
 
+/* The GTID state travels with the position: the checkpoint takes the
+ * state of the boundary it moves to, never a later or an earlier one. */
+static void test_gtid_state(void)
+{
+  struct marks m;
+  struct checkpoint start = {.pos = at(4), .gtid_state = rcstr_new("0-1-4", 5)};
+  marks_init(&m, &start);
+  checkpoint_clear(&start);
+  is_str(m.cp.gtid_state ? m.cp.gtid_state->s : NULL, "0-1-4", "the start's GTID state is kept");
+  struct mark *a = marks_hold(&m);
+  struct position p = at(300);
+  struct rcstr *s300 = rcstr_new("0-1-300,7-3-9", 13), *s400 = rcstr_new("0-1-300,7-3-10", 14);
+  marks_boundary(&m, &p, s300, 1);
+  struct mark *b = marks_hold(&m);
+  p = at(400);
+  marks_boundary(&m, &p, s400, 1);
+  rcstr_unref(s300);
+  rcstr_unref(s400);
+  marks_release(&m, b);
+  is_str(m.cp.gtid_state ? m.cp.gtid_state->s : NULL, "0-1-4", "a later boundary released first: neither moves");
+  marks_release(&m, a);
+  ok(m.cp.pos.pos == 400, "both released: the checkpoint is at the later boundary");
+  is_str(m.cp.gtid_state ? m.cp.gtid_state->s : NULL, "0-1-300,7-3-10", "  with that boundary's state");
+  p = at(500);
+  marks_boundary(&m, &p, NULL, 1);
+  ok(m.cp.pos.pos == 500 && m.cp.gtid_state == NULL, "a boundary whose state is unknown leaves none behind");
+  marks_free(&m);
+}
+
 static void test_order(void)
 {
   struct marks m;
   marks_init(&m, NULL);
   struct mark *a = marks_hold(&m);
   struct position p1 = at(100), p2 = at(200), p3 = at(300);
-  marks_boundary(&m, &p1, 1);
+  marks_boundary(&m, &p1, NULL, 1);
   struct mark *b = marks_hold(&m);
   ok(a != b, "a new transaction holds a new mark");
-  marks_boundary(&m, &p2, 1);
+  marks_boundary(&m, &p2, NULL, 1);
   struct mark *c = marks_hold(&m);
-  marks_boundary(&m, &p3, 1);
+  marks_boundary(&m, &p3, NULL, 1);
   marks_release(&m, c);
   marks_release(&m, b);
   ok(!m.dirty, "later transactions released first: the checkpoint stays before the first");
@@ -81,8 +110,8 @@ static void test_later_boundary(void)
   marks_init(&m, NULL);
   struct mark *a = marks_hold(&m);
   struct position p1 = at(100), p2 = at(200);
-  marks_boundary(&m, &p1, 1);
-  marks_boundary(&m, &p2, 1); /* a transaction that made no delivery */
+  marks_boundary(&m, &p1, NULL, 1);
+  marks_boundary(&m, &p2, NULL, 1); /* a transaction that made no delivery */
   is_int(marks_pending(&m), 1, "a boundary with nothing before it since makes no new mark");
   marks_release(&m, a);
   is_int(m.cp.pos.pos, 200, "the newest mark took the later position");
@@ -95,11 +124,11 @@ static void test_xa(void)
   marks_init(&m, NULL);
   struct mark *a = marks_hold(&m);
   struct position p1 = at(100), p2 = at(200);
-  marks_boundary(&m, &p1, 0); /* an XA PREPARE: its changes come at the XA COMMIT */
+  marks_boundary(&m, &p1, NULL, 0); /* an XA PREPARE: its changes come at the XA COMMIT */
   marks_release(&m, a);
   ok(!m.dirty, "a mark closed at an unsafe boundary does not move the checkpoint");
   struct mark *b = marks_hold(&m);
-  marks_boundary(&m, &p2, 1);
+  marks_boundary(&m, &p2, NULL, 1);
   marks_release(&m, b);
   is_int(m.cp.pos.pos, 200, "the next safe boundary does");
   marks_free(&m);
@@ -146,7 +175,7 @@ static void test_random(void)
         held[n++] = marks_hold(&m);
       }
       struct position p = at((uint64_t)(t + 1) * 10);
-      marks_boundary(&m, &p, 1);
+      marks_boundary(&m, &p, NULL, 1);
     }
     for (int i = n - 1; i > 0; i--) { /* shuffle */
       int j = rand() % (i + 1);
@@ -176,6 +205,7 @@ int main(void)
 {
   test_no_delivery();
   test_hold_release();
+  test_gtid_state();
   test_order();
   test_later_boundary();
   test_xa();

@@ -252,6 +252,33 @@ static void test_checkpoint(void)
   is_str(got.pos.gtid, "0-1-42", "  the GTID");
   is_int(got.saved, 1763700000, "  the time");
 
+  /* the full GTID state beside the position */
+  cp.gtid_state = rcstr_new("0-1-1200,7-3-45", 15);
+  is_int(state_checkpoint_save(s, &cp, err, sizeof err), 0, "a checkpoint with a GTID state is saved");
+  is_str(get(at(p, sizeof p, "cp/checkpoint")),
+         "{\"file\":\"bin\\\"log\\\\.000003\",\"pos\":1234,\"gtid\":\"0-1-42\",\"gtid_state\":\"0-1-1200,7-3-45\","
+         "\"saved\":1763700000}\n",
+         "  with \"gtid_state\" after \"gtid\"");
+  memset(&got, 0, sizeof got);
+  is_int(state_checkpoint_load(s, &got, err, sizeof err), 1, "  it loads");
+  is_str(got.gtid_state ? got.gtid_state->s : NULL, "0-1-1200,7-3-45", "  with its GTID state");
+  checkpoint_clear(&got);
+  checkpoint_clear(&cp);
+  cp.gtid_state = rcstr_new("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5:7,00000000-0000-0000-0000-000000000001:1",
+                            81);
+  is_int(state_checkpoint_save(s, &cp, err, sizeof err), 0, "a MySQL executed set too");
+  is_int(state_checkpoint_load(s, &got, err, sizeof err), 1, "  it loads");
+  is_str(got.gtid_state ? got.gtid_state->s : NULL, cp.gtid_state->s, "  the same");
+  checkpoint_clear(&got);
+  checkpoint_clear(&cp);
+  cp.gtid_state = rcstr_new("0-1", 3);
+  ok(state_checkpoint_save(s, &cp, err, sizeof err) == -1, "a GTID state that would not read back is not saved");
+  has(err, "\"gtid_state\"", "  saying which");
+  checkpoint_clear(&cp);
+  put(at(p, sizeof p, "cp/checkpoint"), "{\"file\":\"b.1\",\"pos\":5,\"gtid\":\"0-1-4\",\"saved\":1}\n");
+  is_int(state_checkpoint_load(s, &got, err, sizeof err), 1, "a checkpoint of an older binhook (no gtid_state) loads");
+  ok(got.gtid_state == NULL && got.pos.pos == 5, "  with no GTID state");
+
   cp.pos.gtid[0] = 0;
   cp.pos.pos = UINT64_MAX;
   state_checkpoint_save(s, &cp, err, sizeof err);
@@ -289,6 +316,9 @@ static void test_checkpoint(void)
       {"{\"file\":\"b.1\",\"pos\":5,\"gtid\":\"\",\"saved\":1.5}\n", "\"saved\""},
       {"{\"file\":\"b.1\",\"pos\":5,\"pos\":6,\"gtid\":\"\",\"saved\":1}\n", "\"pos\" is there twice"},
       {"{\"file\":\"b.1\",\"pos\":5,\"gtid\":\"\",\"saved\":1}\n{}", "text after the JSON object"},
+      {"{\"file\":\"b.1\",\"pos\":5,\"gtid\":\"\",\"gtid_state\":7,\"saved\":1}\n", "\"gtid_state\""},
+      {"{\"file\":\"b.1\",\"pos\":5,\"gtid\":\"\",\"gtid_state\":\"0-1-x\",\"saved\":1}\n", "\"gtid_state\""},
+      {"{\"file\":\"b.1\",\"pos\":5,\"gtid\":\"\",\"gtid_state\":\"zz:1\",\"saved\":1}\n", "\"gtid_state\""},
   };
   int all = 1;
   for (size_t i = 0; i < sizeof damaged / sizeof damaged[0]; i++) {
