@@ -109,27 +109,15 @@ static int decode(const unsigned char *p, size_t n, struct manifest *m)
 
 int manifest_load(const char *dir, struct manifest *m, char *err, size_t errsz)
 {
-  char path[4200], eb[128];
+  char path[4200];
   memset(m, 0, sizeof *m);
   snprintf(path, sizeof path, "%s/%s", dir, MANIFEST_NAME);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0 && errno == ENOENT) return 0;
-  if (fd < 0) return bh_err(err, errsz, "cannot open '%s': %s", path, bh_strerror(errno, eb, sizeof eb));
   struct buf raw = BUF_INIT;
-  char chunk[1 << 16];
-  for (;;) {
-    ssize_t r = read(fd, chunk, sizeof chunk);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) {
-      int e = errno;
-      close(fd);
-      buf_free(&raw);
-      return bh_err(err, errsz, "cannot read '%s': %s", path, bh_strerror(e, eb, sizeof eb));
-    }
-    if (!r || raw.len > MAN_MAX) break;
-    buf_add(&raw, chunk, (size_t)r);
+  if (buf_read_file(&raw, path, MAN_MAX, err, errsz)) {
+    int none = errno == ENOENT;
+    buf_free(&raw);
+    return none ? 0 : -1;
   }
-  close(fd);
   const unsigned char *p = (const unsigned char *)raw.p;
   int rc = 0;
   if (raw.len < MAN_HDR || memcmp(p, MAN_MAGIC, 4)) {

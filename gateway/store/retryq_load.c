@@ -17,27 +17,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static int read_all(const char *path, struct buf *out, char *err, size_t errsz)
-{
-  char eb[128];
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return bh_err(err, errsz, "cannot open '%s': %s", path, bh_strerror(errno, eb, sizeof eb));
-  char chunk[1 << 16];
-  for (;;) {
-    ssize_t r = read(fd, chunk, sizeof chunk);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) {
-      int e = errno;
-      close(fd);
-      return bh_err(err, errsz, "cannot read '%s': %s", path, bh_strerror(e, eb, sizeof eb));
-    }
-    if (!r) break;
-    buf_add(out, chunk, (size_t)r);
-  }
-  close(fd);
-  return 0;
-}
-
 /* A good record at p (n bytes left), at offset off of segment segno: its
  * whole length, or 0. */
 size_t rq_good_record(const unsigned char *p, size_t n, uint64_t segno, uint64_t off)
@@ -112,7 +91,10 @@ static int load_segment(struct retryq *q, uint64_t no, struct retryq_report *rep
   char path[4096];
   rq_seg_path(q, no, path, sizeof path);
   struct buf raw = BUF_INIT, good = BUF_INIT;
-  if (read_all(path, &raw, err, errsz)) return -1;
+  if (buf_read_file(&raw, path, 0, err, errsz)) {
+    buf_free(&raw);
+    return -1;
+  }
   *sn = (struct seen){.no = no, .raw = raw.len, .bad_from = UINT64_MAX};
   q->segs = xrealloc(q->segs, (q->nsegs + 1) * sizeof *q->segs);
   q->segs[q->nsegs++] = (struct seg){.no = no};

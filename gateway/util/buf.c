@@ -2,6 +2,8 @@
 #include "util/buf.h"
 #include "util/util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <float.h>
 #include <math.h>
 #include <stdarg.h>
@@ -9,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <unistd.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -555,4 +558,33 @@ void buf_add_case(struct buf *b, const char *str, size_t n, int upper)
       buf_add_utf8(b, (unsigned long)(upper ? to_upper(cp) : to_lower(cp)));
     i += l;
   }
+}
+
+int buf_read_file(struct buf *b, const char *path, size_t max, char *err, size_t errsz)
+{
+  char eb[128], chunk[1 << 16];
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int e = errno;
+    bh_err(err, errsz, "cannot open '%s': %s", path, bh_strerror(e, eb, sizeof eb));
+    errno = e;
+    return -1;
+  }
+  size_t start = b->len;
+  for (;;) {
+    ssize_t r = read(fd, chunk, sizeof chunk);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      int e = errno;
+      close(fd);
+      bh_err(err, errsz, "cannot read '%s': %s", path, bh_strerror(e, eb, sizeof eb));
+      errno = e;
+      return -1;
+    }
+    if (!r) break;
+    buf_add(b, chunk, (size_t)r);
+    if (max && b->len - start > max) break;
+  }
+  close(fd);
+  return 0;
 }

@@ -69,4 +69,10 @@ void buf_add_base64(struct buf *b, const void *data, size_t n);
 /* Takes the bytes out of b (caller frees), leaving b empty. */
 char *buf_steal(struct buf *b);
 
+/* Appends the bytes of the file at path to b, at most max of them (0: no
+ * bound; a longer file stops there, and b->len > max tells). Returns 0, or
+ * -1 with err naming the file, errno kept (ENOENT: there is none); b then
+ * holds what was read. */
+int buf_read_file(struct buf *b, const char *path, size_t max, char *err, size_t errsz);
+
 #endif
