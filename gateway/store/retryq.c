@@ -528,7 +528,9 @@ static void *writer_main(void *arg)
     if (q->man_due && !q->man_hold) {
       if (rq_manifest_write(q, 0, err, sizeof err)) {
         if (failed(q, err)) break;
-      } else if (q->error[0]) {
+      } else if (q->error[0] && !batch.len && !q->pend.len) {
+        /* writable again only when no record waits: a small manifest fits
+         * where a failed segment write was cut off, records may not */
         q->error[0] = 0;
         notify(q);
       }

@@ -322,7 +322,6 @@ int rq_manifest_write(struct retryq *q, int clean, char *err, size_t errsz)
   return rc;
 }
 
-
 int rq_load(struct retryq *q, const uint64_t *nos, size_t n, struct retryq_report *rep, char *err, size_t errsz)
 {
   if (q->o.state) {
@@ -332,6 +331,7 @@ int rq_load(struct retryq *q, const uint64_t *nos, size_t n, struct retryq_repor
       q->has_cp = 1;
       q->cp_pos = cp.pos;
     }
+    checkpoint_clear(&cp); /* only the position is kept here */
   }
   struct seen *sn = xcalloc(n + 1, sizeof *sn);
   for (size_t i = 0; i < n; i++)
