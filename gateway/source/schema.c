@@ -99,6 +99,7 @@ static int read_meta(struct reader *r, struct column *c)
 
 static char **read_labels(struct reader *r, uint32_t *count)
 {
+  *count = 0; /* none until they are read: a table freed now frees no labels */
   uint64_t n = reader_packed(r);
   if (r->overrun || n > reader_left(r)) {
     r->overrun = 1;
