@@ -56,6 +56,17 @@ test_expect_success 'a server set up for binhook passes, nothing worse than a wa
   test_grep "^the server can serve binhook" out
 '
 
+test_expect_success 'failover readiness is information: what is missing, with the line that fixes it' '
+  "$BINHOOK" doctor --source "$BINHOOK_URL" >out &&
+  test_grep "^info  *failover = not ready: gtid_strict_mode is OFF (SET GLOBAL gtid_strict_mode = ON" out &&
+  test_grep "log_slave_updates is OFF (in my.cnf \[mysqld\]: log_slave_updates = ON" out &&
+  mariadb_sql "SET GLOBAL gtid_strict_mode = ON" &&
+  test_when_finished "mariadb_sql \"SET GLOBAL gtid_strict_mode = OFF\"" &&
+  "$BINHOOK" doctor --source "$BINHOOK_URL" >out2 &&
+  test_grep "^info  *failover = not ready: log_slave_updates is OFF" out2 &&
+  test_grep ! "gtid_strict_mode is OFF" out2
+'
+
 test_expect_success '--json prints the checks as a JSON array' '
   "$BINHOOK" doctor --json --source "$BINHOOK_URL" >out.json &&
   python3 -m json.tool out.json >/dev/null &&

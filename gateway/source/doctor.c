@@ -41,6 +41,8 @@ static const char *const gathered_vars[] = {
     "gtid_strict_mode",
     "gtid_domain_id",
     "gtid_binlog_pos",
+    "log_slave_updates",
+    "log_replica_updates",
     "binlog_expire_logs_seconds",
     "expire_logs_days",
     "binlog_expire_logs_auto_purge",
@@ -555,6 +557,43 @@ static void check_gtid(const struct doctor_server *s, struct doctor_report *r)
       buf_steal(&fix));
 }
 
+/* Whether binhook could follow this server's topology through a failover
+ * by GTID: said as information, since one server alone needs none of it;
+ * what is missing is named with the line that fixes it. */
+static void check_failover(const struct doctor_server *s, struct doctor_report *r)
+{
+  struct buf why = BUF_INIT;
+  const char *upd = var(s, "log_replica_updates") ? var(s, "log_replica_updates") : var(s, "log_slave_updates");
+  if (s->mariadb) {
+    const char *strict = var(s, "gtid_strict_mode");
+    if (!is_on(strict))
+      buf_adds(&why, "gtid_strict_mode is OFF (SET GLOBAL gtid_strict_mode = ON, and in my.cnf; on every server of "
+                     "the topology, so that a replica never holds a GTID out of order); ");
+  } else {
+    const char *mode = var(s, "gtid_mode");
+    if (!mode || strcasecmp(mode, "ON") || !is_on(var(s, "enforce_gtid_consistency")))
+      buf_adds(&why, "GTIDs are not fully on (see gtid_mode above); ");
+  }
+  if (upd && !is_on(upd))
+    buf_printf(&why, "%s is OFF (in my.cnf [mysqld]: %s = ON, on every replica that may be promoted, so that "
+                     "it logs what it replicates; a restart is needed); ",
+               var(s, "log_replica_updates") ? "log_replica_updates" : "log_slave_updates",
+               var(s, "log_replica_updates") ? "log_replica_updates" : "log_slave_updates");
+  if (!why.len) {
+    add(r, "failover", DOCTOR_INFO, xstrdup("ready"),
+        xstrdup("a replica of this topology set up the same way can be promoted and binhook resumes there by "
+                "GTID"),
+        NULL);
+    return;
+  }
+  why.len -= 2; /* the last "; " */
+  why.p[why.len] = 0;
+  add(r, "failover", DOCTOR_INFO, xstrdup("not ready"),
+      strf("%s; until then, after a failover binhook may not find its place on the promoted server", why.p),
+      NULL);
+  buf_free(&why);
+}
+
 static void check_retention(const struct doctor_server *s, struct doctor_report *r)
 {
   const char *secs_v = var(s, "binlog_expire_logs_seconds");
@@ -760,6 +799,7 @@ void doctor_evaluate(const struct doctor_server *s, struct doctor_report *r)
   check_row_metadata(s, r);
   check_server_id(s, r);
   check_gtid(s, r);
+  check_failover(s, r);
   check_retention(s, r);
   check_checksum(s, r);
   check_statement_text(s, r);
