@@ -180,8 +180,13 @@ void view_status(const struct stats *s, struct buf *b)
   buf_printf(b, "{\"version\":\"%s\",\"pid\":%ld,\"uptime_seconds\":%.0f,", BINHOOK_VERSION, s->pid,
              difftime(s->now, s->started));
   add_str_field(b, "config", s->config_path);
-  buf_printf(b, ",\"source\":{\"streaming\":%s,\"lag_seconds\":%.0f,\"paused\":%s},", s->streaming ? "true" : "false",
+  buf_printf(b, ",\"source\":{\"streaming\":%s,\"lag_seconds\":%.0f,\"paused\":%s", s->streaming ? "true" : "false",
              s->lag, s->paused ? "true" : "false");
+  if (s->source_error[0]) {
+    buf_adds(b, ",");
+    add_str_field(b, "error", s->source_error);
+  }
+  buf_adds(b, "},");
   buf_adds(b, "\"checkpoint\":{");
   add_str_field(b, "file", s->cp.pos.file);
   buf_printf(b, ",\"pos\":%" PRIu64 ",", s->cp.pos.pos);

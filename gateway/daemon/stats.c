@@ -107,6 +107,7 @@ void stats_collect(struct daemon *dm, struct stats *out)
   out->config_path = dm->args.config_path;
   out->streaming = source_connected(dm->src);
   out->incidents = source_incidents(dm->src);
+  source_retry_error(dm->src, out->source_error, sizeof out->source_error);
   out->paused = dm->paused != 0;
   out->lag = dm->cnt.lag;
   /* Nothing is read while paused or disconnected: the lag seen at the last

@@ -63,6 +63,7 @@ struct stats {
   const char *config_path;
   int streaming, paused;
   unsigned long long incidents; /* INCIDENT events of LOST_EVENTS read */
+  char source_error[1024];      /* why reconnecting fails, or "" */
   double lag; /* counters' lag, plus the time since while reading is paused or the connection is down */
   struct checkpoint cp;
   struct retryq_stats queue;

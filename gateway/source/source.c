@@ -1,6 +1,7 @@
 /* source.c - see source.h. */
 #include "source/source.h"
 #include "source/decoder.h"
+#include "source/gtidpos.h"
 #include "source/gtidset.h"
 #include "source/server.h"
 #include "util/log.h"
@@ -53,6 +54,7 @@ struct source {
   int running; /* the reader thread was started */
   atomic_int stop;
   atomic_ullong incidents; /* INCIDENT events of LOST_EVENTS read */
+  char retry_err[1024];     /* why the last reconnect failed; "" once streaming (conn_lock) */
   pthread_mutex_t conn_lock; /* guards m for source_stop's shutdown() */
   MYSQL *m;
   MARIADB_RPL *rpl;
@@ -257,6 +259,64 @@ static void seed_state(struct source *s, MYSQL *m, int mariadb, int use_gtid)
   buf_free(&b);
 }
 
+/* Whether the server holds every transaction of expected (a GTID state
+ * binhook has read up to: a checkpoint's, or the stream's before a
+ * reconnect). 0 when it does (or nothing is expected), -1 with err naming
+ * what it lacks: a server behind, or one that diverged (a replica promoted
+ * before it caught up); binhook must not stream from it, or changes it
+ * delivered would be contradicted or made again differently. */
+static int check_holds(struct source *s, MYSQL *m, int mariadb, const char *expected, char *err, size_t errsz)
+{
+  char where[300], why[300];
+  if (!expected || !*expected) return 0;
+  MYSQL_RES *res = NULL;
+  MYSQL_ROW row = NULL;
+  if (server_query_row(m, mariadb ? "SELECT @@gtid_binlog_pos" : "SELECT @@gtid_executed", &row, &res, err, errsz))
+    return -1;
+  struct buf has = BUF_INIT, lacks = BUF_INIT;
+  buf_adds(&has, row && row[0] ? row[0] : "");
+  mysql_free_result(res);
+  int rc = 0;
+  if (mariadb) {
+    struct gtidpos srv = {0}, want = {0}, miss = {0};
+    if (gtidpos_parse(has.p, &srv, why, sizeof why) || gtidpos_parse(expected, &want, why, sizeof why)) {
+      rc = bh_err(err, errsz, "cannot compare the server's GTID position with binhook's: %s", why);
+    } else if (!gtidpos_contains(&srv, &want)) {
+      gtidpos_missing(&want, &srv, &miss);
+      gtidpos_format(&miss, &lacks);
+      rc = -1;
+    }
+    gtidpos_free(&srv);
+    gtidpos_free(&want);
+    gtidpos_free(&miss);
+  } else {
+    struct gtidset srv = {0}, want = {0}, miss = {0};
+    if (gtidset_parse(has.p, &srv, why, sizeof why) || gtidset_parse(expected, &want, why, sizeof why)) {
+      rc = bh_err(err, errsz, "cannot compare the server's executed GTIDs with binhook's: %s", why);
+    } else if (!gtidset_contains(&srv, &want)) {
+      gtidset_subtract(&want, &srv, &miss);
+      gtidset_format(&miss, &lacks);
+      rc = -1;
+    }
+    gtidset_free(&srv);
+    gtidset_free(&want);
+    gtidset_free(&miss);
+  }
+  if (rc && lacks.len) {
+    bh_err(err, errsz,
+           "'%s' lacks transactions binhook already read from this topology: %s (it has %s, binhook read up "
+           "to %s); the server is behind, or diverged (a replica promoted before it caught up?): binhook does "
+           "not stream from it. Point [source] url at a server that has them; if they are lost for good, check "
+           "what the receivers hold, then start again with --from gtid:%s",
+           conn_where(&s->o.conn, where, sizeof where), lacks.p, has.len ? has.p : "none", expected,
+           has.len ? has.p : "...");
+    s->errc = BH_E_DIVERGED;
+  }
+  buf_free(&has);
+  buf_free(&lacks);
+  return rc;
+}
+
 /* Opens a connection and requests the stream at s->resume (or the configured
  * start when first). */
 static int open_stream(struct source *s, int first, char *err, size_t errsz)
@@ -297,6 +357,18 @@ static int open_stream(struct source *s, int first, char *err, size_t errsz)
       if (resolve_start(m, &s->resume, s->o.start.kind, err, errsz)) goto fail;
     }
     seed_state(s, m, mariadb, use_gtid);
+  }
+  /* before streaming: the server holds what binhook read already (the
+   * checkpoint's state at the start, the stream's at a reconnect) */
+  struct rcstr *gs = s->dec ? decoder_gtid_state(s->dec) : NULL;
+  s->errc = BH_E_NONE;
+  int holds = check_holds(s, m, mariadb, s->dec ? (gs ? gs->s : NULL) : s->o.gtid_state, err, errsz);
+  rcstr_unref(gs);
+  if (holds) {
+    enum bh_errc code = s->errc == BH_E_DIVERGED ? BH_E_DIVERGED : BH_E_OTHER;
+    mysql_close(m);
+    s->errc = code;
+    return -1;
   }
 
   char sql[1400];
@@ -725,6 +797,9 @@ static void *reader_main(void *arg)
   while (!atomic_load(&s->stop)) {
     if (!s->m) {
       if (open_stream(s, 0, err, sizeof err)) {
+        pthread_mutex_lock(&s->conn_lock);
+        snprintf(s->retry_err, sizeof s->retry_err, "%s", err);
+        pthread_mutex_unlock(&s->conn_lock);
         attempts++;
         if (s->o.max_retries && attempts >= s->o.max_retries) {
           snprintf(s->err, sizeof s->err, "%.900s (gave up after %d attempts)", err, attempts);
@@ -739,6 +814,9 @@ static void *reader_main(void *arg)
       if (attempts || backoff > 0.5) log_notice("reconnected to '%s', resuming at %s:%" PRIu64 "%s", conn_where(&s->o.conn, where,
                                sizeof where), s->resume.file, s->resume.pos, s->resume_skip ? " (mid-transaction)" : "");
       attempts = 0;
+      pthread_mutex_lock(&s->conn_lock);
+      s->retry_err[0] = 0;
+      pthread_mutex_unlock(&s->conn_lock);
     }
     if (s->events_seen > 1) backoff = 0.5; /* the stream works again */
     unsigned long len = mysql_net_read_packet(s->m);
@@ -842,6 +920,15 @@ const char *source_error(struct source *s)
 }
 
 enum bh_errc source_errc(struct source *s) { return s->errc; }
+
+int source_retry_error(struct source *s, char *out, size_t size)
+{
+  pthread_mutex_lock(&s->conn_lock);
+  int have = s->retry_err[0] != 0;
+  snprintf(out, size, "%s", s->retry_err);
+  pthread_mutex_unlock(&s->conn_lock);
+  return have;
+}
 
 void source_stop(struct source *s)
 {

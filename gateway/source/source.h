@@ -69,6 +69,10 @@ int source_connected(struct source *s);
  * be missing from its binlog there): for /metrics. Any thread. */
 unsigned long long source_incidents(struct source *s);
 
+/* Why the last attempt to reconnect failed (into out), 1; 0 when there is
+ * none (streaming, or not tried yet). Any thread. */
+int source_retry_error(struct source *s, char *out, size_t size);
+
 /* Why the stream ended, or NULL if it was stopped. */
 const char *source_error(struct source *s);
 
