@@ -54,7 +54,7 @@ void pulse_tick(struct daemon *dm)
   e->position = ps->pos;
   if (ps->gtid_state) e->gtid_state = rcstr_ref(ps->gtid_state);
   e->pulse = xcalloc(1, sizeof *e->pulse);
-  e->pulse->lag = dm->cnt.lag;
+  e->pulse->lag = stats_lag(dm, time(NULL), 1);
   e->pulse->server = xstrdup(ps->where);
   matcher_feed(dm->m, e, intake_on_match, dm);
   change_free(e);

@@ -98,6 +98,15 @@ static void collect_endpoints(const struct daemon *dm, struct stats *out)
   }
 }
 
+double stats_lag(const struct daemon *dm, time_t now, int streaming)
+{
+  double lag = dm->cnt.lag;
+  /* Nothing is read while paused or disconnected: the lag seen at the last
+   * event would stand still while the server moves on. */
+  if ((dm->paused || !streaming) && dm->cnt.lag_at && now > dm->cnt.lag_at) lag += difftime(now, dm->cnt.lag_at);
+  return lag;
+}
+
 void stats_collect(struct daemon *dm, struct stats *out)
 {
   memset(out, 0, sizeof *out);
@@ -109,11 +118,7 @@ void stats_collect(struct daemon *dm, struct stats *out)
   out->incidents = source_incidents(dm->src);
   source_retry_error(dm->src, out->source_error, sizeof out->source_error);
   out->paused = dm->paused != 0;
-  out->lag = dm->cnt.lag;
-  /* Nothing is read while paused or disconnected: the lag seen at the last
-   * event would stand still while the server moves on. */
-  if ((out->paused || !out->streaming) && dm->cnt.lag_at && out->now > dm->cnt.lag_at)
-    out->lag += difftime(out->now, dm->cnt.lag_at);
+  out->lag = stats_lag(dm, out->now, out->streaming);
   out->cp = dm->marks.cp;
   retryq_stats(dm->dq, &out->queue);
   out->writable = !dm->queue_bad;

@@ -82,6 +82,11 @@ struct daemon;
 
 /* Fills out from dm now. */
 void stats_collect(struct daemon *dm, struct stats *out);
+
+/* Seconds the stream is behind the server at now: the lag at the last
+ * event read, plus the time since while reading is paused or the
+ * connection is down (streaming 0). */
+double stats_lag(const struct daemon *dm, time_t now, int streaming);
 void stats_free(struct stats *s);
 
 #endif
