@@ -54,8 +54,11 @@ static void print_human(json_t *st, int healthy, const char *why)
          healthy ? "healthy" : why);
   printf("source:     %s, %.0f s behind%s\n", json_is_true(json_object_get(src, "streaming")) ? "streaming" : "not connected",
          num(src, "lag_seconds"), json_is_true(json_object_get(src, "paused")) ? ", paused (backpressure)" : "");
-  printf("checkpoint: %s:%.0f%s%s\n", str(cp, "file"), num(cp, "pos"), json_is_string(json_object_get(cp, "gtid")) ? " gtid " : "",
-         str(cp, "gtid"));
+  if (*str(cp, "file")) /* a start at a GTID has no file until its first transaction */
+    printf("checkpoint: %s:%.0f%s%s\n", str(cp, "file"), num(cp, "pos"),
+           json_is_string(json_object_get(cp, "gtid")) ? " gtid " : "", str(cp, "gtid"));
+  else
+    printf("checkpoint: gtid %s (no binlog position until the first transaction)\n", str(cp, "gtid"));
   json_t *sn = json_object_get(st, "snapshot");
   if (sn)
     printf("snapshot:   %s, %.0f of about %.0f rows%s\n",
