@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Heartbeat events ([source] heartbeat_events): while the database is idle
 # they come on schedule, with the position, the GTID state, the server and
-# the lag; only
-# rules with on = ["heartbeat"] get them, and those rules get no rows; their
-# ids never look like a change's; none come while the stream is lost, and
-# they come back with it.
+# the lag; only rules with on = ["heartbeat"] get them, and those rules get
+# no rows; their ids never look like a change's; none come while the stream
+# is lost, and they come back with it. binhook check warns of a heartbeat
+# rule when none are made.
 . "$(dirname "$0")/lib/test-lib.sh"
 . "$TOP/t/lib/mariadb.sh"
 . "$TOP/t/lib/run.sh"
@@ -55,6 +55,11 @@ test_expect_success 'setup: heartbeat events every second to one rule, rows to a
 	table = "shop.*"
 	endpoint = "rows"
 	EOF
+  "$BINHOOK" check -c "$TRASH/hb.toml" >/dev/null 2>"$TRASH/check.err" &&
+  test_grep ! "heartbeat" "$TRASH/check.err" &&
+  grep -v "^heartbeat_events" "$TRASH/hb.toml" >"$TRASH/nobeat.toml" &&
+  "$BINHOOK" check -c "$TRASH/nobeat.toml" >/dev/null 2>"$TRASH/check.err" &&
+  test_grep "warning: .*nobeat.toml:[0-9]*:[0-9]*: rule .alive. listens to heartbeat events only, and \[source\] heartbeat_events is 0" "$TRASH/check.err" &&
   mariadb_sql "CREATE DATABASE shop; CREATE TABLE shop.t (id INT PRIMARY KEY)" &&
   start_binhook hb.toml run.log
 '

@@ -51,6 +51,15 @@ int cmd_check(int argc, char **argv)
   /* secrets that cannot be read here: warnings */
   for (size_t i = 0; i < cfg.nendpoints; i++)
     if (cfg.endpoints[i].secret_problem) fprintf(stderr, "warning: %s\n", cfg.endpoints[i].secret_problem);
+  /* a rule that waits for events nothing makes */
+  for (size_t i = 0; i < cfg.nrules; i++) {
+    const struct config_rule *r = &cfg.rules[i];
+    if (r->enabled && r->on == RULE_ON_HEARTBEAT && cfg.source.heartbeat_events <= 0)
+      fprintf(stderr,
+              "warning: %s:%d:%d: rule '%s' listens to heartbeat events only, and [source] heartbeat_events is "
+              "0 (none are made): set it, such as heartbeat_events = \"30s\"\n",
+              r->file ? r->file : path, r->line, r->col, r->name);
+  }
 
   struct ruleset *rs = NULL;
   if (cfg.files) bad += load_ruleset(&cfg, 0, &rs);
