@@ -21,6 +21,12 @@ static int set(int dumpable, int soft_max, int hard_zero, char *err, size_t errs
    * itself: no call when nothing changes */
   if ((want.rlim_cur != rl.rlim_cur || want.rlim_max != rl.rlim_max) && setrlimit(RLIMIT_CORE, &want))
     return bh_err(err, errsz, "cannot set the core limit: %s", bh_strerror(errno, ebuf, sizeof ebuf));
+#ifdef __SANITIZE_ADDRESS__
+  /* LeakSanitizer inspects the process at its exit through ptrace, which a
+   * process that is not dumpable refuses: the sanitizer builds keep the
+   * flag (the core limit above still writes no core) */
+  dumpable = 1;
+#endif
   if (prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0))
     return bh_err(err, errsz, "cannot set whether the process is dumpable: %s",
                   bh_strerror(errno, ebuf, sizeof ebuf));
