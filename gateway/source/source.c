@@ -261,30 +261,32 @@ static void seed_state(struct source *s, MYSQL *m, int mariadb, int use_gtid)
 
 /* Whether the server holds every transaction of expected (a GTID state
  * binhook has read up to: a checkpoint's, or the stream's before a
- * reconnect). 0 when it does (or nothing is expected), -1 with err naming
- * what it lacks: a server behind, or one that diverged (a replica promoted
- * before it caught up); binhook must not stream from it, or changes it
- * delivered would be contradicted or made again differently. */
-static int check_holds(struct source *s, MYSQL *m, int mariadb, const char *expected, char *err, size_t errsz)
+ * reconnect). BH_E_NONE when it does (or nothing is expected); else
+ * BH_E_DIVERGED with err naming what it lacks: a server behind, or one that
+ * diverged (a replica promoted before it caught up); binhook must not
+ * stream from it, or changes it delivered would be contradicted or made
+ * again differently. BH_E_OTHER with err when it cannot tell. */
+static enum bh_errc check_holds(struct source *s, MYSQL *m, int mariadb, const char *expected, char *err, size_t errsz)
 {
   char where[300], why[300];
-  if (!expected || !*expected) return 0;
+  if (!expected || !*expected) return BH_E_NONE;
   MYSQL_RES *res = NULL;
   MYSQL_ROW row = NULL;
   if (server_query_row(m, mariadb ? "SELECT @@gtid_binlog_pos" : "SELECT @@gtid_executed", &row, &res, err, errsz))
-    return -1;
+    return BH_E_OTHER;
   struct buf has = BUF_INIT, lacks = BUF_INIT;
   buf_adds(&has, row && row[0] ? row[0] : "");
   mysql_free_result(res);
-  int rc = 0;
+  enum bh_errc rc = BH_E_NONE;
   if (mariadb) {
     struct gtidpos srv = {0}, want = {0}, miss = {0};
     if (gtidpos_parse(has.p, &srv, why, sizeof why) || gtidpos_parse(expected, &want, why, sizeof why)) {
-      rc = bh_err(err, errsz, "cannot compare the server's GTID position with binhook's: %s", why);
+      bh_err(err, errsz, "cannot compare the server's GTID position with binhook's: %s", why);
+      rc = BH_E_OTHER;
     } else if (!gtidpos_contains(&srv, &want)) {
       gtidpos_missing(&want, &srv, &miss);
       gtidpos_format(&miss, &lacks);
-      rc = -1;
+      rc = BH_E_DIVERGED;
     }
     gtidpos_free(&srv);
     gtidpos_free(&want);
@@ -292,17 +294,18 @@ static int check_holds(struct source *s, MYSQL *m, int mariadb, const char *expe
   } else {
     struct gtidset srv = {0}, want = {0}, miss = {0};
     if (gtidset_parse(has.p, &srv, why, sizeof why) || gtidset_parse(expected, &want, why, sizeof why)) {
-      rc = bh_err(err, errsz, "cannot compare the server's executed GTIDs with binhook's: %s", why);
+      bh_err(err, errsz, "cannot compare the server's executed GTIDs with binhook's: %s", why);
+      rc = BH_E_OTHER;
     } else if (!gtidset_contains(&srv, &want)) {
       gtidset_subtract(&want, &srv, &miss);
       gtidset_format(&miss, &lacks);
-      rc = -1;
+      rc = BH_E_DIVERGED;
     }
     gtidset_free(&srv);
     gtidset_free(&want);
     gtidset_free(&miss);
   }
-  if (rc && lacks.len) {
+  if (rc == BH_E_DIVERGED)
     bh_err(err, errsz,
            "'%s' lacks transactions binhook already read from this topology: %s (it has %s, binhook read up "
            "to %s); the server is behind, or diverged (a replica promoted before it caught up?): binhook does "
@@ -310,8 +313,6 @@ static int check_holds(struct source *s, MYSQL *m, int mariadb, const char *expe
            "what the receivers hold, then start again with --from gtid:%s",
            conn_where(&s->o.conn, where, sizeof where), lacks.p, has.len ? has.p : "none", expected,
            has.len ? has.p : "...");
-    s->errc = BH_E_DIVERGED;
-  }
   buf_free(&has);
   buf_free(&lacks);
   return rc;
@@ -361,13 +362,11 @@ static int open_stream(struct source *s, int first, char *err, size_t errsz)
   /* before streaming: the server holds what binhook read already (the
    * checkpoint's state at the start, the stream's at a reconnect) */
   struct rcstr *gs = s->dec ? decoder_gtid_state(s->dec) : NULL;
-  s->errc = BH_E_NONE;
-  int holds = check_holds(s, m, mariadb, s->dec ? (gs ? gs->s : NULL) : s->o.gtid_state, err, errsz);
+  enum bh_errc holds = check_holds(s, m, mariadb, s->dec ? (gs ? gs->s : NULL) : s->o.gtid_state, err, errsz);
   rcstr_unref(gs);
-  if (holds) {
-    enum bh_errc code = s->errc == BH_E_DIVERGED ? BH_E_DIVERGED : BH_E_OTHER;
+  if (holds != BH_E_NONE) {
     mysql_close(m);
-    s->errc = code;
+    s->errc = holds;
     return -1;
   }
 
