@@ -109,7 +109,7 @@ test_expect_success 'the tail reconnected by itself, and stops on SIGTERM with e
   kill -0 $live_pid &&
   sleep 1 &&
   stop_tail $live_pid &&
-  test_grep "reconnected to .* resuming at binlog\.000001:" live.err &&
+  test_grep "reconnected to .* resuming by the GTID state 0-1-" live.err &&
   test_grep "^binhook: stopped; continue with --from binlog\.000002:" live.err
 '
 

@@ -347,7 +347,7 @@ static void on_handle(void *arg, const struct httpd_req *req, struct httpd_resp 
       a->ops.metrics(a->ops.ctx, &r->body);
       answer(r, 200, "text/plain; version=0.0.4; charset=utf-8");
     } else if (path[1] == 'h') {
-      char why[512] = "";
+      char why[4096] = "";
       if (a->ops.healthy(a->ops.ctx, why, sizeof why)) {
         answer_text(r, 200, "ok\n");
       } else {

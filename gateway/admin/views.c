@@ -182,6 +182,11 @@ void view_status(const struct stats *s, struct buf *b)
   add_str_field(b, "config", s->config_path);
   buf_printf(b, ",\"source\":{\"streaming\":%s,\"lag_seconds\":%.0f,\"paused\":%s", s->streaming ? "true" : "false",
              s->lag, s->paused ? "true" : "false");
+  if (s->server_id) {
+    buf_adds(b, ",");
+    add_str_field(b, "server", s->server);
+    buf_printf(b, ",\"server_id\":%u,\"resumes_by\":\"%s\"", s->server_id, s->by_gtid ? "gtid" : "file");
+  }
   if (s->source_error[0]) {
     buf_adds(b, ",");
     add_str_field(b, "error", s->source_error);
@@ -191,6 +196,8 @@ void view_status(const struct stats *s, struct buf *b)
   add_str_field(b, "file", s->cp.pos.file);
   buf_printf(b, ",\"pos\":%" PRIu64 ",", s->cp.pos.pos);
   add_str_field(b, "gtid", s->cp.pos.gtid[0] ? s->cp.pos.gtid : NULL);
+  buf_adds(b, ",");
+  add_str_field(b, "gtid_state", s->cp.gtid_state ? s->cp.gtid_state->s : NULL);
   buf_printf(b, "},\"queue\":{\"bytes\":%" PRIu64 ",\"waiting\":%zu,\"dead\":%zu,\"writable\":%s},", s->queue.bytes,
              s->queue.live, s->queue.dead, s->writable ? "true" : "false");
   if (s->has_snapshot) status_snapshot(s, b);

@@ -53,8 +53,9 @@ static void usage(FILE *f)
           "       binhook tail [--table GLOB]... --binlog FILE...\n\n"
           "Prints one canonical change event (JSON) per line on stdout.\n\n"
           "  -c, --config FILE   read [source] from FILE (url, password, tables, server_id)\n"
-          "  --source URL        mysql://user@host:port; the password comes from the environment\n"
-          "                      variable BINHOOK_MYSQL_PASSWORD (or password_env in the config)\n"
+          "  --source URL        mysql://user@host:port, or several of one topology separated by\n"
+          "                      commas (tried in turn, followed by GTID); the password comes from\n"
+          "                      BINHOOK_MYSQL_PASSWORD (or password_env in the config)\n"
           "  --from POS          end (default), start, FILE:OFFSET[+K], or gtid:SET (MariaDB\n"
           "                      d-s-n,... or a MySQL executed set uuid:1-77,...)\n"
           "  --limit N           stop after N changes\n"
@@ -500,8 +501,7 @@ int cmd_tail(int argc, char **argv)
   if (check_args(&a, argc, argv)) goto out;
 
   if (a.url) {
-    free(cfg.source.url);
-    cfg.source.url = xstrdup(a.url);
+    config_source_set_urls(&cfg, a.url);
   }
   struct source_opts so;
   if (source_opts_from_config(&cfg, &so, err, sizeof err)) {
@@ -510,7 +510,7 @@ int cmd_tail(int argc, char **argv)
   }
   if (a.from && start_pos_parse(a.from, &so.start, err, sizeof err)) {
     fprintf(stderr, "binhook tail: %s\n", err);
-    conn_opts_free(&so.conn);
+    source_opts_free(&so);
     goto out;
   }
   /* A server drops a replica when another registers with its id: unless told
@@ -522,7 +522,7 @@ int cmd_tail(int argc, char **argv)
   rc = 1;
   if (!a.snap || (sn = begin_snapshot(&cfg, &a, inc, exc, optind < argc ? argv + optind : NULL, &so)))
     rc = tail_stream(&t, &so, sn, a.state_dir);
-  conn_opts_free(&so.conn);
+  source_opts_free(&so);
   snapshot_free(sn);
 
 out:

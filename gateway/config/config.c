@@ -303,10 +303,43 @@ static int source_password(const struct config_source *s, char **out, char *err,
   return 0;
 }
 
+size_t config_source_nurls(const struct config *cfg)
+{
+  size_t n = 0;
+  while (cfg->source.url && cfg->source.url[n]) n++;
+  return n ? n : 1;
+}
+
+void config_source_set_urls(struct config *cfg, const char *list)
+{
+  size_t n = 1;
+  for (const char *p = list; *p; p++) n += *p == ',';
+  char **v = xcalloc(n + 1, sizeof *v), *copy = xstrdup(list), *save = NULL;
+  n = 0;
+  for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+    t += strspn(t, " \t");
+    size_t len = strlen(t);
+    while (len && (t[len - 1] == ' ' || t[len - 1] == '\t')) t[--len] = 0;
+    if (len) v[n++] = xstrdup(t);
+  }
+  free(copy);
+  if (!n) { /* nothing given: the default, as for a config without url */
+    free(v);
+    v = NULL;
+  }
+  spec_strv_free(cfg->source.url);
+  cfg->source.url = v;
+}
+
 int config_source_conn(const struct config *cfg, struct conn_opts *out, char *err, size_t errsz)
 {
+  return config_source_conn_at(cfg, 0, out, err, errsz);
+}
+
+int config_source_conn_at(const struct config *cfg, size_t i, struct conn_opts *out, char *err, size_t errsz)
+{
   const struct config_source *s = &cfg->source;
-  const char *url = s->url ? s->url : "mysql://binhook@127.0.0.1:3306";
+  const char *url = s->url && i < config_source_nurls(cfg) ? s->url[i] : "mysql://binhook@127.0.0.1:3306";
   char *shown = spec_redact_url(url), *pw;
   memset(out, 0, sizeof *out);
   /* messages show the URL without its password */
@@ -319,10 +352,10 @@ int config_source_conn(const struct config *cfg, struct conn_opts *out, char *er
   if (s->tls != CONFIG_TLS_URL) out->tls = (enum conn_tls)s->tls;
   const char *const from[] = {s->tls_ca, s->tls_cert, s->tls_key};
   char **to[] = {&out->tls_ca, &out->tls_cert, &out->tls_key};
-  for (int i = 0; i < 3; i++) { /* over the URL's ca=, cert=, key= */
-    if (!from[i]) continue;
-    free(*to[i]);
-    *to[i] = xstrdup(from[i]);
+  for (int k = 0; k < 3; k++) { /* over the URL's ca=, cert=, key= */
+    if (!from[k]) continue;
+    free(*to[k]);
+    *to[k] = xstrdup(from[k]);
   }
   double ct = s->connect_timeout > 0 ? ceil(s->connect_timeout) : 10;
   out->connect_timeout = ct > 86400 ? 86400 : (unsigned)ct;

@@ -24,6 +24,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* [source] resume: how a stream goes on after a restart or a lost
+ * connection. */
+enum config_resume {
+  CONFIG_RESUME_AUTO, /* by the GTID state when the server has GTIDs and binhook knows the state, else file:pos */
+  CONFIG_RESUME_GTID, /* by the GTID state always: a server without GTIDs is an error */
+  CONFIG_RESUME_FILE, /* by file:pos always, on the server that wrote it only */
+};
+
 /* [source] snapshot: when the initial snapshot is taken. */
 enum config_snapshot {
   CONFIG_SNAPSHOT_NEVER,       /* never: the stream starts at `start` or the checkpoint */
@@ -43,7 +51,8 @@ enum config_ordering {
 #define CONFIG_TLS_URL (-1)
 
 struct config_source {
-  char *url;           /* mysql://user@host:port (see conn.h) */
+  char **url;          /* mysql://user@host:port (see conn.h), one or the servers of one topology in the
+                          order they are tried; NULL-terminated, never empty after loading */
   char *password_env;  /* name of the environment variable holding the password */
   char *password_file; /* or a file whose first line is the password */
   int tls;             /* an enum conn_tls, or CONFIG_TLS_URL (the default) */
@@ -55,6 +64,7 @@ struct config_source {
   double heartbeat;                 /* seconds between server heartbeats; default 5 */
   double heartbeat_events;          /* seconds between heartbeat events to rules (on = ["heartbeat"]); 0: none */
   double connect_timeout;           /* seconds; default 10 */
+  enum config_resume resume;        /* default auto */
   size_t queue_events;              /* bound of the source -> main loop queue, in events; default 10000 */
   size_t queue_bytes;               /* and in bytes of decoded changes; default 64 MiB */
   enum config_snapshot snapshot;    /* when to take the initial snapshot; default never */
@@ -216,6 +226,15 @@ int config_load(const char *path, struct config *cfg, char *errs, size_t errsz);
  * the password is read here, from password_env or else password_file.
  * Returns 0 or -1 with err. */
 int config_source_conn(const struct config *cfg, struct conn_opts *out, char *err, size_t errsz);
+
+/* How many servers [source] url names (1 when it names none: the default),
+ * and the connection options of the i-th, as config_source_conn. */
+size_t config_source_nurls(const struct config *cfg);
+int config_source_conn_at(const struct config *cfg, size_t i, struct conn_opts *out, char *err, size_t errsz);
+
+/* Replaces [source] url with the comma-separated list of URLs (a command's
+ * --source): empty items are left out. */
+void config_source_set_urls(struct config *cfg, const char *list);
 
 void config_free(struct config *cfg);
 

@@ -116,6 +116,15 @@ static const struct spec_enum tls_modes = {
     CONFIG_TLS_URL,
 };
 
+static const struct spec_enum resume_modes = {
+    "way",
+    (const struct spec_name[]){{"auto", CONFIG_RESUME_AUTO},
+                               {"gtid", CONFIG_RESUME_GTID},
+                               {"file", CONFIG_RESUME_FILE},
+                               {NULL, 0}},
+    0,
+};
+
 static const struct spec_enum snapshot_modes = {
     "value",
     (const struct spec_name[]){{"never", CONFIG_SNAPSHOT_NEVER},
@@ -137,7 +146,9 @@ static const struct spec_enum snapshot_locks = {
 
 #define SRC(f) .offset = offsetof(struct config_source, f)
 static const struct spec_key source_keys[] = {
-    {"url", SPEC_STRING, SRC(url), .def = "\"mysql://binhook@127.0.0.1:3306\"", .check = check_mysql_url},
+    {"url", SPEC_STRINGS, SRC(url), .def = "\"mysql://binhook@127.0.0.1:3306\"", .check = check_mysql_url,
+     .what = "a mysql:// URL or a list of them (the servers of one topology)",
+     .empty = "name at least one server"},
     {"password_env", SPEC_STRING, SRC(password_env), .def = "\"BINHOOK_MYSQL_PASSWORD\"",
      .check = spec_check_env_name, .flags = SPEC_EMPTY_OK},
     {"password_file", SPEC_PATH, SRC(password_file)},
@@ -154,6 +165,7 @@ static const struct spec_key source_keys[] = {
     /* 0 turns them off; more than one a second would only be noise */
     {"heartbeat_events", SPEC_DURATION, SRC(heartbeat_events), .dmin = 0, .dmax = 86400, .def = "0"},
     {"connect_timeout", SPEC_DURATION, SRC(connect_timeout), .dmin = 0.001, .dmax = 86400, .def = "\"10s\""},
+    {"resume", SPEC_ENUM, SRC(resume), .names = &resume_modes, .def = "\"auto\""},
     {"queue_events", SPEC_INTEGER, SRC(queue_events), SPEC_SIZE_T, 1, 100000000, .def = "10000"},
     {"queue_bytes", SPEC_SIZE, SRC(queue_bytes), SPEC_SIZE_T, 1ll << 20, 64ll << 30, .def = "\"64MiB\""},
     {"snapshot", SPEC_ENUM, SRC(snapshot), .names = &snapshot_modes, .def = "\"never\""},

@@ -145,7 +145,7 @@ static int admin_healthy(void *ctx, char *why, size_t whysz)
   if (dm->queue_bad) return bh_err(why, whysz, "the state directory cannot be written"), 0;
   if (dm->snapshotting) return bh_err(why, whysz, "taking the initial snapshot"), 0;
   if (!source_connected(dm->src)) {
-    char last[1024];
+    char last[3000];
     if (source_retry_error(dm->src, last, sizeof last))
       return bh_err(why, whysz, "not connected to the server (reconnecting): %s", last), 0;
     return bh_err(why, whysz, "not connected to the server (reconnecting)"), 0;

@@ -30,16 +30,6 @@ void pulse_free(struct daemon *dm)
   dm->beat.gtid_state = NULL;
 }
 
-/* "host:port" of [source] url, for the events (no user, no password). */
-static void where(struct daemon *dm)
-{
-  char err[512];
-  struct conn_opts co;
-  memset(&co, 0, sizeof co);
-  if (!config_source_conn(&dm->rs->cfg, &co, err, sizeof err)) conn_where(&co, dm->beat.where, sizeof dm->beat.where);
-  conn_opts_free(&co);
-}
-
 void pulse_tick(struct daemon *dm)
 {
   struct pulse_state *ps = &dm->beat;
@@ -47,7 +37,7 @@ void pulse_tick(struct daemon *dm)
   if (every <= 0 || dm->stopping || dm->snapshotting || !source_connected(dm->src) || !ps->pos.file[0]) return;
   if (ps->last && now - ps->last < every - 0.5) return; /* the tick is a second: half of one is its jitter */
   ps->last = now;
-  if (!ps->where[0]) where(dm);
+  source_server(dm->src, ps->where, sizeof ps->where); /* the one streamed from: another after a failover */
   struct change *e = change_new(EVENT_PULSE, NULL);
   e->ts = (uint32_t)time(NULL);
   e->server_id = ps->server_id;

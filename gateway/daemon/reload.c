@@ -35,8 +35,7 @@ struct ruleset *reload_load(const struct daemon *dm, const char *path)
   buf_free(&more);
   config_free(&cfg);
   if (rs && dm->args.source_url) {
-    free(rs->cfg.source.url);
-    rs->cfg.source.url = xstrdup(dm->args.source_url);
+    config_source_set_urls(&rs->cfg, dm->args.source_url);
   }
   if (rs && dm->args.state_dir) {
     free(rs->cfg.state.dir);
@@ -73,7 +72,7 @@ void reload_on_sighup(evutil_socket_t fd, short what, void *arg)
   }
   reload_apply_log(rs);
   const struct config_source *a = &dm->rs->cfg.source, *b = &rs->cfg.source;
-  if (!same_str(a->url, b->url) || a->server_id != b->server_id || !same_strv(a->tables, b->tables) ||
+  if (!same_strv(a->url, b->url) || a->resume != b->resume || a->server_id != b->server_id || !same_strv(a->tables, b->tables) ||
       !same_strv(a->exclude, b->exclude) || a->tls != b->tls ||
       !same_str(dm->rs->cfg.state.dir, rs->cfg.state.dir))
     log_warn("[source] or [state] changed: that takes effect at the next start; rules, endpoints and templates "

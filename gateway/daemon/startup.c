@@ -67,12 +67,19 @@ static const char *where_cp(const struct position *cp, char *out, size_t outsz)
 void startup_refuse_checkpoint(const struct daemon *dm, enum bh_errc code, const char *why)
 {
   const struct position *cp = &dm->marks.cp.pos;
-  char at[600], g[200], by_gtid[400] = "";
+  char at[600], g[200], by_gtid[1600] = "";
   where_cp(cp, at, sizeof at);
-  if (cp->gtid[0] && cp->file[0])
+  const struct rcstr *gs = dm->marks.cp.gtid_state;
+  const char *renamed = code == BH_E_PURGED ? " (when the server was replaced or its binlogs renamed, not purged)" : "";
+  if (gs && gs->s[0] && dm->rs->cfg.source.resume == CONFIG_RESUME_FILE)
+    snprintf(by_gtid, sizeof by_gtid, "[source] resume = \"auto\" resumes by the checkpoint's GTID state (%.1000s)%s; ",
+             gs->s, renamed);
+  else if (gs && gs->s[0])
+    snprintf(by_gtid, sizeof by_gtid, "'binhook run --from gtid:%.1000s' resumes after the checkpoint's GTID state%s; ",
+             gs->s, renamed);
+  else if (cp->gtid[0] && cp->file[0])
     snprintf(by_gtid, sizeof by_gtid, "'binhook run --from gtid:%s' resumes after the checkpoint's last "
-             "transaction, found by its GTID%s; ", gtid_advice(cp->gtid, g, sizeof g),
-             code == BH_E_PURGED ? " (when the server was replaced or its binlogs renamed, not purged)" : "");
+             "transaction, found by its GTID%s; ", gtid_advice(cp->gtid, g, sizeof g), renamed);
   if (code == BH_E_REJECTED) {
     log_error("cannot resume at the checkpoint %s: %s. Ways out: %s'binhook run --from %s:OFFSET' with the "
               "offset of an event boundary before it (SHOW BINLOG EVENTS IN '%s' lists them; changes after it may "
@@ -272,11 +279,16 @@ static int note_start(struct daemon *dm, const struct plan *p)
   if (dm->args.from) log_warn("started at --from %s instead of the checkpoint", dm->args.from);
   if (!sp->file[0]) snprintf(at, sizeof at, "gtid:%s", p->so.start.gtid);
   else snprintf(at, sizeof at, "%s:%" PRIu64, sp->file, sp->pos);
-  log_notice("binhook %s: reading from %s%s with %zu rules and %zu endpoints; %zu deliveries waiting "
+  char where[300], how[1200] = "";
+  uint32_t id = dm->snapshotting ? 0 : source_server(dm->src, where, sizeof where);
+  if (id && source_by_gtid(dm->src) && sp->file[0] && p->so.gtid_state)
+    snprintf(how, sizeof how, " by its GTID state %.1000s", p->so.gtid_state);
+  if (id) snprintf(how + strlen(how), sizeof how - strlen(how), " on '%s' (server_id %u)", where, id);
+  log_notice("binhook %s: reading from %s%s%s with %zu rules and %zu endpoints; %zu deliveries waiting "
              "and %zu dead letters in the queue",
              BINHOOK_VERSION, at,
-             dm->snapshotting ? " after the initial snapshot" : p->from_cp ? " (the checkpoint)" : "", dm->rs->nrules,
-             dm->rs->nendpoints, dm->queue_live, dm->queue_dead);
+             dm->snapshotting ? " after the initial snapshot" : p->from_cp ? " (the checkpoint)" : "", how,
+             dm->rs->nrules, dm->rs->nendpoints, dm->queue_live, dm->queue_dead);
   return 0;
 }
 
@@ -293,11 +305,11 @@ int startup_source(struct daemon *dm)
   int bad = start_from(dm, &p.so.start, &p.from_cp, err, sizeof err);
   if (bad) {
     log_error("%s", err);
-    conn_opts_free(&p.so.conn);
+    source_opts_free(&p.so);
     return bad;
   }
   if (heal_start(dm, &p.so, p.from_cp)) {
-    conn_opts_free(&p.so.conn);
+    source_opts_free(&p.so);
     return 1;
   }
   if (p.from_cp && dm->marks.cp.gtid_state) p.so.gtid_state = dm->marks.cp.gtid_state->s; /* copied by source_new */
@@ -311,7 +323,10 @@ int startup_source(struct daemon *dm)
     log_error("cannot start: %s", err);
     goto out;
   }
-  if (p.from_cp && p.mode == CONFIG_SNAPSHOT_WHEN_NEEDED && dm->marks.cp.pos.file[0] &&
+  /* by file:pos the binlog must be there (a resume by GTID finds out when
+   * the server refuses the state: start_stream) */
+  int by_gtid = p.so.gtid_state && *p.so.gtid_state && cfg->source.resume != CONFIG_RESUME_FILE;
+  if (p.from_cp && p.mode == CONFIG_SNAPSHOT_WHEN_NEEDED && dm->marks.cp.pos.file[0] && !by_gtid &&
       server_has_binlog(&p.so.conn, dm->marks.cp.pos.file) == 0) {
     log_warn("cannot resume at the checkpoint %s:%" PRIu64 ": the server no longer has that binlog; taking a new "
              "snapshot ([source] snapshot = \"when_needed\")",
@@ -326,6 +341,6 @@ int startup_source(struct daemon *dm)
   dm->from_cp = p.from_cp;
   rc = note_start(dm, &p);
 out:
-  conn_opts_free(&p.so.conn);
+  source_opts_free(&p.so);
   return rc;
 }

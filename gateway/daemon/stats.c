@@ -117,6 +117,10 @@ void stats_collect(struct daemon *dm, struct stats *out)
   out->streaming = source_connected(dm->src);
   out->incidents = source_incidents(dm->src);
   source_retry_error(dm->src, out->source_error, sizeof out->source_error);
+  if (dm->src) {
+    out->server_id = source_server(dm->src, out->server, sizeof out->server);
+    out->by_gtid = source_by_gtid(dm->src);
+  }
   out->paused = dm->paused != 0;
   out->lag = stats_lag(dm, out->now, out->streaming);
   out->cp = dm->marks.cp;

@@ -63,7 +63,10 @@ struct stats {
   const char *config_path;
   int streaming, paused;
   unsigned long long incidents; /* INCIDENT events of LOST_EVENTS read */
-  char source_error[1024];      /* why reconnecting fails, or "" */
+  char source_error[2048];      /* why reconnecting fails (to every server tried), or "" */
+  char server[300];             /* host:port of the server streamed from (or last); "" before the first */
+  unsigned server_id;           /* its server_id; 0 before the first */
+  int by_gtid;                  /* the stream was requested by the GTID state, not file:pos */
   double lag; /* counters' lag, plus the time since while reading is paused or the connection is down */
   struct checkpoint cp;
   struct retryq_stats queue;

@@ -914,18 +914,135 @@ void doctor_report_free(struct doctor_report *r)
 
 /* ---- the command ---- */
 
+/* ---- the servers of the topology ---- */
+
+/* The value of column name in row (of res), or NULL. */
+static const char *column(MYSQL_RES *res, MYSQL_ROW row, const char *name)
+{
+  unsigned n = mysql_num_fields(res);
+  MYSQL_FIELD *f = mysql_fetch_fields(res);
+  for (unsigned i = 0; i < n; i++)
+    if (!strcasecmp(f[i].name, name)) return row[i];
+  return NULL;
+}
+
+int doctor_gather_peer(MYSQL *m, struct doctor_peer *p)
+{
+  MYSQL_RES *res = query(m, "SELECT @@version, @@server_id, @@read_only, @@log_slave_updates");
+  MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+  if (!row) {
+    p->error = strf("cannot ask it: %s", mysql_error(m));
+    if (res) mysql_free_result(res);
+    return -1;
+  }
+  p->mariadb = row[0] && strstr(row[0], "MariaDB") != NULL;
+  p->server_id = row[1] ? (unsigned)strtoul(row[1], NULL, 10) : 0;
+  p->read_only = row[2] && atoi(row[2]) != 0;
+  p->log_updates = dup_or_null(row[3] ? (atoi(row[3]) ? "ON" : "OFF") : NULL);
+  mysql_free_result(res);
+  res = query(m, p->mariadb ? "SELECT @@gtid_strict_mode" : "SELECT @@gtid_mode");
+  if (res && (row = mysql_fetch_row(res)) && row[0]) {
+    if (p->mariadb) p->gtid_strict = xstrdup(atoi(row[0]) ? "ON" : "OFF");
+    else p->gtid_mode = xstrdup(row[0]);
+  }
+  if (res) mysql_free_result(res);
+  /* MySQL 8.4 knows only the new name; MariaDB and older MySQL the old one */
+  res = query(m, "SHOW REPLICA STATUS");
+  if (!res) res = query(m, "SHOW SLAVE STATUS");
+  if (!res) p->role_error = xstrdup(mysql_error(m));
+  if (res && (row = mysql_fetch_row(res))) {
+    const char *host = column(res, row, "Master_Host"), *port = column(res, row, "Master_Port");
+    if (!host) host = column(res, row, "Source_Host");
+    if (!port) port = column(res, row, "Source_Port");
+    const char *io = column(res, row, "Slave_IO_Running"), *sql = column(res, row, "Slave_SQL_Running");
+    if (!io) io = column(res, row, "Replica_IO_Running");
+    if (!sql) sql = column(res, row, "Replica_SQL_Running");
+    p->source = strf("%s:%s", host ? host : "?", port ? port : "?");
+    p->io_running = io && !strcasecmp(io, "Yes");
+    p->sql_running = sql && !strcasecmp(sql, "Yes");
+  }
+  if (res) mysql_free_result(res);
+  return 0;
+}
+
+void doctor_evaluate_peer(const struct doctor_peer *p, struct doctor_report *r)
+{
+  char *name = strf("server %s", p->where);
+  if (p->error) {
+    add(r, name, DOCTOR_WARNING, xstrdup("unreachable"),
+        strf("%s; binhook tries it in its turn and streams from the others meanwhile", p->error), NULL);
+    free(name);
+    return;
+  }
+  char *role = p->role_error ? strf("%s, role unknown (server_id %u)", p->read_only ? "read-only" : "writable",
+                                    p->server_id)
+               : p->source ? strf("replica of %s (server_id %u, replication %s)", p->source, p->server_id,
+                                  p->io_running && p->sql_running ? "running" : "stopped")
+               : p->read_only ? strf("read-only, replicating from nothing (server_id %u)", p->server_id)
+                              : strf("primary (server_id %u)", p->server_id);
+  struct buf why = BUF_INIT;
+  if (p->role_error) { /* binhook needs no such privilege: the role is only said when it can be */
+    add(r, name, DOCTOR_INFO, role,
+        strf("whether it replicates, and from where, is not known: SHOW SLAVE STATUS was refused (%s); %s",
+             p->role_error,
+             p->mariadb ? "GRANT SLAVE MONITOR ON *.* to binhook's user shows it" : "GRANT REPLICATION CLIENT ON *.* "
+                                                                                   "to binhook's user shows it"),
+        NULL);
+    free(name);
+    return;
+  }
+  if (p->mariadb && p->gtid_strict && strcmp(p->gtid_strict, "ON"))
+    buf_adds(&why, "gtid_strict_mode is OFF (SET GLOBAL gtid_strict_mode = ON, and in my.cnf); ");
+  if (!p->mariadb && (!p->gtid_mode || strcasecmp(p->gtid_mode, "ON")))
+    buf_printf(&why, "gtid_mode is %s (gtid_mode = ON and enforce_gtid_consistency = ON in my.cnf); ",
+               p->gtid_mode ? p->gtid_mode : "unknown");
+  if (p->source && p->log_updates && strcmp(p->log_updates, "ON"))
+    buf_printf(&why, "%s is OFF: promoted, its binlog would lack what it replicated (%s = ON in my.cnf "
+                     "[mysqld], then a restart); ",
+               p->mariadb ? "log_slave_updates" : "log_replica_updates",
+               p->mariadb ? "log_slave_updates" : "log_replica_updates");
+  if (p->source && !(p->io_running && p->sql_running))
+    buf_adds(&why, "its replication is stopped: it falls behind, and binhook refuses a server that lacks what "
+                   "it read (START SLAVE); ");
+  if (why.len) {
+    why.len -= 2;
+    why.p[why.len] = 0;
+    add(r, name, DOCTOR_WARNING, role, strf("not ready for a failover: %s", why.p), NULL);
+  } else {
+    add(r, name, DOCTOR_INFO, role,
+        xstrdup(p->source ? "ready: promoted, binhook resumes there by GTID" : "binhook resumes here by GTID"), NULL);
+  }
+  buf_free(&why);
+  free(name);
+}
+
+void doctor_peer_free(struct doctor_peer *p)
+{
+  free(p->where);
+  free(p->error);
+  free(p->source);
+  free(p->role_error);
+  free(p->log_updates);
+  free(p->gtid_strict);
+  free(p->gtid_mode);
+  memset(p, 0, sizeof *p);
+}
+
 static void usage(FILE *out)
 {
   fprintf(out, "usage: binhook doctor [-c FILE] [--source URL] [--json]\n"
                "\n"
                "Connects to the server of [source] and checks what binhook needs from it: the\n"
                "binary log settings, their retention and the user's privileges. Says, for each\n"
-               "problem, the statement to run and the my.cnf line to keep it.\n"
+               "problem, the statement to run and the my.cnf line to keep it. With several\n"
+               "servers listed, the first that answers is checked so, and each gets a line: its\n"
+               "role, and whether binhook could resume there by GTID after a failover.\n"
                "\n"
                "  -c, --config FILE   the configuration (default: built-in defaults)\n"
-               "  --source URL        mysql://user@host:port, instead of [source] url; the password\n"
-               "                      comes from the variable named by password_env\n"
-               "                      (default BINHOOK_MYSQL_PASSWORD)\n"
+               "  --source URL[,URL]  mysql://user@host:port, instead of [source] url (several:\n"
+               "                      the servers of one topology, each said ready for a failover\n"
+               "                      or not); the password comes from the variable named by\n"
+               "                      password_env (default BINHOOK_MYSQL_PASSWORD)\n"
                "  --json              the checks as a JSON array of {name, status, value, message, fix}\n"
                "  -h, --help          this text\n"
                "\n"
@@ -1000,27 +1117,67 @@ int cmd_doctor(int argc, char **argv)
     goto out;
   }
   if (source) {
-    free(cfg.source.url);
-    cfg.source.url = xstrdup(source);
+    config_source_set_urls(&cfg, source);
   }
-  if (config_source_conn(&cfg, &opts, err, sizeof err)) {
-    fprintf(stderr, "binhook doctor: %s\n", err);
-    goto out;
+  /* every server listed: the first that answers gets every check, each
+   * one a line of the topology when there are several */
+  size_t nsrv = config_source_nurls(&cfg);
+  struct doctor_report topo = {0};
+  struct buf unreachable = BUF_INIT;
+  for (size_t i = 0; i < nsrv; i++) {
+    struct conn_opts co;
+    if (config_source_conn_at(&cfg, i, &co, err, sizeof err)) {
+      fprintf(stderr, "binhook doctor: %s\n", err);
+      doctor_report_free(&topo);
+      buf_free(&unreachable);
+      goto out;
+    }
+    /* The daemon's stream waits forever; a check should not. */
+    if (!co.read_timeout) co.read_timeout = 30;
+    struct doctor_peer peer = {0};
+    char here[300];
+    peer.where = xstrdup(conn_where(&co, here, sizeof here));
+    MYSQL *pm = conn_open(&co, err, sizeof err);
+    if (!pm) {
+      peer.error = xstrdup(err);
+      buf_printf(&unreachable, "%s\n", err);
+    } else {
+      doctor_gather_peer(pm, &peer);
+    }
+    if (nsrv > 1) doctor_evaluate_peer(&peer, &topo);
+    doctor_peer_free(&peer);
+    if (pm && !m) {
+      m = pm;
+      opts = co;
+      snprintf(where, sizeof where, "%s", here);
+    } else {
+      if (pm) mysql_close(pm);
+      conn_opts_free(&co);
+    }
   }
-  /* The daemon's stream waits forever; a check should not. */
-  if (!opts.read_timeout) opts.read_timeout = 30;
-  conn_where(&opts, where, sizeof where);
 
   rc = 1;
-  if (!(m = conn_open(&opts, err, sizeof err))) {
-    fprintf(stderr, "binhook doctor: %s\n", err);
+  if (!m) {
+    fprintf(stderr, "binhook doctor: %s", unreachable.p);
+    doctor_report_free(&topo);
+    buf_free(&unreachable);
     goto out;
   }
-  if (doctor_gather(m, &server, err, sizeof err)) {
+  buf_free(&unreachable);
+  int bad = doctor_gather(m, &server, err, sizeof err);
+  if (!bad) {
+    doctor_evaluate(&server, &report);
+    for (size_t i = 0; i < topo.n; i++) { /* the topology's lines after the server's own */
+      struct doctor_check *c = &topo.checks[i];
+      add(&report, c->name, c->status, c->value, c->message, c->fix);
+      c->value = c->message = c->fix = NULL;
+    }
+  }
+  doctor_report_free(&topo);
+  if (bad) {
     fprintf(stderr, "binhook doctor: '%s': %s\n", where, err);
     goto out;
   }
-  doctor_evaluate(&server, &report);
   if (json) {
     doctor_format_json(&report, &out);
   } else {

@@ -87,6 +87,32 @@ void doctor_format_json(const struct doctor_report *r, struct buf *out);
 /* "ok", "info", "warning", "error", "skipped". */
 const char *doctor_status_name(enum doctor_status status);
 
+/* One server of [source] url's list (a topology to follow through a
+ * failover), as the topology lines see it. */
+struct doctor_peer {
+  char *where;        /* host:port */
+  char *error;        /* it cannot be reached or asked: why; the rest is unset */
+  int mariadb;
+  unsigned server_id;
+  char *source;       /* a replica: host:port of the server it replicates from; NULL: none */
+  char *role_error;   /* SHOW SLAVE STATUS failed (a privilege): the server's words; source unknown */
+  int io_running, sql_running; /* a replica's threads */
+  int read_only;
+  char *log_updates;  /* log_slave_updates (log_replica_updates), NULL when unknown */
+  char *gtid_strict;  /* MariaDB: gtid_strict_mode */
+  char *gtid_mode;    /* MySQL: gtid_mode */
+};
+
+/* Reads p's facts (but where and error) from an open connection; 0, or -1
+ * with p->error set. */
+int doctor_gather_peer(MYSQL *m, struct doctor_peer *p);
+
+/* Appends one line for p to r: its role, and whether binhook could resume
+ * there by GTID were it promoted (a warning names what stands in the way). */
+void doctor_evaluate_peer(const struct doctor_peer *p, struct doctor_report *r);
+
+void doctor_peer_free(struct doctor_peer *p);
+
 void doctor_server_free(struct doctor_server *s);
 void doctor_report_free(struct doctor_report *r);
 

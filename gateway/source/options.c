@@ -1,6 +1,9 @@
 /* options.c - see options.h. */
 #include "source/options.h"
 
+#include "util/util.h"
+
+#include <stdlib.h>
 #include <string.h>
 
 int source_opts_from_config(const struct config *cfg, struct source_opts *out, char *err, size_t errsz)
@@ -12,6 +15,18 @@ int source_opts_from_config(const struct config *cfg, struct source_opts *out, c
     conn_opts_free(&out->conn);
     return -1;
   }
+  size_t n = config_source_nurls(cfg);
+  if (n > 1) out->more = xcalloc(n - 1, sizeof *out->more);
+  for (size_t i = 1; i < n; i++) {
+    if (config_source_conn_at(cfg, i, &out->more[i - 1], err, errsz)) {
+      source_opts_free(out);
+      return -1;
+    }
+    out->nmore++;
+  }
+  out->resume = s->resume == CONFIG_RESUME_GTID   ? SOURCE_RESUME_GTID
+                : s->resume == CONFIG_RESUME_FILE ? SOURCE_RESUME_FILE
+                                                  : SOURCE_RESUME_AUTO;
   out->server_id = s->server_id;
   out->include = s->tables;
   out->exclude = s->exclude;

@@ -4,7 +4,7 @@
  * own options change after the call (tail's --from, --table, --server-id).
  *
  * Ownership: the connection options in struct source_opts are its own
- * (conn_opts_free); the table globs are borrowed from the configuration,
+ * (source_opts_free); the table globs are borrowed from the configuration,
  * which must outlive the options (source_new and snapshot_new copy what
  * they keep). */
 #ifndef BH_SOURCE_OPTIONS_H

@@ -1,5 +1,6 @@
 /* server.c - see server.h. */
 #include "source/server.h"
+#include "source/gtidpos.h"
 #include "util/util.h"
 
 #include <errmsg.h>
@@ -102,6 +103,32 @@ int server_has_binlog(const struct conn_opts *co, const char *file)
   }
   mysql_close(m);
   return found;
+}
+
+int server_binlogs_reach(const struct conn_opts *co, const char *state)
+{
+  char err[512];
+  MYSQL *m = conn_open(co, err, sizeof err);
+  if (!m) return -1;
+  int reach = -1;
+  MYSQL_RES *res = NULL;
+  MYSQL_ROW row = NULL;
+  struct buf start = BUF_INIT;
+  char oldest[POS_FILE_MAX] = "";
+  if (!server_query_row(m, "SHOW BINARY LOGS", &row, &res, err, sizeof err)) {
+    if (row && row[0]) snprintf(oldest, sizeof oldest, "%s", row[0]);
+    mysql_free_result(res);
+  }
+  if (oldest[0] && server_gtid_state_at(m, 1, oldest, 4, &start, err, sizeof err) > 0) {
+    struct gtidpos have = {0}, first = {0};
+    if (!gtidpos_parse(state, &have, err, sizeof err) && !gtidpos_parse(start.p ? start.p : "", &first, err, sizeof err))
+      reach = gtidpos_contains(&have, &first);
+    gtidpos_free(&have);
+    gtidpos_free(&first);
+  }
+  buf_free(&start);
+  mysql_close(m);
+  return reach;
 }
 
 enum bh_errc server_errc(unsigned code)

@@ -51,6 +51,12 @@ int server_gtid_state_at(MYSQL *m, int mariadb, const char *file, uint64_t pos, 
  * be asked (the caller then goes by the stream's own answer). */
 int server_has_binlog(const struct conn_opts *co, const char *file);
 
+/* MariaDB: whether the server's binlogs reach back to the GTID state
+ * (gtidpos text): the state its oldest binlog starts at is contained in it.
+ * 1 yes (what follows state would be there, if the server has state's
+ * transactions at all), 0 no (purged), -1 when it cannot be asked. */
+int server_binlogs_reach(const struct conn_opts *co, const char *state);
+
 /* The code a caller acts on for a client or server error number of an SQL
  * connection (mysql_errno, conn_open_code): BH_E_ACCESS when the user or a
  * privilege is refused, BH_E_CONNECT when the server cannot be reached or

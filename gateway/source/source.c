@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -49,12 +50,20 @@ struct who {
 
 struct source {
   struct source_opts o;
+  struct conn_opts *srv; /* every server: o.conn, then o.more (borrowed) */
+  size_t nsrv, cur;      /* the server tried or streamed from now */
+  char (*srv_err)[600];  /* why each server failed last; "" once it streams (conn_lock) */
+  uint32_t conn_server_id;  /* the server_id of the current (or last) stream's server; 0: none yet (conn_lock) */
+  char conn_where[300];     /* its host:port (conn_lock) */
+  int by_gtid;              /* the current stream was requested by the GTID state */
+  int mariadb;              /* the current stream's server is a MariaDB */
+  uint32_t resume_server_id; /* whose binlog s->resume names; 0: not known (a checkpoint's) */
   struct changeq *q;
   pthread_t thread;
   int running; /* the reader thread was started */
   atomic_int stop;
   atomic_ullong incidents; /* INCIDENT events of LOST_EVENTS read */
-  char retry_err[1024];     /* why the last reconnect failed; "" once streaming (conn_lock) */
+  char retry_err[2048];     /* why the last reconnect failed; "" once streaming (conn_lock) */
   pthread_mutex_t conn_lock; /* guards m for source_stop's shutdown() */
   MYSQL *m;
   MARIADB_RPL *rpl;
@@ -138,6 +147,21 @@ int start_pos_parse(const char *s, struct start_pos *out, char *err, size_t errs
   return 0;
 }
 
+void source_opts_free(struct source_opts *o)
+{
+  conn_opts_free(&o->conn);
+  for (size_t i = 0; i < o->nmore; i++) conn_opts_free(&o->more[i]);
+  free(o->more);
+  o->more = NULL;
+  o->nmore = 0;
+}
+
+/* The server tried or streamed from now. */
+static const struct conn_opts *cur_conn(const struct source *s)
+{
+  return &s->srv[s->cur];
+}
+
 static char **copy_list(char **l)
 {
   if (!l) return NULL;
@@ -160,6 +184,13 @@ struct source *source_new(const struct source_opts *o)
   struct source *s = xcalloc(1, sizeof *s);
   s->o = *o;
   conn_opts_copy(&s->o.conn, &o->conn);
+  s->nsrv = 1 + o->nmore;
+  s->o.more = o->nmore ? xcalloc(o->nmore, sizeof *s->o.more) : NULL;
+  for (size_t i = 0; i < o->nmore; i++) conn_opts_copy(&s->o.more[i], &o->more[i]);
+  s->srv = xcalloc(s->nsrv, sizeof *s->srv);
+  s->srv[0] = s->o.conn;
+  for (size_t i = 0; i < o->nmore; i++) s->srv[i + 1] = s->o.more[i];
+  s->srv_err = xcalloc(s->nsrv, sizeof *s->srv_err);
   s->o.include = copy_list(o->include);
   s->o.exclude = copy_list(o->exclude);
   s->o.gtid_state = o->gtid_state ? xstrdup(o->gtid_state) : NULL;
@@ -198,9 +229,17 @@ static void names_cb(void *ctx, struct table *t);
 static void warn_cb(void *ctx, const char *msg);
 static void incident_cb(void *ctx);
 
+/* What the server says of itself before a stream is requested from it. */
+struct server_facts {
+  int mariadb;
+  int gtids;          /* every transaction has a GTID: MariaDB, or MySQL with gtid_mode = ON */
+  uint32_t server_id;
+};
+
 /* A stream was requested on m: a fresh decoder, and the handles stored where
  * source_stop can reach them. */
-static int attach_stream(struct source *s, MYSQL *m, MARIADB_RPL *rpl)
+static int attach_stream(struct source *s, MYSQL *m, MARIADB_RPL *rpl, const struct server_facts *f,
+                         const char *where)
 {
   struct decoder_opts dopts = {.include = s->o.include, .exclude = s->o.exclude, .skip_changes = s->resume_skip};
   struct decoder_cb cb = {.ctx = s, .emit = emit_cb, .lookup_names = names_cb, .warn = warn_cb, .incident = incident_cb};
@@ -218,6 +257,9 @@ static int attach_stream(struct source *s, MYSQL *m, MARIADB_RPL *rpl)
   pthread_mutex_lock(&s->conn_lock);
   s->m = m;
   s->rpl = rpl;
+  s->conn_server_id = f->server_id;
+  snprintf(s->conn_where, sizeof s->conn_where, "%s", where);
+  s->srv_err[s->cur][0] = 0;
   /* A stop that came while the connection was being opened found no socket
    * to shut down: the read that follows must not block. */
   if (atomic_load(&s->stop)) {
@@ -311,19 +353,80 @@ static enum bh_errc check_holds(struct source *s, MYSQL *m, int mariadb, const c
            "to %s); the server is behind, or diverged (a replica promoted before it caught up?): binhook does "
            "not stream from it. Point [source] url at a server that has them; if they are lost for good, check "
            "what the receivers hold, then start again with --from gtid:%s",
-           conn_where(&s->o.conn, where, sizeof where), lacks.p, has.len ? has.p : "none", expected,
+           conn_where(cur_conn(s), where, sizeof where), lacks.p, has.len ? has.p : "none", expected,
            has.len ? has.p : "...");
   buf_free(&has);
   buf_free(&lacks);
   return rc;
 }
 
-/* Opens a connection and requests the stream at s->resume (or the configured
- * start when first). */
+/* Asks m for its facts; 0, or -1 with err (binary logging off among them). */
+static int server_facts(struct source *s, MYSQL *m, struct server_facts *f, char *err, size_t errsz)
+{
+  char where[300];
+  MYSQL_RES *res = NULL;
+  MYSQL_ROW row = NULL;
+  memset(f, 0, sizeof *f);
+  if (server_query_row(m, "SELECT @@log_bin, @@version, @@server_id", &row, &res, err, errsz)) return -1;
+  int log_bin = row && row[0] && atoi(row[0]) == 1;
+  f->mariadb = row && row[1] && strstr(row[1], "MariaDB");
+  f->server_id = row && row[2] ? (uint32_t)strtoul(row[2], NULL, 10) : 0;
+  mysql_free_result(res);
+  if (!log_bin)
+    return bh_err(err, errsz, "binary logging is off on '%s': set log_bin in the server's my.cnf and restart it "
+                  "('binhook doctor' lists every setting binhook needs)", conn_where(cur_conn(s), where, sizeof where));
+  f->gtids = f->mariadb;
+  if (!f->mariadb) {
+    /* gtid_mode is not there before MySQL 5.6: then no GTIDs */
+    char why[300];
+    if (server_query_row(m, "SELECT @@gtid_mode", &row, &res, why, sizeof why) == 0) {
+      f->gtids = row && row[0] && !strcasecmp(row[0], "ON");
+      mysql_free_result(res);
+    }
+  }
+  return 0;
+}
+
+/* The GTID state the stream is requested by, or NULL for file:pos: a
+ * --from gtid: start until the stream has told a position; else the state
+ * binhook has read up to (the checkpoint's at the start, the stream's at a
+ * reconnect) wherever the server has GTIDs, unless [source] resume says
+ * file. Returns -1 with err when resume = "gtid" and the server has none,
+ * or when a file:pos would be asked of a server whose binlog it is not. */
+static int request_by(struct source *s, const struct server_facts *f, int gtid_start, const char *state,
+                      const char **req, char *err, size_t errsz)
+{
+  char where[300];
+  *req = NULL;
+  if (gtid_start) {
+    *req = s->o.start.gtid;
+    return 0;
+  }
+  conn_where(cur_conn(s), where, sizeof where);
+  if (s->o.resume == SOURCE_RESUME_GTID && !f->gtids)
+    return bh_err(err, errsz, "[source] resume = \"gtid\", but '%s' has no GTIDs (MySQL: gtid_mode = OFF): turn "
+                  "them on (gtid_mode = ON, enforce_gtid_consistency = ON), or set resume = \"auto\" to resume "
+                  "there by file:pos", where);
+  if (s->o.resume != SOURCE_RESUME_FILE && f->gtids && state && *state) {
+    *req = state;
+    return 0;
+  }
+  if (s->resume_server_id && f->server_id != s->resume_server_id)
+    return bh_err(err, errsz, "'%s' is server_id %u, but the position to resume at (%s:%" PRIu64 ") is in the "
+                  "binlog of server_id %u: a binlog position means nothing on another server. Resuming there "
+                  "needs GTIDs (MySQL: gtid_mode = ON) and [source] resume = \"auto\" or \"gtid\"; else point "
+                  "[source] url at the server that wrote the position",
+                  where, f->server_id, s->resume.file, s->resume.pos, s->resume_server_id);
+  return 0;
+}
+
+/* Opens a connection to the current server and requests the stream at
+ * s->resume (or the configured start when first), by GTID where it can. */
 static int open_stream(struct source *s, int first, char *err, size_t errsz)
 {
   char where[300];
-  struct conn_opts co = s->o.conn;
+  struct conn_opts co = *cur_conn(s);
+  conn_where(&co, where, sizeof where);
   /* A read timeout well above the heartbeat period detects dead connections. */
   co.read_timeout = s->o.heartbeat > 0 ? (unsigned)(s->o.heartbeat * 3 + 5) : 0;
   unsigned num = 0;
@@ -332,21 +435,12 @@ static int open_stream(struct source *s, int first, char *err, size_t errsz)
     s->errc = server_errc(num) == BH_E_NONE ? BH_E_OTHER : server_errc(num);
     return -1;
   }
-
-  MYSQL_RES *res = NULL;
-  MYSQL_ROW row = NULL;
-  if (server_query_row(m, "SELECT @@log_bin, @@version", &row, &res, err, errsz)) goto fail;
-  int log_bin = row && row[0] && atoi(row[0]) == 1;
-  int mariadb = row && row[1] && strstr(row[1], "MariaDB");
-  mysql_free_result(res);
-  if (!log_bin) {
-    bh_err(err, errsz, "binary logging is off on '%s': set log_bin in the server's my.cnf and restart it "
-           "('binhook doctor' lists every setting binhook needs)", conn_where(&s->o.conn, where, sizeof where));
-    goto fail;
-  }
+  struct server_facts f;
+  char *want = NULL; /* the GTID state the stream is requested by; NULL: file:pos */
+  if (server_facts(s, m, &f, err, errsz)) goto fail;
 
   /* A GTID start stays the request until the stream has told us a file position. */
-  int use_gtid = s->o.start.kind == START_GTID && (first || !s->resume.file[0] || s->resume.pos < 4);
+  int gtid_start = s->o.start.kind == START_GTID && (first || !s->resume.file[0] || s->resume.pos < 4);
   if (first) {
     memset(&s->resume, 0, sizeof s->resume);
     s->resume_skip = 0;
@@ -356,17 +450,24 @@ static int open_stream(struct source *s, int first, char *err, size_t errsz)
       s->resume_skip = s->o.start.skip;
     } else if (s->o.start.kind == START_END || s->o.start.kind == START_BEGINNING) {
       if (resolve_start(m, &s->resume, s->o.start.kind, err, errsz)) goto fail;
+      s->resume_server_id = f.server_id;
     }
-    seed_state(s, m, mariadb, use_gtid);
+    seed_state(s, m, f.mariadb, gtid_start);
   }
   /* before streaming: the server holds what binhook read already (the
    * checkpoint's state at the start, the stream's at a reconnect) */
   struct rcstr *gs = s->dec ? decoder_gtid_state(s->dec) : NULL;
-  enum bh_errc holds = check_holds(s, m, mariadb, s->dec ? (gs ? gs->s : NULL) : s->o.gtid_state, err, errsz);
+  const char *state = s->dec ? (gs ? gs->s : NULL) : s->o.gtid_state;
+  enum bh_errc holds = check_holds(s, m, f.mariadb, state, err, errsz);
+  const char *req = NULL;
+  int bad = holds != BH_E_NONE || request_by(s, &f, gtid_start, state, &req, err, errsz);
+  /* the request outlives gs: it is sent below */
+  if (req) want = xstrdup(req);
   rcstr_unref(gs);
-  if (holds != BH_E_NONE) {
+  if (bad) {
+    free(want);
     mysql_close(m);
-    s->errc = holds;
+    s->errc = holds != BH_E_NONE ? holds : BH_E_OTHER;
     return -1;
   }
 
@@ -379,55 +480,63 @@ static int open_stream(struct source *s, int first, char *err, size_t errsz)
     snprintf(sql, sizeof sql, "SET @master_heartbeat_period = %.0f", s->o.heartbeat * 1e9);
     if (server_exec(m, sql, err, errsz)) goto fail;
   }
-  if (use_gtid && !mariadb) {
+  s->by_gtid = want != NULL;
+  s->mariadb = f.mariadb;
+  if (want && !f.mariadb) {
     /* MySQL: COM_BINLOG_DUMP_GTID with the executed set, sent as the
      * client library's own commands are. */
     struct gtidset set = {0};
-    if (gtidset_parse(s->o.start.gtid, &set, err, errsz)) goto fail;
+    if (gtidset_parse(want, &set, err, errsz)) goto fail;
     struct buf cmd = BUF_INIT;
     gtidset_dump_command(&set, s->o.server_id, "", 4, &cmd);
     gtidset_free(&set);
     int sent = m->methods->db_command(m, (enum enum_server_command)COM_BINLOG_DUMP_GTID, cmd.p, cmd.len, 1, NULL);
     buf_free(&cmd);
     if (sent) {
-      bh_err(err, errsz, "cannot start the GTID dump on '%s': %s", conn_where(&s->o.conn, where, sizeof where),
-             mysql_error(m));
+      bh_err(err, errsz, "cannot start the GTID dump on '%s': %s", where, mysql_error(m));
       goto fail;
     }
-    return attach_stream(s, m, NULL);
+    free(want);
+    return attach_stream(s, m, NULL, &f, where);
   }
-  if (use_gtid) {
-    char esc[1100];
-    mysql_real_escape_string(m, esc, s->o.start.gtid, (unsigned long)strlen(s->o.start.gtid));
-    snprintf(sql, sizeof sql, "SET @slave_connect_state = '%s', @slave_gtid_strict_mode = 0, "
-             "@slave_gtid_ignore_duplicates = 0", esc);
-    if (server_exec(m, sql, err, errsz)) goto fail;
+  if (want) {
+    size_t n = strlen(want);
+    char *esc = xmalloc(2 * n + 1);
+    mysql_real_escape_string(m, esc, want, (unsigned long)n);
+    struct buf q = BUF_INIT;
+    buf_printf(&q, "SET @slave_connect_state = '%s', @slave_gtid_strict_mode = 0, "
+               "@slave_gtid_ignore_duplicates = 0", esc);
+    free(esc);
+    int failed = server_exec(m, q.p, err, errsz);
+    buf_free(&q);
+    if (failed) goto fail;
   }
 
   MARIADB_RPL *rpl = mariadb_rpl_init(m);
   if (!rpl) {
-    bh_err(err, errsz, "cannot start replication on '%s': %s", conn_where(&s->o.conn, where, sizeof where),
-           mysql_error(m));
+    bh_err(err, errsz, "cannot start replication on '%s': %s", where, mysql_error(m));
     goto fail;
   }
-  const char *file = use_gtid ? "" : s->resume.file;
+  const char *file = want ? "" : s->resume.file;
   mariadb_rpl_optionsv(rpl, MARIADB_RPL_FILENAME, file, strlen(file));
-  mariadb_rpl_optionsv(rpl, MARIADB_RPL_START, (unsigned long)(use_gtid ? 4 : s->resume.pos));
+  mariadb_rpl_optionsv(rpl, MARIADB_RPL_START, (unsigned long)(want ? 4 : s->resume.pos));
   mariadb_rpl_optionsv(rpl, MARIADB_RPL_SERVER_ID, s->o.server_id);
   mariadb_rpl_optionsv(rpl, MARIADB_RPL_FLAGS, MARIADB_RPL_BINLOG_SEND_ANNOTATE_ROWS);
   mariadb_rpl_optionsv(rpl, MARIADB_RPL_HOST, "binhook");
   mariadb_rpl_optionsv(rpl, MARIADB_RPL_PORT, 0);
   if (mariadb_rpl_open(rpl)) {
     bh_err(err, errsz, "cannot register as replica %u on '%s': %s (server_id must be unique among the "
-           "server's replicas)", s->o.server_id, conn_where(&s->o.conn, where, sizeof where),
+           "server's replicas)", s->o.server_id, where,
            mysql_error(m)[0] ? mysql_error(m) : mariadb_rpl_error(rpl));
     mariadb_rpl_close(rpl);
     goto fail;
   }
-
-  return attach_stream(s, m, rpl);
+  if (!want) s->resume_server_id = f.server_id;
+  free(want);
+  return attach_stream(s, m, rpl, &f, where);
 
 fail:
+  free(want);
   s->errc = failure_code(mysql_errno(m));
   mysql_close(m);
   return -1;
@@ -467,7 +576,7 @@ static int who_connect(struct source *s, char *err, size_t errsz)
   who_forget(w);
   if (!s->meta) {
     if (bh_mono() < w->retry_at) return -2;
-    struct conn_opts co = s->o.conn;
+    struct conn_opts co = *cur_conn(s);
     if (!co.read_timeout) co.read_timeout = 10; /* a lookup must not hold the stream for long */
     if (!(s->meta = conn_open(&co, err, errsz))) {
       w->retry_at = bh_mono() + 30;
@@ -654,7 +763,7 @@ static void names_cb(void *ctx, struct table *t)
     }
   }
   char err[512];
-  if (!s->meta && !(s->meta = conn_open(&s->o.conn, err, sizeof err))) {
+  if (!s->meta && !(s->meta = conn_open(cur_conn(s), err, sizeof err))) {
     log_warn("cannot look up column names of '%s': %s", key, err);
     return;
   }
@@ -729,10 +838,10 @@ static void note_resume(struct source *s)
   uint32_t emitted;
   const struct position *b = decoder_boundary(s->dec);
   int in_tx = decoder_in_tx(s->dec, &txpos, &emitted);
-  /* A GTID start before its first transaction: the boundary is where the
-   * server began looking for the GTID (the start of a binlog), not where it
-   * is; the GTID asks again for the right place. */
-  if (!in_tx && !b->gtid[0] && s->o.start.kind == START_GTID && !s->resume.file[0]) return;
+  /* A stream requested by GTID before its first transaction: the boundary
+   * is where the server began looking for the GTID (the start of a binlog),
+   * not where it is; the GTID asks again for the right place. */
+  if (!in_tx && !b->gtid[0] && s->by_gtid) return;
   if (in_tx) {
     snprintf(s->resume.file, sizeof s->resume.file, "%s", decoder_position(s->dec)->file);
     s->resume.pos = txpos;
@@ -741,18 +850,27 @@ static void note_resume(struct source *s)
     s->resume = *b;
     s->resume_skip = 0;
   }
+  s->resume_server_id = s->conn_server_id; /* the position is in its binlog now */
 }
 
 /* The server refused to send the binlog from where it was asked (error
  * 1236): BH_E_PURGED when that binlog is gone (the server no longer lists
  * the file, or the request was by GTID and no binlog holds it),
  * BH_E_REJECTED when the server still lists the file (the offset is not on
- * an event boundary, the binlog is damaged), BH_E_OTHER when the server
- * cannot be asked: the words of the server's message decide nothing. */
-static enum bh_errc purged_or_other(struct source *s, int by_gtid)
+ * an event boundary, the binlog is damaged), BH_E_DIVERGED when a GTID
+ * state binhook read is refused by a server whose binlogs reach back to
+ * it, BH_E_OTHER when the server cannot be asked: the words of the
+ * server's message decide nothing. */
+static enum bh_errc purged_or_other(struct source *s, int by_gtid, const char *read)
 {
+  /* MariaDB compares GTIDs of a domain by sequence number alone: a server
+   * that diverged and went on past the state binhook read (read: not a
+   * start given by --from gtid:) passes check_holds, and refuses the state
+   * here. Its binlogs still reaching back to before the state tell that
+   * from a purge. (MySQL's sets are compared exactly before the request.) */
+  if (by_gtid && s->mariadb && read && server_binlogs_reach(cur_conn(s), read) == 1) return BH_E_DIVERGED;
   if (by_gtid) return BH_E_PURGED;
-  int has = server_has_binlog(&s->o.conn, s->resume.file);
+  int has = server_has_binlog(cur_conn(s), s->resume.file);
   return has == 0 ? BH_E_PURGED : has > 0 ? BH_E_REJECTED : BH_E_OTHER;
 }
 
@@ -761,12 +879,15 @@ static enum bh_errc purged_or_other(struct source *s, int by_gtid)
 static void refused(struct source *s, unsigned code, const char *msg)
 {
   char from[1100];
-  int by_gtid = s->o.start.kind == START_GTID && (!s->resume.file[0] || s->resume.pos < 4);
+  int by_gtid = s->by_gtid;
+  struct rcstr *gs = s->dec ? decoder_gtid_state(s->dec) : NULL;
+  int given = s->o.start.kind == START_GTID && (!s->resume.file[0] || s->resume.pos < 4); /* --from gtid: */
+  const char *state = given ? s->o.start.gtid : gs ? gs->s : "";
   if (by_gtid)
-    snprintf(from, sizeof from, "gtid:%s", s->o.start.gtid);
+    snprintf(from, sizeof from, "gtid:%.1000s", state);
   else
     snprintf(from, sizeof from, "%s:%" PRIu64, s->resume.file, s->resume.pos);
-  s->errc = code == ER_MASTER_FATAL_READING_BINLOG ? purged_or_other(s, by_gtid) : failure_code(code);
+  s->errc = code == ER_MASTER_FATAL_READING_BINLOG ? purged_or_other(s, by_gtid, given ? NULL : state) : failure_code(code);
   const char *what;
   switch (s->errc) {
   case BH_E_PURGED:
@@ -774,6 +895,12 @@ static void refused(struct source *s, unsigned code, const char *msg)
                      "still has (--from start)"
                    : "the server no longer has that binlog (purged): start from a position it still has "
                      "(--from start)";
+    break;
+  case BH_E_DIVERGED:
+    what = "its binlogs reach back to before that state, but it does not hold binhook's last transactions there: "
+           "it diverged from what binhook read (a replica promoted before it caught up, then written to?): "
+           "binhook does not stream from it. Point [source] url at a server that has them; if they are lost "
+           "for good, check what the receivers hold, then start again with --from gtid:...";
     break;
   case BH_E_REJECTED:
     what = "the server still has that binlog, so it was not purged: it refused the position itself (an offset "
@@ -783,39 +910,114 @@ static void refused(struct source *s, unsigned code, const char *msg)
   default:
     what = "if the binlog was purged, start from a position the server still has (--from start)";
   }
-  snprintf(s->err, sizeof s->err, "the server cannot send the binlog from '%.600s': %.400s (error %u); %s", from,
-           msg, code, what);
+  char where[300];
+  snprintf(s->err, sizeof s->err, "'%s' cannot send the binlog from '%.600s': %.400s (error %u); %s",
+           conn_where(cur_conn(s), where, sizeof where), from, msg, code, what);
+  rcstr_unref(gs);
+}
+
+/* Why the server failed (err) is kept for it, and retry_err (what /healthz
+ * and /status show) says it of every server that failed since the stream
+ * was lost. */
+static void note_failure(struct source *s, const char *err)
+{
+  pthread_mutex_lock(&s->conn_lock);
+  snprintf(s->srv_err[s->cur], sizeof s->srv_err[s->cur], "%s", err);
+  if (s->nsrv == 1) {
+    snprintf(s->retry_err, sizeof s->retry_err, "%s", err);
+  } else {
+    size_t o = 0;
+    s->retry_err[0] = 0;
+    for (size_t i = 0; i < s->nsrv && o + 1 < sizeof s->retry_err; i++) {
+      if (!s->srv_err[i][0]) continue;
+      int n = snprintf(s->retry_err + o, sizeof s->retry_err - o, "%s%s", o ? " | " : "", s->srv_err[i]);
+      if (n < 0) break;
+      o += (size_t)n;
+    }
+  }
+  pthread_mutex_unlock(&s->conn_lock);
+}
+
+static void forget_failures(struct source *s)
+{
+  pthread_mutex_lock(&s->conn_lock);
+  s->retry_err[0] = 0;
+  for (size_t i = 0; i < s->nsrv; i++) s->srv_err[i][0] = 0;
+  pthread_mutex_unlock(&s->conn_lock);
+}
+
+/* Says where a new stream goes on: the same server again, or another one
+ * (a failover: prev_id and prev_where are the server streamed from before). */
+static void tell_stream(struct source *s, uint32_t prev_id, const char *prev_where)
+{
+  char at[1200];
+  struct rcstr *gs = s->by_gtid && s->dec ? decoder_gtid_state(s->dec) : NULL;
+  const char *mid = s->resume_skip ? " (mid-transaction)" : "";
+  if (s->by_gtid)
+    snprintf(at, sizeof at, "by the GTID state %.1000s%s", gs ? gs->s : s->o.start.gtid, mid);
+  else
+    snprintf(at, sizeof at, "at %s:%" PRIu64 "%s", s->resume.file, s->resume.pos, mid);
+  rcstr_unref(gs);
+  if (prev_id && (prev_id != s->conn_server_id || strcmp(prev_where, s->conn_where)))
+    log_notice("now streaming from '%s', server_id %u, after a failover from '%s' (server_id %u); resuming %s",
+               s->conn_where, s->conn_server_id, prev_where, prev_id, at);
+  else
+    log_notice("reconnected to '%s', resuming %s", s->conn_where, at);
+}
+
+/* The current server did not serve the stream (why in s->err, its kind in
+ * s->errc): the next attempt goes to the same server once more (a restart
+ * is quick), then to the others in turn, at once for one that refused
+ * (diverged, binlog off, a file:pos of another server's); the pause comes
+ * after a round over every server. Returns 1 when it gives up
+ * ([source] max retries): s->failed set. */
+static int stream_refused(struct source *s, int *attempts, int *here, double *backoff, size_t round)
+{
+  char where[300], why[2048];
+  snprintf(why, sizeof why, "%s", s->err);
+  note_failure(s, why);
+  ++*attempts;
+  ++*here;
+  if (s->o.max_retries && *attempts >= s->o.max_retries) {
+    snprintf(s->err, sizeof s->err, "%.1900s (gave up after %d attempts)", why, *attempts);
+    s->failed = 1; /* s->errc: the attempt's */
+    return 1;
+  }
+  int next = s->nsrv > 1 && (*here >= 2 || s->errc == BH_E_DIVERGED || s->errc == BH_E_OTHER);
+  if (next) {
+    s->cur = (s->cur + 1) % s->nsrv;
+    *here = 0;
+    if (s->cur != round) {
+      log_warn("%s; trying '%s' next", why, conn_where(cur_conn(s), where, sizeof where));
+      return 0;
+    }
+  }
+  log_warn("%s; retrying in %.1fs", why, *backoff);
+  sleep_backoff(s, *backoff);
+  *backoff = *backoff * 2 > 30 ? 30 : *backoff * 2;
+  return 0;
 }
 
 static void *reader_main(void *arg)
 {
   struct source *s = arg;
-  char err[1024], where[300];
+  char err[1024], where[300], prev_where[300] = "";
   double backoff = 0.5;
-  int attempts = 0;
+  int attempts = 0, here = 0; /* attempts in a row; those on the current server */
+  size_t round = s->cur;      /* the server this round of attempts began with */
   while (!atomic_load(&s->stop)) {
     if (!s->m) {
+      uint32_t prev_id = s->conn_server_id;
+      snprintf(prev_where, sizeof prev_where, "%s", s->conn_where);
       if (open_stream(s, 0, err, sizeof err)) {
-        pthread_mutex_lock(&s->conn_lock);
-        snprintf(s->retry_err, sizeof s->retry_err, "%s", err);
-        pthread_mutex_unlock(&s->conn_lock);
-        attempts++;
-        if (s->o.max_retries && attempts >= s->o.max_retries) {
-          snprintf(s->err, sizeof s->err, "%.900s (gave up after %d attempts)", err, attempts);
-          s->failed = 1; /* s->errc: open_stream's */
-          break;
-        }
-        log_warn("%s; retrying in %.1fs", err, backoff);
-        sleep_backoff(s, backoff);
-        backoff = backoff * 2 > 30 ? 30 : backoff * 2;
+        snprintf(s->err, sizeof s->err, "%s", err);
+        if (stream_refused(s, &attempts, &here, &backoff, round)) break;
         continue;
       }
-      if (attempts || backoff > 0.5) log_notice("reconnected to '%s', resuming at %s:%" PRIu64 "%s", conn_where(&s->o.conn, where,
-                               sizeof where), s->resume.file, s->resume.pos, s->resume_skip ? " (mid-transaction)" : "");
-      attempts = 0;
-      pthread_mutex_lock(&s->conn_lock);
-      s->retry_err[0] = 0;
-      pthread_mutex_unlock(&s->conn_lock);
+      if (attempts || backoff > 0.5 || prev_id != s->conn_server_id) tell_stream(s, prev_id, prev_where);
+      attempts = here = 0;
+      round = s->cur;
+      forget_failures(s);
     }
     if (s->events_seen > 1) backoff = 0.5; /* the stream works again */
     unsigned long len = mysql_net_read_packet(s->m);
@@ -826,21 +1028,26 @@ static void *reader_main(void *arg)
       if (code == ER_SLAVE_SAME_ID) {
         snprintf(s->err, sizeof s->err, "another replica connected to '%s' with server_id %u and the server "
                  "dropped this one: give each reader its own server_id ([source] server_id, --server-id)",
-                 conn_where(&s->o.conn, where, sizeof where), s->o.server_id);
+                 conn_where(cur_conn(s), where, sizeof where), s->o.server_id);
         s->errc = BH_E_SERVER_ID;
         s->failed = 1;
         break;
       }
       if (code == ER_MASTER_FATAL_READING_BINLOG || (code && code < 2000 && !s->events_seen && !transient(code))) {
-        /* The server refused the request itself: asking again will not help. */
+        /* The server refused the request itself: asking again will not
+         * help, but another server may serve it where this one diverged. */
         refused(s, code, msg);
-        s->failed = 1;
-        break;
+        if (s->errc != BH_E_DIVERGED) {
+          s->failed = 1;
+          break;
+        }
+        close_stream(s);
+        if (stream_refused(s, &attempts, &here, &backoff, round)) break;
+        continue;
       }
       note_resume(s);
-      log_warn("lost the replication connection to '%s': %s; reconnecting at %s:%" PRIu64,
-               conn_where(&s->o.conn, where, sizeof where), msg[0] ? msg : "connection closed", s->resume.file,
-               s->resume.pos);
+      log_warn("lost the replication connection to '%s': %s; reconnecting", conn_where(cur_conn(s), where, sizeof where),
+               msg[0] ? msg : "connection closed");
       if (!transient(code)) log_warn("error %u is unexpected here; retrying anyway", code);
       int nothing = !s->events_seen;
       close_stream(s);
@@ -853,8 +1060,7 @@ static void *reader_main(void *arg)
     const unsigned char *p = s->m->net.read_pos;
     if (p[0] == 0xfe && len < 9) { /* end of stream: the server is shutting down */
       note_resume(s);
-      log_warn("the server ended the stream (shutting down?); reconnecting to resume at %s:%" PRIu64, s->resume.file,
-               s->resume.pos);
+      log_warn("'%s' ended the stream (shutting down?); reconnecting", conn_where(cur_conn(s), where, sizeof where));
       close_stream(s);
       continue;
     }
@@ -883,7 +1089,31 @@ const struct position *source_start_position(struct source *s, uint32_t *skip)
 
 int source_start(struct source *s, char *err, size_t errsz)
 {
-  if (open_stream(s, 1, err, errsz)) return -1;
+  /* every server in turn; when none serves, the first reachable one's
+   * failure decides (a purged binlog, a divergence), else the first's */
+  struct buf all = BUF_INIT;
+  enum bh_errc code = BH_E_NONE;
+  int ok = 0;
+  for (s->cur = 0; s->cur < s->nsrv && !ok; s->cur++) {
+    ok = !open_stream(s, 1, err, errsz);
+    if (ok) break;
+    note_failure(s, err);
+    if (s->nsrv > 1) buf_printf(&all, "%s%s", all.len ? " | " : "", err);
+    if (code == BH_E_NONE || (code == BH_E_CONNECT && s->errc != BH_E_CONNECT)) code = s->errc;
+    if (s->nsrv > 1 && s->cur + 1 < s->nsrv) {
+      char where[300];
+      log_warn("%s; trying '%s' next", err, conn_where(&s->srv[s->cur + 1], where, sizeof where));
+    }
+  }
+  if (!ok) {
+    s->cur = 0;
+    s->errc = code;
+    if (s->nsrv > 1) bh_err(err, errsz, "no server of [source] url serves the stream: %s", all.p);
+    buf_free(&all);
+    return -1;
+  }
+  buf_free(&all);
+  forget_failures(s);
   s->started = s->resume;
   s->started_skip = s->resume_skip;
   if (pthread_create(&s->thread, NULL, reader_main, s)) {
@@ -893,6 +1123,20 @@ int source_start(struct source *s, char *err, size_t errsz)
   }
   s->running = 1;
   return 0;
+}
+
+uint32_t source_server(struct source *s, char *where, size_t size)
+{
+  pthread_mutex_lock(&s->conn_lock);
+  uint32_t id = s->conn_server_id;
+  snprintf(where, size, "%s", s->conn_where);
+  pthread_mutex_unlock(&s->conn_lock);
+  return id;
+}
+
+int source_by_gtid(struct source *s)
+{
+  return s->by_gtid;
 }
 
 int source_connected(struct source *s)
@@ -965,7 +1209,9 @@ void source_free(struct source *s)
   free_list(s->o.exclude);
   free((char *)s->o.gtid_state);
   free(s->seed);
-  conn_opts_free(&s->o.conn);
+  source_opts_free(&s->o);
+  free(s->srv);
+  free(s->srv_err);
   while (s->bhead) { /* never handed over (a stop) */
     struct change *next = s->bhead->next;
     change_free(s->bhead);

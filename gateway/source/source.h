@@ -4,7 +4,12 @@
  * decodes them and pushes canonical events into a bounded change queue (event/changeq.h).
  * On connection loss it reconnects with backoff and resumes at the last
  * transaction boundary, dropping the changes of the open transaction it had
- * already delivered, so the consumer sees every change exactly once.
+ * already delivered, so the consumer sees every change exactly once. With
+ * several servers of one topology it tries the same server again, then the
+ * others in turn; it resumes by the GTID state wherever the server has
+ * GTIDs (so on any server of the topology), by file:pos only on the server
+ * that wrote that binlog, and refuses a server that lacks transactions it
+ * read already (check_holds).
  *
  * The consumer pops events with source_next (or waits on changeq_fd of
  * source_queue) until it gets NULL: then source_error says why the stream
@@ -32,8 +37,18 @@ struct start_pos {
 /* Parses end | start | FILE:OFFSET[+K] | gtid:SET. Returns 0 or -1 with err. */
 int start_pos_parse(const char *s, struct start_pos *out, char *err, size_t errsz);
 
+/* How a stream goes on at a reconnect, and at a start with a GTID state. */
+enum source_resume {
+  SOURCE_RESUME_AUTO, /* by the GTID state when the server has GTIDs and the state is known, else file:pos */
+  SOURCE_RESUME_GTID, /* by the GTID state; a server without GTIDs is refused */
+  SOURCE_RESUME_FILE, /* by file:pos, on the server whose binlog it names only */
+};
+
 struct source_opts {
-  struct conn_opts conn;   /* copied */
+  struct conn_opts conn;   /* the first server; copied */
+  struct conn_opts *more;  /* the other servers of the topology, tried after conn in order; copied */
+  size_t nmore;
+  enum source_resume resume;
   unsigned server_id;
   struct start_pos start;
   const char *gtid_state;  /* the full GTID state at start (a checkpoint's), copied; NULL: ask the server */
@@ -42,6 +57,9 @@ struct source_opts {
   size_t queue_events, queue_bytes;
   int max_retries;         /* reconnect attempts in a row before giving up; 0: forever */
 };
+
+/* Frees the connection options of o (conn and more), not o itself. */
+void source_opts_free(struct source_opts *o);
 
 struct source;
 
@@ -64,6 +82,14 @@ struct changeq *source_queue(struct source *s);
 /* 1 while a replication connection is open (streaming), 0 while it is
  * being reopened or after the stream ended. Any thread. */
 int source_connected(struct source *s);
+
+/* Which server the stream is on (or was on last): "host:port" into where
+ * and its server_id; 0 before the first connection. Any thread. */
+uint32_t source_server(struct source *s, char *where, size_t size);
+
+/* 1 when the current (or last) stream was requested by the GTID state, 0
+ * by file:pos. Any thread. */
+int source_by_gtid(struct source *s);
 
 /* INCIDENT events of LOST_EVENTS read so far (the server says changes may
  * be missing from its binlog there): for /metrics. Any thread. */

@@ -51,7 +51,9 @@ static void test_defaults(void)
 {
   struct config cfg;
   config_defaults(&cfg);
-  is_str(cfg.source.url, "mysql://binhook@127.0.0.1:3306", "default url");
+  is_str(cfg.source.url ? cfg.source.url[0] : NULL, "mysql://binhook@127.0.0.1:3306", "default url");
+  ok(cfg.source.url && !cfg.source.url[1], "one default url");
+  is_int((int)cfg.source.resume, CONFIG_RESUME_AUTO, "resume defaults to auto");
   is_str(cfg.source.password_env, "BINHOOK_MYSQL_PASSWORD", "default password_env");
   ok(!cfg.source.password_file, "no password_file by default");
   is_int(cfg.source.tls, CONFIG_TLS_URL, "tls by default: the URL's, else preferred");
@@ -99,7 +101,7 @@ static void test_full_file(void)
   is_int(rc, 0, "a complete file loads");
   if (rc) diag("%s", errs);
   is_str(cfg.path, path, "path kept");
-  is_str(cfg.source.url, "mysql://repl@db.example.com:3307", "url");
+  is_str(cfg.source.url[0], "mysql://repl@db.example.com:3307", "url");
   is_str(cfg.source.password_env, "DB_PW", "password_env");
   is_str(cfg.source.password_file, "/run/secrets/db", "password_file");
   is_int(cfg.source.tls, CONN_TLS_VERIFY_CA, "tls");
@@ -158,8 +160,7 @@ static void test_source_conn(void)
   }
   unsetenv("BINHOOK_MYSQL_PASSWORD");
 
-  free(cfg.source.url);
-  cfg.source.url = xstrdup("mysql://u:topsecret@host:99999");
+  config_source_set_urls(&cfg, "mysql://u:topsecret@host:99999");
   rc = config_source_conn(&cfg, &o, err, sizeof err);
   is_int(rc, -1, "bad port refused");
   ok(!strstr(err, "topsecret"), "the password is not in the message");
@@ -172,6 +173,32 @@ static void test_source_conn(void)
   ok(strstr(errs, ":2:7: 'url' in [source]: ") && !strstr(errs, "hunter2"),
      "URL error at the value, without the password");
   config_free(&cfg);
+
+  /* several servers of one topology, tried in order */
+  rc = load("[source]\nurl = [\"mysql://binhook@db1:3306\", \"mysql://binhook@db2:3307\"]\nresume = \"file\"\n", &cfg,
+            errs, sizeof errs);
+  is_int(rc, 0, "a list of URLs loads");
+  is_int(config_source_nurls(&cfg), 2, "two servers");
+  rc = config_source_conn_at(&cfg, 1, &o, err, sizeof err);
+  is_int(rc, 0, "the second server's options");
+  if (!rc) {
+    is_str(o.host, "db2", "its host");
+    is_int(o.port, 3307, "its port");
+    conn_opts_free(&o);
+  }
+  is_int((int)cfg.source.resume, CONFIG_RESUME_FILE, "resume = file");
+  config_source_set_urls(&cfg, " mysql://a@x:1 ,,mysql://a@y:2,");
+  is_int(config_source_nurls(&cfg), 2, "a comma-separated --source: empty items left out");
+  is_str(cfg.source.url[1], "mysql://a@y:2", "items trimmed");
+  config_source_set_urls(&cfg, "");
+  is_int(config_source_nurls(&cfg), 1, "an empty --source is the default server");
+  config_free(&cfg);
+  is_str(errors_of("[source]\nurl = []\n"), "2:7: 'url' in [source] is empty: name at least one server",
+         "an empty list of servers is refused");
+  ok(strstr(errors_of("[source]\nurl = [\"mysql://a@h:1\", \"http://h\"]\n"), "2:7: 'url' in [source]") != NULL,
+     "a bad URL in the list is refused");
+  ok(strstr(errors_of("[source]\nresume = \"binlog\"\n"), "unknown way 'binlog'") != NULL,
+     "an unknown resume way is refused");
 }
 
 static void test_unknown_keys(void)
@@ -202,8 +229,12 @@ static void test_type_errors(void)
          "string for an integer");
   is_str(errors_of("[source]\nserver_id = 0\n"),
          "2:13: 'server_id' in [source] must be from 1 to 4294967295, not 0", "integer out of range");
-  is_str(errors_of("[source]\nurl = 42\n"), "2:7: 'url' in [source] must be a string, not an integer",
+  is_str(errors_of("[source]\nstart = 42\n"), "2:9: 'start' in [source] must be a string, not an integer",
          "integer for a string");
+  is_str(errors_of("[source]\nurl = 42\n"),
+         "2:7: 'url' in [source] must be a mysql:// URL or a list of them (the servers of one topology), not an "
+         "integer",
+         "integer for a list of strings");
   is_str(errors_of("source = \"mysql://h\"\n"), "1:10: 'source' must be a table ([source]), not a string",
          "a section that is not a table");
   is_str(errors_of("[rule]\nname = \"x\"\n"),
@@ -365,7 +396,7 @@ static void test_file_errors(void)
   is_int(rc, -1, "TOML syntax error");
   snprintf(want, sizeof want, "%s:2:7: unterminated string", path);
   is_str(errs, want, "syntax error as file:line:col: message");
-  ok(!strcmp(cfg.source.url, "mysql://binhook@127.0.0.1:3306"), "defaults kept on a syntax error");
+  ok(!strcmp(cfg.source.url[0], "mysql://binhook@127.0.0.1:3306"), "defaults kept on a syntax error");
   config_free(&cfg);
 
   is_str(errors_of(""), "", "an empty file is all defaults");
@@ -828,7 +859,7 @@ static void test_reference(const char *file)
   int rc = config_load(file, &cfg, errs, sizeof errs);
   is_int(rc, 0, "the reference gateway.toml loads");
   if (rc) diag("%s", errs);
-  is_str(cfg.source.url, "mysql://binhook@127.0.0.1:3306", "reference url");
+  is_str(cfg.source.url ? cfg.source.url[0] : NULL, "mysql://binhook@127.0.0.1:3306", "reference url");
   is_str(cfg.source.password_env, "BINHOOK_MYSQL_PASSWORD", "reference password_env");
   config_free(&cfg);
 }
