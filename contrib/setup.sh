@@ -48,6 +48,8 @@ packages=(
   systemd groff-base man-db prometheus golang-go php-cli
   # the recipes' servers
   rabbitmq-server etcd-server
+  # the OLTP load of the failover test
+  sysbench
 )
 
 # Runs a command as root: directly, or through sudo.

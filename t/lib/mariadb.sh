@@ -17,6 +17,15 @@
 # binhook, whose grants are what binhook needs: REPLICATION SLAVE to stream,
 # BINLOG MONITOR, the 10.5+ name of REPLICATION CLIENT, for SHOW MASTER
 # STATUS and SHOW BINARY LOGS, SELECT for the schemas in information_schema).
+#
+# Several servers at once (a primary and its replicas): `mariadb_use NAME`
+# makes NAME the server the functions and variables here are about, each
+# with its own directory; the first is called "main". Every server is
+# stopped at the exit.
+#
+#   mariadb_use primary && mariadb_start --server-id=1
+#   mariadb_use replica && mariadb_start --server-id=2
+#   mariadb_use primary && mariadb_sql 'CREATE DATABASE shop'
 
 MARIADBD=${MARIADBD:-/usr/sbin/mariadbd}
 MARIADB_TIMEOUT=${MARIADB_TIMEOUT:-60}
@@ -24,6 +33,46 @@ MARIADB_DIR=$TRASH/mariadb
 mariadb_pid_=
 mariadb_watchdog_=
 mariadb_extra_=()
+
+# The servers by name: each one's variables while another is in use.
+mariadb_current_=main
+mariadb_names_=(main)
+declare -A mariadb_saved_=()
+mariadb_vars_='MARIADB_DIR MYSQL_PORT MYSQL_SOCK MYSQL_DATADIR MYSQL_ERROR_LOG MYSQL_PID mariadb_pid_ mariadb_watchdog_ BINHOOK_URL'
+
+# mariadb_use NAME: NAME is the server from now on (a new name has none yet:
+# mariadb_start it).
+mariadb_use () {
+  local v name=$1
+  [ "$name" = "$mariadb_current_" ] && return 0
+  for v in $mariadb_vars_; do
+    mariadb_saved_[$mariadb_current_.$v]=${!v-}
+  done
+  mariadb_saved_[$mariadb_current_.extra]=$(declare -p mariadb_extra_)
+  if [ -n "${mariadb_saved_[$name.MARIADB_DIR]+set}" ]; then
+    for v in $mariadb_vars_; do
+      printf -v "$v" '%s' "${mariadb_saved_[$name.$v]}"
+    done
+    eval "${mariadb_saved_[$name.extra]/declare -a/declare -ga}"
+  else
+    for v in $mariadb_vars_; do
+      printf -v "$v" '%s' ''
+    done
+    MARIADB_DIR=$TRASH/mariadb-$name
+    mariadb_extra_=()
+    mariadb_names_+=("$name")
+  fi
+  mariadb_current_=$name
+  export MYSQL_PORT MYSQL_SOCK MYSQL_DATADIR MYSQL_ERROR_LOG MYSQL_PID BINHOOK_URL
+}
+
+# Stops every server started (at the exit).
+mariadb_stop_all_ () {
+  local n
+  for n in "${mariadb_names_[@]}"; do
+    mariadb_use "$n" && mariadb_stop
+  done
+}
 
 # Options every test server gets; the options given to mariadb_start come
 # after them and win (the last occurrence of an option wins in mariadbd).
@@ -246,4 +295,51 @@ mariadb_restart () {
   mariadb_launch_
 }
 
-test_atexit mariadb_stop
+# mariadb_replicate_from NAME: makes the server in use a replica of server
+# NAME by GTID (master_use_gtid = slave_pos; a replication user is made on
+# NAME, unlogged) and waits until it has caught up.
+mariadb_replicate_from () {
+  local me=$mariadb_current_ port
+  mariadb_use "$1" || return 1
+  port=$MYSQL_PORT
+  mariadb_sql "SET SESSION sql_log_bin = 0;
+    CREATE USER IF NOT EXISTS 'repl'@'127.0.0.1' IDENTIFIED BY 'repl-test';
+    GRANT REPLICATION SLAVE ON *.* TO 'repl'@'127.0.0.1';"
+  local rc=$?
+  mariadb_use "$me"
+  [ $rc -eq 0 ] || return 1
+  mariadb_sql "CHANGE MASTER TO master_host = '127.0.0.1', master_port = $port, master_user = 'repl',
+    master_password = 'repl-test', master_use_gtid = slave_pos, master_connect_retry = 1;
+    START SLAVE" || return 1
+  mariadb_caught_up "$1"
+}
+
+# mariadb_caught_up NAME [SECONDS]: waits (30 s unless told) until the server
+# in use has applied every transaction in server NAME's binlog.
+mariadb_caught_up () {
+  local me=$mariadb_current_ want got
+  mariadb_use "$1" || return 1
+  want=$(mariadb_sql 'SELECT @@gtid_binlog_pos')
+  mariadb_use "$me"
+  got=$(mariadb_sql "SELECT MASTER_GTID_WAIT('$want', ${2:-30})") || return 1
+  if [ "$got" != 0 ]; then
+    echo >&2 "mariadb_caught_up: '$me' did not reach $1's $want in ${2:-30}s:"
+    mariadb_sql 'SHOW SLAVE STATUS\G' >&2
+    return 1
+  fi
+}
+
+# mariadb_promote: the replica in use becomes a primary, as a DBA does it.
+mariadb_promote () {
+  mariadb_sql 'STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0'
+}
+
+# mariadb_kill: SIGKILL to the server in use (a crash of its host).
+mariadb_kill () {
+  [ -n "$mariadb_pid_" ] || return 1
+  kill -KILL "$mariadb_pid_" && wait "$mariadb_pid_" 2>/dev/null
+  mariadb_pid_='' MYSQL_PID=''
+  return 0
+}
+
+test_atexit mariadb_stop_all_
