@@ -36,6 +36,14 @@ static void metrics_stream(const struct stats *s, struct buf *b)
   buf_printf(b, "binhook_build_info{version=\"%s\"} 1\n", BINHOOK_VERSION);
   metric_head(b, "binhook_start_time_seconds", "gauge", "When the daemon started, in seconds since the epoch.");
   buf_printf(b, "binhook_start_time_seconds %lld\n", (long long)s->started);
+  if (s->in_db) {
+    metric_head(b, "binhook_active", "gauge", "1 while this binhook holds the lease and works, 0 as a standby.");
+    buf_adds(b, "binhook_active 1\n");
+    metric_head(b, "binhook_lease_takeovers_total", "counter", "Times a binhook took the lease from another.");
+    buf_printf(b, "binhook_lease_takeovers_total %llu\n", s->takeovers);
+    metric_head(b, "binhook_lease_age_seconds", "gauge", "Seconds since the active renewed the lease.");
+    buf_printf(b, "binhook_lease_age_seconds %.1f\n", s->lease_age);
+  }
   metric_head(b, "binhook_streaming", "gauge", "1 while the replication connection is open.");
   buf_printf(b, "binhook_streaming %d\n", s->streaming);
   metric_head(b, "binhook_binlog_incidents_total", "counter",
@@ -180,6 +188,14 @@ void view_status(const struct stats *s, struct buf *b)
   buf_printf(b, "{\"version\":\"%s\",\"pid\":%ld,\"uptime_seconds\":%.0f,", BINHOOK_VERSION, s->pid,
              difftime(s->now, s->started));
   add_str_field(b, "config", s->config_path);
+  if (s->in_db) {
+    buf_adds(b, ",\"role\":\"active\",");
+    add_str_field(b, "store", s->store);
+    buf_adds(b, ",\"lease\":{");
+    add_str_field(b, "host", s->lease_host);
+    buf_printf(b, ",\"pid\":%ld,\"epoch\":%llu,\"age_seconds\":%.1f,\"takeovers\":%llu}", s->lease_pid,
+               s->lease_epoch, s->lease_age, s->takeovers);
+  }
   buf_printf(b, ",\"source\":{\"streaming\":%s,\"lag_seconds\":%.0f,\"paused\":%s", s->streaming ? "true" : "false",
              s->lag, s->paused ? "true" : "false");
   if (s->server_id) {

@@ -7,14 +7,24 @@
  * Signals: SIGHUP reloads the configuration, the rule files and the
  * templates (a broken one is refused and the old one kept). SIGTERM and
  * SIGINT stop reading, give deliveries in flight a grace period, queue what
- * is left and save the checkpoint. */
+ * is left and save the checkpoint.
+ *
+ * With [state] store in a database, binhook is a standby until it holds
+ * the lease (daemon/standby.h), then active until a signal stops it (it
+ * gives the lease up) or it loses the lease (it steps down and is a
+ * standby again). */
 #include "cmd/commands.h"
 #include "daemon/daemon.h"
 #include "daemon/reload.h"
+#include "daemon/standby.h"
+#include "match/rules.h"
+#include "store/dbstore.h"
 #include "util/coredump.h"
 #include "util/log.h"
 
 #include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -35,6 +45,62 @@ static void usage(FILE *f)
 
 /* Fills args from the command line. Returns -1 to go on, else the exit
  * status. */
+/* One turn as the active binhook: returns its exit status; *lost is 1
+ * when it stepped down (the lease was lost) and another turn follows. */
+static int active_turn(struct daemon *dm, struct standby *sb, int *lost)
+{
+  char err[1024];
+  dm->db = sb->db;
+  dm->lease = sb->lease;
+  if (dm->lease && lease_keep(dm->lease, err, sizeof err)) {
+    log_error("cannot start: %s", err);
+    return 1;
+  }
+  int rc = daemon_open(dm);
+  if (!rc) daemon_run(dm);
+  *lost = dm->lost;
+  int closed = daemon_close(dm);
+  return rc ? rc : closed;
+}
+
+/* [state] store in a database: standby until the lease is held, active
+ * until it is lost or a signal stops it, and again. */
+static int run_with_store(struct daemon *dm)
+{
+  struct standby sb = {0};
+  struct daemon_args args = dm->args;
+  int rc = 0;
+  for (;;) {
+    /* signals wait for the handlers of the turn; the threads started in it inherit the mask */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    int w = standby_wait(&sb, &dm->rs->cfg);
+    if (w) {
+      rc = w == 1 ? 0 : w;
+      ruleset_free(dm->rs);
+      break;
+    }
+    int lost = 0;
+    rc = active_turn(dm, &sb, &lost); /* frees dm->rs */
+    if (!lost) break;
+    memset(dm, 0, sizeof *dm);
+    dm->args = args;
+    if (!(dm->rs = reload_load(dm, dm->args.config_path))) {
+      log_error("cannot go on as a standby: fix the configuration ('binhook check -c %s' lists every problem)",
+                dm->args.config_path);
+      rc = 2;
+      break;
+    }
+    reload_apply_log(dm->rs);
+  }
+  standby_free(&sb); /* gives the lease up after a stop, so that a standby takes over at once */
+  return rc;
+}
+
 static int parse_args(int argc, char **argv, struct daemon_args *args)
 {
   static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
@@ -81,6 +147,7 @@ int cmd_run(int argc, char **argv)
   else if (dm.rs->cfg.admin.allow_core_dumps)
     log_warn("[admin] allow_core_dumps = true: a crash may write a core file, and it holds secrets and row data; "
              "keep it safe, and turn this off again after debugging");
+  if (config_state_in_db(&dm.rs->cfg)) return run_with_store(&dm);
   rc = daemon_open(&dm);
   if (!rc) daemon_run(&dm);
   int closed = daemon_close(&dm);

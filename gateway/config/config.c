@@ -331,6 +331,65 @@ void config_source_set_urls(struct config *cfg, const char *list)
   cfg->source.url = v;
 }
 
+int config_state_in_db(const struct config *cfg)
+{
+  return cfg->state.store && strcmp(cfg->state.store, "dir") != 0;
+}
+
+char *config_url_database(const char *url, char **database)
+{
+  *database = NULL;
+  const char *auth = strstr(url, "://");
+  auth = auth ? auth + 3 : url;
+  size_t alen = strcspn(auth, "/?");
+  if (auth[alen] != '/') return xstrdup(url);
+  const char *db = auth + alen + 1;
+  size_t dlen = strcspn(db, "?");
+  if (dlen) *database = xstrndup(db, dlen);
+  size_t head = (size_t)(auth + alen - url);
+  size_t n = head + strlen(db + dlen) + 1;
+  char *out = xmalloc(n);
+  snprintf(out, n, "%.*s%s", (int)head, url, db + dlen);
+  return out;
+}
+
+int config_state_conn(const struct config *cfg, struct conn_opts *out, char **database, char *err, size_t errsz)
+{
+  const struct config_state *st = &cfg->state;
+  memset(out, 0, sizeof *out);
+  *database = NULL;
+  char *bare = config_url_database(st->store ? st->store : "", database);
+  char *shown = spec_redact_url(bare);
+  int rc = -1;
+  if (!*database) {
+    bh_err(err, errsz, "[state] store '%s' names no database: write mysql://user@host:port/DATABASE", shown);
+    goto out;
+  }
+  if (conn_parse_url(bare, out, err, errsz)) {
+    bh_err(err, errsz, "cannot parse [state] store '%s'", shown);
+    goto out;
+  }
+  out->connect_timeout = 5;
+  out->read_timeout = 30; /* a store that stops answering must not hold the writer for ever */
+  if (!out->password) {
+    struct config_source pw = {.password_env = st->password_env, .password_file = st->password_file};
+    char *p = NULL;
+    if (source_password(&pw, &p, err, errsz)) goto out;
+    if (p) out->password = xstrdup(p);
+    secret_free(p);
+  }
+  rc = 0;
+out:
+  if (rc) {
+    conn_opts_free(out);
+    free(*database);
+    *database = NULL;
+  }
+  free(bare);
+  free(shown);
+  return rc;
+}
+
 int config_source_conn(const struct config *cfg, struct conn_opts *out, char *err, size_t errsz)
 {
   return config_source_conn_at(cfg, 0, out, err, errsz);

@@ -75,6 +75,13 @@ struct config_source {
 
 struct config_state {
   char *dir;             /* state directory; default /var/lib/binhook */
+  char *store;           /* "dir" (the default: everything in dir), or mysql://user@host:port/DATABASE: the
+                            checkpoint, the queue and the dead letters in that database, with a lease that makes
+                            one binhook of several active */
+  char *name;            /* the deployment's name in the store (several share a database); default "default" */
+  double lease;          /* seconds the active's lease lasts without renewal; default 10 */
+  char *password_env;    /* the store's password: this variable (default BINHOOK_MYSQL_PASSWORD) */
+  char *password_file;   /* or the first line of this file */
   uint64_t queue_max;    /* bytes the retry queue may use on disk; default 1 GiB */
   uint64_t segment_size; /* bytes per queue segment file; default 64 MiB */
 };
@@ -226,6 +233,18 @@ int config_load(const char *path, struct config *cfg, char *errs, size_t errsz);
  * the password is read here, from password_env or else password_file.
  * Returns 0 or -1 with err. */
 int config_source_conn(const struct config *cfg, struct conn_opts *out, char *err, size_t errsz);
+
+/* 1 when [state] store names a database, 0 for "dir". */
+int config_state_in_db(const struct config *cfg);
+
+/* The store's connection options (URL, password) and its database (the
+ * URL's path, malloc'ed into *database). Returns 0, or -1 with err. */
+int config_state_conn(const struct config *cfg, struct conn_opts *out, char **database, char *err, size_t errsz);
+
+/* Splits "mysql://user@host:port/DATABASE?opts" into the URL without the
+ * database (malloc'ed) and the database (malloc'ed; NULL when the URL names
+ * none). */
+char *config_url_database(const char *url, char **database);
 
 /* How many servers [source] url names (1 when it names none: the default),
  * and the connection options of the i-th, as config_source_conn. */

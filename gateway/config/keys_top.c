@@ -178,9 +178,41 @@ const struct spec_section spec_source = {"source", source_keys, NULL};
 
 /* ---- [state] and [log] ---- */
 
+/* [state] store: "dir", or a mysql:// URL naming its database. */
+static int check_store(const char *s, char *err, size_t errsz)
+{
+  if (!strcmp(s, "dir")) return 0;
+  char *db = NULL, *bare = config_url_database(s, &db);
+  int rc = check_mysql_url(bare, err, errsz);
+  if (!rc && !db) {
+    char *shown = spec_redact_url(s);
+    rc = bh_err(err, errsz, "'%s' names no database: write \"dir\" or mysql://user@host:port/DATABASE", shown);
+    free(shown);
+  } else if (!rc && strspn(db, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$") != strlen(db)) {
+    rc = bh_err(err, errsz, "database '%s' in [state] store: letters, digits, '_' and '$' only", db);
+  }
+  free(db);
+  free(bare);
+  return rc;
+}
+
+static int check_deployment(const char *s, char *err, size_t errsz)
+{
+  size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.");
+  if (!s[n] && n <= 64) return 0;
+  return bh_err(err, errsz, "'%s' is not a deployment name (up to 64 letters, digits, '_', '-' and '.')", s);
+}
+
 #define STATE(f) .offset = offsetof(struct config_state, f)
 static const struct spec_key state_keys[] = {
     {"dir", SPEC_PATH, STATE(dir), .def = "\"/var/lib/binhook\""},
+    {"store", SPEC_STRING, STATE(store), .def = "\"dir\"", .check = check_store},
+    {"name", SPEC_STRING, STATE(name), .def = "\"default\"", .check = check_deployment},
+    /* a standby takes over within lease plus a second of the active's death */
+    {"lease", SPEC_DURATION, STATE(lease), .dmin = 2, .dmax = 300, .def = "\"10s\""},
+    {"password_env", SPEC_STRING, STATE(password_env), .def = "\"BINHOOK_MYSQL_PASSWORD\"",
+     .check = spec_check_env_name, .flags = SPEC_EMPTY_OK},
+    {"password_file", SPEC_PATH, STATE(password_file)},
     {"queue_max", SPEC_SIZE, STATE(queue_max), SPEC_U64, 1ll << 20, 1ll << 50, .def = "\"1GiB\""},
     {"segment_size", SPEC_SIZE, STATE(segment_size), SPEC_U64, 4096, 1ll << 30, .def = "\"64MiB\""},
     {NULL},

@@ -20,6 +20,7 @@
 #include "match/rules.h"
 #include "snapshot/snapshot.h"
 #include "source/source.h"
+#include "store/dbstore.h"
 #include "store/retryq.h"
 #include "util/log.h"
 #include "util/sdnotify.h"
@@ -118,6 +119,23 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
   struct timeval tv = bh_timeval(GRACE_SECONDS);
   if (!dm->grace) dm->grace = evtimer_new(dm->base, on_grace, dm);
   evtimer_add(dm->grace, &tv);
+}
+
+void daemon_step_down(struct daemon *dm, const char *why)
+{
+  if (dm->lost) return;
+  dm->lost = 1;
+  log_error("stepping down to standby: %s; %zu deliveries in flight are abandoned (the new active makes them again)",
+            why, dm->inengine);
+  dm->stopping = 1;
+  if (dm->qev) event_del(dm->qev);
+  event_base_loopbreak(dm->base);
+}
+
+static void on_lease_lost(evutil_socket_t fd, short what, void *arg)
+{
+  (void)fd, (void)what;
+  daemon_step_down(arg, "the lease is lost");
 }
 
 /* ---- the admin server's handlers ---- */
@@ -219,6 +237,11 @@ static void build_loop(struct daemon *dm)
   evsignal_add(dm->sighup, NULL);
   evsignal_add(dm->sigterm, NULL);
   evsignal_add(dm->sigint, NULL);
+  if (dm->lease) {
+    dm->lease_ev = event_new(dm->base, lease_lost_fd(dm->lease), EV_READ | EV_PERSIST, on_lease_lost, dm);
+    event_add(dm->lease_ev, NULL);
+    if (!lease_held(dm->lease)) daemon_step_down(dm, "the lease was lost while starting");
+  }
 }
 
 int daemon_open(struct daemon *dm)
@@ -280,13 +303,18 @@ static void drain(struct daemon *dm)
    * written goes into the queue now */
   coalesce_flush_all(dm);
   while (dm->fresh) spool_spill(dm, dm->fresh, (int64_t)time(NULL));
-  if (retryq_sync(dm->dq, 30, err, sizeof err))
+  if (dm->lost)
+    log_notice("stepping down: nothing more is written to the state store (what was not written is made again by "
+               "the new active)");
+  else if (retryq_sync(dm->dq, 30, err, sizeof err))
     log_error("the retry queue could not be written at the stop: %s; the checkpoint stays where the written "
               "part allows, so the binlog gives the rest again at the next start",
               err);
   spool_on_durable(-1, 0, dm);
-  save_snapshot_progress(dm, "the next start");
-  hand_checkpoint(dm);
+  if (!dm->lost) {
+    save_snapshot_progress(dm, "the next start");
+    hand_checkpoint(dm);
+  }
   log_notice("stopped at %s:%" PRIu64 ": %llu matches, %llu delivered, %llu failed attempts, %llu to the dead "
              "letters, %llu queued; %llu restored at start, %llu made again and skipped",
              dm->marks.cp.pos.file, dm->marks.cp.pos.pos, dm->cnt.matched, dm->cnt.delivered, dm->cnt.failures,
@@ -302,7 +330,8 @@ static void free_loop(struct daemon *dm)
   dm->lanes = NULL;
   order_free(dm->order, NULL, NULL);
   matcher_free(dm->m);
-  struct event *evs[] = {dm->qev, dm->dqev, dm->tick, dm->retry_ev, dm->sighup, dm->sigterm, dm->sigint, dm->grace};
+  struct event *evs[] = {dm->qev,    dm->dqev,    dm->tick,  dm->retry_ev, dm->sighup,
+                         dm->sigterm, dm->sigint, dm->grace, dm->lease_ev};
   for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
     if (evs[i]) event_free(evs[i]);
   theap_free(&dm->retry);
@@ -325,7 +354,7 @@ int daemon_close(struct daemon *dm)
   int rc = dm->failed ? 1 : 0;
   if (dm->src) source_free(dm->src);
   snapshot_free(dm->snap);
-  if (dm->dq && retryq_close(dm->dq, 30, err, sizeof err)) {
+  if (dm->dq && retryq_close(dm->dq, dm->lost ? 0.5 : 30, err, sizeof err) && !dm->lost) {
     log_error("the retry queue could not be written at the stop: %s", err);
     rc = 1;
   }

@@ -140,7 +140,19 @@ struct daemon {
   /* updates being coalesced: by row, and all */
   struct coal **coal, *coals;
   size_t ncoalslots, ncoal;
+
+  /* the state in a database ([state] store): borrowed from cmd_run, which
+   * keeps them across the active and standby turns; NULL for "dir" */
+  struct dbstore *db;
+  struct lease *lease;
+  struct event *lease_ev;
+  int lost; /* the lease was lost: stepping down, nothing more lands */
 };
+
+/* The lease was lost (another binhook took it, or it could not be renewed
+ * in time): stops reading and delivering at once, without the grace a
+ * signal gets; daemon_close then writes nothing that could land. */
+void daemon_step_down(struct daemon *dm, const char *why);
 
 /* Sets up everything daemon_run needs from dm->args and dm->rs (loaded by
  * daemon_load): the state directory, the retry queue, the source (and the

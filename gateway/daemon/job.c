@@ -10,7 +10,7 @@
 static const unsigned legal[JOB_NSTATES] = {
     [JOB_NEW] = B(JOB_HELD) | B(JOB_READY) | B(JOB_RETRY) | B(JOB_PARKED) | B(JOB_DONE),
     [JOB_HELD] = B(JOB_READY),
-    [JOB_READY] = B(JOB_ENGINE) | B(JOB_DONE),
+    [JOB_READY] = B(JOB_ENGINE) | B(JOB_RETRY) | B(JOB_DONE), /* RETRY: its request cannot be read now */
     [JOB_ENGINE] = B(JOB_RETRY) | B(JOB_DONE),
     [JOB_RETRY] = B(JOB_READY),
     [JOB_PARKED] = 0, /* freed once durable; read back as a new job */

@@ -14,7 +14,9 @@
  *   ENGINE  handed to the delivery engine (deliver.h): on the wire or
  *           waiting there for a slot, the rate limit or a closed circuit
  *   RETRY   failed; waits in the timer heap for its next attempt (or, at a
- *           stop, stays in the retry queue due now)
+ *           stop, stays in the retry queue due now); also READY -> RETRY
+ *           when its request cannot be read now (a state store in a
+ *           database whose server restarts)
  *   PARKED  on disk only: its lane holds too many in memory; read back in
  *           order as the lane drains (a new job is made then)
  *   DONE    acknowledged or dead; kept until the retry queue's writer has

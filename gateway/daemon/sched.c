@@ -9,6 +9,7 @@
 #include "deliver/retry.h"
 #include "event/change_json.h"
 #include "match/rules.h"
+#include "store/dbstore.h"
 #include "store/retryq.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -296,12 +297,20 @@ static int build_again(struct daemon *dm, const struct endpoint *ep, struct job 
 static int load_job(struct daemon *dm, struct job *j)
 {
   char err[1024];
+  int got;
   if (j->q) return 0;
   const struct endpoint *ep = endpoint_named(dm->rs, j->lane->endpoint);
   struct retryq_rec rec;
   if (!ep) {
     snprintf(err, sizeof err, "endpoint '%s' is no longer in the configuration", j->lane->endpoint);
-  } else if (!retryq_read(dm->dq, j->seq, &rec, err, sizeof err)) {
+  } else if ((got = retryq_read(dm->dq, j->seq, &rec, err, sizeof err)) == -2) {
+    /* the store cannot be read now (its server restarts): later, not dead */
+    log_warn("delivery %s (rule '%s') to endpoint '%s': %s; trying again in a second", j->id, j->rule,
+             j->lane->endpoint, err);
+    job_move(j, JOB_RETRY);
+    wait_link(dm, j, 1.0);
+    return -1;
+  } else if (!got) {
     struct request *q = xcalloc(1, sizeof *q);
     int rc = request_decode(rec.payload, rec.payloadlen, q, err, sizeof err);
     retryq_rec_free(&rec);
@@ -357,6 +366,10 @@ static size_t lane_room(struct daemon *dm, const struct lane *l)
 void sched_pump(struct daemon *dm, struct lane *l)
 {
   if (dm->pumping || dm->stopping) return;
+  if (dm->lease && !lease_held(dm->lease)) { /* sends nothing more: another may be active */
+    daemon_step_down(dm, "the lease is lost");
+    return;
+  }
   dm->pumping = 1;
   while (l->head && lane_room(dm, l)) {
     struct job *j = l->head;

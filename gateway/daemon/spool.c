@@ -88,12 +88,17 @@ void spool_on_durable(evutil_socket_t fd, short what, void *arg)
     else if (j->state != JOB_ENGINE) sched_unload(dm, j); /* on disk now: read back when it is sent */
   }
   int bad = retryq_error(dm->dq, err, sizeof err);
+  if (bad && retryq_fenced(dm->dq)) {
+    daemon_step_down(dm, err);
+    return;
+  }
   if (bad && !dm->queue_bad)
-    log_error("the state directory cannot be written: %s; reading the binlog waits, nothing is lost, and it "
-              "resumes by itself when writing works again (free space or fix the disk)",
-              err);
+    log_error("the %s cannot be written: %s; reading the binlog waits, nothing is lost, and it resumes by itself "
+              "when writing works again (%s)",
+              dm->db ? "state store" : "state directory", err,
+              dm->db ? "the store's server answers again" : "free space or fix the disk");
   else if (!bad && dm->queue_bad)
-    log_notice("the state directory can be written again: reading the binlog resumes");
+    log_notice("the %s can be written again: reading the binlog resumes", dm->db ? "state store" : "state directory");
   dm->queue_bad = bad;
   daemon_update_pause(dm);
 }

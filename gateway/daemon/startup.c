@@ -7,6 +7,7 @@
 #include "source/options.h"
 #include "source/server.h"
 #include "source/source.h"
+#include "store/dbstore.h"
 #include "store/retryq.h"
 #include "store/state.h"
 #include "util/log.h"
@@ -14,21 +15,25 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int startup_state(struct daemon *dm)
 {
   char err[1024];
   struct config *cfg = &dm->rs->cfg;
-  if (!(dm->st = state_open(cfg->state.dir, 0, err, sizeof err))) {
+  if (!(dm->st = dm->db ? state_open_db(dm->db, cfg->state.dir, err, sizeof err)
+                        : state_open(cfg->state.dir, 0, err, sizeof err))) {
     log_error("cannot start: %s", err);
     return 1;
   }
   struct retryq_report rep;
   char qdir[4200];
-  snprintf(qdir, sizeof qdir, "%s/queue", state_dir(dm->st));
+  if (dm->db) snprintf(qdir, sizeof qdir, "the state store '%s'", dbstore_where(dm->db));
+  else snprintf(qdir, sizeof qdir, "%s/queue", state_dir(dm->st));
   struct retryq_opts qo = {.max_bytes = cfg->state.queue_max, .segment_bytes = cfg->state.segment_size, .state = dm->st};
-  if (!(dm->dq = retryq_open(qdir, &qo, 0, &rep, err, sizeof err))) {
+  if (!(dm->dq = dm->db ? retryq_open_db(dm->db, &qo, 0, &rep, err, sizeof err)
+                        : retryq_open(qdir, &qo, 0, &rep, err, sizeof err))) {
     log_error("cannot start: %s", err);
     return 1;
   }
@@ -313,6 +318,18 @@ int startup_source(struct daemon *dm)
     return 1;
   }
   if (p.from_cp && dm->marks.cp.gtid_state) p.so.gtid_state = dm->marks.cp.gtid_state->s; /* copied by source_new */
+  /* binhook's own writes to a store in a database never come back as changes */
+  char **exclude = NULL;
+  if (dm->db) {
+    size_t n = 0;
+    while (cfg->source.exclude && cfg->source.exclude[n]) n++;
+    exclude = xcalloc(n + 2, sizeof *exclude);
+    for (size_t i = 0; i < n; i++) exclude[i] = cfg->source.exclude[i];
+    char glob[200];
+    snprintf(glob, sizeof glob, "%s.*", dbstore_database(dm->db));
+    exclude[n] = xstrdup(glob);
+    p.so.exclude = exclude;
+  }
   p.mode = cfg->source.snapshot;
   /* The initial snapshot: taken when [source] snapshot asks for it and
    * there is no checkpoint yet, or resumed when one was interrupted. A
@@ -342,5 +359,11 @@ int startup_source(struct daemon *dm)
   rc = note_start(dm, &p);
 out:
   source_opts_free(&p.so);
+  if (exclude) {
+    size_t n = 0;
+    while (exclude[n]) n++;
+    free(exclude[n - 1]);
+    free(exclude);
+  }
   return rc;
 }

@@ -4,8 +4,10 @@
 #include "daemon/lane.h"
 #include "match/rules.h"
 #include "source/source.h"
+#include "store/dbstore.h"
 #include "util/util.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -117,6 +119,17 @@ void stats_collect(struct daemon *dm, struct stats *out)
   out->streaming = source_connected(dm->src);
   out->incidents = source_incidents(dm->src);
   source_retry_error(dm->src, out->source_error, sizeof out->source_error);
+  if (dm->lease) {
+    struct lease_info li;
+    lease_info(dm->lease, &li);
+    out->in_db = 1;
+    snprintf(out->store, sizeof out->store, "%s", dbstore_where(dm->db));
+    snprintf(out->lease_host, sizeof out->lease_host, "%s", li.host);
+    out->lease_pid = li.pid;
+    out->lease_age = li.age;
+    out->lease_epoch = li.epoch;
+    out->takeovers = li.takeovers;
+  }
   if (dm->src) {
     out->server_id = source_server(dm->src, out->server, sizeof out->server);
     out->by_gtid = source_by_gtid(dm->src);

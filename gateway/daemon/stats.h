@@ -67,6 +67,12 @@ struct stats {
   char server[300];             /* host:port of the server streamed from (or last); "" before the first */
   unsigned server_id;           /* its server_id; 0 before the first */
   int by_gtid;                  /* the stream was requested by the GTID state, not file:pos */
+  int in_db;                    /* the state is in a database: this binhook is the active one */
+  char store[400];              /* host:port/DATABASE */
+  char lease_host[128];
+  long lease_pid;
+  double lease_age;             /* seconds since the lease was renewed */
+  unsigned long long lease_epoch, takeovers;
   double lag; /* counters' lag, plus the time since while reading is paused or the connection is down */
   struct checkpoint cp;
   struct retryq_stats queue;

@@ -420,7 +420,7 @@ fail:
 
 /* --- the writer --- */
 
-static void notify(struct retryq *q)
+void rq_notify(struct retryq *q)
 {
   if (q->notify[1] >= 0) {
     ssize_t w = write(q->notify[1], "", 1);
@@ -485,10 +485,10 @@ static void compact(struct retryq *q, struct buf *batch, struct placed **pl, siz
 
 /* A write failed: says so, then waits a second before the next try (the
  * mutex held). Returns 1 when retryq_close gave up waiting. */
-static int failed(struct retryq *q, const char *err)
+int rq_failed(struct retryq *q, const char *err)
 {
   snprintf(q->error, sizeof q->error, "%s", err);
-  notify(q);
+  rq_notify(q);
   pthread_cond_broadcast(&q->written);
   if (q->stop == 2) return 1;
   struct timespec ts;
@@ -527,12 +527,12 @@ static void *writer_main(void *arg)
     }
     if (q->man_due && !q->man_hold) {
       if (rq_manifest_write(q, 0, err, sizeof err)) {
-        if (failed(q, err)) break;
+        if (rq_failed(q, err)) break;
       } else if (q->error[0] && !batch.len && !q->pend.len) {
         /* writable again only when no record waits: a small manifest fits
          * where a failed segment write was cut off, records may not */
         q->error[0] = 0;
-        notify(q);
+        rq_notify(q);
       }
       continue;
     }
@@ -551,13 +551,13 @@ static void *writer_main(void *arg)
       checkpoint_clear(&cp);
       pthread_mutex_lock(&q->mu);
       if (rc) { /* tried again in a second (a newer one, if one came) */
-        if (failed(q, err)) break;
+        if (rq_failed(q, err)) break;
       } else {
         q->cp_saved = gen;
         q->cp_pos = cp.pos;
         q->has_cp = 1;
         if (q->error[0]) q->error[0] = 0;
-        notify(q);
+        rq_notify(q);
         pthread_cond_broadcast(&q->written);
       }
       continue;
@@ -591,7 +591,7 @@ static void *writer_main(void *arg)
     }
     pthread_mutex_lock(&q->mu);
     if (rc) {
-      if (failed(q, err)) break; /* retryq_close gave up waiting */
+      if (rq_failed(q, err)) break; /* retryq_close gave up waiting */
       continue;
     }
     struct seg *s = seg_of(q, segno);
@@ -606,7 +606,7 @@ static void *writer_main(void *arg)
     q->durable = batch_ticket;
     if (q->error[0]) q->error[0] = 0; /* a checkpoint that still fails sets it again */
     compact(q, &batch, &pl, &npl, &plcap);
-    notify(q);
+    rq_notify(q);
     pthread_cond_broadcast(&q->written);
   }
   pthread_cond_broadcast(&q->written);
@@ -655,6 +655,11 @@ uint64_t retryq_add(struct retryq *q, struct retryq_rec *r)
   if (r->payloadlen) memcpy(it->mem, r->payload, r->payloadlen);
   it->memlen = r->payloadlen;
   rq_item_link(q, it);
+  if (q->db) {
+    q->db_pending += it->memlen;
+    rq_db_op(q, r->seq, DBOP_ADD);
+    return submitted(q);
+  }
   size_t at = q->pend.len;
   encode_add(&q->pend, r, r->payload, r->payloadlen);
   if (q->npplaced == q->pplaced_cap) {
@@ -672,6 +677,10 @@ uint64_t retryq_attempt(struct retryq *q, uint64_t seq, uint32_t attempts, int64
   if (it) {
     it->r.attempts = attempts;
     it->r.due = due;
+  }
+  if (q->db) {
+    rq_db_op(q, seq, DBOP_UPDATE);
+    return submitted(q);
   }
   size_t at = begin_rec(&q->pend, R_ATTEMPT, seq);
   lp_put_u32(&q->pend, attempts);
@@ -691,6 +700,10 @@ uint64_t retryq_dead(struct retryq *q, uint64_t seq, int64_t when, const char *r
     free(it->r.reason);
     it->r.reason = reason ? xstrdup(reason) : NULL;
   }
+  if (q->db) {
+    rq_db_op(q, seq, DBOP_UPDATE);
+    return submitted(q);
+  }
   size_t at = begin_rec(&q->pend, R_DEAD, seq);
   lp_put_u64(&q->pend, (uint64_t)when);
   lp_put_str(&q->pend, reason);
@@ -708,6 +721,10 @@ uint64_t retryq_revive(struct retryq *q, uint64_t seq, int64_t due)
     it->r.attempts = 0;
     it->r.due = due;
   }
+  if (q->db) {
+    rq_db_op(q, seq, DBOP_UPDATE);
+    return submitted(q);
+  }
   size_t at = begin_rec(&q->pend, R_REVIVE, seq);
   lp_put_u64(&q->pend, (uint64_t)due);
   end_rec(&q->pend, at);
@@ -718,7 +735,15 @@ uint64_t retryq_done(struct retryq *q, uint64_t seq)
 {
   pthread_mutex_lock(&q->mu);
   struct item *it = rq_find(q, seq);
+  if (it && q->db) {
+    if (it->mem) q->db_pending -= it->memlen;
+    else q->db_bytes -= it->memlen;
+  }
   if (it) rq_item_drop(q, it);
+  if (q->db) {
+    rq_db_op(q, seq, DBOP_DELETE);
+    return submitted(q);
+  }
   size_t at = begin_rec(&q->pend, R_DONE, seq);
   end_rec(&q->pend, at);
   return submitted(q);
@@ -757,6 +782,10 @@ static int wait_written(struct retryq *q, double timeout, char *err, size_t errs
   pthread_cond_signal(&q->wake);
   int rc = 0;
   while (q->durable < want || q->cp_saved < cp) {
+    if (q->fenced) {
+      rc = bh_err(err, errsz, "%s", q->error);
+      break;
+    }
     if (pthread_cond_timedwait(&q->written, &q->mu, &dl) == ETIMEDOUT) {
       rc = bh_err(err, errsz, "%s", q->error[0] ? q->error : "the queue writer did not finish in time");
       break;
@@ -807,6 +836,7 @@ int retryq_read(struct retryq *q, uint64_t seq, struct retryq_rec *out, char *er
   }
   pthread_mutex_unlock(&q->mu);
   if (!it) return bh_err(err, errsz, "no delivery %" PRIu64 " in the queue", seq);
+  if (q->db) return rq_db_read(q, seq, out, err, errsz);
   for (int tries = 0;; tries++) {
     int rc = read_placed(q, seq, out, err, errsz);
     if (rc != 1) return rc;
@@ -928,7 +958,7 @@ int retryq_full(struct retryq *q)
 {
   if (!q->o.max_bytes) return 0;
   pthread_mutex_lock(&q->mu);
-  uint64_t b = q->pend.len + q->batch_bytes;
+  uint64_t b = q->pend.len + q->batch_bytes + q->db_bytes + q->db_pending;
   for (size_t i = 0; i < q->nsegs; i++) b += q->segs[i].size;
   pthread_mutex_unlock(&q->mu);
   return b >= q->o.max_bytes;
@@ -939,9 +969,9 @@ void retryq_stats(struct retryq *q, struct retryq_stats *st)
   pthread_mutex_lock(&q->mu);
   st->live = q->n - q->ndead;
   st->dead = q->ndead;
-  st->bytes = 0;
+  st->bytes = q->db_bytes;
   for (size_t i = 0; i < q->nsegs; i++) st->bytes += q->segs[i].size;
-  st->pending = q->pend.len + q->batch_bytes;
+  st->pending = q->pend.len + q->batch_bytes + q->db_pending;
   st->segments = q->nsegs;
   pthread_mutex_unlock(&q->mu);
 }
@@ -959,10 +989,11 @@ int retryq_close(struct retryq *q, double timeout, char *err, size_t errsz)
     pthread_join(q->writer, NULL);
     pthread_mutex_lock(&q->mu);
     /* the manifest of a stop: everything is in it */
-    if (!rc && !q->man_hold && rq_manifest_write(q, 1, err, errsz)) rc = -1;
+    if (!rc && !q->db && !q->man_hold && rq_manifest_write(q, 1, err, errsz)) rc = -1;
     pthread_mutex_unlock(&q->mu);
   }
   if (q->active_fd >= 0) close(q->active_fd);
+  if (q->db) rq_db_close(q);
   for (int i = 0; i < 2; i++)
     if (q->notify[i] >= 0) close(q->notify[i]);
   while (q->head) rq_item_drop(q, q->head);
@@ -987,9 +1018,17 @@ int retryq_close(struct retryq *q, double timeout, char *err, size_t errsz)
 
 const struct retryq_damage *retryq_damage(const struct retryq *q) { return q->damaged ? &q->dmg : NULL; }
 
+int retryq_fenced(struct retryq *q)
+{
+  pthread_mutex_lock(&q->mu);
+  int f = q->fenced;
+  pthread_mutex_unlock(&q->mu);
+  return f;
+}
+
 void retryq_healed(struct retryq *q)
 {
-  if (q->readonly) return;
+  if (q->readonly || q->db) return;
   pthread_mutex_lock(&q->mu);
   q->man_hold = 0;
   q->man_due = 1;

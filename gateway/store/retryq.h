@@ -121,6 +121,20 @@ struct retryq;
 struct retryq *retryq_open(const char *dir, const struct retryq_opts *o, int readonly, struct retryq_report *report,
                          char *err, size_t errsz);
 
+struct dbstore;
+
+/* The queue in a database ([state] store, store/dbstore.h): a row a
+ * delivery, written by the writer thread in fenced transactions (with the
+ * checkpoint, which goes into the same commit as the rows it depends on).
+ * The calls are the same; there are no segments, no manifest and no
+ * damage to heal (the database keeps what it committed). A write refused
+ * because another binhook took the lease stops the writer for good:
+ * retryq_error says so and retryq_fenced is 1. */
+struct retryq *retryq_open_db(struct dbstore *db, const struct retryq_opts *o, int readonly,
+                              struct retryq_report *report, char *err, size_t errsz);
+/* 1 after a write was refused for the lease (a queue in a database). */
+int retryq_fenced(struct retryq *q);
+
 /* Writes what is pending (waiting up to timeout seconds while writes fail),
  * stops the writer and frees q. Returns 0, or -1 with err when records
  * could not be written (they are lost from this run; the checkpoint was
@@ -147,7 +161,9 @@ void retryq_list_seqs(struct retryq *q, const uint64_t *seqs, size_t n, int (*fn
 
 /* Reads the whole record of seq (payload included) into *out (caller frees
  * with retryq_rec_free). Returns 0, or -1 with err (unknown seq, I/O error,
- * damaged record). Records not yet written are read from memory. */
+ * damaged record), or -2 with err when a queue in a database cannot be
+ * read now (its server cannot be reached: try again later). Records not
+ * yet written are read from memory. */
 int retryq_read(struct retryq *q, uint64_t seq, struct retryq_rec *out, char *err, size_t errsz);
 
 /* The writing calls return a ticket: the record is durable once

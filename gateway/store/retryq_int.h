@@ -58,8 +58,26 @@ struct placed {
   uint32_t len;
 };
 
+/* A change to write to the database (retryq_db.c): the delivery's state
+ * as it is when the batch is written. */
+enum dbop_kind { DBOP_ADD = 1, DBOP_UPDATE = 2, DBOP_DELETE = 4 };
+struct dbop {
+  uint64_t seq;
+  unsigned kinds; /* of dbop_kind, or'ed: the ops of one batch on one delivery */
+};
+
+struct dbstore;
+
 struct retryq {
   char *dir;
+  /* in a database ([state] store): the deliveries are rows (retryq_db.c) */
+  struct dbstore *db;
+  void *dbw, *dbr;             /* MYSQL connections: the writer's, the loop's for reads */
+  struct dbop *ops;            /* submitted, not yet taken by the writer */
+  size_t nops, opscap;
+  uint64_t db_bytes;           /* payload bytes in the database */
+  uint64_t db_pending;         /* payload bytes of deliveries not yet written */
+  int fenced;                  /* a write was refused: another binhook holds the lease; nothing more lands */
   struct retryq_opts o;
   int readonly;
   pthread_mutex_t mu;
@@ -115,6 +133,18 @@ struct decoded {
   uint64_t prev;      /* R_SEQ: the segment before, 0 when not said */
 };
 
+
+/* The writer's: makes retryq_fd readable; after a failed write, says err
+ * (retryq_error) and waits a second or until woken, under q->mu: 1 when
+ * the queue is closing and gave up waiting. */
+void rq_notify(struct retryq *q);
+int rq_failed(struct retryq *q, const char *err);
+
+/* In a database (retryq_db.c): notes that seq changed (a dbop_kind), under
+ * q->mu; reads a delivery's payload from its row; closes the connections. */
+void rq_db_op(struct retryq *q, uint64_t seq, unsigned kind);
+int rq_db_read(struct retryq *q, uint64_t seq, struct retryq_rec *out, char *err, size_t errsz);
+void rq_db_close(struct retryq *q);
 
 /* The item of seq, or NULL. */
 struct item *rq_find(struct retryq *q, uint64_t seq);

@@ -12,6 +12,7 @@
  * reader never sees half of one. */
 #include "store/state.h"
 #include "source/gtidpos.h"
+#include "store/dbstore.h"
 #include "source/gtidset.h"
 #include "util/buf.h"
 #include "util/json.h"
@@ -22,6 +23,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +44,12 @@ struct state {
   int lockfd; /* -1 when the lock file could not be opened */
   int locked;
   long owner;
+  /* in a database: the checkpoint is a value there (dbstore.h); dir holds
+   * only what stays local (the snapshot's progress) */
+  struct dbstore *db;
+  MYSQL *m;               /* opened on first use, again after an error */
+  pthread_mutex_t mu;     /* m: the loop and the queue's writer both save */
+  enum bh_errc code;      /* of the last failed save */
 };
 
 static int join(char *out, size_t outsz, const char *dir, const char *name, char *err, size_t errsz)
@@ -312,6 +320,10 @@ void state_close(struct state *s)
   /* closing releases the lock; the file stays, since removing it would
    * let a binhook starting now lock a file the next one no longer sees */
   if (s->lockfd >= 0) close(s->lockfd);
+  if (s->db) {
+    if (s->m) mysql_close(s->m);
+    pthread_mutex_destroy(&s->mu);
+  }
   free(s->dir);
   free(s);
 }
@@ -504,10 +516,39 @@ static void salvage_checkpoint(const char *text, size_t len, struct checkpoint *
   cp->pos.pos = p;
 }
 
+/* s->m, connected (under s->mu). */
+static MYSQL *db_conn(struct state *s, char *err, size_t errsz)
+{
+  if (!s->m) s->m = dbstore_connect(s->db, err, errsz);
+  return s->m;
+}
+
+static int db_checkpoint_load(struct state *s, struct checkpoint *cp, char *err, size_t errsz)
+{
+  char what[256];
+  struct buf v = BUF_INIT;
+  pthread_mutex_lock(&s->mu);
+  MYSQL *m = db_conn(s, err, errsz);
+  int have = m ? dbstore_get(s->db, m, "checkpoint", &v, err, errsz) : -1;
+  if (have < 0 && s->m) {
+    mysql_close(s->m);
+    s->m = NULL;
+  }
+  pthread_mutex_unlock(&s->mu);
+  if (have > 0 && parse_checkpoint(v.p, v.len, cp, what, sizeof what)) {
+    salvage_checkpoint(v.p, v.len, cp);
+    bh_err(err, errsz, "the checkpoint in the state store '%s' is damaged: %s", dbstore_where(s->db), what);
+    have = -1;
+  }
+  buf_free(&v);
+  return have;
+}
+
 int state_checkpoint_load(struct state *s, struct checkpoint *cp, char *err, size_t errsz)
 {
   char ebuf[128], path[PATH_MAX], what[256];
   memset(cp, 0, sizeof *cp);
+  if (s->db) return db_checkpoint_load(s, cp, err, errsz);
   if (join(path, sizeof path, s->dir, "checkpoint", err, errsz)) return -1;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0 && errno == ENOENT) return 0;
@@ -541,7 +582,7 @@ int state_checkpoint_load(struct state *s, struct checkpoint *cp, char *err, siz
   return rc;
 }
 
-int state_checkpoint_save(struct state *s, const struct checkpoint *cp, char *err, size_t errsz)
+int state_checkpoint_text(const struct checkpoint *cp, struct buf *out, char *err, size_t errsz)
 {
   char what[256];
   struct checkpoint back = {.gtid_state = NULL};
@@ -576,9 +617,51 @@ int state_checkpoint_save(struct state *s, const struct checkpoint *cp, char *er
     bh_err(err, errsz, "cannot save checkpoint at '%s:%" PRIu64 "': %s",
            flen < POS_FILE_MAX ? cp->pos.file : "?", cp->pos.pos, what);
   else
-    rc = state_write_file(s->dir, "checkpoint", b.p, b.len, err, errsz);
+    buf_add(out, b.p, b.len);
   buf_free(&b);
   return rc;
+}
+
+int state_checkpoint_save(struct state *s, const struct checkpoint *cp, char *err, size_t errsz)
+{
+  struct buf b = BUF_INIT;
+  int rc = state_checkpoint_text(cp, &b, err, errsz);
+  if (!rc && s->db) {
+    pthread_mutex_lock(&s->mu);
+    MYSQL *m = db_conn(s, err, errsz);
+    s->code = BH_E_CONNECT;
+    rc = m ? dbstore_put(s->db, m, "checkpoint", b.p, b.len, &s->code, err, errsz) : -1;
+    if (rc && s->m && s->code != BH_E_FENCED) {
+      mysql_close(s->m);
+      s->m = NULL;
+    }
+    pthread_mutex_unlock(&s->mu);
+  } else if (!rc) {
+    rc = state_write_file(s->dir, "checkpoint", b.p, b.len, err, errsz);
+  }
+  buf_free(&b);
+  return rc;
+}
+
+enum bh_errc state_errc(const struct state *s)
+{
+  return s->db ? s->code : BH_E_OTHER;
+}
+
+struct state *state_open_db(struct dbstore *db, const char *dir, char *err, size_t errsz)
+{
+  if (dir && *dir && make_dirs(dir, err, errsz)) return NULL;
+  struct state *s = xcalloc(1, sizeof *s);
+  s->dir = xstrdup(dir && *dir ? dir : ".");
+  s->lockfd = -1;
+  s->db = db;
+  pthread_mutex_init(&s->mu, NULL);
+  return s;
+}
+
+struct dbstore *state_db(const struct state *s)
+{
+  return s->db;
 }
 
 int state_write_file(const char *dir, const char *name, const void *data, size_t n, char *err, size_t errsz)

@@ -12,6 +12,7 @@
 #define BH_STATE_H
 
 #include "event/change.h"
+#include "util/buf.h"
 #include "util/errcode.h"
 
 #include <stddef.h>
@@ -33,6 +34,19 @@ struct state *state_open(const char *dir, int readonly, char *err, size_t errsz)
  * BH_E_LOCKED when another binhook holds the directory (a command can then
  * ask that daemon instead), else BH_E_OTHER. */
 struct state *state_open_code(const char *dir, int readonly, enum bh_errc *code, char *err, size_t errsz);
+
+struct dbstore;
+
+/* The state in a database ([state] store, dbstore.h): the checkpoint is a
+ * value there; dir (created when missing, not locked: only the active
+ * writes) keeps what stays on the host. db is borrowed. Returns NULL with
+ * err. */
+struct state *state_open_db(struct dbstore *db, const char *dir, char *err, size_t errsz);
+/* The database of a state opened so, else NULL. */
+struct dbstore *state_db(const struct state *s);
+/* After a failed state_checkpoint_save in a database: BH_E_FENCED when
+ * another binhook holds the lease; else BH_E_CONNECT or BH_E_OTHER. */
+enum bh_errc state_errc(const struct state *s);
 
 /* Releases the lock and frees s. */
 void state_close(struct state *s);
@@ -69,6 +83,10 @@ void checkpoint_clear(struct checkpoint *cp);
  * whole: for advice, never a position to take. A file without
  * "gtid_state" (written by an older binhook) reads with none. */
 int state_checkpoint_load(struct state *s, struct checkpoint *cp, char *err, size_t errsz);
+
+/* The checkpoint as it is saved (one line of JSON), appended to out; -1
+ * with err when it would not read back as it is. */
+int state_checkpoint_text(const struct checkpoint *cp, struct buf *out, char *err, size_t errsz);
 
 /* Replaces the checkpoint atomically (see above; it fsyncs: not for the
  * event loop's thread). */

@@ -18,6 +18,7 @@ enum bh_errc {
   BH_E_NOT_SENT,  /* a request handed back before it reached the wire */
   BH_E_LOCKED,    /* another binhook holds the state directory */
   BH_E_DIVERGED,  /* the server lacks transactions already read from the topology (behind, or diverged) */
+  BH_E_FENCED,    /* a state write refused: another binhook holds the lease now */
 };
 
 /* A short stable name of code ("purged", "not_sent"), for logs and JSON. */
@@ -34,6 +35,7 @@ static inline const char *bh_errc_name(enum bh_errc code)
   case BH_E_NOT_SENT: return "not_sent";
   case BH_E_LOCKED: return "locked";
   case BH_E_DIVERGED: return "diverged";
+  case BH_E_FENCED: return "fenced";
   }
   return "other";
 }

@@ -199,6 +199,39 @@ static void test_source_conn(void)
      "a bad URL in the list is refused");
   ok(strstr(errors_of("[source]\nresume = \"binlog\"\n"), "unknown way 'binlog'") != NULL,
      "an unknown resume way is refused");
+
+  /* the state in a database */
+  char *db = NULL, *bare = config_url_database("mysql://u:pw@db:3307/binhook?tls=required", &db);
+  is_str(bare, "mysql://u:pw@db:3307?tls=required", "the database comes out of the URL");
+  is_str(db, "binhook", "the database");
+  free(bare);
+  free(db);
+  bare = config_url_database("mysql://u@db", &db);
+  ok(!db && !strcmp(bare, "mysql://u@db"), "a URL without a database");
+  free(bare);
+  rc = load("[state]\nstore = \"mysql://binhook@db:3306/bh_state\"\nname = \"shop-eu\"\nlease = \"4s\"\n", &cfg, errs,
+            sizeof errs);
+  is_int(rc, 0, "[state] store in a database loads");
+  ok(config_state_in_db(&cfg), "in a database");
+  is_str(cfg.state.name, "shop-eu", "its deployment name");
+  ok(cfg.state.lease == 4, "its lease");
+  rc = config_state_conn(&cfg, &o, &db, err, sizeof err);
+  is_int(rc, 0, "its connection");
+  if (!rc) {
+    is_str(o.host, "db", "the store's host");
+    is_str(db, "bh_state", "the store's database");
+    conn_opts_free(&o);
+    free(db);
+  }
+  config_free(&cfg);
+  config_defaults(&cfg);
+  ok(!config_state_in_db(&cfg), "the default store is the directory");
+  config_free(&cfg);
+  ok(strstr(errors_of("[state]\nstore = \"mysql://binhook@db:3306\"\n"), "names no database") != NULL,
+     "a store URL without a database is refused");
+  ok(strstr(errors_of("[state]\nname = \"a b\"\n"), "is not a deployment name") != NULL,
+     "a bad deployment name is refused");
+  ok(strstr(errors_of("[state]\nlease = \"1s\"\n"), "'lease' in [state]") != NULL, "a lease under 2 s is refused");
 }
 
 static void test_unknown_keys(void)
@@ -218,7 +251,7 @@ static void test_unknown_keys(void)
          "no near key: the list of known keys");
   is_str(errors_of("[log]\n\"a\\nb\" = 1\n"), "2:1: unknown key 'a?b' in [log] (known keys: level, format)",
          "control characters in a key do not break the line");
-  is_str(errors_of("[state]\n[state.sub]\n"), "2:8: unknown key 'sub' in [state] (known keys: dir, queue_max, segment_size)",
+  is_str(errors_of("[state]\n[state.sub]\n"), "2:8: unknown key 'sub' in [state] (known keys: dir, store, name, lease, password_env, password_file, queue_max, segment_size)",
          "sub-table of a known section");
 }
 

@@ -16,7 +16,7 @@ static const struct {
   enum job_state from, to;
 } moves[] = {
     {JOB_NEW, JOB_HELD},      {JOB_NEW, JOB_READY},   {JOB_NEW, JOB_RETRY},   {JOB_NEW, JOB_PARKED},
-    {JOB_NEW, JOB_DONE},      {JOB_HELD, JOB_READY},  {JOB_READY, JOB_ENGINE}, {JOB_READY, JOB_DONE},
+    {JOB_NEW, JOB_DONE},      {JOB_HELD, JOB_READY},  {JOB_READY, JOB_ENGINE}, {JOB_READY, JOB_DONE}, {JOB_READY, JOB_RETRY},
     {JOB_ENGINE, JOB_RETRY},  {JOB_ENGINE, JOB_DONE}, {JOB_RETRY, JOB_READY},
 };
 
