@@ -17,6 +17,7 @@ static const struct command {
     {"dlq", cmd_dlq, "the dead letters: list, show, replay or drop deliveries that could not be made"},
     {"queue", cmd_queue, "check the retry queue of a state directory offline: segments, records, what was lost"},
     {"status", cmd_status, "ask the running daemon how it is: streaming, checkpoint, queue, endpoints"},
+    {"endpoint", cmd_endpoint, "ask the running daemon to enable an endpoint disabled by 410 Gone"},
     {"snapshot", cmd_snapshot, "ask the running daemon to read tables again as snapshot events"},
     {"doctor", cmd_doctor, "check the server's settings and the user's privileges; say what to change"},
     {"toml-decode", cmd_toml_decode, "TOML on stdin, toml-test's tagged JSON on stdout"},

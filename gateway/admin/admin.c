@@ -205,7 +205,8 @@ static int allowed_host(const struct admin *a, const char *value)
 /* The paths where a POST changes something. */
 static int changes_state(const char *path)
 {
-  return !strcmp(path, "/snapshot") || !strcmp(path, "/dlq/replay") || !strcmp(path, "/dlq/drop");
+  return !strcmp(path, "/snapshot") || !strcmp(path, "/dlq/replay") || !strcmp(path, "/dlq/drop") ||
+         !strncmp(path, "/endpoints/", 11);
 }
 
 /* Before a body is read: the token, the Host, the Origin, and for a write a
@@ -268,6 +269,26 @@ static int parse_sel(struct evkeyvalq *kv, struct admin_sel *sel, char *err, siz
     }
   }
   return 0;
+}
+
+/* POST /endpoints/NAME/enable */
+static void route_endpoint(struct admin *a, const struct httpd_req *req, struct httpd_resp *r)
+{
+  const char *name = req->path + 11, *slash = strchr(name, '/');
+  if (!slash || slash == name || strcmp(slash, "/enable")) {
+    answer_error(r, 404, "the one action here is POST /endpoints/NAME/enable");
+    return;
+  }
+  if (strcmp(req->method, "POST")) {
+    answer_error(r, 405, "use POST /endpoints/NAME/enable");
+    return;
+  }
+  char *ep = xstrndup(name, (size_t)(slash - name));
+  char *dec = evhttp_uridecode(ep, 0, NULL);
+  int code = a->ops.enable ? a->ops.enable(a->ops.ctx, dec ? dec : ep, &r->body) : 404;
+  free(dec);
+  free(ep);
+  answer(r, code, "application/json");
 }
 
 static void route_snapshot(struct admin *a, const struct httpd_req *req, struct httpd_resp *r)
@@ -362,8 +383,10 @@ static void on_handle(void *arg, const struct httpd_req *req, struct httpd_resp 
     route_snapshot(a, req, r);
   } else if (!strncmp(path, "/dlq", 4) && (!path[4] || path[4] == '/')) {
     route_dlq(a, req, r, get);
+  } else if (!strncmp(path, "/endpoints/", 11)) {
+    route_endpoint(a, req, r);
   } else {
-    answer_text(r, 404, "not found: /metrics, /healthz, /status, /dlq and /snapshot are served here\n");
+    answer_text(r, 404, "not found: /metrics, /healthz, /status, /dlq, /snapshot and /endpoints are served here\n");
   }
 }
 

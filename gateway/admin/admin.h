@@ -57,6 +57,9 @@ struct admin_ops {
    * or empty: the configured ones); writes the answer (JSON), returns an
    * HTTP status. */
   int (*snapshot)(void *ctx, char *const *tables, struct buf *out);
+  /* POST /endpoints/NAME/enable: enables a disabled endpoint; writes the
+   * answer (JSON), returns an HTTP status. */
+  int (*enable)(void *ctx, const char *endpoint, struct buf *out);
 };
 
 struct admin;

@@ -13,6 +13,7 @@ int cmd_test(int argc, char **argv);
 int cmd_dlq(int argc, char **argv);
 int cmd_queue(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_endpoint(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);
 
 #endif

@@ -10,6 +10,7 @@
 #include "admin/admin.h"
 #include "cmd/commands.h"
 #include "config/config.h"
+#include "store/dbstore.h"
 #include "store/retryq.h"
 #include "deliver/request.h"
 #include "store/state.h"
@@ -233,10 +234,42 @@ int cmd_dlq(int argc, char **argv)
     return 2;
   }
   int rc = 1;
-  enum bh_errc code;
-  struct state *st = state_open_code(cfg.state.dir, !write, &code, err, sizeof err);
+  enum bh_errc code = BH_E_OTHER;
+  struct state *st = NULL;
   struct retryq *q = NULL;
+  struct dbstore *db = NULL;
   struct walk w = {&s, NULL, verb, 0, NULL};
+  if (config_state_in_db(&cfg)) {
+    /* the queue in a database: the active binhook writes it; the store is read directly */
+    if (write) {
+      if (cfg.admin.listen) {
+        rc = through_daemon(&cfg, verb, &s);
+        goto out;
+      }
+      fprintf(stderr, "binhook dlq %s: the queue is in the state store and only the active binhook writes it: set "
+                      "[admin] listen, and run this with the configuration of a binhook of that deployment\n",
+              verb);
+      goto out;
+    }
+    struct conn_opts co;
+    char *database = NULL;
+    if (config_state_conn(&cfg, &co, &database, err, sizeof err) ||
+        !(db = dbstore_open(&co, database, cfg.state.name, cfg.state.lease, err, sizeof err))) {
+      if (database) conn_opts_free(&co);
+      free(database);
+      fprintf(stderr, "binhook dlq: %s\n", err);
+      goto out;
+    }
+    conn_opts_free(&co);
+    free(database);
+    struct retryq_report rep;
+    if (!(q = retryq_open_db(db, NULL, 1, &rep, err, sizeof err))) {
+      fprintf(stderr, "binhook dlq: %s\n", err);
+      goto out;
+    }
+    goto opened;
+  }
+  st = state_open_code(cfg.state.dir, !write, &code, err, sizeof err);
   if (!st && write && code == BH_E_LOCKED) {
     /* the daemon has the queue: it does the work through its admin server */
     if (cfg.admin.listen) {
@@ -259,6 +292,7 @@ int cmd_dlq(int argc, char **argv)
     fprintf(stderr, "binhook dlq: %s\n", err);
     goto out;
   }
+opened:
   w.q = q;
   if (!strcmp(verb, "list")) {
     retryq_list(q, on_list, &w);
@@ -298,6 +332,7 @@ out:
     rc = 1;
   }
   if (st) state_close(st);
+  dbstore_free(db);
   config_free(&cfg);
   return rc;
 }

@@ -45,13 +45,31 @@ static const char *age(double s, char *out, size_t n)
   return out;
 }
 
+/* The role line of a binhook whose state is in a database. */
+static void print_role(json_t *st)
+{
+  json_t *l = json_object_get(st, "lease");
+  char a[32];
+  if (!*str(st, "role")) return;
+  printf("role:       %s, store %s; lease held by %s pid %.0f (epoch %.0f), renewed %s ago, %.0f takeovers\n",
+         str(st, "role"), str(st, "store"), *str(l, "host") ? str(l, "host") : "nobody", num(l, "pid"),
+         num(l, "epoch"), age(num(l, "age_seconds"), a, sizeof a), num(l, "takeovers"));
+}
+
 static void print_human(json_t *st, int healthy, const char *why)
 {
   json_t *src = json_object_get(st, "source"), *cp = json_object_get(st, "checkpoint");
   json_t *q = json_object_get(st, "queue"), *tot = json_object_get(st, "totals");
   char a[32];
+  if (!strcmp(str(st, "role"), "standby")) {
+    printf("binhook %s, pid %.0f: a standby (%s)\n", str(st, "version"), num(st, "pid"),
+           healthy ? "ready to take over" : why);
+    print_role(st);
+    return;
+  }
   printf("binhook %s, pid %.0f, up %s: %s\n", str(st, "version"), num(st, "pid"), age(num(st, "uptime_seconds"), a, sizeof a),
          healthy ? "healthy" : why);
+  print_role(st);
   printf("source:     %s, %.0f s behind%s\n", json_is_true(json_object_get(src, "streaming")) ? "streaming" : "not connected",
          num(src, "lag_seconds"), json_is_true(json_object_get(src, "paused")) ? ", paused (backpressure)" : "");
   if (*str(cp, "file")) /* a start at a GTID has no file until its first transaction */
@@ -157,6 +175,67 @@ int cmd_status(int argc, char **argv)
 out:
   buf_free(&body);
   buf_free(&health);
+  config_free(&cfg);
+  return rc;
+}
+
+static void endpoint_usage(FILE *f)
+{
+  fprintf(f, "usage: binhook endpoint enable NAME [-c gateway.toml]\n\n"
+             "Asks the running daemon (through [admin] listen) to enable an endpoint that answered 410 Gone\n"
+             "and was disabled (it stays disabled across restarts and takeovers until then). Its dead\n"
+             "letters stay where they are: 'binhook dlq replay --endpoint NAME' sends them again.\n\n"
+             "  -c, --config FILE   the configuration (default: gateway.toml)\n");
+}
+
+int cmd_endpoint(int argc, char **argv)
+{
+  static const struct option longopts[] = {
+      {"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+  const char *config_path = "gateway.toml";
+  int opt;
+  if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+    endpoint_usage(stdout);
+    return 0;
+  }
+  if (argc < 2 || strcmp(argv[1], "enable")) {
+    if (argc >= 2 && argv[1][0] == '-') fprintf(stderr, "binhook endpoint: unknown option '%s'\n", argv[1]);
+    else fprintf(stderr, "binhook endpoint: %s\n", argc < 2 ? "say what to do: enable NAME" : "the one action is enable");
+    endpoint_usage(stderr);
+    return 2;
+  }
+  optind = 2;
+  while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+    switch (opt) {
+    case 'c': config_path = optarg; break;
+    case 'h': endpoint_usage(stdout); return 0;
+    default: endpoint_usage(stderr); return 2;
+    }
+  }
+  if (optind + 1 != argc) {
+    fprintf(stderr, "binhook endpoint enable: name one endpoint\n");
+    return 2;
+  }
+  struct config cfg;
+  char err[4400];
+  if (load_admin(&cfg, config_path, "endpoint", "the daemon cannot be asked")) return 2;
+  struct buf path = BUF_INIT, body = BUF_INIT;
+  char *enc = evhttp_encode_uri(argv[optind]);
+  buf_printf(&path, "/endpoints/%s/enable", enc);
+  free(enc);
+  int rc = 1;
+  long code = admin_request(cfg.admin.listen, cfg.admin.token, "POST", path.p, &body, err, sizeof err);
+  if (code < 0) {
+    fprintf(stderr, "binhook endpoint enable: %s\n", err);
+  } else if (code != 200) {
+    fprintf(stderr, "binhook endpoint enable: the daemon answered %ld: %.*s", code, (int)body.len, body.p ? body.p : "");
+  } else {
+    int was = body.p && strstr(body.p, "\"was_disabled\":true");
+    fprintf(stderr, "endpoint '%s' %s\n", argv[optind], was ? "is enabled again" : "was not disabled");
+    rc = 0;
+  }
+  buf_free(&path);
+  buf_free(&body);
   config_free(&cfg);
   return rc;
 }

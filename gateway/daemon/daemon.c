@@ -6,6 +6,7 @@
 #include "admin/views.h"
 #include "daemon/coalesce.h"
 #include "daemon/dlq.h"
+#include "daemon/epstate.h"
 #include "daemon/intake.h"
 #include "daemon/job.h"
 #include "daemon/lane.h"
@@ -72,6 +73,10 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
   pulse_tick(dm);
   double now = bh_mono();
   for (struct lane *l = dm->lanes; l; l = l->next) {
+    if (l->not_before && (int64_t)time(NULL) >= l->not_before) { /* the receiver's Retry-After is over */
+      l->not_before = 0;
+      sched_pump(dm, l);
+    }
     double dt = now - l->rate_t;
     if (dt >= 0.5) {
       double cur = (double)(l->delivered - l->rate_seen) / dt;
@@ -178,6 +183,11 @@ static int admin_dlq(void *ctx, enum admin_dlq_op op, const struct admin_sel *se
 
 static int admin_snapshot(void *ctx, char *const *tables, struct buf *b) { return ondemand_start(ctx, tables, b); }
 
+static int admin_enable(void *ctx, const char *endpoint, struct buf *b)
+{
+  return epstate_enable(ctx, endpoint, "asked through the admin server", b);
+}
+
 /* ---- open, run, close ---- */
 
 /* libevent's own messages go through the daemon's log (its format, its
@@ -229,6 +239,7 @@ static void build_loop(struct daemon *dm)
   event_add(dm->tick, &sec);
   dm->started = time(NULL);
   for (size_t i = 0; i < dm->rs->nendpoints; i++) lane_get(dm, dm->rs->endpoints[i].name); /* in /metrics from the start */
+  epstate_restore(dm); /* before the queue's deliveries: a disabled endpoint's go to the dead letters */
   spool_restore(dm);
   event_add(dm->qev, NULL);
   dm->sighup = evsignal_new(dm->base, SIGHUP, reload_on_sighup, dm);
@@ -263,7 +274,7 @@ int daemon_open(struct daemon *dm)
   build_loop(dm);
   const struct config_admin *ad = &dm->rs->cfg.admin;
   if (ad->listen) {
-    struct admin_ops ops = {dm, admin_metrics, admin_status, admin_healthy, admin_dlq, admin_snapshot};
+    struct admin_ops ops = {dm, admin_metrics, admin_status, admin_healthy, admin_dlq, admin_snapshot, admin_enable};
     struct admin_conf ac = {.listen = ad->listen, .token = ad->token, .hosts = ad->hosts, .max_conns = ad->max_connections};
     if (!(dm->admin = admin_start(dm->base, &ac, &ops, err, sizeof err))) {
       log_error("cannot start: %s", err);

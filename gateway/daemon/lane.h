@@ -29,7 +29,8 @@ struct daemon;
 struct lane {
   char *endpoint;
   struct deliver_lane out; /* the engine's part */
-  int disabled;            /* answered 410 Gone: its deliveries go to the dead letters until a reload */
+  int disabled;            /* answered 410 Gone: its deliveries go to the dead letters until enabled (epstate.h) */
+  int64_t not_before;      /* Retry-After: nothing is sent before this time (seconds since the epoch); 0: none */
   size_t inengine;         /* jobs handed to the engine */
   struct job *head, *tail; /* ready to go, waiting for room in the engine */
   struct job *live, *live_tail; /* every unfinished delivery, oldest first */

@@ -1,6 +1,7 @@
 /* reload.c - see reload.h. */
 #include "daemon/reload.h"
 #include "daemon/daemon.h"
+#include "daemon/epstate.h"
 #include "daemon/lane.h"
 #include "match/rules.h"
 #include "util/log.h"
@@ -81,16 +82,27 @@ void reload_on_sighup(evutil_socket_t fd, short what, void *arg)
   if (!same_str(oa->listen, na->listen) || !same_str(oa->token, na->token) || !same_strv(oa->hosts, na->hosts) ||
       oa->max_connections != na->max_connections || oa->allow_core_dumps != na->allow_core_dumps)
     log_warn("[admin] changed: that takes effect at the next start");
+  /* a disabled endpoint whose url changed is another receiver: enabled
+   * (its old url compared before the old configuration goes) */
+  size_t nlanes = 0;
+  for (struct lane *l = dm->lanes; l; l = l->next) nlanes++;
+  struct lane **changed = xcalloc(nlanes + 1, sizeof *changed);
+  size_t nchanged = 0;
+  for (struct lane *l = dm->lanes; l; l = l->next) {
+    const struct config_endpoint *o = config_endpoint(&dm->rs->cfg, l->endpoint), *n = config_endpoint(&rs->cfg, l->endpoint);
+    if (l->disabled && o && n && !same_str(o->url.s, n->url.s)) changed[nchanged++] = l;
+  }
   /* Threshold counts of an open transaction start again with the new rules. */
   matcher_free(dm->m);
   ruleset_free(dm->rs);
   dm->rs = rs;
   dm->m = matcher_new(rs);
-  for (struct lane *l = dm->lanes; l; l = l->next)
-    if (l->disabled) {
-      log_notice("endpoint '%s' is enabled again", l->endpoint);
-      l->disabled = 0;
-    }
+  for (size_t i = 0; i < nchanged; i++) {
+    struct buf out = BUF_INIT;
+    epstate_enable(dm, changed[i]->endpoint, "a reload changed its url", &out);
+    buf_free(&out);
+  }
+  free(changed);
   for (size_t i = 0; i < rs->nendpoints; i++) lane_get(dm, rs->endpoints[i].name);
   log_notice("reloaded '%s': %zu rules, %zu endpoints", dm->args.config_path, rs->nrules, rs->nendpoints);
 }

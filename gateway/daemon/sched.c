@@ -1,6 +1,7 @@
 /* sched.c - see sched.h. */
 #include "daemon/sched.h"
 #include "daemon/daemon.h"
+#include "daemon/epstate.h"
 #include "daemon/job.h"
 #include "daemon/lane.h"
 #include "daemon/spool.h"
@@ -370,6 +371,7 @@ void sched_pump(struct daemon *dm, struct lane *l)
     daemon_step_down(dm, "the lease is lost");
     return;
   }
+  if (l->not_before && (int64_t)time(NULL) < l->not_before) return; /* Retry-After: the tick pumps it then */
   dm->pumping = 1;
   while (l->head && lane_room(dm, l)) {
     struct job *j = l->head;
@@ -421,7 +423,7 @@ void sched_finish(struct daemon *dm, struct job *j)
   }
   if (j->dead && !j->dead_written) {
     /* the dead letters hold it: durable before its mark is released */
-    const char *why = l->disabled ? "the endpoint answered 410 Gone and is disabled until a reload" : "given up";
+    const char *why = l->disabled ? "the endpoint answered 410 Gone and is disabled until enabled again" : "given up";
     if (!j->seq) spool_spill(dm, j, 0);
     spool_track(dm, j, retryq_dead(dm->dq, j->seq, (int64_t)time(NULL), why));
     j->dead_written = 1;
@@ -460,12 +462,14 @@ static void delivered(struct daemon *dm, struct job *j, const struct deliver_res
  * letters until a reload. */
 static void disable(struct daemon *dm, struct lane *l)
 {
-  log_error("endpoint '%s' answered 410 Gone: it is disabled, its deliveries go to the dead letters until a "
-            "reload (SIGHUP) or a restart ('binhook dlq replay --endpoint %s' sends them again)",
-            l->endpoint, l->endpoint);
+  log_error("endpoint '%s' answered 410 Gone: it is disabled, also across restarts, and its deliveries go to the "
+            "dead letters until it is enabled again ('binhook endpoint enable %s', or a reload that changes its "
+            "url; then 'binhook dlq replay --endpoint %s' sends them again)",
+            l->endpoint, l->endpoint, l->endpoint);
   l->disabled = 1;
+  epstate_save(dm);
   if (!dm->stopping) /* what waits for a slot is not sent at all */
-    deliver_cancel(dm->d, &l->out, BH_E_OTHER, "the endpoint answered 410 Gone and is disabled until a reload");
+    deliver_cancel(dm->d, &l->out, BH_E_OTHER, "the endpoint answered 410 Gone and is disabled until enabled again");
 }
 
 /* No more attempts: the dead letters. */
@@ -509,6 +513,7 @@ void sched_on_done(void *arg, void *user, struct request *q, const struct delive
     l->failed++;
   }
   if (res->status == 410 && !l->disabled) disable(dm, l);
+  if (res->retry_after > 0 && !dm->stopping) epstate_hold(dm, l, res->retry_after);
   time_t now = time(NULL);
   if (dm->stopping) { /* the outcome is unknown: it stays in the queue, due now */
     if (j->seq) spool_track(dm, j, retryq_attempt(dm->dq, j->seq, j->attempts, (int64_t)now));

@@ -92,6 +92,12 @@ static int wait_snapshot(void *ctx, char *const *tables, struct buf *b)
   return wait_busy(ctx, b);
 }
 
+static int wait_enable(void *ctx, const char *endpoint, struct buf *b)
+{
+  (void)endpoint;
+  return wait_busy(ctx, b);
+}
+
 /* Opens the store when not yet open: 0, 1 not reachable yet (why in w),
  * -1 unusable (logged). */
 static int open_store(struct wait *w)
@@ -182,7 +188,7 @@ int standby_wait(struct standby *sb, const struct config *cfg)
   const struct config_admin *ac = &cfg->admin;
   if (ac->listen) {
     char err[1024];
-    struct admin_ops ops = {&w, wait_metrics, wait_status, wait_healthy, wait_dlq, wait_snapshot};
+    struct admin_ops ops = {&w, wait_metrics, wait_status, wait_healthy, wait_dlq, wait_snapshot, wait_enable};
     struct admin_conf conf = {.listen = ac->listen, .token = ac->token, .hosts = ac->hosts, .max_conns = ac->max_connections};
     if (!(ad = admin_start(w.base, &conf, &ops, err, sizeof err))) {
       log_error("cannot start: %s", err);

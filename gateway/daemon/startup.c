@@ -272,7 +272,7 @@ static int note_start(struct daemon *dm, const struct plan *p)
                   p->so.start.gtid, sizeof cp.pos.gtid - 1);
         return 1;
       }
-      snprintf(cp.pos.gtid, sizeof cp.pos.gtid, "%s", p->so.start.gtid);
+      memcpy(cp.pos.gtid, p->so.start.gtid, strlen(p->so.start.gtid) + 1); /* fits: checked above */
       cp.pos.pos = 0;
     }
     marks_init(&dm->marks, &cp);
@@ -282,7 +282,7 @@ static int note_start(struct daemon *dm, const struct plan *p)
     }
   }
   if (dm->args.from) log_warn("started at --from %s instead of the checkpoint", dm->args.from);
-  if (!sp->file[0]) snprintf(at, sizeof at, "gtid:%s", p->so.start.gtid);
+  if (!sp->file[0]) snprintf(at, sizeof at, "gtid:%.590s", p->so.start.gtid);
   else snprintf(at, sizeof at, "%s:%" PRIu64, sp->file, sp->pos);
   char where[300], how[1200] = "";
   uint32_t id = dm->snapshotting ? 0 : source_server(dm->src, where, sizeof where);

@@ -290,7 +290,7 @@ static void seed_state(struct source *s, MYSQL *m, int mariadb, int use_gtid)
     return;
   }
   struct buf b = BUF_INIT;
-  char why[512], msg[700];
+  char why[512], msg[1200];
   int have = server_gtid_state_at(m, mariadb, s->resume.file, s->resume.pos, &b, why, sizeof why);
   if (have > 0) s->seed = xstrdup(b.p ? b.p : "");
   if (have < 0) { /* the stream still works; its checkpoints only lack the state until the next binlog file */

@@ -106,19 +106,26 @@ static int prepare(struct dbstore *db, char *err, size_t errsz)
   if (!m) return -1;
   struct buf q = BUF_INIT;
   int rc = -1;
-  buf_printf(&q, "CREATE DATABASE IF NOT EXISTS `%s`", db->database);
-  if (exec_str(db, m, q.p, err, errsz)) {
-    bh_err(err, errsz, "the state store '%s': cannot create database '%s': %s (create it, and GRANT SELECT, "
-           "INSERT, UPDATE, DELETE, CREATE ON `%s`.* to binhook's user)",
-           db->where, db->database, mysql_error(m), db->database);
-    goto out;
-  }
+  /* CREATE only for what is missing: a DBA who made the tables by hand
+   * need not grant it (the server asks for it even with IF NOT EXISTS) */
   if (mysql_select_db(m, db->database)) {
-    bh_err(err, errsz, "the state store '%s': cannot use database '%s': %s", db->where, db->database, mysql_error(m));
-    goto out;
+    buf_printf(&q, "CREATE DATABASE IF NOT EXISTS `%s`", db->database);
+    if (exec_str(db, m, q.p, err, errsz) || mysql_select_db(m, db->database)) {
+      bh_err(err, errsz, "the state store '%s': cannot create or use database '%s': %s (create it, and GRANT "
+             "SELECT, INSERT, UPDATE, DELETE, CREATE ON `%s`.* to binhook's user; 'binhook doctor' checks)",
+             db->where, db->database, mysql_error(m), db->database);
+      goto out;
+    }
   }
-  for (size_t i = 0; i < sizeof tables_sql / sizeof tables_sql[0]; i++)
-    if (exec_str(db, m, tables_sql[i], err, errsz)) goto out;
+  static const char *const names[] = {"binhook_meta", "binhook_lease", "binhook_queue"};
+  for (size_t i = 0; i < sizeof tables_sql / sizeof tables_sql[0]; i++) {
+    buf_reset(&q);
+    buf_printf(&q, "SHOW TABLES LIKE '%s'", names[i]);
+    MYSQL_RES *res = mysql_real_query(m, q.p, (unsigned long)q.len) ? NULL : mysql_store_result(m);
+    int there = res && mysql_num_rows(res) > 0;
+    if (res) mysql_free_result(res);
+    if (!there && exec_str(db, m, tables_sql[i], err, errsz)) goto out;
+  }
   /* the version: written once, checked after */
   buf_reset(&q);
   buf_adds(&q, "INSERT IGNORE INTO binhook_meta (name, k, v) VALUES (");

@@ -10,6 +10,7 @@
 #include "store/retryq_int.h"
 
 #include "util/buf.h"
+#include "util/log.h"
 #include "util/lpcodec.h"
 #include "util/util.h"
 
@@ -537,6 +538,7 @@ static void *writer_main(void *arg)
       continue;
     }
     int cp_due = q->cp_gen > q->cp_saved && q->durable >= q->cp_ticket && !batch.len;
+    if (!batch.len && !cp_due && rq_save_endpoints(q)) continue;
     if (!batch.len && !cp_due) {
       if (q->stop) break;
       pthread_cond_wait(&q->wake, &q->mu);
@@ -765,6 +767,34 @@ void retryq_set_checkpoint(struct retryq *q, const struct checkpoint *cp)
   q->cp_ticket = q->submitted;
   pthread_cond_signal(&q->wake);
   pthread_mutex_unlock(&q->mu);
+}
+
+void retryq_set_endpoints(struct retryq *q, const char *text, size_t n)
+{
+  pthread_mutex_lock(&q->mu);
+  buf_reset(&q->ep);
+  buf_add(&q->ep, text, n);
+  q->ep_gen++;
+  pthread_cond_signal(&q->wake);
+  pthread_mutex_unlock(&q->mu);
+}
+
+/* Saves the endpoints' state when asked (under q->mu, released meanwhile):
+ * 1 when it tried (saved, or failed and said so), 0 when nothing was due. */
+int rq_save_endpoints(struct retryq *q)
+{
+  if (q->ep_gen <= q->ep_saved || !q->o.state) return 0;
+  char err[1024];
+  struct buf copy = BUF_INIT;
+  buf_add(&copy, q->ep.p, q->ep.len);
+  uint64_t gen = q->ep_gen;
+  pthread_mutex_unlock(&q->mu);
+  int rc = state_endpoints_save(q->o.state, copy.p, copy.len, err, sizeof err);
+  buf_free(&copy);
+  pthread_mutex_lock(&q->mu);
+  if (rc) log_warn("cannot save the endpoints' state: %s; it is tried again with the next change", err);
+  q->ep_saved = gen; /* a failure is said once; the next change writes the whole state again */
+  return 1;
 }
 
 static int wait_written(struct retryq *q, double timeout, char *err, size_t errsz)
@@ -1006,6 +1036,7 @@ int retryq_close(struct retryq *q, double timeout, char *err, size_t errsz)
   for (size_t i = 0; i < q->dmg.nlost; i++) manifest_entry_free(&q->dmg.lost[i]);
   free(q->dmg.lost);
   buf_free(&q->pend);
+  buf_free(&q->ep);
   free(q->pplaced);
   checkpoint_clear(&q->cp);
   pthread_mutex_destroy(&q->mu);

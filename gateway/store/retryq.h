@@ -186,6 +186,9 @@ uint64_t retryq_durable(struct retryq *q);
 /* Asks the writer to save cp once everything submitted so far is durable. */
 void retryq_set_checkpoint(struct retryq *q, const struct checkpoint *cp);
 
+/* Asks the writer to save the endpoints' state (state_endpoints_save). */
+void retryq_set_endpoints(struct retryq *q, const char *text, size_t n);
+
 /* Makes everything submitted so far durable now, waiting for it (up to
  * timeout seconds). Returns 0, or -1 with err. */
 int retryq_sync(struct retryq *q, double timeout, char *err, size_t errsz);

@@ -165,6 +165,7 @@ static void *db_writer(void *arg)
       q->nops = 0;
     }
     int cp_due = q->cp_gen > q->cp_saved;
+    if (!nbatch && !cp_due && rq_save_endpoints(q)) continue;
     if (!nbatch && !cp_due) {
       if (q->stop) break;
       pthread_cond_wait(&q->wake, &q->mu);

@@ -105,6 +105,8 @@ struct retryq {
 
   struct checkpoint cp;
   uint64_t cp_ticket;
+  struct buf ep;             /* the endpoints' state to save (epstate.h) */
+  uint64_t ep_gen, ep_saved; /* asked for, saved */
   uint64_t cp_gen, cp_saved; /* checkpoints asked for, the last one saved */
 
   char error[4400]; /* why writing fails now; "" when it works */
@@ -138,6 +140,7 @@ struct decoded {
  * (retryq_error) and waits a second or until woken, under q->mu: 1 when
  * the queue is closing and gave up waiting. */
 void rq_notify(struct retryq *q);
+int rq_save_endpoints(struct retryq *q);
 int rq_failed(struct retryq *q, const char *err);
 
 /* In a database (retryq_db.c): notes that seq changed (a dbop_kind), under

@@ -643,6 +643,40 @@ int state_checkpoint_save(struct state *s, const struct checkpoint *cp, char *er
   return rc;
 }
 
+int state_endpoints_load(struct state *s, struct buf *out, char *err, size_t errsz)
+{
+  if (s->db) {
+    pthread_mutex_lock(&s->mu);
+    MYSQL *m = db_conn(s, err, errsz);
+    int have = m ? dbstore_get(s->db, m, "endpoints", out, err, errsz) : -1;
+    if (have < 0 && s->m) {
+      mysql_close(s->m);
+      s->m = NULL;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return have;
+  }
+  char path[PATH_MAX];
+  if (join(path, sizeof path, s->dir, "endpoints.json", err, errsz)) return -1;
+  if (!buf_read_file(out, path, 1 << 20, err, errsz)) return 1;
+  return errno == ENOENT ? 0 : -1;
+}
+
+int state_endpoints_save(struct state *s, const char *text, size_t n, char *err, size_t errsz)
+{
+  if (!s->db) return state_write_file(s->dir, "endpoints.json", text, n, err, errsz);
+  pthread_mutex_lock(&s->mu);
+  MYSQL *m = db_conn(s, err, errsz);
+  s->code = BH_E_CONNECT;
+  int rc = m ? dbstore_put(s->db, m, "endpoints", text, n, &s->code, err, errsz) : -1;
+  if (rc && s->m && s->code != BH_E_FENCED) {
+    mysql_close(s->m);
+    s->m = NULL;
+  }
+  pthread_mutex_unlock(&s->mu);
+  return rc;
+}
+
 enum bh_errc state_errc(const struct state *s)
 {
   return s->db ? s->code : BH_E_OTHER;

@@ -84,6 +84,12 @@ void checkpoint_clear(struct checkpoint *cp);
  * "gtid_state" (written by an older binhook) reads with none. */
 int state_checkpoint_load(struct state *s, struct checkpoint *cp, char *err, size_t errsz);
 
+/* The endpoints' state (daemon/epstate.h): endpoints.json in the
+ * directory, or a value of a database store. Load: 1 with out set, 0 when
+ * there is none, -1 with err. Save replaces it (atomically, durably). */
+int state_endpoints_load(struct state *s, struct buf *out, char *err, size_t errsz);
+int state_endpoints_save(struct state *s, const char *text, size_t n, char *err, size_t errsz);
+
 /* The checkpoint as it is saved (one line of JSON), appended to out; -1
  * with err when it would not read back as it is. */
 int state_checkpoint_text(const struct checkpoint *cp, struct buf *out, char *err, size_t errsz);
