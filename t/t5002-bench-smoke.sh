@@ -36,8 +36,9 @@ test_expect_success 'rules and templates against their references' '
   figure render.slack renders/s
 '
 
-test_expect_success 'deliveries against wrk, latency at 1,000 and 10,000 changes/s' '
+test_expect_success 'deliveries against wrk and with the state in the database, latency at 1,000 and 10,000 changes/s' '
   figure deliver deliveries/s &&
+  figure deliver.db deliveries/s &&
   for rate in 1000 10000; do
     for p in p50 p99 p999; do
       figure "latency\\.$rate\\.$p" ms || return 1
@@ -54,7 +55,7 @@ test_expect_success 'memory: one large transaction, queued deliveries and the qu
 '
 
 test_expect_success 'a verdict for every target, gathered in the summary' '
-  for id in decode.live decode.files decode.zongji rules.100 render.default deliver deliver.rate \
+  for id in decode.live decode.files decode.zongji rules.100 render.default deliver deliver.rate deliver.db \
             latency.1000 memory.tail memory.run; do
     test "$(grep -cE "^verdict $id: (PASS|MISS) \(target: .+; measured .+\)\$" out)" = 2 || {
       echo "no verdict for $id in the figures and the summary"; return 1; }

@@ -5,7 +5,10 @@
 #    local receiver (sink.c, an evhttp server that answers 200 at once),
 #    next to wrk's ceiling against the same receiver with a body of the same
 #    size, the same headers and 32 connections; the ratio is the figure to
-#    watch (target >= 0.50, and >= 20,000 deliveries/s);
+#    watch (target >= 0.50, and >= 20,000 deliveries/s); then the same
+#    backlog again with the state in the database (binhook_state on the same
+#    server, [state] store), next to the state directory's figure (target
+#    >= 0.80);
 #  - latency: commit to receipt at 1,000 and at 10,000 changes/s for 10 s
 #    each (rows carry NOW(6) at insert, the receiver notes arrival), p50,
 #    p99 and p999, next to commit to arrival at a bare replica reading

@@ -346,9 +346,11 @@ bench_sink_has () {
   [ "${n:-0}" -ge "$2" ]
 }
 
-# bench_config NAME START TABLE SINK: a configuration in $TRASH/NAME.toml
-# (state in $TRASH/NAME.state) that delivers every change of bench.TABLE to
-# the receiver SINK, signed, 32 requests at a time, in no particular order.
+# bench_config NAME START TABLE SINK [STORE]: a configuration in
+# $TRASH/NAME.toml (state in $TRASH/NAME.state, or with STORE in that
+# database store, [state] store) that delivers every change of bench.TABLE
+# to the receiver SINK, signed, 32 requests at a time, in no particular
+# order.
 bench_config () {
   bench_next_server_id
   cat >"$TRASH/$1.toml" <<EOT
@@ -358,6 +360,7 @@ server_id = $BENCH_SERVER_ID
 start = "$2"
 [state]
 dir = "$TRASH/$1.state"
+${5:+store = \"$5\"}
 [endpoint.sink]
 url = "$(bench_sink_url "$4")"
 secret = "whsec_YmVuY2htYXJrLXNlY3JldC1vZi1iaW5ob29r"
@@ -381,22 +384,37 @@ bench_run () {
 # bench_stop PID: SIGTERM and wait for the end.
 bench_stop () { test_kill "$1"; }
 
-# bench_deliver: binhook run delivers the whole workload (BENCH_CHANGES
-# changes from BENCH_FROM) into a receiver that answers 200 at once, against
-# wrk's ceiling on the same receiver with a body and headers like binhook's.
-bench_deliver () {
-  local t0 t1 secs rate wrk_rps dur=5
-  [ "$BENCH_QUICK" = 1 ] && dur=1
-  bench_sink tput "" "$BENCH_CHANGES"
-  bench_config tput "$BENCH_FROM" t tput
-  bench_say "deliver: binhook run delivers $BENCH_CHANGES changes ..."
+# bench_deliver_run NAME [STORE]: binhook run delivers the whole workload
+# (BENCH_CHANGES changes from BENCH_FROM) into a receiver of its own that
+# answers 200 at once, its state in a directory or in the database STORE;
+# deliveries/s in BENCH_RATE.
+bench_deliver_run () {
+  local t0 t1
+  bench_sink "$1" "" "$BENCH_CHANGES"
+  bench_config "$1" "$BENCH_FROM" t "$1" "${2:-}"
+  bench_say "deliver: binhook run delivers $BENCH_CHANGES changes (state in ${2:-a directory}) ..."
   t0=$(bench_now)
-  bench_run tput
-  bench_until 3600 bench_sink_done tput || bench_die "binhook run did not deliver the workload: $(tail -5 "$TRASH/tput.log")"
-  t1=$(bench_sink_done_at tput)
+  bench_run "$1"
+  bench_until 3600 bench_sink_done "$1" || bench_die "binhook run did not deliver the workload: $(tail -5 "$TRASH/$1.log")"
+  t1=$(bench_sink_done_at "$1")
   bench_stop "$BENCH_RUN_PID"
-  secs=$(bench_elapsed "$t0" "$t1")
-  rate=$(bench_rate "$BENCH_CHANGES" "$secs")
+  bench_stop_sink "$1"
+  BENCH_RATE=$(bench_rate "$BENCH_CHANGES" "$(bench_elapsed "$t0" "$t1")")
+}
+
+# bench_deliver: binhook run delivers the whole workload into a receiver
+# that answers 200 at once, against wrk's ceiling on the same receiver with
+# a body and headers like binhook's; and the same with the state in the
+# database (binhook_state on the same server) against the state directory.
+bench_deliver () {
+  local rate db_rate wrk_rps dur=5
+  [ "$BENCH_QUICK" = 1 ] && dur=1
+  bench_deliver_run tput
+  rate=$BENCH_RATE
+  mariadb_sql "SET SESSION sql_log_bin = 0; GRANT ALL ON binhook_state.* TO binhook@127.0.0.1" ||
+    bench_die "cannot grant binhook the database binhook_state"
+  bench_deliver_run tputdb "mysql://binhook@127.0.0.1:$MYSQL_PORT/binhook_state"
+  db_rate=$BENCH_RATE
 
   # wrk against the same receiver: the body binhook sends for a row of the
   # workload, with its headers (signature included)
@@ -435,10 +453,13 @@ PY
   [ -n "$curl_rps" ] || bench_die "cannot read curlload's output: $(cat "$TRASH/curl.out")"
   bench_figure deliver "binhook run, end to end" "$rate" "wrk, same receiver and body" "$wrk_rps" deliveries/s
   bench_figure deliver.curl "binhook run, end to end" "$rate" "libcurl alone (curlload), same receiver and body" "$curl_rps" deliveries/s
+  bench_figure deliver.db "binhook run, state in the database" "$db_rate" "the same, state directory" "$rate" deliveries/s
   local r
   r=$(bench_ratio "$rate" "$wrk_rps")
   bench_check deliver "$r" ">=" 0.50 "binhook run >= 0.50 x wrk" "$r"
   bench_check deliver.rate "$rate" ">=" 20000 ">= 20,000 deliveries/s" "$(bench_fmt "$rate") deliveries/s"
+  r=$(bench_ratio "$db_rate" "$rate")
+  bench_check deliver.db "$r" ">=" 0.80 "binhook run, state in the database >= 0.80 x state directory" "$r"
 }
 
 # bench_latency RATE SECONDS: commit to receipt while RATE changes a second

@@ -16,7 +16,8 @@
 #   deliver    binhook run delivering the workload into a local receiver
 #              that answers 200 at once, against wrk on the same receiver
 #              with the same body and headers (targets >= 0.50 of wrk and
-#              >= 20,000 deliveries/s)
+#              >= 20,000 deliveries/s); the same with the state in the
+#              database against the state directory (target >= 0.80)
 #   latency    commit to receipt, p50, p99 and p999, at 1,000 and 10,000
 #              changes/s, against commit to arrival at a bare replica
 #              reading alongside (target p99 < 20 ms at 1,000/s)

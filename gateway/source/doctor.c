@@ -7,6 +7,7 @@
 #include "cmd/commands.h"
 #include "config/config.h"
 #include "source/conn.h"
+#include "store/dbstore.h"
 #include "util/util.h"
 
 #include <ctype.h>
@@ -263,6 +264,24 @@ static void read_grants(MYSQL *m, struct doctor_server *s)
   mysql_free_result(res);
 }
 
+/* Sets s->user and s->host from CURRENT_USER(); 0, or -1 with err. */
+static int read_current_user(MYSQL *m, struct doctor_server *s, char *err, size_t errsz)
+{
+  MYSQL_RES *res = query(m, "SELECT CURRENT_USER()");
+  MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+  if (!row || !row[0]) {
+    bh_err(err, errsz, "cannot ask the server who binhook is (CURRENT_USER()): %s",
+           *mysql_error(m) ? mysql_error(m) : "no answer");
+    if (res) mysql_free_result(res);
+    return -1;
+  }
+  const char *at = strrchr(row[0], '@');
+  s->user = at ? xstrndup(row[0], (size_t)(at - row[0])) : xstrdup(row[0]);
+  s->host = xstrdup(at ? at + 1 : "%");
+  mysql_free_result(res);
+  return 0;
+}
+
 int doctor_gather(MYSQL *m, struct doctor_server *s, char *err, size_t errsz)
 {
   struct buf sql = BUF_INIT;
@@ -288,17 +307,7 @@ int doctor_gather(MYSQL *m, struct doctor_server *s, char *err, size_t errsz)
   s->version_comment = dup_or_null(var(s, "version_comment"));
   doctor_detect(s);
 
-  if (!(res = query(m, "SELECT CURRENT_USER()")) || !(row = mysql_fetch_row(res)) || !row[0]) {
-    bh_err(err, errsz, "cannot ask the server who binhook is (CURRENT_USER()): %s",
-           *mysql_error(m) ? mysql_error(m) : "no answer");
-    goto out;
-  }
-  const char *at = strrchr(row[0], '@');
-  s->user = at ? xstrndup(row[0], (size_t)(at - row[0])) : xstrdup(row[0]);
-  s->host = xstrdup(at ? at + 1 : "%");
-  mysql_free_result(res);
-  res = NULL;
-
+  if (read_current_user(m, s, err, errsz)) goto out;
   read_grants(m, s);
 
   if (!(res = query(m, "SHOW BINARY LOGS"))) {
@@ -322,6 +331,11 @@ out:
 
 /* ---- privileges, from SHOW GRANTS lines ---- */
 
+/* What binhook does in the state store's database, in the report's order. */
+static const char *const store_privs[] = {"SELECT", "INSERT", "UPDATE", "DELETE", "CREATE"};
+#define NSTORE_PRIVS (sizeof store_privs / sizeof store_privs[0])
+#define STORE_PRIV_CREATE 4u
+
 struct privs {
   int all;                /* ALL PRIVILEGES ON *.* */
   int repl_slave;         /* REPLICATION SLAVE ON *.* */
@@ -330,6 +344,10 @@ struct privs {
   int select_all;         /* SELECT ON *.* */
   struct buf select_some; /* "`shop`.*, `crm`.`orders`": narrower SELECT grants */
   struct buf roles;       /* roles granted to the account, for messages */
+  const char *db;         /* the state store's database; NULL: the next three are not looked at */
+  unsigned db_global;     /* store_privs bits granted ON *.* */
+  unsigned db_here;       /* store_privs bits granted ON db.* (by its name or a pattern that matches it) */
+  char db_on[NSTORE_PRIVS][160]; /* for each of those, the object of the first grant, "`binhook`.*" */
 };
 
 /* Finds word (" ON ") in p outside quotes and parentheses. */
@@ -365,6 +383,48 @@ static int priv_is(const char *p, size_t n, const char *name)
   return strlen(name) == n && !strncasecmp(p, name, n);
 }
 
+/* Whether the name s matches the database name of a grant, a LIKE pattern
+ * (n bytes): '%' any run, '_' any one character, a backslash takes the next
+ * one as it is. */
+static int like_match(const char *pat, size_t n, const char *s)
+{
+  while (n) {
+    if (*pat == '%') {
+      for (;; s++) {
+        if (like_match(pat + 1, n - 1, s)) return 1;
+        if (!*s) return 0;
+      }
+    }
+    if (!*s) return 0;
+    if (*pat == '\\' && n > 1) {
+      pat++, n--;
+      if (*pat != *s) return 0;
+    } else if (*pat != '_' && *pat != *s) {
+      return 0;
+    }
+    pat++, n--, s++;
+  }
+  return !*s;
+}
+
+/* Whether a grant's object (n bytes: "`binhook`.*", "`bh\_%`.*") is every
+ * table of database db. */
+static int grant_on_db(const char *obj, size_t n, const char *db)
+{
+  if (n < 3 || memcmp(obj + n - 2, ".*", 2)) return 0;
+  n -= 2;
+  if (n < 2 || obj[0] != '`' || obj[n - 1] != '`') return like_match(obj, n, db);
+  /* a quoted name: a doubled backquote stands for one */
+  struct buf name = BUF_INIT;
+  for (size_t i = 1; i + 1 < n; i++) {
+    buf_addc(&name, obj[i]);
+    if (obj[i] == '`' && obj[i + 1] == '`') i++;
+  }
+  int match = like_match(name.p ? name.p : "", name.len, db);
+  buf_free(&name);
+  return match;
+}
+
 static void parse_grant(const char *line, struct privs *pv)
 {
   if (strncmp(line, "GRANT ", 6)) return; /* REVOKE (partial revokes), SET DEFAULT ROLE */
@@ -383,6 +443,7 @@ static void parse_grant(const char *line, struct privs *pv)
   if (!strncmp(obj, "TABLE ", 6)) obj += 6;
   size_t objlen = (size_t)(to - obj);
   int global = objlen == 3 && !memcmp(obj, "*.*", 3);
+  int on_db = pv->db && !global && grant_on_db(obj, objlen, pv->db);
 
   const char *p = list;
   while (p < on) {
@@ -409,6 +470,19 @@ static void parse_grant(const char *line, struct privs *pv)
     size_t n = (size_t)(name_end - name);
 
     int all = priv_is(name, n, "ALL PRIVILEGES") || priv_is(name, n, "ALL");
+    if (pv->db && (global || on_db) && !columns) {
+      unsigned bits = all ? (1u << NSTORE_PRIVS) - 1 : 0;
+      for (size_t i = 0; i < NSTORE_PRIVS; i++)
+        if (priv_is(name, n, store_privs[i])) bits |= 1u << i;
+      if (global) {
+        pv->db_global |= bits;
+      } else {
+        for (size_t i = 0; i < NSTORE_PRIVS; i++)
+          if (bits & ~pv->db_here & (1u << i))
+            snprintf(pv->db_on[i], sizeof pv->db_on[i], "%.*s", (int)objlen, obj);
+        pv->db_here |= bits;
+      }
+    }
     if (global) {
       if (all) pv->all = 1;
       if (priv_is(name, n, "SELECT")) pv->select_all = 1;
@@ -842,9 +916,15 @@ void doctor_format_text(const struct doctor_report *r, struct buf *out)
     if (c->fix) buf_printf(out, "  fix: %s\n", c->fix);
   }
   size_t errors = doctor_count(r, DOCTOR_ERROR), warnings = doctor_count(r, DOCTOR_WARNING);
+  size_t store_errors = 0;
+  for (size_t i = 0; i < r->n; i++)
+    store_errors += r->checks[i].status == DOCTOR_ERROR && !strncmp(r->checks[i].name, "state store", 11);
+  const char *what = !store_errors            ? "stream from this server"
+                     : store_errors == errors ? "use its state store"
+                                              : "stream from this server nor use its state store";
   if (errors)
-    buf_printf(out, "%zu problem%s: binhook cannot stream from this server until %s fixed", errors,
-               errors == 1 ? "" : "s", errors == 1 ? "it is" : "they are");
+    buf_printf(out, "%zu problem%s: binhook cannot %s until %s fixed", errors, errors == 1 ? "" : "s", what,
+               errors == 1 ? "it is" : "they are");
   else
     buf_adds(out, "the server can serve binhook");
   if (warnings)
@@ -1028,6 +1108,277 @@ void doctor_peer_free(struct doctor_peer *p)
   memset(p, 0, sizeof *p);
 }
 
+/* ---- the state store ---- */
+
+/* Runs a query built with [state] name quoted in; the result or NULL with
+ * *error set to the server's words. */
+static MYSQL_RES *query_named(MYSQL *m, const char *head, const char *name, const char *tail, char **error)
+{
+  struct buf q = BUF_INIT;
+  buf_adds(&q, head);
+  dbstore_quote(m, &q, name, strlen(name));
+  buf_adds(&q, tail);
+  MYSQL_RES *res = mysql_real_query(m, q.p, (unsigned long)q.len) ? NULL : mysql_store_result(m);
+  if (!res) *error = xstrdup(*mysql_error(m) ? mysql_error(m) : "no answer");
+  buf_free(&q);
+  return res;
+}
+
+int doctor_gather_store(MYSQL *m, struct doctor_store *st)
+{
+  struct doctor_server *s = &st->server;
+  char err[1024];
+  s->version = xstrdup(mysql_get_server_info(m));
+  doctor_detect(s);
+  if (read_current_user(m, s, err, sizeof err)) {
+    st->error = xstrdup(err);
+    return -1;
+  }
+  read_grants(m, s);
+
+  if (mysql_select_db(m, st->database)) {
+    st->db_exists = mysql_errno(m) == ER_BAD_DB_ERROR ? 0 : -1;
+    if (st->db_exists) st->db_error = xstrdup(mysql_error(m));
+    return 0;
+  }
+  st->db_exists = 1;
+  MYSQL_RES *res = query(m, "SHOW TABLES LIKE 'binhook%'");
+  if (!res) {
+    st->tables_error = xstrdup(mysql_error(m));
+    return 0;
+  }
+  MYSQL_ROW row;
+  while ((row = mysql_fetch_row(res))) {
+    if (!row[0]) continue;
+    if (!strcmp(row[0], "binhook_meta")) st->tables |= DOCTOR_TABLE_META;
+    if (!strcmp(row[0], "binhook_lease")) st->tables |= DOCTOR_TABLE_LEASE;
+    if (!strcmp(row[0], "binhook_queue")) st->tables |= DOCTOR_TABLE_QUEUE;
+  }
+  mysql_free_result(res);
+
+  if (st->tables & DOCTOR_TABLE_META) {
+    res = query_named(m, "SELECT v FROM binhook_meta WHERE name = ", st->name, " AND k = 'schema'",
+                      &st->schema_error);
+    if (res && (row = mysql_fetch_row(res)) && row[0]) st->schema = xstrdup(row[0]);
+    if (res) mysql_free_result(res);
+  }
+  if (st->tables & DOCTOR_TABLE_LEASE) {
+    res = query_named(m,
+                      "SELECT owner, host, pid, epoch, expires > NOW(6), "
+                      "TIMESTAMPDIFF(MICROSECOND, renewed, NOW(6)) FROM binhook_lease WHERE name = ",
+                      st->name, "", &st->lease_error);
+    if (res && (row = mysql_fetch_row(res))) {
+      st->lease = 1;
+      st->lease_owner = xstrdup(row[0] ? row[0] : "");
+      st->lease_host = xstrdup(row[1] ? row[1] : "");
+      st->lease_pid = row[2] ? strtol(row[2], NULL, 10) : 0;
+      st->lease_epoch = row[3] ? strtoull(row[3], NULL, 10) : 0;
+      st->lease_held = row[4] && atoi(row[4]) == 1;
+      st->lease_age = row[5] ? strtod(row[5], NULL) / 1e6 : 0;
+    }
+    if (res) mysql_free_result(res);
+  }
+  return 0;
+}
+
+/* `name` as an SQL identifier. */
+static void add_sql_ident(struct buf *b, const char *name)
+{
+  buf_addc(b, '`');
+  for (; *name; name++) {
+    if (*name == '`') buf_addc(b, '`');
+    buf_addc(b, *name);
+  }
+  buf_addc(b, '`');
+}
+
+static void check_store_privileges(const struct doctor_store *st, struct doctor_report *r)
+{
+  const struct doctor_server *s = &st->server;
+  if (s->grants_error) {
+    add(r, "state store privileges", DOCTOR_WARNING, NULL,
+        strf("cannot read SHOW GRANTS: %s", s->grants_error), NULL);
+    return;
+  }
+  struct privs pv;
+  memset(&pv, 0, sizeof pv);
+  pv.db = st->database;
+  for (size_t i = 0; i < s->ngrants; i++)
+    parse_grant(s->grants[i], &pv);
+
+  struct buf on = BUF_INIT;
+  add_sql_ident(&on, st->database);
+  buf_adds(&on, ".*");
+  int tables_there = st->db_exists == 1 && st->tables == DOCTOR_TABLES_ALL;
+  static const char *const why[NSTORE_PRIVS] = {
+      "binhook reads its checkpoint, its queue and the lease",
+      "binhook adds the lease's row, its checkpoint and the deliveries of its queue",
+      "binhook takes and renews the lease, and updates its checkpoint and deliveries",
+      "binhook deletes the deliveries it has finished",
+      NULL,
+  };
+  for (size_t i = 0; i < NSTORE_PRIVS; i++) {
+    unsigned bit = 1u << i;
+    char *name = strf("state store privilege %s", store_privs[i]);
+    if (pv.db_global & bit) {
+      add(r, name, DOCTOR_OK, xstrdup(pv.all ? "ALL PRIVILEGES" : "granted on *.*"), NULL, NULL);
+    } else if (pv.db_here & bit) {
+      add(r, name, DOCTOR_OK, strf("granted on %s", pv.db_on[i]), NULL, NULL);
+    } else if (i == STORE_PRIV_CREATE && tables_there) {
+      add(r, name, DOCTOR_OK, xstrdup("not needed"),
+          xstrdup("the database and its tables are there; binhook creates only what is missing"), NULL);
+    } else {
+      const char *message = why[i];
+      if (i == STORE_PRIV_CREATE) message = "binhook creates the database and its tables at its first start";
+      char *who = account(s);
+      add(r, name, DOCTOR_ERROR, xstrdup("missing"), roles_note(s, &pv, message),
+          strf("GRANT %s ON %s TO %s;", store_privs[i], on.p, who));
+      free(who);
+    }
+    free(name);
+  }
+  buf_free(&on);
+  buf_free(&pv.select_some);
+  buf_free(&pv.roles);
+}
+
+static void check_store_tables(const struct doctor_store *st, struct doctor_report *r)
+{
+  const char *name = "state store tables";
+  if (st->db_exists < 0) {
+    add(r, name, DOCTOR_INFO, xstrdup("unknown"), strf("cannot use the database: %s", st->db_error), NULL);
+  } else if (!st->db_exists) {
+    add(r, name, DOCTOR_INFO, xstrdup("none yet"),
+        strf("there is no database '%s': binhook creates it and its tables at its first start", st->database),
+        NULL);
+  } else if (st->tables_error) {
+    add(r, name, DOCTOR_INFO, xstrdup("unknown"), strf("SHOW TABLES failed: %s", st->tables_error), NULL);
+  } else if (!st->tables) {
+    add(r, name, DOCTOR_INFO, xstrdup("none yet"), xstrdup("binhook creates them at its first start"), NULL);
+  } else if (st->tables != DOCTOR_TABLES_ALL) {
+    struct buf have = BUF_INIT;
+    if (st->tables & DOCTOR_TABLE_META) buf_adds(&have, "binhook_meta, ");
+    if (st->tables & DOCTOR_TABLE_LEASE) buf_adds(&have, "binhook_lease, ");
+    if (st->tables & DOCTOR_TABLE_QUEUE) buf_adds(&have, "binhook_queue, ");
+    have.len -= 2;
+    have.p[have.len] = 0;
+    add(r, name, DOCTOR_INFO, strf("%s only", have.p),
+        xstrdup("binhook creates the others at its next start"), NULL);
+    buf_free(&have);
+  } else if (st->schema_error) {
+    add(r, name, DOCTOR_INFO, xstrdup("present"),
+        strf("cannot read the schema version: %s", st->schema_error), NULL);
+  } else if (!st->schema) {
+    add(r, name, DOCTOR_INFO, xstrdup("present"),
+        strf("no schema version for [state] name '%s' yet: binhook writes it at its first start", st->name),
+        NULL);
+  } else {
+    long ver = strtol(st->schema, NULL, 10);
+    if (ver > DBSTORE_SCHEMA)
+      add(r, name, DOCTOR_ERROR, strf("schema %s for '%s'", st->schema, st->name),
+          strf("written by a newer binhook (this one knows version %d): it refuses to start", DBSTORE_SCHEMA),
+          xstrdup("run that newer version, or give this one its own [state] name"));
+    else
+      add(r, name, DOCTOR_INFO, strf("schema %s for '%s'", st->schema, st->name), NULL, NULL);
+  }
+}
+
+/* "2.5 seconds", "3 hours": how long ago a lease was renewed. */
+static void age(double secs, char *out, size_t size)
+{
+  if (secs < 0) secs = 0;
+  if (secs < 60)
+    snprintf(out, size, "%.1f seconds", secs);
+  else
+    duration(secs, out, size);
+}
+
+static void check_store_lease(const struct doctor_store *st, struct doctor_report *r)
+{
+  const char *name = "state store lease";
+  if (!(st->tables & DOCTOR_TABLE_LEASE)) return;
+  if (st->lease_error) {
+    add(r, name, DOCTOR_INFO, xstrdup("unknown"), strf("cannot read binhook_lease: %s", st->lease_error),
+        NULL);
+    return;
+  }
+  if (!st->lease) {
+    add(r, name, DOCTOR_INFO, xstrdup("none yet"),
+        strf("no binhook has run with [state] name '%s': the first to start becomes active", st->name), NULL);
+    return;
+  }
+  char ago[64];
+  age(st->lease_age, ago, sizeof ago);
+  if (st->lease_held)
+    add(r, name, DOCTOR_INFO, strf("held by %s pid %ld", st->lease_host, st->lease_pid),
+        strf("renewed %s ago, epoch %llu: that binhook is active, others with this configuration stand by",
+             ago, st->lease_epoch),
+        NULL);
+  else
+    add(r, name, DOCTOR_INFO, strf("free, last held by %s pid %ld", st->lease_host, st->lease_pid),
+        strf("renewed %s ago, epoch %llu: the next binhook to start with this [state] name becomes active",
+             ago, st->lease_epoch),
+        NULL);
+}
+
+void doctor_evaluate_store(const struct doctor_store *st, struct doctor_report *r)
+{
+  if (st->error) {
+    add(r, "state store", DOCTOR_ERROR, dup_or_null(st->where), xstrdup(st->error),
+        xstrdup("start the server or correct [state] store (and its password): binhook, active or standby, "
+                "cannot start without its store"));
+    return;
+  }
+  char *who = account(&st->server);
+  add(r, "state store", DOCTOR_OK, xstrdup(st->where),
+      strf("%s %s as %s", family(&st->server), st->server.version, who), NULL);
+  free(who);
+  check_store_privileges(st, r);
+  check_store_tables(st, r);
+  check_store_lease(st, r);
+}
+
+void doctor_store_free(struct doctor_store *st)
+{
+  free(st->where);
+  free(st->database);
+  free(st->name);
+  free(st->error);
+  doctor_server_free(&st->server);
+  free(st->db_error);
+  free(st->tables_error);
+  free(st->schema);
+  free(st->schema_error);
+  free(st->lease_owner);
+  free(st->lease_host);
+  free(st->lease_error);
+  memset(st, 0, sizeof *st);
+}
+
+/* The lines of the state store [state] store names (none for "dir"). */
+static void store_lines(const struct config *cfg, struct doctor_report *r)
+{
+  if (!config_state_in_db(cfg)) return;
+  struct doctor_store st = {0};
+  struct conn_opts co;
+  char err[4096], here[300];
+  st.name = xstrdup(cfg->state.name ? cfg->state.name : "default");
+  if (config_state_conn(cfg, &co, &st.database, err, sizeof err)) {
+    st.error = xstrdup(err);
+  } else {
+    st.where = strf("%s/%s", conn_where(&co, here, sizeof here), st.database);
+    MYSQL *m = conn_open(&co, err, sizeof err);
+    if (!m)
+      st.error = xstrdup(err);
+    else
+      doctor_gather_store(m, &st);
+    if (m) mysql_close(m);
+    conn_opts_free(&co);
+  }
+  doctor_evaluate_store(&st, r);
+  doctor_store_free(&st);
+}
+
 static void usage(FILE *out)
 {
   fprintf(out, "usage: binhook doctor [-c FILE] [--source URL] [--json]\n"
@@ -1036,7 +1387,9 @@ static void usage(FILE *out)
                "binary log settings, their retention and the user's privileges. Says, for each\n"
                "problem, the statement to run and the my.cnf line to keep it. With several\n"
                "servers listed, the first that answers is checked so, and each gets a line: its\n"
-               "role, and whether binhook could resume there by GTID after a failover.\n"
+               "role, and whether binhook could resume there by GTID after a failover. When\n"
+               "[state] store names a database, checks the store too: reachable, the privileges\n"
+               "binhook needs on it, its tables and who holds the lease.\n"
                "\n"
                "  -c, --config FILE   the configuration (default: built-in defaults)\n"
                "  --source URL[,URL]  mysql://user@host:port, instead of [source] url (several:\n"
@@ -1158,7 +1511,7 @@ int cmd_doctor(int argc, char **argv)
 
   rc = 1;
   if (!m) {
-    fprintf(stderr, "binhook doctor: %s", unreachable.p);
+    fprintf(stderr, "binhook doctor: %s", unreachable.p ? unreachable.p : "no server of [source] url answers\n");
     doctor_report_free(&topo);
     buf_free(&unreachable);
     goto out;
@@ -1172,6 +1525,7 @@ int cmd_doctor(int argc, char **argv)
       add(&report, c->name, c->status, c->value, c->message, c->fix);
       c->value = c->message = c->fix = NULL;
     }
+    store_lines(&cfg, &report);
   }
   doctor_report_free(&topo);
   if (bad) {

@@ -3,8 +3,10 @@
  * server once (doctor_gather: variables, CURRENT_USER(), SHOW GRANTS, SHOW
  * BINARY LOGS) into a struct doctor_server; doctor_evaluate turns them into a
  * report of checks without touching the network, so the judgement for either
- * server family can be exercised from plain data. The report is printed as
- * text for people or as a JSON array for scripts.
+ * server family can be exercised from plain data. When [state] store names
+ * a database, the store is asked the same way (doctor_gather_store, then
+ * doctor_evaluate_store: its privileges, tables and lease). The report is
+ * printed as text for people or as a JSON array for scripts.
  *
  * Ownership: every string in these structs is owned by the struct holding it
  * and released by the matching _free function. */
@@ -112,6 +114,48 @@ int doctor_gather_peer(MYSQL *m, struct doctor_peer *p);
 void doctor_evaluate_peer(const struct doctor_peer *p, struct doctor_report *r);
 
 void doctor_peer_free(struct doctor_peer *p);
+
+/* The tables of a state store, as bits of doctor_store.tables. */
+#define DOCTOR_TABLE_META 1u
+#define DOCTOR_TABLE_LEASE 2u
+#define DOCTOR_TABLE_QUEUE 4u
+#define DOCTOR_TABLES_ALL 7u
+
+/* The state store of [state] store = "mysql://user@host:port/DATABASE", as
+ * its own user sees it. */
+struct doctor_store {
+  char *where;                 /* host:port/DATABASE */
+  char *database;              /* DATABASE */
+  char *name;                  /* [state] name: the rows of this deployment */
+  char *error;                 /* it cannot be reached or asked: why; the rest is unset */
+  struct doctor_server server; /* the family, version, CURRENT_USER() and SHOW GRANTS; no variables */
+  int db_exists;               /* 1 DATABASE is there, 0 it is not, -1 not known (db_error says why) */
+  char *db_error;
+  unsigned tables;    /* DOCTOR_TABLE_* bits of the tables there */
+  char *tables_error; /* SHOW TABLES failed: why */
+  char *schema;       /* binhook_meta's 'schema' row for name; NULL: none */
+  char *schema_error; /* it could not be read: why */
+  int lease;          /* 1: binhook_lease has a row for name, described by the lease_* fields */
+  char *lease_owner, *lease_host;
+  long lease_pid;
+  unsigned long long lease_epoch;
+  int lease_held;    /* unexpired, on the database's clock */
+  double lease_age;  /* seconds since it was last renewed */
+  char *lease_error; /* the row could not be read: why */
+};
+
+/* Reads the store's facts (but where, database, name and error) from an
+ * open connection as the store's user; what cannot be read is recorded in
+ * st. Returns 0, or -1 with st->error set when the server cannot even say
+ * who the user is. */
+int doctor_gather_store(MYSQL *m, struct doctor_store *st);
+
+/* Appends the store's lines to r: reachable, each privilege binhook needs
+ * on DATABASE (SELECT, INSERT, UPDATE, DELETE, CREATE) with the GRANT that
+ * gives it, the tables and their schema version, the lease's holder. */
+void doctor_evaluate_store(const struct doctor_store *st, struct doctor_report *r);
+
+void doctor_store_free(struct doctor_store *st);
 
 void doctor_server_free(struct doctor_server *s);
 void doctor_report_free(struct doctor_report *r);
