@@ -1,4 +1,6 @@
-/* statefile.c - the snapshot's files in the state directory: the state
+/* statefile.c - the snapshot's files in the state directory (or, where
+ * the state is in a database, values there: state_file_read and the
+ * others of store/state.h decide): the state
  * (STATE_NAME: the handover, each table's segments and bands, the rows
  * done), rewritten whole and atomically at each commit, and the chunks sent
  * whose state is not committed yet (SENT_NAME), made durable before their
@@ -114,27 +116,10 @@ static int read_pos(const struct jv *o, struct position *p)
 
 int statefile_read(const char *dir, const char *name, struct buf *out, char *err, size_t errsz)
 {
-  char path[PATH_MAX], ebuf[128];
-  if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
-    return bh_err(err, errsz, "state directory path '%s' is too long", dir);
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    if (errno == ENOENT) return 0;
-    return bh_err(err, errsz, "cannot read '%s': %s", path, bh_strerror(errno, ebuf, sizeof ebuf));
-  }
-  char chunk[8192];
-  size_t n;
-  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-    buf_add(out, chunk, n);
-    if (out->len > STATE_MAX) {
-      fclose(f);
-      return bh_err(err, errsz, "'%s' is too large to be a snapshot state", path);
-    }
-  }
-  int bad = ferror(f);
-  fclose(f);
-  if (bad) return bh_err(err, errsz, "cannot read '%s'", path);
-  return 1;
+  int have = state_file_read(dir, name, out, STATE_MAX, err, errsz);
+  if (have > 0 && out->len > STATE_MAX)
+    return bh_err(err, errsz, "'%s/%s' is too large to be a snapshot state", dir, name);
+  return have;
 }
 
 /* Reads a band ({"at", "after", "upto"}) into t. */
@@ -261,20 +246,13 @@ int snapshot_status(const char *state_dir, enum snapshot_status *out, char *err,
 
 int statefile_remove_sent(const char *dir, char *err, size_t errsz)
 {
-  char path[PATH_MAX], ebuf[128];
-  snprintf(path, sizeof path, "%s/%s", dir, SENT_NAME);
-  if (unlink(path) < 0 && errno != ENOENT)
-    return bh_err(err, errsz, "cannot remove '%s': %s", path, bh_strerror(errno, ebuf, sizeof ebuf));
-  return 0;
+  return state_file_remove(dir, SENT_NAME, err, errsz);
 }
 
 int snapshot_forget(const char *state_dir, char *err, size_t errsz)
 {
-  char path[PATH_MAX], ebuf[128];
   if (statefile_remove_sent(state_dir, err, errsz)) return -1;
-  snprintf(path, sizeof path, "%s/%s", state_dir, STATE_NAME);
-  if (unlink(path) < 0 && errno != ENOENT)
-    return bh_err(err, errsz, "cannot remove '%s': %s", path, bh_strerror(errno, ebuf, sizeof ebuf));
+  if (state_file_remove(state_dir, STATE_NAME, err, errsz)) return -1;
   return state_sync_dir(state_dir, err, errsz);
 }
 
@@ -346,7 +324,7 @@ int snapshot_commit(struct snapshot *s, uint64_t seq, char *err, size_t errsz)
   }
   pthread_mutex_unlock(&s->lock);
   if (!found) return 0;
-  int rc = state_write_file(s->state_dir, STATE_NAME, found->json, strlen(found->json), err, errsz);
+  int rc = state_file_write(s->state_dir, STATE_NAME, found->json, strlen(found->json), err, errsz);
   if (!rc) { /* their chunks are in the state now; the file is rewritten at the next chunk */
     pthread_mutex_lock(&s->lock);
     size_t k = 0;
@@ -409,7 +387,7 @@ int statefile_announce(struct snapshot *s, const struct stab *t, const struct ba
   s->sent[s->nsent++] = (struct sent){.seq = seq, .json = buf_steal(&one)};
   sent_json(s, &file);
   pthread_mutex_unlock(&s->lock);
-  int rc = state_write_file(s->state_dir, SENT_NAME, file.p, file.len, err, errsz);
+  int rc = state_file_write(s->state_dir, SENT_NAME, file.p, file.len, err, errsz);
   buf_free(&file);
   return rc;
 }
@@ -418,7 +396,7 @@ int statefile_write(struct snapshot *s, char *err, size_t errsz)
 {
   struct buf b = BUF_INIT;
   statefile_json(s, 0, &b);
-  int rc = state_write_file(s->state_dir, STATE_NAME, b.p, b.len, err, errsz);
+  int rc = state_file_write(s->state_dir, STATE_NAME, b.p, b.len, err, errsz);
   buf_free(&b);
   return rc;
 }

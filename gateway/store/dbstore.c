@@ -280,6 +280,28 @@ int dbstore_put(struct dbstore *db, MYSQL *m, const char *key, const void *v, si
   return 0;
 }
 
+int dbstore_del(struct dbstore *db, MYSQL *m, const char *key, enum bh_errc *code, char *err, size_t errsz)
+{
+  *code = BH_E_NONE;
+  struct buf q = BUF_INIT;
+  buf_adds(&q, "DELETE FROM binhook_meta WHERE name = ");
+  dbstore_quote(m, &q, db->name, strlen(db->name));
+  buf_adds(&q, " AND k = ");
+  dbstore_quote(m, &q, key, strlen(key));
+  int rc = -1;
+  if (exec_str(db, m, "BEGIN", err, errsz)) goto out;
+  if (dbstore_fence(db, m, code, err, errsz) || dbstore_exec(db, m, q.p, q.len, err, errsz) ||
+      exec_str(db, m, "COMMIT", err, errsz)) {
+    if (mysql_rollback(m)) {}
+    goto out;
+  }
+  rc = 0;
+out:
+  if (rc && *code == BH_E_NONE) *code = code_of(m);
+  buf_free(&q);
+  return rc;
+}
+
 /* ---- the lease ---- */
 
 struct lease {

@@ -73,6 +73,8 @@ int dbstore_get(struct dbstore *db, MYSQL *m, const char *key, struct buf *out, 
 /* Sets a small value in its own fenced transaction; -1 with err and *code. */
 int dbstore_put(struct dbstore *db, MYSQL *m, const char *key, const void *v, size_t n, enum bh_errc *code,
                 char *err, size_t errsz);
+/* Removes a small value in its own fenced transaction (none is no error). */
+int dbstore_del(struct dbstore *db, MYSQL *m, const char *key, enum bh_errc *code, char *err, size_t errsz);
 /* The same inside the caller's transaction (fenced by the caller). */
 int dbstore_put_in(struct dbstore *db, MYSQL *m, const char *key, const void *v, size_t n, char *err,
                    size_t errsz);

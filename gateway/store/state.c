@@ -52,6 +52,11 @@ struct state {
   enum bh_errc code;      /* of the last failed save */
 };
 
+/* The states in a database, by directory: their files go there. */
+#define DB_STATES 8
+static struct state *db_states[DB_STATES];
+static pthread_mutex_t db_states_mu = PTHREAD_MUTEX_INITIALIZER;
+
 static int join(char *out, size_t outsz, const char *dir, const char *name, char *err, size_t errsz)
 {
   int n = snprintf(out, outsz, "%s/%s", dir, name);
@@ -321,6 +326,10 @@ void state_close(struct state *s)
    * let a binhook starting now lock a file the next one no longer sees */
   if (s->lockfd >= 0) close(s->lockfd);
   if (s->db) {
+    pthread_mutex_lock(&db_states_mu);
+    for (size_t i = 0; i < DB_STATES; i++)
+      if (db_states[i] == s) db_states[i] = NULL;
+    pthread_mutex_unlock(&db_states_mu);
     if (s->m) mysql_close(s->m);
     pthread_mutex_destroy(&s->mu);
   }
@@ -682,6 +691,16 @@ enum bh_errc state_errc(const struct state *s)
   return s->db ? s->code : BH_E_OTHER;
 }
 
+static struct state *db_state_of(const char *dir)
+{
+  struct state *found = NULL;
+  pthread_mutex_lock(&db_states_mu);
+  for (size_t i = 0; i < DB_STATES && !found; i++)
+    if (db_states[i] && !strcmp(db_states[i]->dir, dir)) found = db_states[i];
+  pthread_mutex_unlock(&db_states_mu);
+  return found;
+}
+
 struct state *state_open_db(struct dbstore *db, const char *dir, char *err, size_t errsz)
 {
   if (dir && *dir && make_dirs(dir, err, errsz)) return NULL;
@@ -690,7 +709,81 @@ struct state *state_open_db(struct dbstore *db, const char *dir, char *err, size
   s->lockfd = -1;
   s->db = db;
   pthread_mutex_init(&s->mu, NULL);
+  pthread_mutex_lock(&db_states_mu);
+  for (size_t i = 0; i < DB_STATES; i++)
+    if (!db_states[i]) {
+      db_states[i] = s;
+      break;
+    }
+  pthread_mutex_unlock(&db_states_mu);
   return s;
+}
+
+static void file_key(const char *name, char *key, size_t size)
+{
+  snprintf(key, size, "file:%s", name);
+}
+
+int state_file_read(const char *dir, const char *name, struct buf *out, size_t max, char *err, size_t errsz)
+{
+  struct state *s = db_state_of(dir);
+  if (s) {
+    char key[64];
+    file_key(name, key, sizeof key);
+    pthread_mutex_lock(&s->mu);
+    MYSQL *m = db_conn(s, err, errsz);
+    int have = m ? dbstore_get(s->db, m, key, out, err, errsz) : -1;
+    if (have < 0 && s->m) {
+      mysql_close(s->m);
+      s->m = NULL;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return have;
+  }
+  char path[PATH_MAX];
+  if (join(path, sizeof path, dir, name, err, errsz)) return -1;
+  if (!buf_read_file(out, path, max, err, errsz)) return 1;
+  return errno == ENOENT ? 0 : -1;
+}
+
+/* Runs put or del of key under s->mu, dropping a broken connection. */
+static int db_change(struct state *s, const char *key, const void *p, size_t n, int del, char *err, size_t errsz)
+{
+  pthread_mutex_lock(&s->mu);
+  MYSQL *m = db_conn(s, err, errsz);
+  s->code = BH_E_CONNECT;
+  int rc = !m ? -1 : del ? dbstore_del(s->db, m, key, &s->code, err, errsz)
+                         : dbstore_put(s->db, m, key, p, n, &s->code, err, errsz);
+  if (rc && s->m && s->code != BH_E_FENCED) {
+    mysql_close(s->m);
+    s->m = NULL;
+  }
+  pthread_mutex_unlock(&s->mu);
+  return rc;
+}
+
+int state_file_write(const char *dir, const char *name, const void *p, size_t n, char *err, size_t errsz)
+{
+  struct state *s = db_state_of(dir);
+  if (!s) return state_write_file(dir, name, p, n, err, errsz);
+  char key[64];
+  file_key(name, key, sizeof key);
+  return db_change(s, key, p, n, 0, err, errsz);
+}
+
+int state_file_remove(const char *dir, const char *name, char *err, size_t errsz)
+{
+  char ebuf[128], path[PATH_MAX];
+  struct state *s = db_state_of(dir);
+  if (s) {
+    char key[64];
+    file_key(name, key, sizeof key);
+    return db_change(s, key, NULL, 0, 1, err, errsz);
+  }
+  if (join(path, sizeof path, dir, name, err, errsz)) return -1;
+  if (unlink(path) < 0 && errno != ENOENT)
+    return bh_err(err, errsz, "cannot remove '%s': %s", path, bh_strerror(errno, ebuf, sizeof ebuf));
+  return 0;
 }
 
 struct dbstore *state_db(const struct state *s)

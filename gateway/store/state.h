@@ -84,6 +84,16 @@ void checkpoint_clear(struct checkpoint *cp);
  * "gtid_state" (written by an older binhook) reads with none. */
 int state_checkpoint_load(struct state *s, struct checkpoint *cp, char *err, size_t errsz);
 
+/* Files of a state directory: where the state is in a database
+ * (state_open_db), the files of its directory are values there ("file:"
+ * and the name), found by the directory's path; elsewhere the files
+ * themselves. Read: 1 with out set (at most max bytes; 0: no bound), 0
+ * when there is none, -1 with err. Write replaces it atomically and
+ * durably; remove is no error when there is none. */
+int state_file_read(const char *dir, const char *name, struct buf *out, size_t max, char *err, size_t errsz);
+int state_file_write(const char *dir, const char *name, const void *p, size_t n, char *err, size_t errsz);
+int state_file_remove(const char *dir, const char *name, char *err, size_t errsz);
+
 /* The endpoints' state (daemon/epstate.h): endpoints.json in the
  * directory, or a value of a database store. Load: 1 with out set, 0 when
  * there is none, -1 with err. Save replaces it (atomically, durably). */
