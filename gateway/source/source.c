@@ -54,6 +54,7 @@ struct source {
   size_t nsrv, cur;      /* the server tried or streamed from now */
   char (*srv_err)[600];  /* why each server failed last; "" once it streams (conn_lock) */
   uint32_t conn_server_id;  /* the server_id of the current (or last) stream's server; 0: none yet (conn_lock) */
+  char conn_uuid[40];       /* its server_uuid (MySQL), "" (conn_lock) */
   char conn_where[300];     /* its host:port (conn_lock) */
   int by_gtid;              /* the current stream was requested by the GTID state */
   int mariadb;              /* the current stream's server is a MariaDB */
@@ -234,6 +235,7 @@ struct server_facts {
   int mariadb;
   int gtids;          /* every transaction has a GTID: MariaDB, or MySQL with gtid_mode = ON */
   uint32_t server_id;
+  char uuid[40];      /* MySQL's server_uuid; "" on MariaDB, which has none */
 };
 
 /* A stream was requested on m: a fresh decoder, and the handles stored where
@@ -258,6 +260,7 @@ static int attach_stream(struct source *s, MYSQL *m, MARIADB_RPL *rpl, const str
   s->m = m;
   s->rpl = rpl;
   s->conn_server_id = f->server_id;
+  snprintf(s->conn_uuid, sizeof s->conn_uuid, "%s", f->uuid);
   snprintf(s->conn_where, sizeof s->conn_where, "%s", where);
   s->srv_err[s->cur][0] = 0;
   /* A stop that came while the connection was being opened found no socket
@@ -381,6 +384,10 @@ static int server_facts(struct source *s, MYSQL *m, struct server_facts *f, char
     char why[300];
     if (server_query_row(m, "SELECT @@gtid_mode", &row, &res, why, sizeof why) == 0) {
       f->gtids = row && row[0] && !strcasecmp(row[0], "ON");
+      mysql_free_result(res);
+    }
+    if (server_query_row(m, "SELECT @@server_uuid", &row, &res, why, sizeof why) == 0) {
+      if (row && row[0]) snprintf(f->uuid, sizeof f->uuid, "%s", row[0]);
       mysql_free_result(res);
     }
   }
@@ -948,7 +955,7 @@ static void forget_failures(struct source *s)
 
 /* Says where a new stream goes on: the same server again, or another one
  * (a failover: prev_id and prev_where are the server streamed from before). */
-static void tell_stream(struct source *s, uint32_t prev_id, const char *prev_where)
+static void tell_stream(struct source *s, uint32_t prev_id, const char *prev_where, const char *prev_uuid)
 {
   char at[1200];
   struct rcstr *gs = s->by_gtid && s->dec ? decoder_gtid_state(s->dec) : NULL;
@@ -958,9 +965,12 @@ static void tell_stream(struct source *s, uint32_t prev_id, const char *prev_whe
   else
     snprintf(at, sizeof at, "at %s:%" PRIu64 "%s", s->resume.file, s->resume.pos, mid);
   rcstr_unref(gs);
-  if (prev_id && (prev_id != s->conn_server_id || strcmp(prev_where, s->conn_where)))
-    log_notice("now streaming from '%s', server_id %u, after a failover from '%s' (server_id %u); resuming %s",
-               s->conn_where, s->conn_server_id, prev_where, prev_id, at);
+  char uuid[64] = "", puuid[64] = "";
+  if (s->conn_uuid[0]) snprintf(uuid, sizeof uuid, ", server_uuid %s", s->conn_uuid);
+  if (prev_uuid[0]) snprintf(puuid, sizeof puuid, ", server_uuid %s", prev_uuid);
+  if (prev_id && (prev_id != s->conn_server_id || strcmp(prev_where, s->conn_where) || strcmp(prev_uuid, s->conn_uuid)))
+    log_notice("now streaming from '%s', server_id %u%s, after a failover from '%s' (server_id %u%s); resuming %s",
+               s->conn_where, s->conn_server_id, uuid, prev_where, prev_id, puuid, at);
   else
     log_notice("reconnected to '%s', resuming %s", s->conn_where, at);
 }
@@ -1008,13 +1018,15 @@ static void *reader_main(void *arg)
   while (!atomic_load(&s->stop)) {
     if (!s->m) {
       uint32_t prev_id = s->conn_server_id;
+      char prev_uuid[40];
+      snprintf(prev_uuid, sizeof prev_uuid, "%s", s->conn_uuid);
       snprintf(prev_where, sizeof prev_where, "%s", s->conn_where);
       if (open_stream(s, 0, err, sizeof err)) {
         snprintf(s->err, sizeof s->err, "%s", err);
         if (stream_refused(s, &attempts, &here, &backoff, round)) break;
         continue;
       }
-      if (attempts || backoff > 0.5 || prev_id != s->conn_server_id) tell_stream(s, prev_id, prev_where);
+      if (attempts || backoff > 0.5 || prev_id != s->conn_server_id) tell_stream(s, prev_id, prev_where, prev_uuid);
       attempts = here = 0;
       round = s->cur;
       forget_failures(s);
