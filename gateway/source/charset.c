@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <iconv.h>
 #include <mysql.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,51 @@ static const uint16_t cp1252_c1[32] = {
     0x2039, 0x0152, 0x008d, 0x017d, 0x008f, 0x0090, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022,
     0x2013, 0x2014, 0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0x009d, 0x017e, 0x0178,
 };
+
+/* A latin1 byte of 0x80 and above as UTF-8: its length, then its bytes
+ * (2 or 3 of them). */
+static unsigned char high_utf8[128][4];
+static pthread_once_t high_once = PTHREAD_ONCE_INIT;
+
+static void make_high(void)
+{
+  for (unsigned ch = 0x80; ch < 0x100; ch++) {
+    unsigned long cp = ch < 0xa0 ? cp1252_c1[ch - 0x80] : ch;
+    struct buf b = BUF_INIT;
+    buf_add_utf8(&b, cp);
+    high_utf8[ch - 0x80][0] = (unsigned char)b.len;
+    memcpy(high_utf8[ch - 0x80] + 1, b.p, b.len);
+    buf_free(&b);
+  }
+}
+
+/* Runs of ASCII (most text in latin1 columns) are copied eight bytes at a
+ * time; the other bytes come from the table. */
+static void latin1_to_utf8(const char *str, size_t n, struct buf *out)
+{
+  pthread_once(&high_once, make_high);
+  const unsigned char *s = (const unsigned char *)str;
+  buf_reserve(out, n * 3);
+  unsigned char *o = (unsigned char *)out->p + out->len;
+  size_t i = 0;
+  while (i < n) {
+    size_t j = i;
+    for (uint64_t w; j + 8 <= n; j += 8) {
+      memcpy(&w, s + j, 8);
+      if (w & 0x8080808080808080ull) break;
+    }
+    while (j < n && s[j] < 0x80) j++;
+    memcpy(o, s + i, j - i);
+    o += j - i;
+    for (i = j; i < n && s[i] >= 0x80; i++) {
+      const unsigned char *t = high_utf8[s[i] - 0x80];
+      memcpy(o, t + 1, 3); /* the table's slot has room: only t[0] of them count */
+      o += t[0];
+    }
+  }
+  out->len = (size_t)((char *)o - out->p);
+  out->p[out->len] = 0;
+}
 
 struct charset_conv *charset_conv_new(void)
 {
@@ -74,11 +120,7 @@ void charset_to_utf8(struct charset_conv *c, uint16_t id, const char *s, size_t 
 {
   enum charset_kind k = charset_kind_of(c, id);
   if (k == CS_LATIN1) {
-    buf_reserve(out, n * 2);
-    for (size_t i = 0; i < n; i++) {
-      unsigned char ch = (unsigned char)s[i];
-      buf_add_utf8(out, ch >= 0x80 && ch < 0xa0 ? cp1252_c1[ch - 0x80] : ch);
-    }
+    latin1_to_utf8(s, n, out);
     return;
   }
   if (k != CS_OTHER) {

@@ -9,6 +9,7 @@
 #include "event/change.h"
 #include "tap.h"
 
+#include <iconv.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -895,9 +896,52 @@ static void test_rows(void)
   buf_free(&arena);
 }
 
+/* latin1 (collation 8) against iconv's CP1252, byte by byte, for every
+ * byte at every alignment and in ASCII runs of every length around the
+ * eight-byte steps; MySQL fills CP1252's five gaps with the C1 codes. */
+static void test_latin1_all(void)
+{
+  iconv_t cd = iconv_open("UTF-8", "CP1252");
+  if (cd == (iconv_t)-1) {
+    ok(0, "iconv knows CP1252");
+    return;
+  }
+  struct buf want = BUF_INIT, got = BUF_INIT, in = BUF_INIT;
+  int bad = 0;
+  for (size_t pre = 0; pre < 20 && !bad; pre++) {
+    buf_reset(&in);
+    buf_reset(&want);
+    buf_reset(&got);
+    for (unsigned ch = 0; ch < 256; ch++) {
+      for (size_t k = 0; k < pre; k++) {
+        buf_addc(&in, (char)('a' + k % 26));
+        buf_addc(&want, (char)('a' + k % 26));
+      }
+      buf_addc(&in, (char)ch);
+      if (ch == 0x81 || ch == 0x8d || ch == 0x8f || ch == 0x90 || ch == 0x9d) {
+        buf_add_utf8(&want, ch);
+        continue;
+      }
+      char one = (char)ch, out[8], *ip = &one, *op = out;
+      size_t il = 1, ol = sizeof out;
+      iconv(cd, NULL, NULL, NULL, NULL);
+      if (iconv(cd, &ip, &il, &op, &ol) == (size_t)-1) bad = 1;
+      buf_add(&want, out, (size_t)(op - out));
+    }
+    charset_to_utf8(cs, 8, in.p, in.len, &got);
+    if (got.len != want.len || memcmp(got.p, want.p, got.len)) bad = 1;
+  }
+  ok(!bad, "latin1: every byte, at every alignment, as iconv's CP1252 says (the gaps as C1 codes)");
+  iconv_close(cd);
+  buf_free(&want);
+  buf_free(&got);
+  buf_free(&in);
+}
+
 int main(void)
 {
   cs = charset_conv_new();
+  test_latin1_all();
   test_decimal();
   test_time_text();
   test_wkb();
