@@ -109,8 +109,17 @@ int cmd_queue(int argc, char **argv)
   struct config cfg;
   int bad = load_config(config_path, &cfg);
   int rc = 2;
-  if (bad) fprintf(stderr, "binhook queue verify: fix the configuration first ('binhook check -c %s')\n", config_path);
-  else rc = verify(cfg.state.dir);
+  if (bad) {
+    fprintf(stderr, "binhook queue verify: fix the configuration first ('binhook check -c %s')\n", config_path);
+  } else if (config_state_in_db(&cfg)) {
+    /* rows of a database: what it committed it keeps, there are no segments to check */
+    fprintf(stderr, "binhook queue verify: the queue of '%s' is in the state store ([state] store), not in files: "
+                    "the database keeps what it committed ('binhook dlq list' reads it there)\n",
+            config_path);
+    rc = 0;
+  } else {
+    rc = verify(cfg.state.dir);
+  }
   config_free(&cfg);
   return rc;
 }

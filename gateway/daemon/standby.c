@@ -24,7 +24,20 @@ struct wait {
   char why[1024];    /* why it did not */
   double since;      /* waiting since (monotonic) */
   int told;          /* the holder was said */
+  char said[1024];   /* the last failure logged, and when (monotonic): the same one again every 30 s */
+  double said_at;
 };
+
+/* A failure to reach the store, logged when it is new or every 30 s (a
+ * standby tries every second). */
+static void say_failure(struct wait *w, const char *what)
+{
+  double now = bh_mono();
+  if (!strcmp(w->said, w->why) && now - w->said_at < 30) return;
+  snprintf(w->said, sizeof w->said, "%s", w->why);
+  w->said_at = now;
+  log_warn("standby: %s: %s; trying again every second", what, w->why);
+}
 
 static void wait_status(void *ctx, struct buf *b)
 {
@@ -128,16 +141,17 @@ static void try_once(struct wait *w)
   }
   w->reachable = o == 0;
   if (o) {
-    log_warn("standby: cannot open the state store: %s; trying again", w->why);
+    say_failure(w, "cannot open the state store");
     return;
   }
   struct lease_info li;
   int took = lease_try(w->sb->lease, &li, w->why, sizeof w->why);
   w->reachable = took >= 0;
   if (took < 0) {
-    log_warn("standby: %s; trying again", w->why);
+    say_failure(w, "cannot take the lease");
     return;
   }
+  w->said[0] = 0;
   if (took) {
     w->result = 0;
     event_base_loopbreak(w->base);
