@@ -29,6 +29,12 @@ test_expect_success 'decode: tail against the transport ceiling, mariadb-binlog 
   test_grep "^decode.zongji .*ZongJi" out
 '
 
+test_expect_success 'decode: the latin1 workload with annotations against mariadb-binlog, beside the standard one' '
+  figure decode.latin1 rows/s &&
+  test_grep "^decode.latin1 .*mariadb-binlog -v" out &&
+  grep -A 2 "^decode.files " out | tail -n 1 | grep "^decode.latin1 "
+'
+
 test_expect_success 'rules and templates against their references' '
   figure rules.100 changes/s &&
   figure rules.1000 changes/s &&
@@ -55,7 +61,7 @@ test_expect_success 'memory: one large transaction, queued deliveries and the qu
 '
 
 test_expect_success 'a verdict for every target, gathered in the summary' '
-  for id in decode.live decode.files decode.zongji rules.100 render.default deliver deliver.rate deliver.db \
+  for id in decode.live decode.files decode.latin1 decode.zongji rules.100 render.default deliver deliver.rate deliver.db \
             latency.1000 memory.tail memory.run; do
     test "$(grep -cE "^verdict $id: (PASS|MISS) \(target: .+; measured .+\)\$" out)" = 2 || {
       echo "no verdict for $id in the figures and the summary"; return 1; }

@@ -9,7 +9,9 @@
 #   bench_init            # paths, tools, the scratch directory $TRASH
 #   bench_start_server    # the private MariaDB
 #   bench_workload 1000000 200000 100000
-#   bench_decode_live; bench_decode_files; bench_decode_zongji
+#   bench_decode_live; bench_decode_zongji
+#   bench_workload_latin1 1000000 200000 100000   # after the live figures
+#   bench_decode_files; bench_decode_latin1
 #   bench_summary
 #
 # Each figure is one line: what is measured, the reference measured in the
@@ -174,39 +176,80 @@ bench_row_sql () {
     1+seq%3, seq%100, seq/3, REPEAT('x', 100), CONCAT('{\"k\":', seq, ',\"tag\":\"bench\"}')"
 }
 
+# bench_changes_sql TABLE BIG INSERTS UPDATES DELETES: the statements of
+# the standard changes to bench.TABLE: the first BIG inserts in one INSERT
+# ... SELECT (one transaction, one annotation for all its rows; 0 for
+# none), the other inserts 1,000 a statement, then UPDATES rows updated
+# and DELETES rows deleted, 1,000 a statement (each its own transaction).
+bench_changes_sql () {
+  local row
+  row=$(bench_row_sql '%d')
+  awk -v tbl="bench.$1" -v big="$2" -v ins="$3" -v upd="$4" -v del="$5" -v row="$row" 'BEGIN {
+    if (big > 0)
+      printf "INSERT INTO " tbl " SELECT " row " FROM bench.seq_1_to_%d;\n", 0, big
+    for (i = big; i < ins; i += 1000)
+      printf "INSERT INTO " tbl " SELECT " row " FROM bench.seq_1_to_1000;\n", i
+    for (i = 0; i < upd; i += 1000)
+      printf "UPDATE " tbl " SET b = b + 1, v = CONCAT(\"updated-\", id), d = d + 1, e = \"paid\", " \
+        "dt = dt + INTERVAL 1 DAY WHERE id BETWEEN %d AND %d;\n", i + 1, i + 1000
+    for (i = upd; i < upd + del; i += 1000)
+      printf "DELETE FROM " tbl " WHERE id BETWEEN %d AND %d;\n", i + 1, i + 1000
+  }'
+}
+
+# bench_write TABLE TABLE-OPTIONS BIG INSERTS UPDATES DELETES: creates
+# bench.TABLE (the standard columns, then TABLE-OPTIONS) and writes the
+# changes of bench_changes_sql into it, then closes the binlog (FLUSH
+# BINARY LOGS). Sets BENCH_W_FROM (FILE:POS where they start) and
+# BENCH_W_FILES (the binlog files holding them).
+bench_write () {
+  local tbl=$1 opts=$2 big=$3 ins=$4 upd=$5 del=$6 f
+  [ $((big % 1000 + ins % 1000 + upd % 1000 + del % 1000)) -eq 0 ] && [ $((upd + del)) -le "$ins" ] &&
+    [ "$big" -le "$ins" ] || bench_die "the workload is counted in thousands, updates and deletes within the inserts"
+  mariadb_sql "CREATE TABLE bench.$tbl ($BENCH_COLUMNS) $opts" || bench_die "cannot create bench.$tbl"
+  BENCH_W_FROM=$(mariadb_binlog_pos) || bench_die "cannot read the binlog position"
+  bench_changes_sql "$tbl" "$big" "$ins" "$upd" "$del" | mariadb_sql || bench_die "the workload into bench.$tbl failed"
+  mariadb_sql "FLUSH BINARY LOGS" || bench_die "cannot flush the binary logs"
+  BENCH_W_FILES=()
+  for f in "$MYSQL_DATADIR"/binlog.[0-9]*; do
+    [ "$(basename "$f")" \< "${BENCH_W_FROM%:*}" ] && continue
+    BENCH_W_FILES+=("$f")
+  done
+  unset 'BENCH_W_FILES[-1]' # the new, empty one
+}
+
 # bench_workload INSERTS UPDATES DELETES: the standard workload in bench.t:
 # INSERTS rows in transactions of 1,000, then UPDATES rows updated and
 # DELETES rows deleted, 1,000 per statement (each its own transaction).
 # Sets BENCH_FROM (FILE:POS where it starts), BENCH_CHANGES (row changes),
 # and BENCH_FILES (the binlog files holding it, closed by FLUSH BINARY LOGS).
 bench_workload () {
-  local ins=$1 upd=$2 del=$3 f
-  [ $((ins % 1000 + upd % 1000 + del % 1000)) -eq 0 ] && [ $((upd + del)) -le "$ins" ] ||
-    bench_die "the workload is counted in thousands, updates and deletes within the inserts"
-  mariadb_sql "CREATE TABLE bench.t ($BENCH_COLUMNS)" || bench_die "cannot create bench.t"
-  BENCH_FROM=$(mariadb_binlog_pos) || bench_die "cannot read the binlog position"
-  bench_say "the workload: $ins inserts in transactions of 1,000, $upd updates, $del deletes ..."
-  local row
-  row=$(bench_row_sql '%d')
-  awk -v ins="$ins" -v upd="$upd" -v del="$del" -v row="$row" 'BEGIN {
-    for (i = 0; i < ins; i += 1000)
-      printf "INSERT INTO bench.t SELECT " row " FROM bench.seq_1_to_1000;\n", i
-    for (i = 0; i < upd; i += 1000)
-      printf "UPDATE bench.t SET b = b + 1, v = CONCAT(\"updated-\", id), d = d + 1, e = \"paid\", " \
-        "dt = dt + INTERVAL 1 DAY WHERE id BETWEEN %d AND %d;\n", i + 1, i + 1000
-    for (i = upd; i < upd + del; i += 1000)
-      printf "DELETE FROM bench.t WHERE id BETWEEN %d AND %d;\n", i + 1, i + 1000
-  }' | mariadb_sql || bench_die "the workload failed"
-  BENCH_CHANGES=$((ins + upd + del))
-  mariadb_sql "FLUSH BINARY LOGS" || bench_die "cannot flush the binary logs"
-  BENCH_FILES=()
-  for f in "$MYSQL_DATADIR"/binlog.[0-9]*; do
-    [ "$(basename "$f")" \< "${BENCH_FROM%:*}" ] && continue
-    BENCH_FILES+=("$f")
-  done
-  unset 'BENCH_FILES[-1]' # the new, empty one
+  bench_say "the workload: $1 inserts in transactions of 1,000, $2 updates, $3 deletes ..."
+  bench_write t "" 0 "$1" "$2" "$3"
+  BENCH_FROM=$BENCH_W_FROM
+  BENCH_FILES=("${BENCH_W_FILES[@]}")
+  BENCH_CHANGES=$(($1 + $2 + $3))
   BENCH_SAMPLE=$(timeout 60 "$BINHOOK" tail --source "$BINHOOK_URL" --from "$BENCH_FROM" --limit 1 2>/dev/null)
   [ -n "$BENCH_SAMPLE" ] || bench_die "binhook tail prints nothing from $BENCH_FROM"
+}
+
+# bench_workload_latin1 INSERTS UPDATES DELETES: the same table and changes
+# in bench.t1, CHARACTER SET latin1 (the default of MySQL before 8.0 and of
+# many MariaDB installs: every string column converted to UTF-8 on the way
+# out), the server annotating every statement (t/lib/mariadb.sh runs it
+# with binlog_annotate_row_events on); the first tenth of the inserts in one
+# INSERT ... SELECT, so that one annotation covers that many rows. Written
+# after the standard workload, into binlog files of its own: sets
+# BENCH_L1_CHANGES and BENCH_L1_FILES.
+bench_workload_latin1 () {
+  local big=$(($1 / 10))
+  [ "$(mariadb_sql "SELECT @@binlog_annotate_row_events")" = 1 ] ||
+    bench_die "the server does not annotate row events (binlog_annotate_row_events)"
+  bench_say "the latin1 workload: $big inserts in one statement, $(($1 - big)) in transactions of 1,000," \
+    "$2 updates, $3 deletes ..."
+  bench_write t1 "CHARACTER SET latin1" "$big" "$1" "$2" "$3"
+  BENCH_L1_FILES=("${BENCH_W_FILES[@]}")
+  BENCH_L1_CHANGES=$(($1 + $2 + $3))
 }
 
 # ---- decode ----
@@ -234,28 +277,42 @@ bench_decode_live () {
   bench_check decode.live "$r" ">=" 0.40 "binhook tail >= 0.40 x the transport ceiling" "$r"
 }
 
-# bench_decode_files: binhook tail --binlog against mariadb-binlog -v on the
-# same files.
-bench_decode_files () {
-  local t0 t1 file_s ref_s
-  bench_say "decode, files: mariadb-binlog --base64-output=decode-rows -v ..."
+# bench_decode_files_of ID CHANGES TARGET FILE...: binhook tail --binlog
+# against mariadb-binlog -v on the same files, which hold CHANGES row
+# changes; TARGET names the verdict's target (>= 3x).
+bench_decode_files_of () {
+  local id=$1 changes=$2 target=$3 t0 t1 file_s ref_s
+  shift 3
+  bench_say "$id: mariadb-binlog --base64-output=decode-rows -v ..."
   t0=$(bench_now)
-  timeout 600 mariadb-binlog --base64-output=decode-rows -v "${BENCH_FILES[@]}" >/dev/null ||
+  timeout 600 mariadb-binlog --base64-output=decode-rows -v "$@" >/dev/null ||
     bench_die "mariadb-binlog failed"
   t1=$(bench_now)
   ref_s=$(bench_elapsed "$t0" "$t1")
-  bench_say "decode, files: binhook tail --binlog ..."
+  bench_say "$id: binhook tail --binlog ..."
   t0=$(bench_now)
-  timeout 600 "$BINHOOK" tail --binlog "${BENCH_FILES[@]}" >/dev/null 2>"$TRASH/tail.err" ||
+  timeout 600 "$BINHOOK" tail --binlog "$@" >/dev/null 2>"$TRASH/tail.err" ||
     bench_die "binhook tail --binlog failed: $(cat "$TRASH/tail.err")"
   t1=$(bench_now)
   file_s=$(bench_elapsed "$t0" "$t1")
   local rate ref r
-  rate=$(bench_rate "$BENCH_CHANGES" "$file_s")
-  ref=$(bench_rate "$BENCH_CHANGES" "$ref_s")
-  bench_figure decode.files "binhook tail --binlog" "$rate" "mariadb-binlog -v" "$ref" rows/s
+  rate=$(bench_rate "$changes" "$file_s")
+  ref=$(bench_rate "$changes" "$ref_s")
+  bench_figure "$id" "binhook tail --binlog" "$rate" "mariadb-binlog -v" "$ref" rows/s
   r=$(bench_ratio "$rate" "$ref")
-  bench_check decode.files "$r" ">=" 3 "binhook tail --binlog >= 3 x mariadb-binlog" "$r"
+  bench_check "$id" "$r" ">=" 3 "$target" "$r"
+}
+
+# bench_decode_files: the standard workload's files (bench_workload).
+bench_decode_files () {
+  bench_decode_files_of decode.files "$BENCH_CHANGES" "binhook tail --binlog >= 3 x mariadb-binlog" \
+    "${BENCH_FILES[@]}"
+}
+
+# bench_decode_latin1: the latin1 workload's files (bench_workload_latin1).
+bench_decode_latin1 () {
+  bench_decode_files_of decode.latin1 "$BENCH_L1_CHANGES" \
+    "binhook tail --binlog >= 3 x mariadb-binlog, latin1 table, annotated" "${BENCH_L1_FILES[@]}"
 }
 
 # bench_npm_install: @vlasky/zongji in $BINHOOK_NPM, installed when missing.

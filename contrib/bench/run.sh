@@ -7,7 +7,8 @@
 #              against rawreader, which reads the same stream and decodes
 #              nothing (the transport ceiling; target >= 0.40); from the
 #              binlog files (--binlog) against mariadb-binlog -v on the same
-#              files (target >= 3x); and against ZongJi (@vlasky/zongji,
+#              files (target >= 3x), and the same for the latin1 workload
+#              (below; target >= 3x); and against ZongJi (@vlasky/zongji,
 #              Node.js) on the same live stream (target >= 7x)
 #   rules      changes/s matched against 100 and 1,000 rules and renders/s
 #              of the default and the Slack template (rulebench, one core;
@@ -31,7 +32,10 @@
 # inserts in transactions of 1,000 rows into a 10-column table of mixed
 # types (unsigned int key, bigint, varchar(64), decimal(12,2), datetime(6),
 # enum, tinyint, double, 100-byte text, json), then 200,000 updates and
-# 100,000 deletes.
+# 100,000 deletes. The latin1 workload (decode only, written after the
+# live figures into binlog files of its own): the same table and changes in
+# a table of CHARACTER SET latin1, annotated (binlog_annotate_row_events),
+# the first 100,000 inserts in one INSERT ... SELECT.
 #
 # usage: contrib/bench/run.sh [--quick] [--only PART[,PART...]]
 #   --quick   a small workload and short figures (seconds; the smoke test
@@ -118,8 +122,11 @@ if want decode || want deliver; then
 fi
 if want decode; then
   bench_decode_live
-  bench_decode_files
   bench_decode_zongji
+  # written after the live figures: they read the stream to its end
+  bench_workload_latin1 "$inserts" "$updates" "$deletes"
+  bench_decode_files
+  bench_decode_latin1
 fi
 want rules && bench_rules
 want deliver && bench_deliver

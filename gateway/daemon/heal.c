@@ -76,7 +76,7 @@ static int rebuild(struct daemon *dm, const struct retryq_damage *dg, struct sou
   struct checkpoint cp = {.pos = dg->low, .saved = (int64_t)time(NULL)};
   if (from_cp && server_pos_cmp(dg->low.file, dg->low.pos, &was) > 0) cp.pos = was; /* the earlier of the two */
   cp.pos.gtid[0] = 0; /* the GTID of the change after it, not of the transaction before */
-  marks_init(&dm->marks, &cp);
+  marks_reset(&dm->marks, &cp); /* the loaded checkpoint's GTID state is released */
   retryq_set_checkpoint(dm->dq, &cp);
   if (retryq_sync(dm->dq, 30, err, errsz)) return -1;
   memset(&so->start, 0, sizeof so->start);

@@ -12,6 +12,12 @@ void marks_init(struct marks *m, const struct checkpoint *cp)
   if (cp) checkpoint_copy(&m->cp, cp);
 }
 
+void marks_reset(struct marks *m, const struct checkpoint *cp)
+{
+  marks_free(m);
+  marks_init(m, cp);
+}
+
 /* Passes the marks at the head that are closed and released. */
 static void advance(struct marks *m)
 {

@@ -46,6 +46,9 @@ struct marks {
 
 /* Starts with cp (or none), taking a reference to its GTID state. */
 void marks_init(struct marks *m, const struct checkpoint *cp);
+/* marks_init over marks that hold a checkpoint already (its GTID state and
+ * any marks are released first). */
+void marks_reset(struct marks *m, const struct checkpoint *cp);
 
 /* One more delivery holds the open mark (made when there is none); returns
  * it for marks_release. */

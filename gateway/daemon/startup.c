@@ -275,7 +275,7 @@ static int note_start(struct daemon *dm, const struct plan *p)
       memcpy(cp.pos.gtid, p->so.start.gtid, strlen(p->so.start.gtid) + 1); /* fits: checked above */
       cp.pos.pos = 0;
     }
-    marks_init(&dm->marks, &cp);
+    marks_reset(&dm->marks, &cp); /* over the checkpoint of a resume given up for a new snapshot */
     if (state_checkpoint_save(dm->st, &cp, err, sizeof err)) {
       log_error("cannot start: %s", err);
       return 1;
