@@ -203,10 +203,10 @@ bench_changes_sql () {
 # BINARY LOGS). Sets BENCH_W_FROM (FILE:POS where they start) and
 # BENCH_W_FILES (the binlog files holding them).
 bench_write () {
-  local tbl=$1 opts=$2 big=$3 ins=$4 upd=$5 del=$6 f
+  local tbl=$1 tblopts=$2 big=$3 ins=$4 upd=$5 del=$6 f
   [ $((big % 1000 + ins % 1000 + upd % 1000 + del % 1000)) -eq 0 ] && [ $((upd + del)) -le "$ins" ] &&
     [ "$big" -le "$ins" ] || bench_die "the workload is counted in thousands, updates and deletes within the inserts"
-  mariadb_sql "CREATE TABLE bench.$tbl ($BENCH_COLUMNS) $opts" || bench_die "cannot create bench.$tbl"
+  mariadb_sql "CREATE TABLE bench.$tbl ($BENCH_COLUMNS) $tblopts" || bench_die "cannot create bench.$tbl"
   BENCH_W_FROM=$(mariadb_binlog_pos) || bench_die "cannot read the binlog position"
   bench_changes_sql "$tbl" "$big" "$ins" "$upd" "$del" | mariadb_sql || bench_die "the workload into bench.$tbl failed"
   mariadb_sql "FLUSH BINARY LOGS" || bench_die "cannot flush the binary logs"

@@ -344,6 +344,31 @@ static int open_segment(struct retryq *q, char *err, size_t errsz)
 
 static void *writer_main(void *arg);
 
+struct retryq *rq_alloc(const struct retryq_opts *o, int readonly)
+{
+  struct retryq *q = xcalloc(1, sizeof *q);
+  if (o) q->o = *o;
+  q->readonly = readonly;
+  q->active_fd = -1;
+  q->notify[0] = q->notify[1] = -1;
+  q->next_seq = 1;
+  pthread_mutex_init(&q->mu, NULL);
+  pthread_cond_init(&q->wake, NULL);
+  pthread_cond_init(&q->written, NULL);
+  return q;
+}
+
+int rq_make_notify(struct retryq *q, char *err, size_t errsz)
+{
+  char eb[128];
+  if (pipe(q->notify)) return bh_err(err, errsz, "cannot make a pipe: %s", bh_strerror(errno, eb, sizeof eb));
+  for (int i = 0; i < 2; i++) {
+    fcntl(q->notify[i], F_SETFL, fcntl(q->notify[i], F_GETFL) | O_NONBLOCK);
+    fcntl(q->notify[i], F_SETFD, FD_CLOEXEC);
+  }
+  return 0;
+}
+
 struct retryq *retryq_open(const char *dir, const struct retryq_opts *o, int readonly, struct retryq_report *report,
                          char *err, size_t errsz)
 {
@@ -360,17 +385,9 @@ struct retryq *retryq_open(const char *dir, const struct retryq_opts *o, int rea
     bh_err(err, errsz, "cannot open queue directory '%s': %s", dir, bh_strerror(errno, eb, sizeof eb));
     return NULL;
   }
-  struct retryq *q = xcalloc(1, sizeof *q);
+  struct retryq *q = rq_alloc(o, readonly);
   q->dir = xstrdup(dir);
-  if (o) q->o = *o;
   if (!q->o.segment_bytes) q->o.segment_bytes = DEFAULT_SEGMENT;
-  q->readonly = readonly;
-  q->active_fd = -1;
-  q->notify[0] = q->notify[1] = -1;
-  q->next_seq = 1;
-  pthread_mutex_init(&q->mu, NULL);
-  pthread_cond_init(&q->wake, NULL);
-  pthread_cond_init(&q->written, NULL);
   uint64_t *nos = NULL;
   size_t nnos = 0;
   struct dirent *de;
@@ -394,14 +411,7 @@ struct retryq *retryq_open(const char *dir, const struct retryq_opts *o, int rea
   rep.live = q->n - q->ndead;
   if (report) *report = rep;
   if (readonly) return q;
-  if (pipe(q->notify)) {
-    bh_err(err, errsz, "cannot make a pipe: %s", bh_strerror(errno, eb, sizeof eb));
-    goto fail;
-  }
-  for (int i = 0; i < 2; i++) {
-    fcntl(q->notify[i], F_SETFL, fcntl(q->notify[i], F_GETFL) | O_NONBLOCK);
-    fcntl(q->notify[i], F_SETFD, FD_CLOEXEC);
-  }
+  if (rq_make_notify(q, err, errsz)) goto fail;
   if (open_segment(q, err, errsz)) goto fail;
   pthread_mutex_lock(&q->mu);
   rc = q->man_hold ? 0 : rq_manifest_write(q, 0, err, errsz);

@@ -14,7 +14,6 @@
 #include "util/util.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <mysql.h>
 #include <stdio.h>
@@ -293,16 +292,8 @@ static int load(struct retryq *q, MYSQL *m, char *err, size_t errsz)
 struct retryq *retryq_open_db(struct dbstore *db, const struct retryq_opts *o, int readonly,
                               struct retryq_report *report, char *err, size_t errsz)
 {
-  struct retryq *q = xcalloc(1, sizeof *q);
+  struct retryq *q = rq_alloc(o, readonly);
   q->db = db;
-  if (o) q->o = *o;
-  q->readonly = readonly;
-  q->active_fd = -1;
-  q->notify[0] = q->notify[1] = -1;
-  q->next_seq = 1;
-  pthread_mutex_init(&q->mu, NULL);
-  pthread_cond_init(&q->wake, NULL);
-  pthread_cond_init(&q->written, NULL);
   MYSQL *m = dbstore_connect(db, err, errsz);
   if (!m) goto fail;
   q->dbr = m;
@@ -314,14 +305,7 @@ struct retryq *retryq_open_db(struct dbstore *db, const struct retryq_opts *o, i
     report->bytes = q->db_bytes;
   }
   if (readonly) return q;
-  if (pipe(q->notify)) {
-    bh_err(err, errsz, "cannot make a pipe: %s", strerror(errno));
-    goto fail;
-  }
-  for (int i = 0; i < 2; i++) {
-    fcntl(q->notify[i], F_SETFL, fcntl(q->notify[i], F_GETFL) | O_NONBLOCK);
-    fcntl(q->notify[i], F_SETFD, FD_CLOEXEC);
-  }
+  if (rq_make_notify(q, err, errsz)) goto fail;
   if (pthread_create(&q->writer, NULL, db_writer, q)) {
     bh_err(err, errsz, "cannot start the queue writer thread");
     goto fail;

@@ -139,6 +139,10 @@ struct decoded {
 /* The writer's: makes retryq_fd readable; after a failed write, says err
  * (retryq_error) and waits a second or until woken, under q->mu: 1 when
  * the queue is closing and gave up waiting. */
+/* A queue with its locks and nothing in it; its notify pipe (0, or -1
+ * with err). Both stores' opens begin so. */
+struct retryq *rq_alloc(const struct retryq_opts *o, int readonly);
+int rq_make_notify(struct retryq *q, char *err, size_t errsz);
 void rq_notify(struct retryq *q);
 int rq_save_endpoints(struct retryq *q);
 int rq_failed(struct retryq *q, const char *err);
