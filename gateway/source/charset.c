@@ -44,13 +44,14 @@ static void make_high(void)
 }
 
 /* Runs of ASCII (most text in latin1 columns) are copied eight bytes at a
- * time; the other bytes come from the table. */
+ * time; the other bytes come from the table. Only what is written is
+ * reserved: a row's buffer is sized from the row before, and reserving for
+ * the worst case (three bytes a byte) would grow it at every row. */
 static void latin1_to_utf8(const char *str, size_t n, struct buf *out)
 {
   pthread_once(&high_once, make_high);
   const unsigned char *s = (const unsigned char *)str;
-  buf_reserve(out, n * 3);
-  unsigned char *o = (unsigned char *)out->p + out->len;
+  buf_reserve(out, n); /* at least: an empty string leaves a terminated buffer too */
   size_t i = 0;
   while (i < n) {
     size_t j = i;
@@ -59,16 +60,12 @@ static void latin1_to_utf8(const char *str, size_t n, struct buf *out)
       if (w & 0x8080808080808080ull) break;
     }
     while (j < n && s[j] < 0x80) j++;
-    memcpy(o, s + i, j - i);
-    o += j - i;
+    if (j > i) buf_add(out, (const char *)s + i, j - i);
     for (i = j; i < n && s[i] >= 0x80; i++) {
       const unsigned char *t = high_utf8[s[i] - 0x80];
-      memcpy(o, t + 1, 3); /* the table's slot has room: only t[0] of them count */
-      o += t[0];
+      buf_add(out, (const char *)t + 1, t[0]);
     }
   }
-  out->len = (size_t)((char *)o - out->p);
-  out->p[out->len] = 0;
 }
 
 struct charset_conv *charset_conv_new(void)
