@@ -385,8 +385,16 @@ static void on_handle(void *arg, const struct httpd_req *req, struct httpd_resp 
     route_dlq(a, req, r, get);
   } else if (!strncmp(path, "/endpoints/", 11)) {
     route_endpoint(a, req, r);
+  } else if (!strcmp(path, "/attempts")) {
+    if (!get) {
+      answer_error(r, 405, "use GET /attempts");
+    } else {
+      int code = a->ops.attempts ? a->ops.attempts(a->ops.ctx, req->query, &r->body) : 404;
+      answer(r, code, "application/json");
+    }
   } else {
-    answer_text(r, 404, "not found: /metrics, /healthz, /status, /dlq, /snapshot and /endpoints are served here\n");
+    answer_text(r, 404,
+                "not found: /metrics, /healthz, /status, /attempts, /dlq, /snapshot and /endpoints are served here\n");
   }
 }
 

@@ -60,6 +60,9 @@ struct admin_ops {
   /* POST /endpoints/NAME/enable: enables a disabled endpoint; writes the
    * answer (JSON), returns an HTTP status. */
   int (*enable)(void *ctx, const char *endpoint, struct buf *out);
+  /* GET /attempts?QUERY: the attempt log (daemon/attempts.h); writes the
+   * answer (JSON), returns an HTTP status. */
+  int (*attempts)(void *ctx, const char *query, struct buf *out);
 };
 
 struct admin;

@@ -98,6 +98,7 @@ struct config_admin {
   char **hosts;  /* more names the Host header may give (NULL-terminated); NULL: none */
   unsigned max_connections; /* connections at once; 0: an eighth of the open-file limit, 8 to 256 */
   int allow_core_dumps;     /* 1: a crash may write a core (which holds secrets); default 0 */
+  size_t attempts;          /* delivery attempts the attempt log keeps (GET /attempts); 0: none; default 10000 */
 };
 
 /* A string from a file with where it was written, for messages about it

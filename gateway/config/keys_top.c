@@ -325,6 +325,8 @@ static const struct spec_key admin_keys[] = {
     {"max_connections", SPEC_INTEGER, .offset = offsetof(struct config_admin, max_connections), SPEC_UNSIGNED, 0,
      100000, .def = "0"},
     {"allow_core_dumps", SPEC_BOOL, .offset = offsetof(struct config_admin, allow_core_dumps), .def = "false"},
+    {"attempts", SPEC_INTEGER, .offset = offsetof(struct config_admin, attempts), SPEC_SIZE_T, 0, 1000000,
+     .def = "10000"},
     {NULL},
 };
 const struct spec_section spec_admin = {"admin", admin_keys, finish_admin};

@@ -188,6 +188,12 @@ static int admin_enable(void *ctx, const char *endpoint, struct buf *b)
   return epstate_enable(ctx, endpoint, "asked through the admin server", b);
 }
 
+static int admin_attempts(void *ctx, const char *query, struct buf *b)
+{
+  struct daemon *dm = ctx;
+  return attempts_query(&dm->attempts, query, b);
+}
+
 /* ---- open, run, close ---- */
 
 /* libevent's own messages go through the daemon's log (its format, its
@@ -260,6 +266,7 @@ int daemon_open(struct daemon *dm)
   char err[1024];
   srandom((unsigned)time(NULL) ^ (unsigned)getpid());
   signal(SIGPIPE, SIG_IGN);
+  attempts_init(&dm->attempts, dm->rs->cfg.admin.attempts);
   int rc = startup_state(dm);
   if (rc) return rc;
   /* Signals wait until their handlers are in place; the reader, snapshot
@@ -274,7 +281,8 @@ int daemon_open(struct daemon *dm)
   build_loop(dm);
   const struct config_admin *ad = &dm->rs->cfg.admin;
   if (ad->listen) {
-    struct admin_ops ops = {dm, admin_metrics, admin_status, admin_healthy, admin_dlq, admin_snapshot, admin_enable};
+    struct admin_ops ops = {dm, admin_metrics, admin_status, admin_healthy, admin_dlq, admin_snapshot, admin_enable,
+                            admin_attempts};
     struct admin_conf ac = {.listen = ad->listen, .token = ad->token, .hosts = ad->hosts, .max_conns = ad->max_connections};
     if (!(dm->admin = admin_start(dm->base, &ac, &ops, err, sizeof err))) {
       log_error("cannot start: %s", err);
@@ -370,6 +378,7 @@ int daemon_close(struct daemon *dm)
     rc = 1;
   }
   counters_free(&dm->cnt);
+  attempts_free(&dm->attempts);
   marks_free(&dm->marks);
   strset_free(&dm->known);
   if (dm->st) state_close(dm->st);

@@ -31,6 +31,7 @@
 #ifndef BH_DAEMON_H
 #define BH_DAEMON_H
 
+#include "daemon/attempts.h"
 #include "daemon/marks.h"
 #include "daemon/pulse.h"
 #include "daemon/stats.h"
@@ -147,6 +148,8 @@ struct daemon {
   struct lease *lease;
   struct event *lease_ev;
   int lost; /* the lease was lost: stepping down, nothing more lands */
+
+  struct attempt_log attempts; /* [admin] attempts: the last delivery attempts */
 };
 
 /* The lease was lost (another binhook took it, or it could not be renewed

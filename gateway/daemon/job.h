@@ -61,6 +61,8 @@ struct job {
   char *binlog;         /* its change's binlog file (NULL: a snapshot row), for the queue's low-water mark */
   uint64_t binlog_pos;  /* where that change's transaction starts */
   char *gtid;           /* its change's GTID, or NULL */
+  char *change;         /* its change's id, schema.table and key (JSON), for the attempt log; NULL when */
+  char *table, *key;    /* not known (read back from the queue) */
   uint64_t seq;         /* its number in the retry queue; 0 while not written */
   uint64_t ticket;      /* the queue's ticket of its last record, made durable when */
   int dead;             /* going to the dead letters */

@@ -1,5 +1,6 @@
 /* sched.c - see sched.h. */
 #include "daemon/sched.h"
+#include "daemon/attempts.h"
 #include "daemon/daemon.h"
 #include "daemon/epstate.h"
 #include "daemon/job.h"
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define JOB_OF_TIMER(it) ((struct job *)((char *)(it)-offsetof(struct job, timer)))
 
@@ -121,6 +123,9 @@ void sched_job_free(struct daemon *dm, struct job *j)
   free(j->id);
   free(j->binlog);
   free(j->gtid);
+  free(j->change);
+  free(j->table);
+  free(j->key);
   wait_unlink(dm, j);
   if (j->aprev) j->aprev->anext = j->anext;
   else dm->all = j->anext;
@@ -176,6 +181,18 @@ void sched_make(struct daemon *dm, struct ruleset *rs, const struct rule *rule, 
   dm->inmem++;
   j->rs = ruleset_ref(rs);
   j->mark = mark ? mark : marks_hold(&dm->marks);
+  if (dm->attempts.cap) { /* what the attempt log shows of the change */
+    struct buf b = BUF_INIT;
+    change_id(e, &b);
+    j->change = buf_steal(&b);
+    if (e->table) {
+      buf_printf(&b, "%s.%s", e->table->schema, e->table->name);
+      j->table = buf_steal(&b);
+      change_key_to_json(e, &b);
+      j->key = buf_steal(&b);
+    }
+    buf_free(&b);
+  }
   if (e->type != EVENT_SNAPSHOT && e->position.file[0]) { /* reading the binlog again from here makes it again */
     j->binlog = xstrdup(e->position.file);
     j->binlog_pos = e->tx_pos;
@@ -490,6 +507,31 @@ static void give_up(struct daemon *dm, struct job *j, const struct deliver_resul
   sched_finish(dm, j);
 }
 
+/* The attempt log's entry for j's attempt that ended with res. */
+static void note_attempt(struct daemon *dm, const struct job *j, const struct deliver_result *res,
+                         enum attempt_outcome outcome, int64_t retry_at)
+{
+  if (!dm->attempts.cap) return;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct attempt a = {.id = j->id,
+                      .change = j->change,
+                      .rule = (char *)j->rule,
+                      .endpoint = j->lane->endpoint,
+                      .table = j->table,
+                      .key = j->key,
+                      .attempt = j->attempts,
+                      .started = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 - res->seconds,
+                      .seconds = res->seconds,
+                      .status = res->status,
+                      .error = res->ok ? NULL : (char *)res->error,
+                      .body = (char *)res->body,
+                      .bodylen = res->bodylen,
+                      .outcome = outcome,
+                      .retry_at = retry_at};
+  attempts_add(&dm->attempts, &a);
+}
+
 void sched_on_done(void *arg, void *user, struct request *q, const struct deliver_result *res)
 {
   struct daemon *dm = arg;
@@ -501,6 +543,7 @@ void sched_on_done(void *arg, void *user, struct request *q, const struct delive
   j->q = q;
   j->sent = NULL;
   if (res->ok) {
+    note_attempt(dm, j, res, ATTEMPT_DELIVERED, 0);
     delivered(dm, j, res);
     sched_pump(dm, l);
     spool_refill(dm, l);
@@ -516,6 +559,7 @@ void sched_on_done(void *arg, void *user, struct request *q, const struct delive
   if (res->retry_after > 0 && !dm->stopping) epstate_hold(dm, l, res->retry_after);
   time_t now = time(NULL);
   if (dm->stopping) { /* the outcome is unknown: it stays in the queue, due now */
+    note_attempt(dm, j, res, ATTEMPT_NOT_SENT, 0);
     if (j->seq) spool_track(dm, j, retryq_attempt(dm->dq, j->seq, j->attempts, (int64_t)now));
     else spool_spill(dm, j, (int64_t)now);
     job_move(j, JOB_RETRY);
@@ -526,8 +570,10 @@ void sched_on_done(void *arg, void *user, struct request *q, const struct delive
                              : retry_delay(q->endpoint->cfg, j->attempts, difftime(now, j->first), res,
                                            (double)random() / ((double)RAND_MAX + 1));
   if (delay < 0) {
+    note_attempt(dm, j, res, ATTEMPT_DEAD, 0);
     give_up(dm, j, res, now);
   } else {
+    note_attempt(dm, j, res, ATTEMPT_RETRYING, (int64_t)now + (int64_t)delay);
     log_warn("delivery %s (rule '%s') to endpoint '%s' failed (attempt %u): %s; next attempt in %.1f s", j->id,
              j->rule, l->endpoint, j->attempts, res->error, delay);
     int64_t due = (int64_t)now + (int64_t)delay;

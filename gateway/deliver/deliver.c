@@ -58,6 +58,8 @@ struct transfer {
   size_t sent; /* SMTP upload */
   double started;
   double retry_after;
+  char resp[1024]; /* the first bytes of the answer's body */
+  size_t nresp;
   char errbuf[CURL_ERROR_SIZE];
   struct deliver_result res; /* filled in by the engine */
 };
@@ -248,10 +250,18 @@ static size_t on_header(char *buf, size_t size, size_t n, void *arg)
   return len;
 }
 
-static size_t discard(char *buf, size_t size, size_t n, void *arg)
+/* The answer's body: its first bytes are kept (the attempt log shows
+ * them), the rest is read and dropped. */
+static size_t keep_body(char *buf, size_t size, size_t n, void *arg)
 {
-  (void)buf, (void)arg;
-  return size * n;
+  struct transfer *t = arg;
+  size_t len = size * n, room = sizeof t->resp - t->nresp;
+  if (room) {
+    size_t k = len < room ? len : room;
+    memcpy(t->resp + t->nresp, buf, k);
+    t->nresp += k;
+  }
+  return len;
 }
 
 /* Sets up t's easy handle and gives it to the multi handle. */
@@ -332,7 +342,9 @@ static void engine_start(struct engine *g, struct transfer *t)
     if (strcmp(q->method, "POST")) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, q->method);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+    t->nresp = 0;
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, keep_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L); /* a 3xx is a failure */
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -374,6 +386,8 @@ static void check_done(struct engine *g)
     *r = (struct deliver_result){.retry_after = t->retry_after, .seconds = bh_mono() - t->started,
                                  .code = BH_E_OTHER};
     curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &r->status);
+    memcpy(r->body, t->resp, t->nresp);
+    r->bodylen = t->nresp;
     CURLcode rc = m->data.result;
     if (rc != CURLE_OK) {
       snprintf(r->error, sizeof r->error, "%s%s", t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc), hint(rc));

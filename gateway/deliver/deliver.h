@@ -32,6 +32,8 @@ struct deliver_result {
   double retry_after; /* seconds the server asked to wait (Retry-After), or -1 */
   double seconds;     /* how long the attempt took */
   char error[512];    /* why it failed, for the log; "" on success */
+  char body[1024];    /* the first bytes of the answer's body (HTTP), for the attempt log */
+  size_t bodylen;
 };
 
 /* user is the caller's pointer given to deliver_submit. */

@@ -21,6 +21,7 @@ usage: receiver.py PORTFILE LOGFILE [STATUS [PORT]] [--fail P] [--stall P]
   --throttle-first N  answer 429 with Retry-After to the first N requests
   --retry-after-date  give Retry-After as an HTTP-date (now + S), not seconds
   --seed N        the random seed (default 1), so that runs repeat
+  --answer TEXT   the body of every answer (default: none)
 """
 import argparse
 import email.utils
@@ -46,6 +47,7 @@ ap.add_argument("--fail-first", type=int, default=0)
 ap.add_argument("--throttle-first", type=int, default=0)
 ap.add_argument("--retry-after-date", action="store_true")
 ap.add_argument("--seed", type=int, default=1)
+ap.add_argument("--answer", default="")
 args = ap.parse_args()
 rng = random.Random(args.seed)
 lock = threading.Lock()
@@ -93,8 +95,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_response(status)
             for k, v in extra.items():
                 self.send_header(k, v)
-            self.send_header("Content-Length", "0")
+            answer = args.answer.encode()
+            self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
+            self.wfile.write(answer)
         except OSError:
             pass  # a client that timed out has gone
 
