@@ -70,6 +70,17 @@ static void row_values(struct retryq *q, MYSQL *m, struct buf *b, const struct i
   buf_addc(b, ')');
 }
 
+/* Ends the INSERT in ins and appends it to out. A row already there takes
+ * the new state: a batch is tried again after a commit whose answer was
+ * lost (the store's server went away), and it may have committed. */
+static void end_insert(const struct buf *ins, struct buf *out)
+{
+  buf_add(out, ins->p, ins->len);
+  buf_adds(out, " ON DUPLICATE KEY UPDATE attempts = VALUES(attempts), due = VALUES(due), dead = VALUES(dead), "
+                "dead_at = VALUES(dead_at), reason = VALUES(reason)");
+  buf_addc(out, 0);
+}
+
 /* One batch as statements, NUL-separated in out (under q->mu): the seqs
  * added go into *added. */
 static void batch_sql(struct retryq *q, MYSQL *m, const struct dbop *ops, size_t n, struct buf *out,
@@ -93,8 +104,7 @@ static void batch_sql(struct retryq *q, MYSQL *m, const struct dbop *ops, size_t
     } else if (op->kinds & DBOP_ADD) {
       /* many rows in one statement; a big payload gets one of its own */
       if (ins.len > (4u << 20)) {
-        buf_add(out, ins.p, ins.len);
-        buf_addc(out, 0);
+        end_insert(&ins, out);
         buf_reset(&ins);
       }
       buf_adds(&ins, ins.len ? "," : "INSERT INTO binhook_queue (name, seq, endpoint, rule, webhook_id, okey, created, "
@@ -112,10 +122,7 @@ static void batch_sql(struct retryq *q, MYSQL *m, const struct dbop *ops, size_t
       buf_addc(out, 0);
     }
   }
-  if (ins.len) {
-    buf_add(out, ins.p, ins.len);
-    buf_addc(out, 0);
-  }
+  if (ins.len) end_insert(&ins, out);
   buf_free(&ins);
 }
 
