@@ -60,6 +60,7 @@ static int active_turn(struct daemon *dm, struct standby *sb, int *lost)
   if (!rc) daemon_run(dm);
   *lost = dm->lost;
   int closed = daemon_close(dm);
+  if (*lost) lease_end_turn(dm->lease); /* its keeper is done before the next wait uses the connection */
   return rc ? rc : closed;
 }
 

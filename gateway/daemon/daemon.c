@@ -298,6 +298,7 @@ int daemon_open(struct daemon *dm)
 
 void daemon_run(struct daemon *dm)
 {
+  if (dm->lost) return; /* stepped down while starting: a loopbreak then is forgotten by dispatch */
   event_base_dispatch(dm->base);
   if (!dm->stopping) sd_notify_msg("STOPPING=1"); /* a signal's on_stop has said it already */
 }

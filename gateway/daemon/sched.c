@@ -311,7 +311,8 @@ static int build_again(struct daemon *dm, const struct endpoint *ep, struct job 
 }
 
 /* Loads the request of a job that is only on disk; 0, or -1 when it cannot
- * be sent (it went to the dead letters). */
+ * be sent (it went to the dead letters), or -2 when the store cannot be
+ * read now (it waits a second). */
 static int load_job(struct daemon *dm, struct job *j)
 {
   char err[1024];
@@ -327,7 +328,7 @@ static int load_job(struct daemon *dm, struct job *j)
              j->lane->endpoint, err);
     job_move(j, JOB_RETRY);
     wait_link(dm, j, 1.0);
-    return -1;
+    return -2;
   } else if (!got) {
     struct request *q = xcalloc(1, sizeof *q);
     int rc = request_decode(rec.payload, rec.payloadlen, q, err, sizeof err);
@@ -400,7 +401,9 @@ void sched_pump(struct daemon *dm, struct lane *l)
       sched_finish(dm, j);
       continue;
     }
-    if (load_job(dm, j)) continue;
+    int loaded = load_job(dm, j);
+    if (loaded == -2) break; /* the store cannot be read now: the others of the lane wait too */
+    if (loaded) continue;
     submit(dm, j);
   }
   dm->pumping = 0;

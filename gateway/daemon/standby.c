@@ -219,6 +219,7 @@ int standby_wait(struct standby *sb, const struct config *cfg)
     sd_notify_msg("READY=1\nSTATUS=standby");
     pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
     event_base_dispatch(w.base);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* until the active turn's handlers are in place */
   }
   admin_free(ad);
   event_free(tick);

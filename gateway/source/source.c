@@ -418,6 +418,13 @@ static int request_by(struct source *s, const struct server_facts *f, int gtid_s
     *req = state;
     return 0;
   }
+  /* a checkpoint's file:pos does not say whose binlog it is: only the
+   * first server of the list is trusted with it */
+  if (!s->resume_server_id && s->cur != 0 && s->resume.file[0])
+    return bh_err(err, errsz, "'%s' is not the first server of [source] url, and the position to resume at "
+                  "(%s:%" PRIu64 ") is a binlog position of unknown origin (no GTID state): it is asked only of the "
+                  "first server. Resuming on another needs GTIDs (MySQL: gtid_mode = ON) and [source] resume = "
+                  "\"auto\" or \"gtid\"", where, s->resume.file, s->resume.pos);
   if (s->resume_server_id && f->server_id != s->resume_server_id)
     return bh_err(err, errsz, "'%s' is server_id %u, but the position to resume at (%s:%" PRIu64 ") is in the "
                   "binlog of server_id %u: a binlog position means nothing on another server. Resuming there "
@@ -1027,11 +1034,11 @@ static void *reader_main(void *arg)
         continue;
       }
       if (attempts || backoff > 0.5 || prev_id != s->conn_server_id) tell_stream(s, prev_id, prev_where, prev_uuid);
-      attempts = here = 0;
+      here = 0; /* attempts: only once events came (a server may accept, then refuse the position) */
       round = s->cur;
       forget_failures(s);
     }
-    if (s->events_seen > 1) backoff = 0.5; /* the stream works again */
+    if (s->events_seen > 1) backoff = 0.5, attempts = 0; /* the stream works again */
     unsigned long len = mysql_net_read_packet(s->m);
     if (atomic_load(&s->stop)) break;
     if (len == packet_error || len == 0) {

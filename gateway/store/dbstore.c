@@ -87,16 +87,39 @@ static int exec_str(struct dbstore *db, MYSQL *m, const char *sql, char *err, si
   return dbstore_exec(db, m, sql, strlen(sql), err, errsz);
 }
 
-MYSQL *dbstore_connect(struct dbstore *db, char *err, size_t errsz)
+/* A connection with read timeout rt (seconds; 0: the options'). The
+ * server ends a session idle for half the lease and gives its row locks
+ * back: a frozen or cut-off active cannot hold the lease row locked inside
+ * a write transaction for hours (wait_timeout, TCP keepalive) and keep a
+ * standby from taking over; a lock is waited for two seconds at most. */
+static MYSQL *connect_rt(struct dbstore *db, unsigned rt, char *err, size_t errsz)
 {
-  MYSQL *m = conn_open(&db->conn, err, errsz);
+  struct conn_opts co = db->conn;
+  if (rt) co.read_timeout = rt;
+  MYSQL *m = conn_open(&co, err, errsz);
   if (!m) return NULL;
-  if (mysql_select_db(m, db->database)) {
+  char sql[160];
+  unsigned idle = db->lease / 2 >= 1 ? (unsigned)(db->lease / 2) : 1;
+  snprintf(sql, sizeof sql, "SET SESSION wait_timeout = %u, SESSION innodb_lock_wait_timeout = 2", idle);
+  if (mysql_select_db(m, db->database) || mysql_query(m, sql)) {
     bh_err(err, errsz, "the state store '%s': cannot use database '%s': %s", db->where, db->database, mysql_error(m));
     mysql_close(m);
     return NULL;
   }
   return m;
+}
+
+MYSQL *dbstore_connect(struct dbstore *db, char *err, size_t errsz)
+{
+  return connect_rt(db, 0, err, errsz);
+}
+
+int dbstore_alive(struct dbstore *db, MYSQL **m, char *err, size_t errsz)
+{
+  if (*m && !mysql_ping(*m)) return 0;
+  if (*m) mysql_close(*m);
+  *m = dbstore_connect(db, err, errsz);
+  return *m ? 0 : -1;
 }
 
 /* Creates what is missing and checks the version of what is there. */
@@ -339,7 +362,9 @@ static MYSQL *lease_conn(struct lease *l, char *err, size_t errsz)
 {
   if (l->m && !mysql_ping(l->m)) return l->m;
   if (l->m) mysql_close(l->m);
-  l->m = dbstore_connect(l->db, err, errsz);
+  /* an answer later than a fifth of the lease is no use to the keeper */
+  unsigned rt = l->db->lease / 5 >= 1 ? (unsigned)(l->db->lease / 5) : 1;
+  l->m = connect_rt(l->db, rt, err, errsz);
   return l->m;
 }
 
@@ -388,12 +413,16 @@ int lease_try(struct lease *l, struct lease_info *info, char *err, size_t errsz)
   double asked = bh_mono();
   if (dbstore_exec(db, m, q.p, q.len, err, errsz)) goto out;
   buf_reset(&q);
-  buf_adds(&q, "UPDATE binhook_lease SET owner = ");
+  /* assignments run left to right: takeovers counts before owner changes
+   * (taking it from another, not a first take or one's own given up) */
+  buf_adds(&q, "UPDATE binhook_lease SET takeovers = takeovers + (owner <> '' AND owner <> ");
+  dbstore_quote(m, &q, l->owner, strlen(l->owner));
+  buf_adds(&q, "), owner = ");
   dbstore_quote(m, &q, l->owner, strlen(l->owner));
   buf_adds(&q, ", host = ");
   dbstore_quote(m, &q, l->host, strlen(l->host));
-  buf_printf(&q, ", pid = %ld, epoch = epoch + 1, expires = NOW(6) + INTERVAL %.0f MICROSECOND, renewed = NOW(6), "
-                 "takeovers = takeovers + (owner <> '') WHERE name = ",
+  buf_printf(&q, ", pid = %ld, epoch = epoch + 1, expires = NOW(6) + INTERVAL %.0f MICROSECOND, renewed = NOW(6) "
+                 "WHERE name = ",
              (long)getpid(), db->lease * 1e6);
   dbstore_quote(m, &q, db->name, strlen(db->name));
   buf_adds(&q, " AND expires < NOW(6)");
@@ -446,7 +475,7 @@ static int renew(struct lease *l, char *err, size_t errsz)
 static void *keeper_main(void *arg)
 {
   struct lease *l = arg;
-  char err[1024];
+  char err[1024] = "";
   double every = l->db->lease / 4, last = bh_mono();
   /* stop acting a margin before the row can expire for others: the
    * database's clock counts from the renewal, this one from before it */
@@ -505,6 +534,18 @@ int lease_held(struct lease *l)
    * the time since the last renewal says it at once */
   double since = bh_mono() - (double)atomic_load(&l->last_ok_ms) / 1000;
   return since <= l->db->lease * 0.8;
+}
+
+void lease_end_turn(struct lease *l)
+{
+  if (!l) return;
+  atomic_store(&l->stop, 1);
+  if (l->keeping) {
+    pthread_join(l->keeper, NULL);
+    l->keeping = 0;
+  }
+  atomic_store(&l->held, 0);
+  dbstore_hold(l->db, 0);
 }
 
 void lease_release(struct lease *l)

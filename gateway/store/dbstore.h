@@ -52,6 +52,10 @@ const char *dbstore_where(const struct dbstore *db);
 /* A new connection to the store, its database selected, autocommit on. */
 MYSQL *dbstore_connect(struct dbstore *db, char *err, size_t errsz);
 
+/* *m answers (a ping), or is replaced by a new connection: 0, or -1 with
+ * err (*m NULL then). The server ends sessions idle for half the lease. */
+int dbstore_alive(struct dbstore *db, MYSQL **m, char *err, size_t errsz);
+
 /* Appends s to q as a quoted SQL string (escaped for m). */
 void dbstore_quote(MYSQL *m, struct buf *q, const char *s, size_t n);
 /* Runs sql on m; 0, or -1 with err naming the store. */
@@ -114,6 +118,9 @@ int lease_lost_fd(struct lease *l);
  * that the process stops acting before the row can expire for others,
  * also right after it was stopped and continued), 0 after. Any thread. */
 int lease_held(struct lease *l);
+/* The end of an active turn that lost the lease (or stops): the keeper is
+ * stopped and joined, the lease no longer counts as held. */
+void lease_end_turn(struct lease *l);
 /* Stops the keeper and gives the lease up (expired now, so that a standby
  * takes over at once), when still held. */
 void lease_release(struct lease *l);

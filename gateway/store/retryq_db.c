@@ -129,7 +129,7 @@ static void batch_sql(struct retryq *q, MYSQL *m, const struct dbop *ops, size_t
 /* Runs the NUL-separated statements of sql, the next seq and the
  * checkpoint (cptext, may be empty) in one fenced transaction. */
 static int commit_batch(struct retryq *q, MYSQL *m, const struct buf *sql, uint64_t next_seq, const struct buf *cptext,
-                        enum bh_errc *code, char *err, size_t errsz)
+                        const struct buf *eptext, enum bh_errc *code, char *err, size_t errsz)
 {
   char seqtext[32];
   *code = BH_E_NONE;
@@ -143,6 +143,7 @@ static int commit_batch(struct retryq *q, MYSQL *m, const struct buf *sql, uint6
   int n = snprintf(seqtext, sizeof seqtext, "%" PRIu64, next_seq);
   if (dbstore_put_in(q->db, m, "next_seq", seqtext, (size_t)n, err, errsz)) goto fail;
   if (cptext->len && dbstore_put_in(q->db, m, "checkpoint", cptext->p, cptext->len, err, errsz)) goto fail;
+  if (eptext->len && dbstore_put_in(q->db, m, "endpoints", eptext->p, eptext->len, err, errsz)) goto fail;
   if (dbstore_exec(q->db, m, "COMMIT", 6, err, errsz)) goto fail;
   return 0;
 fail:
@@ -177,19 +178,20 @@ static void *db_writer(void *arg)
       pthread_cond_wait(&q->wake, &q->mu);
       continue;
     }
-    uint64_t ticket = q->submitted, gen = q->cp_gen, next_seq = q->next_seq;
-    struct buf cptext = BUF_INIT, sql = BUF_INIT;
+    uint64_t ticket = q->submitted, gen = q->cp_gen, next_seq = q->next_seq, epgen = q->ep_gen;
+    struct buf cptext = BUF_INIT, sql = BUF_INIT, eptext = BUF_INIT;
+    /* the endpoints' state rides along: under steady load no batch is ever the last */
+    if (q->ep_gen > q->ep_saved) buf_add(&eptext, q->ep.p, q->ep.len);
     int bad_cp = 0;
     if (cp_due && state_checkpoint_text(&q->cp, &cptext, err, sizeof err)) bad_cp = 1;
     MYSQL *m = q->dbw;
-    if (!m) {
-      pthread_mutex_unlock(&q->mu);
-      m = dbstore_connect(q->db, err, sizeof err);
-      pthread_mutex_lock(&q->mu);
-      q->dbw = m;
-    }
+    pthread_mutex_unlock(&q->mu);
+    if (dbstore_alive(q->db, &m, err, sizeof err)) m = NULL; /* idle sessions are ended by the server */
+    pthread_mutex_lock(&q->mu);
+    q->dbw = m;
     if (!m || bad_cp) {
       buf_free(&cptext);
+      buf_free(&eptext);
       if (rq_failed(q, err)) break;
       continue;
     }
@@ -198,9 +200,10 @@ static void *db_writer(void *arg)
     batch_sql(q, m, batch, nbatch, &sql, &added, &nadded);
     pthread_mutex_unlock(&q->mu);
     enum bh_errc code;
-    int rc = commit_batch(q, m, &sql, next_seq, &cptext, &code, err, sizeof err);
+    int rc = commit_batch(q, m, &sql, next_seq, &cptext, &eptext, &code, err, sizeof err);
     buf_free(&sql);
     buf_free(&cptext);
+    buf_free(&eptext);
     pthread_mutex_lock(&q->mu);
     if (rc) {
       free(added);
@@ -229,6 +232,7 @@ static void *db_writer(void *arg)
     nbatch = 0;
     q->durable = ticket;
     if (cp_due) q->cp_saved = gen;
+    if (epgen > q->ep_saved) q->ep_saved = epgen;
     q->error[0] = 0;
     rq_notify(q);
     pthread_cond_broadcast(&q->written);
@@ -328,7 +332,11 @@ int rq_db_read(struct retryq *q, uint64_t seq, struct retryq_rec *out, char *err
 {
   const char *name = dbstore_name(q->db);
   MYSQL *m = q->dbr;
-  if (!m && !(m = q->dbr = dbstore_connect(q->db, err, errsz))) return -2;
+  if (dbstore_alive(q->db, &m, err, errsz)) {
+    q->dbr = NULL;
+    return -2;
+  }
+  q->dbr = m;
   struct buf sql = BUF_INIT;
   buf_adds(&sql, "SELECT payload FROM binhook_queue WHERE name = ");
   dbstore_quote(m, &sql, name, strlen(name));

@@ -528,8 +528,7 @@ static void salvage_checkpoint(const char *text, size_t len, struct checkpoint *
 /* s->m, connected (under s->mu). */
 static MYSQL *db_conn(struct state *s, char *err, size_t errsz)
 {
-  if (!s->m) s->m = dbstore_connect(s->db, err, errsz);
-  return s->m;
+  return dbstore_alive(s->db, &s->m, err, errsz) ? NULL : s->m;
 }
 
 static int db_checkpoint_load(struct state *s, struct checkpoint *cp, char *err, size_t errsz)
