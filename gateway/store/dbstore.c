@@ -247,13 +247,20 @@ int dbstore_fence(struct dbstore *db, MYSQL *m, enum bh_errc *code, char *err, s
   return 0;
 }
 
+/* " WHERE name = ... AND k = ..." of this deployment's value key. */
+static void where_key(struct dbstore *db, MYSQL *m, const char *key, struct buf *q)
+{
+  buf_adds(q, " WHERE name = ");
+  dbstore_quote(m, q, db->name, strlen(db->name));
+  buf_adds(q, " AND k = ");
+  dbstore_quote(m, q, key, strlen(key));
+}
+
 int dbstore_get(struct dbstore *db, MYSQL *m, const char *key, struct buf *out, char *err, size_t errsz)
 {
   struct buf q = BUF_INIT;
-  buf_adds(&q, "SELECT v FROM binhook_meta WHERE name = ");
-  dbstore_quote(m, &q, db->name, strlen(db->name));
-  buf_adds(&q, " AND k = ");
-  dbstore_quote(m, &q, key, strlen(key));
+  buf_adds(&q, "SELECT v FROM binhook_meta");
+  where_key(db, m, key, &q);
   int bad = mysql_real_query(m, q.p, (unsigned long)q.len);
   buf_free(&q);
   if (bad)
@@ -271,16 +278,37 @@ int dbstore_get(struct dbstore *db, MYSQL *m, const char *key, struct buf *out, 
   return have;
 }
 
+
+/* sql alone in a fenced transaction; -1 with err and *code. */
+static int fenced_one(struct dbstore *db, MYSQL *m, const struct buf *sql, enum bh_errc *code, char *err,
+                      size_t errsz)
+{
+  *code = BH_E_NONE;
+  if (exec_str(db, m, "BEGIN", err, errsz) || dbstore_fence(db, m, code, err, errsz) ||
+      dbstore_exec(db, m, sql->p, sql->len, err, errsz) || exec_str(db, m, "COMMIT", err, errsz)) {
+    if (*code == BH_E_NONE) *code = code_of(m);
+    if (mysql_rollback(m)) {}
+    return -1;
+  }
+  return 0;
+}
+
+/* The INSERT of a small value, upserted. */
+static void put_sql(struct dbstore *db, MYSQL *m, const char *key, const void *v, size_t n, struct buf *q)
+{
+  buf_adds(q, "INSERT INTO binhook_meta (name, k, v) VALUES (");
+  dbstore_quote(m, q, db->name, strlen(db->name));
+  buf_adds(q, ", ");
+  dbstore_quote(m, q, key, strlen(key));
+  buf_adds(q, ", ");
+  dbstore_quote(m, q, v, n);
+  buf_adds(q, ") ON DUPLICATE KEY UPDATE v = VALUES(v)");
+}
+
 int dbstore_put_in(struct dbstore *db, MYSQL *m, const char *key, const void *v, size_t n, char *err, size_t errsz)
 {
   struct buf q = BUF_INIT;
-  buf_adds(&q, "INSERT INTO binhook_meta (name, k, v) VALUES (");
-  dbstore_quote(m, &q, db->name, strlen(db->name));
-  buf_adds(&q, ", ");
-  dbstore_quote(m, &q, key, strlen(key));
-  buf_adds(&q, ", ");
-  dbstore_quote(m, &q, v, n);
-  buf_adds(&q, ") ON DUPLICATE KEY UPDATE v = VALUES(v)");
+  put_sql(db, m, key, v, n, &q);
   int rc = dbstore_exec(db, m, q.p, q.len, err, errsz);
   buf_free(&q);
   return rc;
@@ -289,38 +317,19 @@ int dbstore_put_in(struct dbstore *db, MYSQL *m, const char *key, const void *v,
 int dbstore_put(struct dbstore *db, MYSQL *m, const char *key, const void *v, size_t n, enum bh_errc *code,
                 char *err, size_t errsz)
 {
-  *code = BH_E_NONE;
-  if (exec_str(db, m, "BEGIN", err, errsz)) {
-    *code = code_of(m);
-    return -1;
-  }
-  if (dbstore_fence(db, m, code, err, errsz) || dbstore_put_in(db, m, key, v, n, err, errsz) ||
-      exec_str(db, m, "COMMIT", err, errsz)) {
-    if (*code == BH_E_NONE) *code = code_of(m);
-    if (mysql_rollback(m)) {}
-    return -1;
-  }
-  return 0;
+  struct buf q = BUF_INIT;
+  put_sql(db, m, key, v, n, &q);
+  int rc = fenced_one(db, m, &q, code, err, errsz);
+  buf_free(&q);
+  return rc;
 }
 
 int dbstore_del(struct dbstore *db, MYSQL *m, const char *key, enum bh_errc *code, char *err, size_t errsz)
 {
-  *code = BH_E_NONE;
   struct buf q = BUF_INIT;
-  buf_adds(&q, "DELETE FROM binhook_meta WHERE name = ");
-  dbstore_quote(m, &q, db->name, strlen(db->name));
-  buf_adds(&q, " AND k = ");
-  dbstore_quote(m, &q, key, strlen(key));
-  int rc = -1;
-  if (exec_str(db, m, "BEGIN", err, errsz)) goto out;
-  if (dbstore_fence(db, m, code, err, errsz) || dbstore_exec(db, m, q.p, q.len, err, errsz) ||
-      exec_str(db, m, "COMMIT", err, errsz)) {
-    if (mysql_rollback(m)) {}
-    goto out;
-  }
-  rc = 0;
-out:
-  if (rc && *code == BH_E_NONE) *code = code_of(m);
+  buf_adds(&q, "DELETE FROM binhook_meta");
+  where_key(db, m, key, &q);
+  int rc = fenced_one(db, m, &q, code, err, errsz);
   buf_free(&q);
   return rc;
 }

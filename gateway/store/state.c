@@ -531,18 +531,41 @@ static MYSQL *db_conn(struct state *s, char *err, size_t errsz)
   return dbstore_alive(s->db, &s->m, err, errsz) ? NULL : s->m;
 }
 
-static int db_checkpoint_load(struct state *s, struct checkpoint *cp, char *err, size_t errsz)
+/* Reads value key under s->mu, dropping a broken connection: 1, 0 (none), -1. */
+static int db_get(struct state *s, const char *key, struct buf *out, char *err, size_t errsz)
 {
-  char what[256];
-  struct buf v = BUF_INIT;
   pthread_mutex_lock(&s->mu);
   MYSQL *m = db_conn(s, err, errsz);
-  int have = m ? dbstore_get(s->db, m, "checkpoint", &v, err, errsz) : -1;
+  int have = m ? dbstore_get(s->db, m, key, out, err, errsz) : -1;
   if (have < 0 && s->m) {
     mysql_close(s->m);
     s->m = NULL;
   }
   pthread_mutex_unlock(&s->mu);
+  return have;
+}
+
+/* Runs put or del of key under s->mu, dropping a broken connection. */
+static int db_change(struct state *s, const char *key, const void *p, size_t n, int del, char *err, size_t errsz)
+{
+  pthread_mutex_lock(&s->mu);
+  MYSQL *m = db_conn(s, err, errsz);
+  s->code = BH_E_CONNECT;
+  int rc = !m ? -1 : del ? dbstore_del(s->db, m, key, &s->code, err, errsz)
+                         : dbstore_put(s->db, m, key, p, n, &s->code, err, errsz);
+  if (rc && s->m && s->code != BH_E_FENCED) {
+    mysql_close(s->m);
+    s->m = NULL;
+  }
+  pthread_mutex_unlock(&s->mu);
+  return rc;
+}
+
+static int db_checkpoint_load(struct state *s, struct checkpoint *cp, char *err, size_t errsz)
+{
+  char what[256];
+  struct buf v = BUF_INIT;
+  int have = db_get(s, "checkpoint", &v, err, errsz);
   if (have > 0 && parse_checkpoint(v.p, v.len, cp, what, sizeof what)) {
     salvage_checkpoint(v.p, v.len, cp);
     bh_err(err, errsz, "the checkpoint in the state store '%s' is damaged: %s", dbstore_where(s->db), what);
@@ -635,15 +658,7 @@ int state_checkpoint_save(struct state *s, const struct checkpoint *cp, char *er
   struct buf b = BUF_INIT;
   int rc = state_checkpoint_text(cp, &b, err, errsz);
   if (!rc && s->db) {
-    pthread_mutex_lock(&s->mu);
-    MYSQL *m = db_conn(s, err, errsz);
-    s->code = BH_E_CONNECT;
-    rc = m ? dbstore_put(s->db, m, "checkpoint", b.p, b.len, &s->code, err, errsz) : -1;
-    if (rc && s->m && s->code != BH_E_FENCED) {
-      mysql_close(s->m);
-      s->m = NULL;
-    }
-    pthread_mutex_unlock(&s->mu);
+    rc = db_change(s, "checkpoint", b.p, b.len, 0, err, errsz);
   } else if (!rc) {
     rc = state_write_file(s->dir, "checkpoint", b.p, b.len, err, errsz);
   }
@@ -653,17 +668,7 @@ int state_checkpoint_save(struct state *s, const struct checkpoint *cp, char *er
 
 int state_endpoints_load(struct state *s, struct buf *out, char *err, size_t errsz)
 {
-  if (s->db) {
-    pthread_mutex_lock(&s->mu);
-    MYSQL *m = db_conn(s, err, errsz);
-    int have = m ? dbstore_get(s->db, m, "endpoints", out, err, errsz) : -1;
-    if (have < 0 && s->m) {
-      mysql_close(s->m);
-      s->m = NULL;
-    }
-    pthread_mutex_unlock(&s->mu);
-    return have;
-  }
+  if (s->db) return db_get(s, "endpoints", out, err, errsz);
   char path[PATH_MAX];
   if (join(path, sizeof path, s->dir, "endpoints.json", err, errsz)) return -1;
   if (!buf_read_file(out, path, 1 << 20, err, errsz)) return 1;
@@ -673,16 +678,7 @@ int state_endpoints_load(struct state *s, struct buf *out, char *err, size_t err
 int state_endpoints_save(struct state *s, const char *text, size_t n, char *err, size_t errsz)
 {
   if (!s->db) return state_write_file(s->dir, "endpoints.json", text, n, err, errsz);
-  pthread_mutex_lock(&s->mu);
-  MYSQL *m = db_conn(s, err, errsz);
-  s->code = BH_E_CONNECT;
-  int rc = m ? dbstore_put(s->db, m, "endpoints", text, n, &s->code, err, errsz) : -1;
-  if (rc && s->m && s->code != BH_E_FENCED) {
-    mysql_close(s->m);
-    s->m = NULL;
-  }
-  pthread_mutex_unlock(&s->mu);
-  return rc;
+  return db_change(s, "endpoints", text, n, 0, err, errsz);
 }
 
 enum bh_errc state_errc(const struct state *s)
@@ -729,36 +725,12 @@ int state_file_read(const char *dir, const char *name, struct buf *out, size_t m
   if (s) {
     char key[64];
     file_key(name, key, sizeof key);
-    pthread_mutex_lock(&s->mu);
-    MYSQL *m = db_conn(s, err, errsz);
-    int have = m ? dbstore_get(s->db, m, key, out, err, errsz) : -1;
-    if (have < 0 && s->m) {
-      mysql_close(s->m);
-      s->m = NULL;
-    }
-    pthread_mutex_unlock(&s->mu);
-    return have;
+    return db_get(s, key, out, err, errsz);
   }
   char path[PATH_MAX];
   if (join(path, sizeof path, dir, name, err, errsz)) return -1;
   if (!buf_read_file(out, path, max, err, errsz)) return 1;
   return errno == ENOENT ? 0 : -1;
-}
-
-/* Runs put or del of key under s->mu, dropping a broken connection. */
-static int db_change(struct state *s, const char *key, const void *p, size_t n, int del, char *err, size_t errsz)
-{
-  pthread_mutex_lock(&s->mu);
-  MYSQL *m = db_conn(s, err, errsz);
-  s->code = BH_E_CONNECT;
-  int rc = !m ? -1 : del ? dbstore_del(s->db, m, key, &s->code, err, errsz)
-                         : dbstore_put(s->db, m, key, p, n, &s->code, err, errsz);
-  if (rc && s->m && s->code != BH_E_FENCED) {
-    mysql_close(s->m);
-    s->m = NULL;
-  }
-  pthread_mutex_unlock(&s->mu);
-  return rc;
 }
 
 int state_file_write(const char *dir, const char *name, const void *p, size_t n, char *err, size_t errsz)
