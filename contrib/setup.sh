@@ -50,6 +50,8 @@ packages=(
   rabbitmq-server etcd-server
   # the OLTP load of the failover test
   sysbench
+  # the delivery console's test drives the page in a real browser
+  chromium
 )
 
 # Runs a command as root: directly, or through sudo.
@@ -119,11 +121,12 @@ install_node() {
 }
 
 # The npm packages the tests run against: standardwebhooks (the independent
-# signature verifier), kinesalite (a Kinesis server for the recipe) and
-# @vlasky/zongji (the benchmarks' Node.js binlog reader).
+# signature verifier), kinesalite (a Kinesis server for the recipe),
+# @vlasky/zongji (the benchmarks' Node.js binlog reader) and puppeteer-core
+# (drives Debian's chromium in the console's test; it downloads no browser).
 install_npm() {
   local dir=$TOP/build/npm want=() p
-  for p in standardwebhooks@1.1.1 kinesalite@3.3.3 @vlasky/zongji@0.9.0; do
+  for p in standardwebhooks@1.1.1 kinesalite@3.3.3 @vlasky/zongji@0.9.0 puppeteer-core@24.43.1; do
     [ -f "$dir/node_modules/${p%@*}/package.json" ] || want+=("$p")
   done
   [ ${#want[@]} -gt 0 ] || return 0

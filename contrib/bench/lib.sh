@@ -428,6 +428,8 @@ breaker_failures = 0
 name = "all"
 table = "bench.$3"
 endpoint = "sink"
+${6:+[admin]
+$6}
 EOT
 }
 
@@ -441,14 +443,14 @@ bench_run () {
 # bench_stop PID: SIGTERM and wait for the end.
 bench_stop () { test_kill "$1"; }
 
-# bench_deliver_run NAME [STORE]: binhook run delivers the whole workload
-# (BENCH_CHANGES changes from BENCH_FROM) into a receiver of its own that
-# answers 200 at once, its state in a directory or in the database STORE;
-# deliveries/s in BENCH_RATE.
+# bench_deliver_run NAME [STORE [ADMIN]]: binhook run delivers the whole
+# workload (BENCH_CHANGES changes from BENCH_FROM) into a receiver of its
+# own that answers 200 at once, its state in a directory or in the database
+# STORE, with the [admin] keys ADMIN; deliveries/s in BENCH_RATE.
 bench_deliver_run () {
   local t0 t1
   bench_sink "$1" "" "$BENCH_CHANGES"
-  bench_config "$1" "$BENCH_FROM" t "$1" "${2:-}"
+  bench_config "$1" "$BENCH_FROM" t "$1" "${2:-}" "${3:-}"
   bench_say "deliver: binhook run delivers $BENCH_CHANGES changes (state in ${2:-a directory}) ..."
   t0=$(bench_now)
   bench_run "$1"
@@ -472,6 +474,16 @@ bench_deliver () {
     bench_die "cannot grant binhook the database binhook_state"
   bench_deliver_run tputdb "mysql://binhook@127.0.0.1:$MYSQL_PORT/binhook_state"
   db_rate=$BENCH_RATE
+  # the attempt log's cost: without it ([admin] attempts = 0) and with it
+  # again, alternated, the best of two runs of each
+  local nolog=0 withlog=$rate
+  for round in 1 2; do
+    bench_deliver_run "nolog$round" "" "attempts = 0"
+    nolog=$(awk -v a="$nolog" -v b="$BENCH_RATE" 'BEGIN { print (b > a ? b : a) }')
+    [ "$round" = 2 ] && break
+    bench_deliver_run "withlog$round"
+    withlog=$(awk -v a="$withlog" -v b="$BENCH_RATE" 'BEGIN { print (b > a ? b : a) }')
+  done
 
   # wrk against the same receiver: the body binhook sends for a row of the
   # workload, with its headers (signature included)
@@ -511,12 +523,33 @@ PY
   bench_figure deliver "binhook run, end to end" "$rate" "wrk, same receiver and body" "$wrk_rps" deliveries/s
   bench_figure deliver.curl "binhook run, end to end" "$rate" "libcurl alone (curlload), same receiver and body" "$curl_rps" deliveries/s
   bench_figure deliver.db "binhook run, state in the database" "$db_rate" "the same, state directory" "$rate" deliveries/s
+  bench_figure deliver.attempts "binhook run, attempt log on (best of 2)" "$withlog" "the same, [admin] attempts = 0" \
+    "$nolog" deliveries/s
   local r
   r=$(bench_ratio "$rate" "$wrk_rps")
   bench_check deliver "$r" ">=" 0.50 "binhook run >= 0.50 x wrk" "$r"
   bench_check deliver.rate "$rate" ">=" 20000 ">= 20,000 deliveries/s" "$(bench_fmt "$rate") deliveries/s"
   r=$(bench_ratio "$db_rate" "$rate")
   bench_check deliver.db "$r" ">=" 0.80 "binhook run, state in the database >= 0.80 x state directory" "$r"
+  r=$(bench_ratio "$withlog" "$nolog")
+  bench_check deliver.attempts "$r" ">=" 0.95 "the attempt log costs < 5 % of delivery throughput" "$r"
+}
+
+# bench_attempts_memory: the attempt log's memory, 1,000,000 attempts (with
+# 1 KiB answers) through a ring of 10,000 (attemptsmem.c).
+bench_attempts_memory () {
+  bench_say "memory: 1,000,000 attempts through a 10,000-entry attempt log ..."
+  local out
+  out=$("$BENCH_TOOLS/attemptsmem" 10000 1000000) || bench_die "attemptsmem failed: $out"
+  printf '%s\n' "$out" | sed 's/^/  /'
+  local full last
+  full=$(printf '%s\n' "$out" | awk '$1 == 10000 { print $2 }')
+  last=$(printf '%s\n' "$out" | awk '$1 == 1000000 { print $2 }')
+  bench_figure memory.attempts "resident after 1,000,000 attempts" "$last" "after the first 10,000 (ring full)" \
+    "$full" KiB
+  local r
+  r=$(bench_ratio "$last" "$full")
+  bench_check memory.attempts "$r" "<" 1.10 "the attempt log stays bounded (< 1.10 x its size when full)" "$r"
 }
 
 # bench_latency RATE SECONDS: commit to receipt while RATE changes a second

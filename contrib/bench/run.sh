@@ -137,5 +137,6 @@ fi
 if want memory; then
   bench_memory_tx "$tx_rows"
   bench_memory_queue "$q_eps" "$q_per"
+  bench_attempts_memory
 fi
 bench_summary

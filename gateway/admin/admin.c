@@ -1,5 +1,6 @@
 /* admin.c - the admin HTTP server (see admin.h) and its client. */
 #include "admin/admin.h"
+#include "admin/console.h"
 #include "admin/httpd.h"
 
 #include "store/retryq.h"
@@ -209,12 +210,28 @@ static int changes_state(const char *path)
          !strncmp(path, "/endpoints/", 11);
 }
 
+/* The console's file at path, or NULL. */
+static const struct console_asset *asset_at(const char *path)
+{
+  for (const struct console_asset *c = console_assets; c->path; c++)
+    if (!strcmp(c->path, path)) return c;
+  return NULL;
+}
+
+/* A GET of the console's page or its script or style: they hold no data
+ * (the page asks the API for it, with the token), so a browser, which
+ * cannot send a bearer token when it opens a page, gets them without. */
+static int is_page(const struct httpd_req *req)
+{
+  return (!strcmp(req->method, "GET") || !strcmp(req->method, "HEAD")) && asset_at(req->path);
+}
+
 /* Before a body is read: the token, the Host, the Origin, and for a write a
  * request no HTML form can make. */
 static int on_check(void *arg, const struct httpd_req *req, struct httpd_resp *r)
 {
   struct admin *a = arg;
-  if (!authorized(a, req)) {
+  if (!is_page(req) && !authorized(a, req)) {
     buf_adds(&r->extra, "WWW-Authenticate: Bearer\r\n");
     answer_text(r, 401, "a bearer token is required: Authorization: Bearer TOKEN ([admin] token)\n");
     return 401;
@@ -356,12 +373,51 @@ static void route_dlq(struct admin *a, const struct httpd_req *req, struct httpd
   evhttp_clear_headers(&kv);
 }
 
+/* The console's file c, with the headers that keep the page to itself:
+ * scripts and styles from this server only (no inline script, so markup
+ * that slipped into the page could not run), no framing, no referrer. */
+static void answer_asset(const struct console_asset *c, struct httpd_resp *r)
+{
+  answer(r, 200, c->type);
+  buf_add(&r->body, c->data, c->len);
+  buf_adds(&r->extra, "Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'; "
+                      "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+                      "frame-ancestors 'none'\r\n"
+                      "X-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\nCache-Control: no-cache\r\n");
+}
+
+/* A GET route the daemon answers with JSON (or 404 when it has no such
+ * view, as a standby has not). */
+static void answer_view(int (*view)(void *, struct buf *), void *ctx, int get, const char *path,
+                        struct httpd_resp *r)
+{
+  if (!get) {
+    char msg[64];
+    snprintf(msg, sizeof msg, "use GET %s", path);
+    answer_error(r, 405, msg);
+  } else if (!view) {
+    answer_error(r, 503, "not served here: this binhook is not the active one");
+  } else {
+    int code = view(ctx, &r->body);
+    answer(r, code, "application/json");
+  }
+}
+
 static void on_handle(void *arg, const struct httpd_req *req, struct httpd_resp *r)
 {
   struct admin *a = arg;
   const char *path = req->path;
   int get = !strcmp(req->method, "GET") || !strcmp(req->method, "HEAD");
-  if (!strcmp(path, "/metrics") || !strcmp(path, "/healthz") || !strcmp(path, "/status")) {
+  buf_adds(&r->extra, "X-Content-Type-Options: nosniff\r\n");
+  const struct console_asset *page = asset_at(path);
+  if (page) {
+    if (get) answer_asset(page, r);
+    else answer_text(r, 405, "use GET\n");
+  } else if (!strcmp(path, "/rules")) {
+    answer_view(a->ops.rules, a->ops.ctx, get, path, r);
+  } else if (!strcmp(path, "/series")) {
+    answer_view(a->ops.series, a->ops.ctx, get, path, r);
+  } else if (!strcmp(path, "/metrics") || !strcmp(path, "/healthz") || !strcmp(path, "/status")) {
     if (!get) {
       answer_text(r, 405, "use GET\n");
     } else if (path[1] == 'm') {
@@ -394,7 +450,8 @@ static void on_handle(void *arg, const struct httpd_req *req, struct httpd_resp 
     }
   } else {
     answer_text(r, 404,
-                "not found: /metrics, /healthz, /status, /attempts, /dlq, /snapshot and /endpoints are served here\n");
+                "not found: the console (/), /metrics, /healthz, /status, /series, /rules, /attempts, /dlq, /snapshot "
+                "and /endpoints are served here\n");
   }
 }
 

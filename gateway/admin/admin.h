@@ -14,6 +14,14 @@
  *   POST /dlq/drop         delete the chosen dead letters
  *   POST /snapshot         read tables again as snapshot events
  *                          (?table=GLOB, repeatable; none: the configured)
+ *   GET  /attempts         the attempt log (daemon/attempts.h)
+ *   GET  /rules            the rules and their matches
+ *   GET  /series           counters over the last minutes
+ *   POST /endpoints/N/enable  enable an endpoint a 410 disabled
+ *   GET  /                 the delivery console (admin/console.h), with
+ *                          /console.js and /console.css: served without
+ *                          the token (they hold no data), the API it
+ *                          calls needs it as every client does
  *
  * The server knows nothing of the daemon: it calls the handlers it is given.
  * On an address other than loopback a bearer token is required (admin_start
@@ -63,6 +71,12 @@ struct admin_ops {
   /* GET /attempts?QUERY: the attempt log (daemon/attempts.h); writes the
    * answer (JSON), returns an HTTP status. */
   int (*attempts)(void *ctx, const char *query, struct buf *out);
+  /* GET /rules: every rule, what it matches, its endpoints, its matches.
+   * NULL: 503. Returns an HTTP status. */
+  int (*rules)(void *ctx, struct buf *out);
+  /* GET /series: the counters sampled every few seconds over the last
+   * minutes, for the console's chart. NULL: 503. Returns an HTTP status. */
+  int (*series)(void *ctx, struct buf *out);
 };
 
 struct admin;

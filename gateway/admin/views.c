@@ -183,6 +183,31 @@ static void status_snapshot(const struct stats *s, struct buf *b)
   buf_adds(b, "]},");
 }
 
+/* What the console shows of an endpoint beyond the counters: where it
+ * goes (no credentials, path or query), its concurrency, and its last
+ * attempts as the attempt log holds them. */
+static void status_endpoint_more(const struct stats_endpoint *e, struct buf *b)
+{
+  const struct attempt_figures *f = &e->fig;
+  add_str_field(b, "where", e->where[0] ? e->where : NULL);
+  buf_printf(b, ",\"kind\":\"%s\",\"concurrency\":%u,\"attempts\":{\"held\":%zu,\"delivered\":%zu,",
+             e->is_mail ? "smtp" : "http", e->concurrency, f->n, f->ok);
+  if (f->n) buf_printf(b, "\"success_rate\":%.4f,\"p50_seconds\":%.6f,\"p99_seconds\":%.6f,",
+                       (double)f->ok / (double)f->n, f->p50, f->p99);
+  else buf_adds(b, "\"success_rate\":null,\"p50_seconds\":null,\"p99_seconds\":null,");
+  buf_printf(b, "\"last_ok\":%s,\"last_error\":", f->newest_ok < 0 ? "null" : f->newest_ok ? "true" : "false");
+  if (f->last_error_at) {
+    buf_printf(b, "{\"at\":%.3f,\"status\":", f->last_error_at);
+    if (f->last_status) buf_printf(b, "%ld", f->last_status);
+    else buf_adds(b, "null");
+    buf_adds(b, ",");
+    add_str_field(b, "error", f->last_error);
+    buf_adds(b, "}}");
+  } else {
+    buf_adds(b, "null}");
+  }
+}
+
 void view_status(const struct stats *s, struct buf *b)
 {
   buf_printf(b, "{\"version\":\"%s\",\"pid\":%ld,\"uptime_seconds\":%.0f,", BINHOOK_VERSION, s->pid,
@@ -214,21 +239,26 @@ void view_status(const struct stats *s, struct buf *b)
   add_str_field(b, "gtid", s->cp.pos.gtid[0] ? s->cp.pos.gtid : NULL);
   buf_adds(b, ",");
   add_str_field(b, "gtid_state", s->cp.gtid_state ? s->cp.gtid_state->s : NULL);
+  if (s->cp.saved) buf_printf(b, ",\"saved\":%lld,\"age_seconds\":%.0f", (long long)s->cp.saved,
+                              difftime(s->now, (time_t)s->cp.saved));
   buf_printf(b, "},\"queue\":{\"bytes\":%" PRIu64 ",\"waiting\":%zu,\"dead\":%zu,\"writable\":%s},", s->queue.bytes,
              s->queue.live, s->queue.dead, s->writable ? "true" : "false");
   if (s->has_snapshot) status_snapshot(s, b);
-  buf_printf(b, "\"totals\":{\"matches\":%llu,\"delivered\":%llu,\"failed_attempts\":%llu,\"dead\":%llu,"
+  unsigned long long changes = s->events[EVENT_INSERT] + s->events[EVENT_UPDATE] + s->events[EVENT_DELETE] +
+                               s->events[EVENT_SNAPSHOT] + s->events[EVENT_STATEMENT];
+  buf_printf(b, "\"totals\":{\"changes\":%llu,\"matches\":%llu,\"delivered\":%llu,\"failed_attempts\":%llu,\"dead\":%llu,"
              "\"restored\":%llu},\"endpoints\":[",
-             s->matched, s->delivered, s->failures, s->dead, s->restored);
+             changes, s->matched, s->delivered, s->failures, s->dead, s->restored);
   for (size_t k = 0; k < s->nendpoints; k++) {
     const struct stats_endpoint *e = &s->endpoints[k];
     buf_adds(b, "{");
     add_str_field(b, "name", e->name);
     buf_printf(b, ",\"up\":%s,\"disabled\":%s,\"circuit_open\":%s,\"in_flight\":%zu,\"depth\":%zu,"
-               "\"oldest_age_seconds\":%.0f,\"dead_letters\":%zu,\"delivered\":%llu,\"failed_attempts\":%llu}%s",
+               "\"oldest_age_seconds\":%.0f,\"dead_letters\":%zu,\"delivered\":%llu,\"failed_attempts\":%llu,",
                e->up ? "true" : "false", e->disabled ? "true" : "false", e->circuit_open ? "true" : "false",
-               e->in_flight, e->depth, e->oldest_age, e->dead_letters, e->delivered, e->failed,
-               k + 1 < s->nendpoints ? "," : "");
+               e->in_flight, e->depth, e->oldest_age, e->dead_letters, e->delivered, e->failed);
+    status_endpoint_more(e, b);
+    buf_adds(b, k + 1 < s->nendpoints ? "}," : "}");
   }
   buf_adds(b, "]}\n");
 }

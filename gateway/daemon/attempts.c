@@ -69,6 +69,46 @@ void attempts_add(struct attempt_log *l, const struct attempt *a)
   if (l->n < l->cap) l->n++;
 }
 
+static int by_seconds(const void *a, const void *b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* The q-quantile of the n sorted values v (nearest rank). */
+static double quantile(const double *v, size_t n, double q)
+{
+  size_t rank = (size_t)(q * (double)n + 0.999999);
+  return v[rank ? rank - 1 : 0];
+}
+
+void attempts_figures(const struct attempt_log *l, const char *endpoint, struct attempt_figures *f)
+{
+  memset(f, 0, sizeof *f);
+  f->newest_ok = -1;
+  if (!l->n) return;
+  double *secs = xmalloc(l->n * sizeof *secs);
+  for (size_t k = 0; k < l->n; k++) { /* newest first */
+    const struct attempt *a = &l->ring[(l->head + l->cap - 1 - k) % l->cap];
+    if (!a->endpoint || strcmp(a->endpoint, endpoint)) continue;
+    if (!f->n) f->newest_ok = a->outcome == ATTEMPT_DELIVERED;
+    secs[f->n++] = a->seconds;
+    if (a->outcome == ATTEMPT_DELIVERED) {
+      f->ok++;
+    } else if (!f->last_error_at) {
+      f->last_error = a->error;
+      f->last_status = a->status;
+      f->last_error_at = a->started;
+    }
+  }
+  if (f->n) {
+    qsort(secs, f->n, sizeof *secs, by_seconds);
+    f->p50 = quantile(secs, f->n, 0.50);
+    f->p99 = quantile(secs, f->n, 0.99);
+  }
+  free(secs);
+}
+
 struct filter {
   const char *endpoint, *rule, *table, *id, *change, *status, *outcome;
   uint64_t before;

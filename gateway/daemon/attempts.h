@@ -45,6 +45,20 @@ void attempts_free(struct attempt_log *l);
 /* Keeps a copy of a (its strings are copied; a->no is set here). */
 void attempts_add(struct attempt_log *l, const struct attempt *a);
 
+/* What the log says of one endpoint's last attempts (those the ring still
+ * holds): for the console's endpoint view, in /status. */
+struct attempt_figures {
+  size_t n, ok;           /* attempts, and those delivered */
+  int newest_ok;          /* the newest attempt delivered: 1, failed: 0, none held: -1 */
+  double p50, p99;        /* seconds an attempt took; 0 without attempts */
+  const char *last_error; /* the newest failed attempt's error, or NULL (points into the log) */
+  long last_status;       /* its HTTP status or SMTP reply; 0: none */
+  double last_error_at;   /* when it started; 0: no failure held */
+};
+
+/* Fills f for endpoint from the attempts in l. */
+void attempts_figures(const struct attempt_log *l, const char *endpoint, struct attempt_figures *f);
+
 /* GET /attempts?QUERY: the attempts that match, newest first, as JSON
  * {"attempts":[...],"next":N|null} (next: the before= of the next page).
  * Filters: endpoint, rule, table, id (webhook-id), change, status (a code,

@@ -71,6 +71,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
   }
   hand_checkpoint(dm);
   pulse_tick(dm);
+  series_tick(dm);
   double now = bh_mono();
   for (struct lane *l = dm->lanes; l; l = l->next) {
     if (l->not_before && (int64_t)time(NULL) >= l->not_before) { /* the receiver's Retry-After is over */
@@ -194,6 +195,10 @@ static int admin_attempts(void *ctx, const char *query, struct buf *b)
   return attempts_query(&dm->attempts, query, b);
 }
 
+static int admin_rules(void *ctx, struct buf *b) { return console_rules(ctx, b); }
+
+static int admin_series(void *ctx, struct buf *b) { return console_series(ctx, b); }
+
 /* ---- open, run, close ---- */
 
 /* libevent's own messages go through the daemon's log (its format, its
@@ -282,7 +287,7 @@ int daemon_open(struct daemon *dm)
   const struct config_admin *ad = &dm->rs->cfg.admin;
   if (ad->listen) {
     struct admin_ops ops = {dm, admin_metrics, admin_status, admin_healthy, admin_dlq, admin_snapshot, admin_enable,
-                            admin_attempts};
+                            admin_attempts, admin_rules, admin_series};
     struct admin_conf ac = {.listen = ad->listen, .token = ad->token, .hosts = ad->hosts, .max_conns = ad->max_connections};
     if (!(dm->admin = admin_start(dm->base, &ac, &ops, err, sizeof err))) {
       log_error("cannot start: %s", err);

@@ -32,6 +32,7 @@
 #define BH_DAEMON_H
 
 #include "daemon/attempts.h"
+#include "daemon/console.h"
 #include "daemon/marks.h"
 #include "daemon/pulse.h"
 #include "daemon/stats.h"
@@ -150,6 +151,7 @@ struct daemon {
   int lost; /* the lease was lost: stepping down, nothing more lands */
 
   struct attempt_log attempts; /* [admin] attempts: the last delivery attempts */
+  struct series series;        /* counters over the last minutes, for the console */
 };
 
 /* The lease was lost (another binhook took it, or it could not be renewed

@@ -71,6 +71,7 @@ static int show(struct daemon *dm, const struct retryq_rec *pick, struct buf *b)
   if (!request_decode(full.payload, full.payloadlen, &rq, err, sizeof err)) {
     b->len--; /* the closing brace */
     buf_adds(b, ",\"request\":");
+    request_hide_secrets(&rq);
     request_bare_to_json(&rq, b);
     buf_addc(b, '}');
     request_free(&rq);

@@ -208,7 +208,7 @@ int standby_wait(struct standby *sb, const struct config *cfg)
   const struct config_admin *ac = &cfg->admin;
   if (ac->listen) {
     char err[1024];
-    struct admin_ops ops = {&w, wait_metrics, wait_status, wait_healthy, wait_dlq, wait_snapshot, wait_enable, wait_attempts};
+    struct admin_ops ops = {&w, wait_metrics, wait_status, wait_healthy, wait_dlq, wait_snapshot, wait_enable, wait_attempts, NULL, NULL};
     struct admin_conf conf = {.listen = ac->listen, .token = ac->token, .hosts = ac->hosts, .max_conns = ac->max_connections};
     if (!(ad = admin_start(w.base, &conf, &ops, err, sizeof err))) {
       log_error("cannot start: %s", err);

@@ -76,6 +76,19 @@ static void collect_rules(const struct daemon *dm, struct stats *out)
       out->rules[out->nrules++] = (struct stats_rule){c->rule, c->n};
 }
 
+void stats_url_origin(const char *url, char *out, size_t size)
+{
+  const char *p = strstr(url, "://");
+  if (!p) {
+    snprintf(out, size, "%s", "");
+    return;
+  }
+  const char *host = p + 3, *end = host + strcspn(host, "/?#");
+  for (const char *at = host; at < end; at++) /* user:password@ */
+    if (*at == '@') host = at + 1;
+  snprintf(out, size, "%.*s://%.*s", (int)(p - url), url, (int)(end - host), host);
+}
+
 static void collect_endpoints(const struct daemon *dm, struct stats *out)
 {
   size_t n = 0;
@@ -97,6 +110,13 @@ static void collect_endpoints(const struct daemon *dm, struct stats *out)
     e->lat_count = l->lat_count;
     memcpy(e->lat_bucket, l->lat_bucket, sizeof e->lat_bucket);
     e->lat_sum = l->lat_sum;
+    const struct config_endpoint *c = config_endpoint(&dm->rs->cfg, l->endpoint);
+    if (c) {
+      stats_url_origin(c->url.s ? c->url.s : "", e->where, sizeof e->where);
+      e->is_mail = !strncmp(e->where, "smtp", 4);
+      e->concurrency = c->concurrency;
+    }
+    attempts_figures(&dm->attempts, l->endpoint, &e->fig);
   }
 }
 

@@ -10,6 +10,7 @@
 #ifndef BH_STATS_H
 #define BH_STATS_H
 
+#include "daemon/attempts.h"
 #include "daemon/lane.h"
 #include "event/change.h"
 #include "snapshot/snapshot.h"
@@ -50,6 +51,10 @@ struct stats_endpoint {
   unsigned long long delivered, failed, dead;
   unsigned long long lat_count, lat_bucket[LANE_NLAT];
   double lat_sum;
+  char where[300];      /* scheme://host:port of its url, without credentials, path or query; "" when unknown */
+  int is_mail;
+  unsigned concurrency; /* 0: not configured now (a reload removed it) */
+  struct attempt_figures fig; /* from the attempt log */
 };
 
 struct stats_rule {
@@ -88,6 +93,11 @@ struct stats {
 };
 
 struct daemon;
+
+/* Where url goes, as a page may show it: "scheme://host:port", without
+ * the user and password, the path and the query (a chat webhook's path is
+ * its secret). */
+void stats_url_origin(const char *url, char *out, size_t size);
 
 /* Fills out from dm now. */
 void stats_collect(struct daemon *dm, struct stats *out);

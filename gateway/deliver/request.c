@@ -373,6 +373,67 @@ void request_to_json(const struct request *q, struct buf *out)
   buf_addc(out, '}');
 }
 
+static int secret_header(const char *name)
+{
+  static const char *const exact[] = {"authorization", "proxy-authorization", "cookie", "set-cookie"};
+  static const char *const part[] = {"token", "secret", "password", "passwd", "session", "api-key", "apikey",
+                                     "api_key", "auth"};
+  for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
+    if (!strcasecmp(name, exact[i])) return 1;
+  for (size_t i = 0; i < sizeof part / sizeof part[0]; i++)
+    if (strcasestr(name, part[i])) return 1;
+  return 0;
+}
+
+/* url without the password of its user and with its query's values
+ * hidden; a new string. */
+static char *url_hidden(const char *url)
+{
+  struct buf b = {0};
+  const char *p = strstr(url, "://"), *s = url;
+  if (p) {
+    const char *host = p + 3, *end = host + strcspn(host, "/?#"), *at = NULL;
+    for (const char *c = host; c < end; c++)
+      if (*c == '@') at = c;
+    const char *colon = at ? memchr(host, ':', (size_t)(at - host)) : NULL;
+    if (colon) {
+      buf_add(&b, url, (size_t)(colon - url));
+      buf_adds(&b, ":[hidden]");
+      s = at;
+    }
+  }
+  const char *q = strchr(s, '?');
+  if (!q) {
+    buf_adds(&b, s);
+    return buf_steal(&b);
+  }
+  buf_add(&b, s, (size_t)(q - s) + 1);
+  for (const char *c = q + 1; *c && *c != '#';) {
+    size_t n = strcspn(c, "&#"), k = strcspn(c, "=&#");
+    buf_add(&b, c, k);
+    if (k < n) buf_adds(&b, "=[hidden]");
+    c += n;
+    if (*c == '&') buf_addc(&b, *c++);
+  }
+  const char *frag = strchr(q, '#');
+  if (frag) buf_adds(&b, frag);
+  return buf_steal(&b);
+}
+
+void request_hide_secrets(struct request *q)
+{
+  for (size_t i = 0; i < q->nheaders; i++) {
+    if (!secret_header(q->headers[i].name)) continue;
+    free(q->headers[i].value);
+    q->headers[i].value = xstrdup("[hidden]");
+  }
+  if (q->url && !q->is_mail) {
+    char *u = url_hidden(q->url);
+    free(q->url);
+    q->url = u;
+  }
+}
+
 void request_bare_to_json(const struct request *q, struct buf *out)
 {
   add_json_field(out, "{", "method", q->method);

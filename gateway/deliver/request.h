@@ -80,6 +80,14 @@ void request_to_text(const struct request *q, struct buf *out);
  * e-mail: "SMTP URL", no headers, the message with its CRLF line ends). */
 void request_bare_to_text(const struct request *q, struct buf *out);
 
+/* Hides what q's copy shown to an operator must not carry: the values of
+ * credential headers (Authorization, Proxy-Authorization, Cookie, and any
+ * name with token, secret, password, session or api-key in it), the URL's
+ * password and its query's values. For what the admin API serves (GET
+ * /dlq/ID, and so the console): the signature headers stay, as they are
+ * no secret. */
+void request_hide_secrets(struct request *q);
+
 /* The same parts as one JSON object: method, url, headers (an object),
  * body (the exact string). The admin server's dead-letter "show" gives it
  * as its "request" member. */

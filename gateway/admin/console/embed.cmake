@@ -1,0 +1,27 @@
+# embed.cmake - turns the console's files (index.html, console.js,
+# console.css) into a C file of byte arrays, so that the binary serves the
+# page with nothing beside it. Run by the build:
+#   cmake -DSRC=gateway/admin/console -DOUT=build/console_assets.c -P embed.cmake
+set(files index.html console.js console.css)
+set(types text/html text/javascript text/css) # each with "; charset=utf-8" (a ; would split the list)
+set(paths "/" "/console.js" "/console.css")
+set(body "/* Generated from gateway/admin/console by embed.cmake: do not edit. */\n")
+string(APPEND body "#include \"admin/console.h\"\n\n")
+set(table "")
+list(LENGTH files n)
+math(EXPR last "${n} - 1")
+foreach(i RANGE ${last})
+  list(GET files ${i} f)
+  list(GET types ${i} t)
+  list(GET paths ${i} p)
+  file(READ "${SRC}/${f}" hex HEX)
+  string(LENGTH "${hex}" hexlen)
+  math(EXPR len "${hexlen} / 2")
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
+  string(REGEX REPLACE "(0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,)" "\\1\n" bytes "${bytes}")
+  string(APPEND body "static const unsigned char asset${i}[] = {\n${bytes}0};\n\n")
+  string(APPEND table "  {\"${p}\", \"${t}; charset=utf-8\", asset${i}, ${len}},\n")
+endforeach()
+string(APPEND body "const struct console_asset console_assets[] = {\n${table}  {0, 0, 0, 0},\n};\n")
+file(WRITE "${OUT}.tmp" "${body}")
+file(RENAME "${OUT}.tmp" "${OUT}")
