@@ -38,7 +38,7 @@ done
 
 packages=(
   build-essential cmake pkg-config
-  libcurl4-openssl-dev libevent-dev libmariadb-dev libpcre2-dev
+  libcurl4-openssl-dev libevent-dev libmariadb-dev libpcre2-dev libpq-dev
   libjansson-dev libssl-dev libzstd-dev zlib1g-dev
   mariadb-server mariadb-client
   python3 perl curl time wrk
@@ -48,6 +48,8 @@ packages=(
   systemd groff-base man-db prometheus golang-go php-cli
   # the recipes' servers
   rabbitmq-server etcd-server
+  # the PostgreSQL source's tests (t24xx)
+  postgresql-15
   # the OLTP load of the failover test
   sysbench
   # the delivery console's test drives the page in a real browser

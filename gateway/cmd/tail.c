@@ -54,10 +54,13 @@ static void usage(FILE *f)
           "Prints one canonical change event (JSON) per line on stdout.\n\n"
           "  -c, --config FILE   read [source] from FILE (url, password, tables, server_id)\n"
           "  --source URL        mysql://user@host:port, or several of one topology separated by\n"
-          "                      commas (tried in turn, followed by GTID); the password comes from\n"
+          "                      commas (tried in turn, followed by GTID), or\n"
+          "                      postgresql://user@host:port/database; the password comes from\n"
           "                      BINHOOK_MYSQL_PASSWORD (or password_env in the config)\n"
           "  --from POS          end (default), start, FILE:OFFSET[+K], or gtid:SET (MariaDB\n"
-          "                      d-s-n,... or a MySQL executed set uuid:1-77,...)\n"
+          "                      d-s-n,... or a MySQL executed set uuid:1-77,...); PostgreSQL:\n"
+          "                      start or LSN:N[+K] as tail printed it, from [source] slot\n"
+          "                      (default: a temporary slot of its own, from now)\n"
           "  --limit N           stop after N changes\n"
           "  --table GLOB        only tables matching schema.table GLOB (repeatable)\n"
           "  --exclude GLOB      skip tables matching GLOB (repeatable)\n"
@@ -517,6 +520,14 @@ int cmd_tail(int argc, char **argv)
    * otherwise, tail takes an id of its own so that it never knocks out the
    * daemon (or another tail) reading the same server. */
   so.server_id = a.server_id > 0 ? (unsigned)a.server_id : 0x40000000u + ((unsigned)getpid() & 0x3fffffffu);
+  /* PostgreSQL: likewise a temporary slot of its own, unless --from asks
+   * for a position of the configured slot (read, never confirmed) */
+  char tail_slot[64];
+  if (so.conn.postgres && !a.from) {
+    snprintf(tail_slot, sizeof tail_slot, "binhook_tail_%u", (unsigned)getpid());
+    so.slot = tail_slot;
+    so.temp_slot = 1;
+  }
   so.include = inc;
   so.exclude = exc;
   rc = 1;

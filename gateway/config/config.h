@@ -51,7 +51,7 @@ enum config_ordering {
 #define CONFIG_TLS_URL (-1)
 
 struct config_source {
-  char **url;          /* mysql://user@host:port (see conn.h), one or the servers of one topology in the
+  char **url;          /* mysql://user@host:port or postgresql://user@host:port/db (see conn.h), one or the servers of one topology in the
                           order they are tried; NULL-terminated, never empty after loading */
   char *password_env;  /* name of the environment variable holding the password */
   char *password_file; /* or a file whose first line is the password */
@@ -71,6 +71,8 @@ struct config_source {
   uint64_t snapshot_chunk;          /* rows per snapshot chunk; default 10000 */
   double snapshot_rate;             /* snapshot rows per second at most; 0 (default): no limit */
   enum snapshot_lock snapshot_lock; /* how the snapshot's position is made exact; default auto */
+  char *slot;                       /* PostgreSQL: the logical replication slot; default "binhook" */
+  char *publication;                /* PostgreSQL: the publication streamed; default "binhook" */
 };
 
 struct config_state {

@@ -99,6 +99,16 @@ int spec_check_env_name(const char *s, char *err, size_t errsz)
   return bh_err(err, errsz, "'%s' is not an environment variable name (letters, digits and '_')", s);
 }
 
+/* A PostgreSQL slot or publication name: a slot takes lower-case letters,
+ * digits and '_' only, and binhook names both the same way. */
+static int check_pg_name(const char *s, char *err, size_t errsz)
+{
+  size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_");
+  if (n && !s[n] && n <= 63) return 0;
+  return bh_err(err, errsz, "'%s' is not a slot or publication name (up to 63 lower-case letters, digits and '_')",
+                s);
+}
+
 static int check_start(const char *s, char *err, size_t errsz)
 {
   struct start_pos pos;
@@ -147,7 +157,7 @@ static const struct spec_enum snapshot_locks = {
 #define SRC(f) .offset = offsetof(struct config_source, f)
 static const struct spec_key source_keys[] = {
     {"url", SPEC_STRINGS, SRC(url), .def = "\"mysql://binhook@127.0.0.1:3306\"", .check = check_mysql_url,
-     .what = "a mysql:// URL or a list of them (the servers of one topology)",
+     .what = "a mysql:// or postgresql:// URL, or a list of mysql:// ones (the servers of one topology)",
      .empty = "name at least one server"},
     {"password_env", SPEC_STRING, SRC(password_env), .def = "\"BINHOOK_MYSQL_PASSWORD\"",
      .check = spec_check_env_name, .flags = SPEC_EMPTY_OK},
@@ -172,6 +182,8 @@ static const struct spec_key source_keys[] = {
     {"snapshot_chunk", SPEC_INTEGER, SRC(snapshot_chunk), SPEC_U64, 1, 100000000, .def = "10000"},
     {"snapshot_rate", SPEC_INTEGER, SRC(snapshot_rate), SPEC_DOUBLE, 0, 1000000000, .def = "0"},
     {"snapshot_lock", SPEC_ENUM, SRC(snapshot_lock), .names = &snapshot_locks, .def = "\"auto\""},
+    {"slot", SPEC_STRING, SRC(slot), .def = "\"binhook\"", .check = check_pg_name},
+    {"publication", SPEC_STRING, SRC(publication), .def = "\"binhook\"", .check = check_pg_name},
     {NULL},
 };
 const struct spec_section spec_source = {"source", source_keys, NULL};

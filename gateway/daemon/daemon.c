@@ -57,6 +57,14 @@ static void hand_checkpoint(struct daemon *dm)
   dm->marks.dirty = 0;
 }
 
+/* The checkpoint saved durably is what a PostgreSQL source's slot may
+ * confirm: the server keeps the WAL after it (nothing for a binlog source). */
+static void confirm_checkpoint(struct daemon *dm)
+{
+  struct position saved;
+  if (dm->src && dm->dq && retryq_saved_position(dm->dq, &saved)) source_confirm(dm->src, &saved);
+}
+
 /* Once a second: deliveries unfinished for a while go into the queue, the
  * snapshot's progress and the checkpoint are handed on, rates are taken. */
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -70,6 +78,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     log_notice("the initial snapshot is done: streaming the binlog from its position");
   }
   hand_checkpoint(dm);
+  confirm_checkpoint(dm);
   pulse_tick(dm);
   series_tick(dm);
   double now = bh_mono();

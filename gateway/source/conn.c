@@ -73,10 +73,14 @@ static int set_param(struct conn_opts *o, const char *key, size_t klen, const ch
 int conn_parse_url(const char *url, struct conn_opts *o, char *err, size_t errsz)
 {
   const char *p;
+  o->postgres = 0;
   if (!strncmp(url, "mysql://", 8)) p = url + 8;
   else if (!strncmp(url, "mariadb://", 10)) p = url + 10;
+  else if (!strncmp(url, "postgresql://", 13)) p = url + 13, o->postgres = 1;
+  else if (!strncmp(url, "postgres://", 11)) p = url + 11, o->postgres = 1;
   else
-    return bh_err(err, errsz, "source URL '%s' must start with mysql:// (mysql://user@host:port)", url);
+    return bh_err(err, errsz, "source URL '%s' must start with mysql:// (mysql://user@host:port) or "
+                  "postgresql:// (postgresql://user@host:port/database)", url);
 
   const char *end = p + strcspn(p, "?/");
   const char *at = NULL;
@@ -114,7 +118,7 @@ int conn_parse_url(const char *url, struct conn_opts *o, char *err, size_t errsz
     free(o->host);
     o->host = xstrndup(p, (size_t)((colon ? colon : hend) - p));
   }
-  o->port = 3306;
+  o->port = o->postgres ? 5432 : 3306;
   if (colon) {
     char *e;
     errno = 0;
@@ -130,7 +134,12 @@ int conn_parse_url(const char *url, struct conn_opts *o, char *err, size_t errsz
   }
 
   p = end;
-  if (*p == '/') p += strcspn(p, "?"); /* a database name is accepted and ignored */
+  if (*p == '/') { /* a database name: PostgreSQL's; MySQL's is accepted and ignored */
+    size_t dlen = strcspn(p + 1, "?");
+    free(o->database);
+    o->database = o->postgres && dlen ? url_unescape(p + 1, dlen) : NULL;
+    p += 1 + dlen;
+  }
   if (*p == '?') {
     p++;
     while (*p) {
@@ -257,6 +266,7 @@ void conn_opts_copy(struct conn_opts *dst, const struct conn_opts *src)
   dst->tls_ca = dup_or_null(src->tls_ca);
   dst->tls_cert = dup_or_null(src->tls_cert);
   dst->tls_key = dup_or_null(src->tls_key);
+  dst->database = dup_or_null(src->database);
 }
 
 void conn_opts_free(struct conn_opts *o)
@@ -271,5 +281,6 @@ void conn_opts_free(struct conn_opts *o)
   free(o->tls_ca);
   free(o->tls_cert);
   free(o->tls_key);
+  free(o->database);
   memset(o, 0, sizeof *o);
 }

@@ -1,7 +1,8 @@
 /* conn.h - how binhook reaches a MySQL/MariaDB server: the connection options
  * parsed from a mysql:// URL plus the password and TLS settings, and opening a
- * Connector/C handle with them. Strings in conn_opts are owned by it and freed
- * by conn_opts_free. */
+ * Connector/C handle with them. A postgresql:// URL parses into the same
+ * options with postgres set (source/pg_source.h opens those with libpq).
+ * Strings in conn_opts are owned by it and freed by conn_opts_free. */
 #ifndef BH_CONN_H
 #define BH_CONN_H
 
@@ -25,11 +26,16 @@ struct conn_opts {
   char *tls_ca, *tls_cert, *tls_key;
   unsigned connect_timeout; /* seconds */
   unsigned read_timeout;    /* seconds; 0: none (the replication stream) */
+  int postgres;             /* the URL was postgresql:// (or postgres://) */
+  char *database;           /* PostgreSQL: the database of the URL's path; NULL: the user's name */
 };
 
 /* Parses mysql://[user[:password]@]host[:port][?socket=P&tls=MODE&ca=P&cert=P&key=P]
  * (also mariadb://) into o, which the caller zeroed. Defaults: user "binhook",
- * port 3306. Returns 0, or -1 with a message in err. */
+ * port 3306. postgresql://[user[:password]@]host[:port][/database][?...]
+ * (also postgres://) sets o->postgres and o->database, port 5432 by default;
+ * its socket= names the directory of the server's socket. Returns 0, or -1
+ * with a message in err. */
 int conn_parse_url(const char *url, struct conn_opts *o, char *err, size_t errsz);
 
 /* Parses a TLS mode name (disabled, preferred, required, verify_ca,

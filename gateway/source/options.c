@@ -33,6 +33,8 @@ int source_opts_from_config(const struct config *cfg, struct source_opts *out, c
   out->heartbeat = s->heartbeat;
   out->queue_events = s->queue_events;
   out->queue_bytes = s->queue_bytes;
+  out->slot = s->slot;
+  out->publication = s->publication;
   return 0;
 }
 

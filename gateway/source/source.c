@@ -3,6 +3,7 @@
 #include "source/decoder.h"
 #include "source/gtidpos.h"
 #include "source/gtidset.h"
+#include "source/pg_source.h"
 #include "source/server.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -49,6 +50,7 @@ struct who {
 };
 
 struct source {
+  struct pg_source *pg; /* a postgresql:// source: everything below is unused */
   struct source_opts o;
   struct conn_opts *srv; /* every server: o.conn, then o.more (borrowed) */
   size_t nsrv, cur;      /* the server tried or streamed from now */
@@ -183,6 +185,10 @@ static void free_list(char **l)
 struct source *source_new(const struct source_opts *o)
 {
   struct source *s = xcalloc(1, sizeof *s);
+  if (o->conn.postgres) {
+    s->pg = pg_source_new(o);
+    return s;
+  }
   s->o = *o;
   conn_opts_copy(&s->o.conn, &o->conn);
   s->nsrv = 1 + o->nmore;
@@ -1102,12 +1108,14 @@ static void *reader_main(void *arg)
 
 const struct position *source_start_position(struct source *s, uint32_t *skip)
 {
+  if (s->pg) return pg_source_start_position(s->pg, skip);
   if (skip) *skip = s->started_skip;
   return &s->started;
 }
 
 int source_start(struct source *s, char *err, size_t errsz)
 {
+  if (s->pg) return pg_source_start(s->pg, err, errsz);
   /* every server in turn; when none serves, the first reachable one's
    * failure decides (a purged binlog, a divergence), else the first's */
   struct buf all = BUF_INIT;
@@ -1146,6 +1154,7 @@ int source_start(struct source *s, char *err, size_t errsz)
 
 uint32_t source_server(struct source *s, char *where, size_t size)
 {
+  if (s->pg) return pg_source_server(s->pg, where, size);
   pthread_mutex_lock(&s->conn_lock);
   uint32_t id = s->conn_server_id;
   snprintf(where, size, "%s", s->conn_where);
@@ -1155,11 +1164,13 @@ uint32_t source_server(struct source *s, char *where, size_t size)
 
 int source_by_gtid(struct source *s)
 {
+  if (s->pg) return 0;
   return s->by_gtid;
 }
 
 int source_connected(struct source *s)
 {
+  if (s->pg) return pg_source_connected(s->pg);
   pthread_mutex_lock(&s->conn_lock);
   int up = s->m != NULL;
   pthread_mutex_unlock(&s->conn_lock);
@@ -1168,23 +1179,26 @@ int source_connected(struct source *s)
 
 struct change *source_next(struct source *s)
 {
-  return changeq_pop(s->q);
+  return changeq_pop(source_queue(s));
 }
 
 struct changeq *source_queue(struct source *s)
 {
+  if (s->pg) return pg_source_queue(s->pg);
   return s->q;
 }
 
 const char *source_error(struct source *s)
 {
+  if (s->pg) return pg_source_error(s->pg);
   return s->failed ? s->err : NULL;
 }
 
-enum bh_errc source_errc(struct source *s) { return s->errc; }
+enum bh_errc source_errc(struct source *s) { return s->pg ? pg_source_errc(s->pg) : s->errc; }
 
 int source_retry_error(struct source *s, char *out, size_t size)
 {
+  if (s->pg) return pg_source_retry_error(s->pg, out, size);
   pthread_mutex_lock(&s->conn_lock);
   int have = s->retry_err[0] != 0;
   snprintf(out, size, "%s", s->retry_err);
@@ -1192,8 +1206,17 @@ int source_retry_error(struct source *s, char *out, size_t size)
   return have;
 }
 
+void source_confirm(struct source *s, const struct position *p)
+{
+  if (s->pg) pg_source_confirm(s->pg, p->pos);
+}
+
 void source_stop(struct source *s)
 {
+  if (s->pg) {
+    pg_source_stop(s->pg);
+    return;
+  }
   atomic_store(&s->stop, 1);
   changeq_close(s->q);
   pthread_mutex_lock(&s->conn_lock);
@@ -1212,6 +1235,11 @@ void source_stop(struct source *s)
 void source_free(struct source *s)
 {
   if (!s) return;
+  if (s->pg) {
+    pg_source_free(s->pg);
+    free(s);
+    return;
+  }
   source_stop(s);
   close_stream(s);
   if (s->meta) mysql_close(s->meta);

@@ -11,6 +11,9 @@
  * that wrote that binlog, and refuses a server that lacks transactions it
  * read already (check_holds).
  *
+ * A postgresql:// URL makes a PostgreSQL source instead (source/pg_source.h,
+ * logical replication with pgoutput) behind the same functions.
+ *
  * The consumer pops events with source_next (or waits on changeq_fd of
  * source_queue) until it gets NULL: then source_error says why the stream
  * ended (NULL after source_stop). */
@@ -56,6 +59,10 @@ struct source_opts {
   double heartbeat;        /* seconds; 0: none */
   size_t queue_events, queue_bytes;
   int max_retries;         /* reconnect attempts in a row before giving up; 0: forever */
+  /* PostgreSQL (conn.postgres, source/pg_source.h) */
+  const char *slot;        /* the logical replication slot; copied; NULL: "binhook" */
+  const char *publication; /* the publication streamed; copied; NULL: "binhook" */
+  int temp_slot;           /* a temporary slot of this stream's own instead (tail) */
 };
 
 /* Frees the connection options of o (conn and more), not o itself. */
@@ -109,6 +116,12 @@ const char *source_error(struct source *s);
  * replica took the server_id), BH_E_ACCESS, BH_E_CONNECT, BH_E_OTHER.
  * Callers decide by it, never by the words of the message. */
 enum bh_errc source_errc(struct source *s);
+
+/* The consumer's checkpoint reached p (a COMMIT's or HEARTBEAT's position
+ * and end_pos, saved durably): a PostgreSQL source may now tell the server
+ * that everything before it is flushed, so that the slot lets the WAL go.
+ * Nothing for a binlog source. Any thread. */
+void source_confirm(struct source *s, const struct position *p);
 
 /* Asks the reader to stop and waits for it. Safe to call twice. */
 void source_stop(struct source *s);

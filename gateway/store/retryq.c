@@ -769,6 +769,15 @@ uint64_t retryq_durable(struct retryq *q)
   return d;
 }
 
+int retryq_saved_position(struct retryq *q, struct position *pos)
+{
+  pthread_mutex_lock(&q->mu);
+  int have = q->has_cp;
+  if (have) *pos = q->cp_pos;
+  pthread_mutex_unlock(&q->mu);
+  return have;
+}
+
 void retryq_set_checkpoint(struct retryq *q, const struct checkpoint *cp)
 {
   pthread_mutex_lock(&q->mu);

@@ -186,6 +186,11 @@ uint64_t retryq_durable(struct retryq *q);
 /* Asks the writer to save cp once everything submitted so far is durable. */
 void retryq_set_checkpoint(struct retryq *q, const struct checkpoint *cp);
 
+/* The position of the last checkpoint saved (durable), into *pos: 1, or 0
+ * when none was saved yet. What a PostgreSQL source may confirm to its
+ * slot (source_confirm). */
+int retryq_saved_position(struct retryq *q, struct position *pos);
+
 /* Asks the writer to save the endpoints' state (state_endpoints_save). */
 void retryq_set_endpoints(struct retryq *q, const char *text, size_t n);
 

@@ -265,7 +265,8 @@ static void test_type_errors(void)
   is_str(errors_of("[source]\nstart = 42\n"), "2:9: 'start' in [source] must be a string, not an integer",
          "integer for a string");
   is_str(errors_of("[source]\nurl = 42\n"),
-         "2:7: 'url' in [source] must be a mysql:// URL or a list of them (the servers of one topology), not an "
+         "2:7: 'url' in [source] must be a mysql:// or postgresql:// URL, or a list of mysql:// ones (the servers "
+         "of one topology), not an "
          "integer",
          "integer for a list of strings");
   is_str(errors_of("source = \"mysql://h\"\n"), "1:10: 'source' must be a table ([source]), not a string",
