@@ -34,6 +34,11 @@ dead_letters () {
     python3 -c "import json, sys; sys.exit(0 if json.load(sys.stdin)[\"queue\"][\"dead\"] == $1 else 1)"
 }
 
+endpoint_disabled () {
+  curl -sf "http://$ADMIN/status" |
+    python3 -c "import json, sys; e = [e for e in json.load(sys.stdin)[\"endpoints\"] if e[\"name\"] == \"$1\"][0]; sys.exit(0 if str(e[\"disabled\"]).lower() == \"$2\" else 1)"
+}
+
 config () {
   cat <<-EOF
 	[state]
@@ -51,6 +56,13 @@ config () {
 	url = "http://127.0.0.1:$(cat "$TRASH/bad.port")/hook?key=$SECRET"
 	headers = { Authorization = "Bearer $SECRET" }
 	retry = ["0.3s"]
+	[endpoint.gone]
+	url = "http://127.0.0.1:$(cat "$TRASH/gone.port")/hook"
+	signing = "none"
+	[[rule]]
+	name = "gone"
+	table = "shop.gone"
+	endpoint = "gone"
 	[[rule]]
 	name = "items"
 	description = "<i>every</i> item"
@@ -73,10 +85,12 @@ test_expect_success 'chromium and puppeteer-core are there (contrib/setup.sh ins
 test_expect_success 'setup: a receiver that works, one that answers 503 with markup, rows with markup' '
   start_receiver ok &&
   start_receiver bad 503 --answer "$ANSWER" &&
+  start_receiver gone 410 &&
   config "" >"$TRASH/c.toml" &&
   mariadb_sql "CREATE DATABASE shop;
     CREATE TABLE shop.items (id INT PRIMARY KEY, name VARCHAR(200));
-    CREATE TABLE shop.orders (id INT PRIMARY KEY, total INT, note VARCHAR(200))" &&
+    CREATE TABLE shop.orders (id INT PRIMARY KEY, total INT, note VARCHAR(200));
+    CREATE TABLE shop.gone (id INT PRIMARY KEY)" &&
   start_binhook c.toml run.log &&
   mariadb_sql "INSERT INTO shop.items VALUES (1, \"plain\"), (2, \"$(echo "$ROW" | sed "s/\"/\\\\\"/g")\")" &&
   for i in $(seq 1 $DEAD); do
@@ -149,6 +163,14 @@ test_expect_success 'the replays show in the attempts as delivered' '
   drive replayed $((DEAD - 1))
 '
 
+test_expect_success 'an endpoint a 410 disabled is enabled from the page' '
+  mariadb_sql "INSERT INTO shop.gone VALUES (1)" &&
+  test_wait_until 20 endpoint_disabled gone true &&
+  drive enable gone &&
+  endpoint_disabled gone false &&
+  test_grep "endpoint .gone. is enabled again (asked through the admin server)" "$TRASH/run.log"
+'
+
 test_expect_success 'with a token: the page asks for it, refuses a wrong one, works with it' '
   stop_binhook run.log &&
   TOKEN=$(python3 -c "import secrets; print(secrets.token_hex(16))") &&
@@ -176,7 +198,7 @@ test_expect_success 'the page is served with headers that keep it to itself' '
 '
 
 test_expect_success 'screenshots of every view' '
-  for v in overview endpoints attempts dead-letters rules attempts-replayed token endpoints-token; do
+  for v in overview endpoints attempts dead-letters rules attempts-replayed enable token endpoints-token; do
     test -s "$SHOTS/$v.png" || { echo "no $v.png"; return 1; }
   done
 '

@@ -550,6 +550,13 @@ bench_attempts_memory () {
   local r
   r=$(bench_ratio "$last" "$full")
   bench_check memory.attempts "$r" "<" 1.10 "the attempt log stays bounded (< 1.10 x its size when full)" "$r"
+  # what keeping one attempt costs, against 20,000 deliveries/s: the share
+  # of the main loop's second (steadier than two throughput runs' ratio)
+  local ns
+  ns=$(printf '%s\n' "$out" | awk '$1 == "ns_per_attempt" { print $2 }')
+  r=$(awk -v ns="$ns" 'BEGIN { printf "%.4f\n", ns * 20000 / 1e9 }')
+  bench_check attempts.cost "$r" "<" 0.05 "keeping 20,000 attempts a second takes < 5 % of the main loop" \
+    "$ns ns an attempt, $(awk -v r="$r" 'BEGIN { printf "%.2f", r * 100 }') % of a second at 20,000/s"
 }
 
 # bench_latency RATE SECONDS: commit to receipt while RATE changes a second

@@ -252,6 +252,23 @@ const steps = {
     await shot(page, 'attempts-replayed');
   },
 
+  // A disabled endpoint is enabled from the page, after a confirmation.
+  async enable(page) {
+    await open(page);
+    await view(page, 'endpoints');
+    const sel = '#endpoints tr[data-endpoint="' + rest[0] + '"]';
+    check((await page.$eval(sel + ' td:nth-child(2)', (td) => td.textContent)) === 'disabled (410 Gone)', 'shown disabled');
+    await page.click(sel + ' button.enable');
+    await page.waitForSelector('#confirm[open]');
+    await shot(page, 'enable');
+    await page.click('#confirm-yes');
+    await until('the endpoint enabled', async () => {
+      await ready(page);
+      return (await page.$$(sel + ' button.enable')).length === 0 &&
+        (await page.$eval(sel + ' td:nth-child(2)', (td) => td.textContent)) !== 'disabled (410 Gone)';
+    });
+  },
+
   // Rules: what each matches, its endpoints and matches, config text as text.
   async rules(page) {
     await open(page);
