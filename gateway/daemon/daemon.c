@@ -175,7 +175,11 @@ static int admin_healthy(void *ctx, char *why, size_t whysz)
 {
   struct daemon *dm = ctx;
   if (dm->stopping) return bh_err(why, whysz, "stopping"), 0;
-  if (dm->queue_bad) return bh_err(why, whysz, "the state directory cannot be written"), 0;
+  if (dm->queue_bad) {
+    char err[2048] = "";
+    retryq_error(dm->dq, err, sizeof err);
+    return bh_err(why, whysz, "the %s cannot be written: %s", dm->db ? "state store" : "state directory", err), 0;
+  }
   if (dm->snapshotting) return bh_err(why, whysz, "taking the initial snapshot"), 0;
   if (!source_connected(dm->src)) {
     char last[3000];

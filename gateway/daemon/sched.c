@@ -16,6 +16,7 @@
 #include "util/log.h"
 #include "util/util.h"
 
+#include <openssl/evp.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,12 @@ void sched_row_key(const char *endpoint, const struct change *e, struct buf *k)
   change_key_to_json(e, k);
 }
 
+/* The longest ordering key kept as it is; a longer one (a primary key of
+ * long strings) is kept as its SHA-256, so that it always fits the store's
+ * okey column (VARBINARY(3072)) and the state directory's records stay
+ * small. */
+#define ORDER_KEY_MAX 1024
+
 /* The key that orders a delivery: the endpoint and the row (ordering =
  * "key"; rows without a primary key, statements and alerts go unordered),
  * the endpoint alone ("endpoint"), or none. Returns 1 with the key in k. */
@@ -47,6 +54,14 @@ static int ordering_key(const struct endpoint *ep, const struct change *e, struc
   }
   if (!e->table || !e->table->npk || e->type == EVENT_ALERT) return 0;
   sched_row_key(ep->name, e, k);
+  if (k->len > ORDER_KEY_MAX) { /* a key of long strings: its digest orders the same rows */
+    unsigned char md[32];
+    unsigned mdlen = 0;
+    EVP_Digest(k->p, k->len, md, &mdlen, EVP_sha256(), NULL);
+    buf_reset(k);
+    buf_adds(k, "#sha256:");
+    for (unsigned i = 0; i < mdlen; i++) buf_printf(k, "%02x", md[i]);
+  }
   return 1;
 }
 

@@ -94,9 +94,8 @@ void spool_on_durable(evutil_socket_t fd, short what, void *arg)
   }
   if (bad && !dm->queue_bad)
     log_error("the %s cannot be written: %s; reading the binlog waits, nothing is lost, and it resumes by itself "
-              "when writing works again (%s)",
-              dm->db ? "state store" : "state directory", err,
-              dm->db ? "the store's server answers again" : "free space or fix the disk");
+              "when writing works again%s",
+              dm->db ? "state store" : "state directory", err, dm->db ? "" : " (free space or fix the disk)");
   else if (!bad && dm->queue_bad)
     log_notice("the %s can be written again: reading the binlog resumes", dm->db ? "state store" : "state directory");
   dm->queue_bad = bad;

@@ -81,11 +81,30 @@ static void end_insert(const struct buf *ins, struct buf *out)
   buf_addc(out, 0);
 }
 
+/* The store's max_allowed_packet for the session m (asked once per
+ * connection): no statement may be longer. 1 MiB, MySQL's smallest
+ * default, when the server does not say. */
+static size_t packet_limit(struct retryq *q, MYSQL *m)
+{
+  if (q->db_packet) return q->db_packet;
+  size_t limit = 1u << 20;
+  if (!mysql_query(m, "SELECT @@max_allowed_packet")) {
+    MYSQL_RES *res = mysql_store_result(m);
+    MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+    if (row && row[0]) limit = strtoull(row[0], NULL, 10);
+    if (res) mysql_free_result(res);
+  }
+  return q->db_packet = limit;
+}
+
 /* One batch as statements, NUL-separated in out (under q->mu): the seqs
- * added go into *added. */
+ * added go into *added. Rows go many to an INSERT up to a quarter of the
+ * store's max_allowed_packet (4 MiB at most). */
 static void batch_sql(struct retryq *q, MYSQL *m, const struct dbop *ops, size_t n, struct buf *out,
                       uint64_t **added, size_t *nadded)
 {
+  size_t per_insert = packet_limit(q, m) / 4;
+  if (per_insert > (4u << 20)) per_insert = 4u << 20;
   const char *name = dbstore_name(q->db);
   struct buf ins = BUF_INIT;
   *nadded = 0;
@@ -103,7 +122,7 @@ static void batch_sql(struct retryq *q, MYSQL *m, const struct dbop *ops, size_t
       continue;
     } else if (op->kinds & DBOP_ADD) {
       /* many rows in one statement; a big payload gets one of its own */
-      if (ins.len > (4u << 20)) {
+      if (ins.len && ins.len + it->memlen * 2 + 1024 > per_insert) {
         end_insert(&ins, out);
         buf_reset(&ins);
       }
@@ -135,8 +154,17 @@ static int commit_batch(struct retryq *q, MYSQL *m, const struct buf *sql, uint6
   *code = BH_E_NONE;
   if (dbstore_exec(q->db, m, "BEGIN", 5, err, errsz)) goto fail;
   if (dbstore_fence(q->db, m, code, err, errsz)) goto fail;
+  size_t limit = packet_limit(q, m);
   for (size_t at = 0; at < sql->len;) {
     size_t n = strlen(sql->p + at);
+    if (n + 64 > limit) { /* the server would drop the connection with ER_NET_PACKET_TOO_LARGE */
+      bh_err(err, errsz,
+             "a delivery's row (%zu bytes of SQL) does not fit the store's max_allowed_packet (%zu bytes): raise "
+             "it on the store's server (SET GLOBAL max_allowed_packet = %zu, and in its my.cnf)",
+             n, limit, ((n + 64) / (1u << 20) + 1) * 2 * (1u << 20));
+      *code = BH_E_OTHER;
+      goto fail;
+    }
     if (dbstore_exec(q->db, m, sql->p + at, n, err, errsz)) goto fail;
     at += n + 1;
   }
@@ -188,6 +216,7 @@ static void *db_writer(void *arg)
     pthread_mutex_unlock(&q->mu);
     if (dbstore_alive(q->db, &m, err, sizeof err)) m = NULL; /* idle sessions are ended by the server */
     pthread_mutex_lock(&q->mu);
+    if (m != q->dbw) q->db_packet = 0; /* another session: ask again */
     q->dbw = m;
     if (!m || bad_cp) {
       buf_free(&cptext);
@@ -216,6 +245,7 @@ static void *db_writer(void *arg)
       }
       mysql_close(q->dbw); /* a new connection for the next try */
       q->dbw = NULL;
+      q->db_packet = 0; /* asked again: it may have been raised */
       if (rq_failed(q, err)) break;
       continue;
     }

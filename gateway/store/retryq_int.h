@@ -73,6 +73,7 @@ struct retryq {
   /* in a database ([state] store): the deliveries are rows (retryq_db.c) */
   struct dbstore *db;
   void *dbw, *dbr;             /* MYSQL connections: the writer's, the loop's for reads */
+  size_t db_packet;            /* the store's max_allowed_packet on dbw; 0: not asked yet */
   struct dbop *ops;            /* submitted, not yet taken by the writer */
   size_t nops, opscap;
   uint64_t db_bytes;           /* payload bytes in the database */
