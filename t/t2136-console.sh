@@ -13,6 +13,7 @@
 . "$(dirname "$0")/lib/test-lib.sh"
 . "$TOP/t/lib/mariadb.sh"
 . "$TOP/t/lib/run.sh"
+. "$TOP/t/lib/ha.sh"
 
 require_cmd python3 curl
 mariadb_start || test_skip_all 'cannot start mariadbd'
@@ -197,14 +198,28 @@ test_expect_success 'the page is served with headers that keep it to itself' '
   ! grep -q "innerHTML\|outerHTML\|insertAdjacentHTML\|document.write\|eval(" "$TOP/gateway/admin/console/console.js"
 '
 
+test_expect_success 'with the state in a database: the active one and a standby show their role' '
+  stop_binhook run2.log &&
+  mariadb_sql "SET SESSION sql_log_bin = 0; GRANT ALL ON binhook_state.* TO binhook@127.0.0.1" &&
+  start_receiver hook &&
+  A=127.0.0.1:$(test_free_port) && B=127.0.0.1:$(test_free_port) &&
+  ha_config a "$A" && ha_config b "$B" &&
+  ha_start a && test_wait_until 30 ha_is_active "$A" &&
+  ha_start b && test_wait_until 30 ha_is_standby "$B" &&
+  ADMIN=$A drive role active &&
+  ADMIN=$B drive role standby
+'
+
 test_expect_success 'screenshots of every view' '
-  for v in overview endpoints attempts dead-letters rules attempts-replayed enable token endpoints-token; do
+  for v in overview endpoints attempts dead-letters rules attempts-replayed enable token endpoints-token role-active role-standby; do
     test -s "$SHOTS/$v.png" || { echo "no $v.png"; return 1; }
   done
 '
 
 test_expect_success 'stopped' '
-  stop_binhook run2.log
+  kill -TERM $(cat "$TRASH/a.pid") $(cat "$TRASH/b.pid") &&
+  test_wait_until 30 binhook_gone $(cat "$TRASH/a.pid") &&
+  test_wait_until 30 binhook_gone $(cat "$TRASH/b.pid")
 '
 
 test_done

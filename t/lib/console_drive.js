@@ -269,6 +269,26 @@ const steps = {
     });
   },
 
+  // With the state in a database: the role, and a standby says where the
+  // work is.
+  async role(page) {
+    await open(page);
+    const want = rest[0];
+    check((await text(page, '#role')) === want, 'role: ' + (await text(page, '#role')));
+    const s = await get('/status');
+    if (want === 'standby') {
+      check((await text(page, '#view-overview [data-k=streaming]')) === 'standby', 'the overview says standby');
+      check((await text(page, '#view-overview [data-k=server]')) === 'the active one is ' + s.lease.host + ' pid ' +
+        s.lease.pid, 'the active one named: ' + (await text(page, '#view-overview [data-k=server]')));
+      await view(page, 'attempts');
+      check(/^This binhook is a standby/.test(await text(page, '#problem')), 'a standby\'s attempts view says so');
+    } else {
+      const kv = await texts(page, '#overview-kv th');
+      check(kv.includes('lease'), 'the lease in the details: ' + kv);
+    }
+    await shot(page, 'role-' + want);
+  },
+
   // Rules: what each matches, its endpoints and matches, config text as text.
   async rules(page) {
     await open(page);
