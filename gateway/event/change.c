@@ -93,6 +93,20 @@ void change_set_user(struct change *e, const char *s, size_t n)
   buf_addc(&e->arena, 0);
 }
 
+void change_set_ddl(struct change *e, const char *tag, const char *object)
+{
+  if (tag && *tag) {
+    e->tag_off = e->arena.len;
+    e->tag_len = strlen(tag);
+    buf_add(&e->arena, tag, e->tag_len + 1);
+  }
+  if (object && *object) {
+    e->object_off = e->arena.len;
+    e->object_len = strlen(object);
+    buf_add(&e->arena, object, e->object_len + 1);
+  }
+}
+
 const char *change_user(const struct change *e, size_t *len)
 {
   if (e->type != EVENT_STATEMENT) return NULL;
@@ -395,6 +409,14 @@ void change_to_json(const struct change *e, struct buf *out)
     const char *user = change_user(e, &ul);
     buf_addlit(out, ",\"user\":");
     buf_add_json_str(out, user, ul);
+    if (e->tag_len) {
+      buf_addlit(out, ",\"tag\":");
+      buf_add_json_str(out, e->arena.p + e->tag_off, e->tag_len);
+    }
+    if (e->object_len) {
+      buf_addlit(out, ",\"object\":");
+      buf_add_json_str(out, e->arena.p + e->object_off, e->object_len);
+    }
   } else if (e->table) {
     const struct table *t = e->table;
     if (t->npk) {

@@ -115,6 +115,9 @@ struct change {
   size_t schema_off, schema_len; /* statements: the default database, in the arena */
   size_t user_off, user_len; /* statements: who ran it, "user@host", in the arena (change_set_user);
                                 user_len 0: unknown (the connection was gone, or binlog files) */
+  size_t tag_off, tag_len;       /* statements a PostgreSQL event trigger told of: the command tag
+                                    ("DROP TABLE"), in the arena; tag_len 0: not told (the binlog's) */
+  size_t object_off, object_len; /* and the objects' identities ("public.orders"), in the arena */
   struct alert *alert;      /* EVENT_ALERT, owned */
   struct pulse *pulse;      /* EVENT_PULSE, owned */
   struct buf arena;
@@ -127,6 +130,9 @@ void change_free(struct change *e);
 /* Sets the "user" of a statement event: n bytes of s, copied into its
  * arena. */
 void change_set_user(struct change *e, const char *s, size_t n);
+/* Sets the command tag and the objects of a statement event (either may be
+ * NULL), copied into its arena. */
+void change_set_ddl(struct change *e, const char *tag, const char *object);
 /* The "user" of a statement event ("unknown" when nobody could tell), with
  * its length in *len; NULL for other events. Points into e. */
 const char *change_user(const struct change *e, size_t *len);

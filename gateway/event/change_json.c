@@ -4,6 +4,7 @@
 #include "event/change_json.h"
 #include "util/json.h"
 #include "source/binlog.h"
+#include "source/pg_decode.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -145,6 +146,8 @@ static int read_common(struct change *e, const struct jv *root, char *err, size_
     if (g) snprintf(e->position.gtid, sizeof e->position.gtid, "%s", g);
     if (uint_member(pos, "pos", &e->position.pos) < 0)
       return bh_err(err, errsz, "'position.pos' must be a non-negative integer");
+    /* a PostgreSQL change: its transaction's commit LSN is part of its id */
+    if (!g && f && pg_lsn_parse(f, &e->tx_pos)) e->tx_pos = 0;
   }
   const struct jv *tx = member(root, "tx");
   uint64_t idx = 0;
@@ -198,6 +201,7 @@ static struct change *statement_event(const struct jv *root, char *err, size_t e
     }
     change_set_user(e, user->s, user->n);
   }
+  change_set_ddl(e, str_member(root, "tag"), str_member(root, "object"));
   return e;
 fail:
   change_free(e);

@@ -18,8 +18,10 @@
  * and deletes) takes its value from "key".
  *
  * Read: type, schema, table, key, before, after, sql, position (file, pos,
- * gtid), tx.index, ts ("YYYY-MM-DDTHH:MM:SSZ"), and for statements kind and
- * thread_id. Other fields (id, changed) are derived and ignored. */
+ * gtid), tx.index, ts ("YYYY-MM-DDTHH:MM:SSZ"), and for statements kind,
+ * thread_id, user, tag and object. Other fields (id, changed) are derived
+ * and ignored; a position.file that is a PostgreSQL LSN ("0/16B3748") is
+ * the commit LSN the id is made of, as the PostgreSQL source makes it. */
 #ifndef BH_CHANGE_JSON_H
 #define BH_CHANGE_JSON_H
 

@@ -191,7 +191,8 @@ static int filter_table(struct snapshot *s, struct stab *t)
 {
   if (t->ncols || (t->nsegs <= 1 && !t->nbands)) return 0;
   char err[512];
-  if (!s->m && open_session(s, err, sizeof err)) {
+  if (!s->m && !s->pg &&
+      (s->o.conn.postgres ? pg_snap_session(s, err, sizeof err) : open_session(s, err, sizeof err))) {
     log_warn("cannot read the key of '%s.%s' for the handover: %s", t->schema, t->name, err);
     snap_close(s);
     return -1;

@@ -307,7 +307,9 @@ int snapshot_begin(struct snapshot *s, char *err, size_t errsz)
     return 0;
   }
   if (have && s->state_dir && statefile_take_sent(s, err, errsz)) return snap_failed(s);
-  if (open_session(s, err, errsz) || open_tx(s, 1, err, errsz)) goto fail;
+  if (s->o.conn.postgres ? pg_snap_session(s, err, errsz) || pg_snap_open_tx(s, !have, err, errsz)
+                         : open_session(s, err, errsz) || open_tx(s, 1, err, errsz))
+    goto fail;
   s->ts = (uint32_t)time(NULL);
   if (!have)
     s->handover = s->cur;
@@ -318,7 +320,8 @@ int snapshot_begin(struct snapshot *s, char *err, size_t errsz)
   progress_setup(s);
   log_info("snapshot of %zu table%s at %s:%" PRIu64 " (%s) on '%s'", s->ntabs, s->ntabs == 1 ? "" : "s",
            s->cur.file, s->cur.pos,
-           s->used_lock == SNAPSHOT_LOCK_MARIADB  ? "MariaDB's consistent snapshot, no lock"
+           s->pg                                  ? "the slot's exported snapshot, no lock"
+           : s->used_lock == SNAPSHOT_LOCK_MARIADB ? "MariaDB's consistent snapshot, no lock"
            : s->used_lock == SNAPSHOT_LOCK_GLOBAL ? "global read lock while it opened"
                                                   : "table locks while it opened",
            conn_where(&s->o.conn, where, sizeof where));

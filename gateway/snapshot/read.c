@@ -67,6 +67,7 @@ static void load_column(struct scol *c, struct column *col, MYSQL_ROW row)
 
 int read_load_table(struct snapshot *s, struct stab *t, char *err, size_t errsz)
 {
+  if (s->o.conn.postgres) return pg_snap_load_table(s, t, err, errsz);
   stab_unload(t);
   struct buf sql = BUF_INIT;
   buf_adds(&sql, "SELECT COLUMN_NAME, LOWER(DATA_TYPE), COLUMN_TYPE, IS_NULLABLE, CHARACTER_SET_NAME, "
@@ -200,7 +201,7 @@ int snapshot_marker(const struct change *e, uint64_t *seq)
 }
 
 /* The segment of t this transaction writes into, made when needed. */
-static struct seg *cur_seg(struct snapshot *s, struct stab *t)
+struct seg *read_cur_seg(struct snapshot *s, struct stab *t)
 {
   if (t->nsegs && !t->segs[t->nsegs - 1].upto) return &t->segs[t->nsegs - 1]; /* not expected: a done table */
   if (t->nsegs && !server_pos_cmp(t->segs[t->nsegs - 1].pos.file, t->segs[t->nsegs - 1].pos.pos, &s->cur))
@@ -213,7 +214,7 @@ static struct seg *cur_seg(struct snapshot *s, struct stab *t)
 }
 
 /* The last committed key of t, where reading goes on. */
-static const struct key *last_key(const struct stab *t)
+const struct key *read_last_key(const struct stab *t)
 {
   return t->nsegs ? t->segs[t->nsegs - 1].upto : NULL;
 }
@@ -260,7 +261,7 @@ static void chunk_sql(const struct stab *t, uint64_t limit, int probe, struct bu
   }
   buf_adds(sql, " FROM ");
   server_add_table(sql, t->schema, t->name);
-  const struct key *after = last_key(t);
+  const struct key *after = read_last_key(t);
   if (t->npk && after) {
     /* (k1, k2) > (v1, v2), written so that the range optimizer uses the key */
     const struct scol *c0 = &t->cols[t->pk[0]];
@@ -344,6 +345,17 @@ static int take_row(struct snapshot *s, struct stab *t, const MYSQL_FIELD *field
       return -1;
     }
   if (t->npk) row_key(t, e, lk);
+  return read_take_event(s, t, e, lk, probe, err, errsz);
+}
+
+int read_take_event(struct snapshot *s, struct stab *t, struct change *e, struct key *lk, int probe, char *err,
+                    size_t errsz)
+{
+  if (t->npk && s->pg) { /* PostgreSQL's keys as the events have them */
+    key_reset(lk);
+    for (uint32_t j = 0; j < t->npk; j++)
+      key_set_value(lk, j, &e->after[t->pk[j]], e->arena.p);
+  }
   if (probe) {
     change_free(e);
     return 0;
@@ -377,10 +389,11 @@ static int read_chunk(struct snapshot *s, struct stab *t, uint64_t limit, struct
   MYSQL_RES *meta = NULL;
   struct key *lk = NULL;
   *nrows = 0;
+  if (s->o.conn.postgres) return pg_snap_read_chunk(s, t, limit, probe, nrows, err, errsz);
 
   chunk_sql(t, limit, probe != NULL, &sql);
   if (probe) *probe = NULL;
-  if (!probe && t->collecting && last_key(t) && !bands_ahead(s, t, last_key(t))) t->collecting = 0;
+  if (!probe && t->collecting && read_last_key(t) && !bands_ahead(s, t, read_last_key(t))) t->collecting = 0;
 
   st = mysql_stmt_init(s->m);
   if (!st) {
@@ -442,7 +455,7 @@ static int read_chunk(struct snapshot *s, struct stab *t, uint64_t limit, struct
     (*nrows)++;
   }
   if (t->npk && *nrows && !probe) {
-    struct seg *g = cur_seg(s, t);
+    struct seg *g = read_cur_seg(s, t);
     key_free(g->upto);
     g->upto = key_copy(lk);
   }
@@ -495,7 +508,7 @@ static int announce(struct snapshot *s, struct stab *t, uint64_t limit, char *er
   /* the range reaches the end: up to the last key, not beyond, so that a
    * resumed run notes no more keys than this one can send */
   if (!upto && ((r = read_chunk(s, t, 0, &upto, &n, err, errsz)) != READ_OK || !upto)) return r;
-  struct band g = {.pos = s->cur, .after = (struct key *)last_key(t), .upto = upto};
+  struct band g = {.pos = s->cur, .after = (struct key *)read_last_key(t), .upto = upto};
   /* the marker after the range's last chunk: a range that reaches the
    * table's end holds fewer rows than its chunks too */
   int rc = statefile_announce(s, t, &g, s->seq + ANNOUNCE_CHUNKS, err, errsz);
@@ -517,9 +530,9 @@ static int read_table(struct snapshot *s, struct stab *t, char *err, size_t errs
         "'%s.%s' has no primary key: it is read in one pass (a crash reads it again from the start), and its "
         "changes carry no key",
         t->schema, t->name);
-  } else if (last_key(t)) {
+  } else if (read_last_key(t)) {
     struct buf kb = BUF_INIT;
-    key_text(t, last_key(t), &kb);
+    key_text(t, read_last_key(t), &kb);
     progress_bar_break();
     log_notice("the snapshot of '%s.%s' resumes after key %s (%" PRIu64 " rows done), at %s:%" PRIu64,
                t->schema, t->name, kb.p, t->rows, s->cur.file, s->cur.pos);
@@ -541,7 +554,7 @@ static int read_table(struct snapshot *s, struct stab *t, char *err, size_t errs
     if (r) return -1;
     int finished = !t->npk || n < limit;
     if (finished) {
-      struct seg *g = cur_seg(s, t);
+      struct seg *g = read_cur_seg(s, t);
       key_free(g->upto);
       g->upto = NULL;
       t->done = 1;
@@ -557,7 +570,7 @@ gone:
   progress_bar_break();
   log_warn("'%s.%s' was dropped while the snapshot ran: its rows are not in it", t->schema, t->name);
   {
-    struct seg *g = cur_seg(s, t);
+    struct seg *g = read_cur_seg(s, t);
     key_free(g->upto);
     g->upto = NULL;
   }

@@ -154,6 +154,8 @@ struct snapshot *snapshot_new(const struct snapshot_opts *o)
   s->include = copy_list(o->include);
   s->exclude = copy_list(o->exclude);
   s->state_dir = o->state_dir ? xstrdup(o->state_dir) : NULL;
+  s->o.slot = xstrdup(o->slot ? o->slot : "binhook");
+  s->o.publication = xstrdup(o->publication ? o->publication : "binhook");
   if (!s->o.chunk_rows) s->o.chunk_rows = 10000;
   s->cs = charset_conv_new();
   pthread_mutex_init(&s->lock, NULL);
@@ -168,9 +170,12 @@ void snap_close(struct snapshot *s)
 {
   pthread_mutex_lock(&s->lock);
   MYSQL *m = s->m;
+  PGconn *pg = s->pg;
   s->m = NULL;
+  s->pg = NULL;
   pthread_mutex_unlock(&s->lock);
   if (m) mysql_close(m);
+  if (pg) PQfinish(pg);
 }
 
 void snapshot_free(struct snapshot *s)
@@ -199,6 +204,8 @@ void snapshot_free(struct snapshot *s)
   free_list(s->include);
   free_list(s->exclude);
   free(s->state_dir);
+  free((char *)s->o.slot);
+  free((char *)s->o.publication);
   conn_opts_free(&s->o.conn);
   pthread_mutex_destroy(&s->lock);
   free(s);
@@ -210,6 +217,7 @@ void snapshot_free(struct snapshot *s)
  * on is that the server no longer has the handover's binlog. */
 static enum bh_errc start_errc(struct snapshot *s)
 {
+  if (s->o.conn.postgres) return BH_E_OTHER; /* the slot keeps the WAL from the handover */
   return server_has_binlog(&s->o.conn, s->handover.file) == 0 ? BH_E_PURGED : BH_E_OTHER;
 }
 
@@ -273,6 +281,7 @@ void snapshot_stop(struct snapshot *s)
     int fd = (int)mysql_get_socket(s->m);
     if (fd >= 0) shutdown(fd, SHUT_RDWR);
   }
+  if (s->pg && PQsocket(s->pg) >= 0) shutdown(PQsocket(s->pg), SHUT_RDWR);
   pthread_mutex_unlock(&s->lock);
   if (s->thread_started && s->q && !atomic_load(&s->streaming)) changeq_close(s->q);
 }

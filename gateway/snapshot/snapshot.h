@@ -135,6 +135,10 @@ struct snapshot_opts {
   uint64_t chunk_rows;   /* rows per chunk; 0: 10000 */
   double rate;           /* rows per second at most; 0: no limit */
   enum snapshot_lock lock;
+  /* PostgreSQL (conn.postgres): the slot the stream reads, made with the
+   * exported snapshot, and the publication whose tables are read; copied;
+   * NULL: "binhook" */
+  const char *slot, *publication;
   /* Each event (rows and markers), taken by the callback; 0, or -1 to stop
    * with a message in err. NULL in snapshot_start: the source's queue. */
   int (*emit)(void *ctx, struct change *e, char *err, size_t errsz);

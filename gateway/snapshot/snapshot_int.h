@@ -38,6 +38,7 @@
 #include "util/errcode.h"
 #include "util/json.h"
 
+#include <libpq-fe.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -79,6 +80,7 @@ struct scol {
   char *charset, *collation; /* text columns; NULL otherwise */
   int server_cmp;            /* ordered by the server's collation or type: compared by asking it */
   unsigned cast_len;         /* FK_CASTBIN: bytes of the binary form */
+  uint32_t pg_oid, pg_elem;  /* PostgreSQL: the type, and an array's element type */
 };
 
 /* The primary key values of one row. Text ordered by the server is kept as
@@ -167,6 +169,7 @@ struct snapshot {
   struct charset_conv *cs;
   pthread_mutex_t lock; /* m (for stop), pending, sent, committed_rows, progress */
   MYSQL *m;             /* the snapshot transaction */
+  struct pg_conn *pg;   /* PostgreSQL (o.conn.postgres): the snapshot transaction, pg_read.c */
   int mariadb;
   enum snapshot_lock used_lock;
   struct position handover; /* the first snapshot's position: where the stream starts */
@@ -337,6 +340,31 @@ int statefile_announce(struct snapshot *s, const struct stab *t, const struct ba
 
 /* Keeps the state as it is now until the caller commits marker seq. */
 void statefile_pend(struct snapshot *s, uint64_t seq, int done);
+
+/* ---- pg_read.c: PostgreSQL, in place of open.c's transaction and
+ * read.c's queries ---- */
+
+/* Connects pg (a plain connection in the values' session settings). */
+int pg_snap_session(struct snapshot *s, char *err, size_t errsz);
+
+/* Opens the snapshot transaction on pg in a slot's exported snapshot and
+ * sets cur to the slot's consistent point: the configured slot, made anew,
+ * for a new snapshot (first); a temporary slot of its own for a resumed
+ * one. The published tables selected are listed (and added). */
+int pg_snap_open_tx(struct snapshot *s, int first, char *err, size_t errsz);
+
+/* read_load_table and read.c's read_chunk for PostgreSQL. */
+int pg_snap_load_table(struct snapshot *s, struct stab *t, char *err, size_t errsz);
+int pg_snap_read_chunk(struct snapshot *s, struct stab *t, uint64_t limit, struct key **probe, uint64_t *nrows,
+                       char *err, size_t errsz);
+
+/* read.c's helpers pg_read.c shares: a fetched row's event out (or, with
+ * probe, only its key into lk; 0 or -1), and the segment the transaction
+ * writes into. */
+int read_take_event(struct snapshot *s, struct stab *t, struct change *e, struct key *lk, int probe, char *err,
+                    size_t errsz);
+struct seg *read_cur_seg(struct snapshot *s, struct stab *t);
+const struct key *read_last_key(const struct stab *t);
 
 /* ---- progress.c ---- */
 

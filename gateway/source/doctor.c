@@ -7,6 +7,7 @@
 #include "cmd/commands.h"
 #include "config/config.h"
 #include "source/conn.h"
+#include "source/pg_doctor.h"
 #include "store/dbstore.h"
 #include "util/util.h"
 
@@ -94,6 +95,12 @@ static void add(struct doctor_report *r, const char *name, enum doctor_status st
   c->value = value;
   c->message = message;
   c->fix = fix;
+}
+
+void doctor_add(struct doctor_report *r, const char *name, enum doctor_status status, char *value,
+                char *message, char *fix)
+{
+  add(r, name, status, value, message, fix);
 }
 
 static const char *var(const struct doctor_server *s, const char *name)
@@ -1379,9 +1386,30 @@ static void store_lines(const struct config *cfg, struct doctor_report *r)
   doctor_store_free(&st);
 }
 
+/* The checks of a PostgreSQL source (source/pg_doctor.h); the exit status. */
+static int pg_doctor(const struct config *cfg, const struct conn_opts *co, int json)
+{
+  struct buf out = BUF_INIT;
+  char err[4096];
+  int errors = pg_doctor_run(co, cfg->source.slot, cfg->source.publication, json, &out, err, sizeof err);
+  if (errors < 0) {
+    fprintf(stderr, "binhook doctor: %s\n", err);
+    buf_free(&out);
+    return 1;
+  }
+  fwrite(out.p, 1, out.len, stdout);
+  buf_free(&out);
+  if (fflush(stdout)) {
+    fprintf(stderr, "binhook doctor: cannot write the report\n");
+    return 2;
+  }
+  return errors ? 1 : 0;
+}
+
 static void usage(FILE *out)
 {
   fprintf(out, "usage: binhook doctor [-c FILE] [--source URL] [--json]\n"
+               "       binhook doctor --ddl-sql\n"
                "\n"
                "Connects to the server of [source] and checks what binhook needs from it: the\n"
                "binary log settings, their retention and the user's privileges. Says, for each\n"
@@ -1391,12 +1419,20 @@ static void usage(FILE *out)
                "[state] store names a database, checks the store too: reachable, the privileges\n"
                "binhook needs on it, its tables and who holds the lease.\n"
                "\n"
+               "For a postgresql:// source: wal_level, free replication slots and WAL senders,\n"
+               "the REPLICATION attribute and a replication connection, the publication and the\n"
+               "tables it covers (and those without a replica identity), the slot and the WAL\n"
+               "it holds back, and whether the DDL alerts' event trigger is installed.\n"
+               "\n"
                "  -c, --config FILE   the configuration (default: built-in defaults)\n"
-               "  --source URL[,URL]  mysql://user@host:port, instead of [source] url (several:\n"
+               "  --source URL[,URL]  mysql://user@host:port or postgresql://user@host:port/db,\n"
+               "                      instead of [source] url (several MySQL servers:\n"
                "                      the servers of one topology, each said ready for a failover\n"
                "                      or not); the password comes from the variable named by\n"
                "                      password_env (default BINHOOK_MYSQL_PASSWORD)\n"
                "  --json              the checks as a JSON array of {name, status, value, message, fix}\n"
+               "  --ddl-sql           print the SQL that installs the DDL alerts' event trigger in a\n"
+               "                      PostgreSQL database (contrib/postgresql/ddl-alerts.sql), and exit\n"
                "  -h, --help          this text\n"
                "\n"
                "exit status: 0 the server can serve binhook (warnings allowed), 1 problems found\n"
@@ -1424,7 +1460,7 @@ static int option_value(int argc, char **argv, int *i, const char *name, const c
 int cmd_doctor(int argc, char **argv)
 {
   const char *config_path = NULL, *source = NULL;
-  int json = 0;
+  int json = 0, ddl_sql = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     int got = 0;
@@ -1434,6 +1470,10 @@ int cmd_doctor(int argc, char **argv)
     }
     if (!strcmp(a, "--json")) {
       json = 1;
+      continue;
+    }
+    if (!strcmp(a, "--ddl-sql")) {
+      ddl_sql = 1;
       continue;
     }
     if (!got) got = option_value(argc, argv, &i, "-c", &config_path);
@@ -1448,6 +1488,11 @@ int cmd_doctor(int argc, char **argv)
       fprintf(stderr, "binhook doctor: unexpected argument '%s'\n", a);
     usage(stderr);
     return 2;
+  }
+
+  if (ddl_sql) { /* nothing to connect to: the SQL to run */
+    fputs(pg_doctor_ddl_sql(), stdout);
+    return fflush(stdout) ? 1 : 0;
   }
 
   struct config cfg;
@@ -1472,6 +1517,13 @@ int cmd_doctor(int argc, char **argv)
   if (source) {
     config_source_set_urls(&cfg, source);
   }
+  if (config_source_nurls(&cfg) && config_source_conn_at(&cfg, 0, &opts, err, sizeof err) == 0 &&
+      opts.postgres) {
+    rc = pg_doctor(&cfg, &opts, json);
+    goto out;
+  }
+  conn_opts_free(&opts);
+  memset(&opts, 0, sizeof opts);
   /* every server listed: the first that answers gets every check, each
    * one a line of the topology when there are several */
   size_t nsrv = config_source_nurls(&cfg);

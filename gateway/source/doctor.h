@@ -6,7 +6,9 @@
  * server family can be exercised from plain data. When [state] store names
  * a database, the store is asked the same way (doctor_gather_store, then
  * doctor_evaluate_store: its privileges, tables and lease). The report is
- * printed as text for people or as a JSON array for scripts.
+ * printed as text for people or as a JSON array for scripts. A
+ * postgresql:// source is checked by source/pg_doctor.h instead, into the
+ * same report.
  *
  * Ownership: every string in these structs is owned by the struct holding it
  * and released by the matching _free function. */
@@ -74,6 +76,10 @@ void doctor_server_set(struct doctor_server *s, const char *name, const char *va
 
 /* Appends one check per concern to r (zeroed by the caller), in a fixed order. */
 void doctor_evaluate(const struct doctor_server *s, struct doctor_report *r);
+
+/* Appends a check to r; takes value, message and fix (each may be NULL). */
+void doctor_add(struct doctor_report *r, const char *name, enum doctor_status status, char *value,
+                char *message, char *fix);
 
 /* Counts of checks with a status. */
 size_t doctor_count(const struct doctor_report *r, enum doctor_status status);

@@ -49,4 +49,6 @@ void snapshot_opts_from_config(const struct config *cfg, const struct conn_opts 
   out->chunk_rows = s->snapshot_chunk;
   out->rate = s->snapshot_rate;
   out->lock = s->snapshot_lock;
+  out->slot = s->slot;
+  out->publication = s->publication;
 }

@@ -4,6 +4,7 @@
 #include "source/pg_decode.h"
 #include "source/decoder.h"
 #include "source/pg_types.h"
+#include "util/json.h"
 #include "util/util.h"
 
 #include <inttypes.h>
@@ -543,10 +544,75 @@ static int on_truncate(struct pg_decoder *d, struct rd *r, char *err, size_t err
   return rc;
 }
 
+/* The kind of a statement the event trigger told of, by its command tag:
+ * GRANT, REVOKE and ALTER DEFAULT PRIVILEGES change privileges. */
+static enum statement_kind tag_kind(const char *tag)
+{
+  if (!strcmp(tag, "GRANT") || !strcmp(tag, "REVOKE") || !strcmp(tag, "ALTER DEFAULT PRIVILEGES"))
+    return STMT_DCL;
+  return STMT_DDL;
+}
+
+/* The statement event of the JSON object that binhook's event trigger
+ * sends (contrib/postgresql/ddl-alerts.sql): {"tag", "objects": [{"type",
+ * "identity", "schema"}...], "user", "client", "sql"}. NULL when content is
+ * not such an object (then it is plain SQL). */
+static struct change *ddl_statement(const struct pg_decoder *d, const char *content, size_t n)
+{
+  struct jv root;
+  char why[128];
+  size_t pos = 0;
+  struct change *e = NULL;
+  memset(&root, 0, sizeof root);
+  if (!n || content[0] != '{' || json_parse_value(content, n, &pos, &root, why, sizeof why)) goto out;
+  const struct jv *tag = jv_member(&root, "tag"), *sql = jv_member(&root, "sql"),
+                  *objects = jv_member(&root, "objects"), *user = jv_member(&root, "user"),
+                  *client = jv_member(&root, "client");
+  if (!tag || tag->k != J_STR || !sql || sql->k != J_STR) goto out;
+  struct buf names = BUF_INIT;
+  const char *schema = NULL;
+  for (size_t i = 0; objects && objects->k == J_ARR && i < objects->nkids; i++) {
+    const struct jv *id = jv_member(&objects->kids[i], "identity"),
+                    *sch = jv_member(&objects->kids[i], "schema");
+    if (!id || id->k != J_STR) continue;
+    if (names.len) buf_addlit(&names, ", ");
+    buf_add(&names, id->s, id->n);
+    if (!schema && sch && sch->k == J_STR) schema = sch->s;
+  }
+  e = new_statement(d, sql->s, sql->n, schema);
+  e->kind = tag_kind(tag->s);
+  change_set_ddl(e, tag->s, names.len ? names.p : NULL);
+  if (user && user->k == J_STR && user->n) {
+    /* "user@host" as for MySQL; a socket's client is "[local]", as psql and the server's log say */
+    struct buf who = BUF_INIT;
+    buf_add(&who, user->s, user->n);
+    buf_addc(&who, '@');
+    if (client && client->k == J_STR && client->n)
+      buf_add(&who, client->s, client->n);
+    else
+      buf_addlit(&who, "[local]");
+    change_set_user(e, who.p, who.len);
+    buf_free(&who);
+  }
+  buf_free(&names);
+out:
+  jv_free(&root);
+  return e;
+}
+
+/* A statement event of a "binhook" message: the event trigger's JSON, or
+ * the content as the SQL text. */
+static struct change *message_statement(const struct pg_decoder *d, const char *content, size_t n)
+{
+  struct change *e = ddl_statement(d, content, n);
+  return e ? e : new_statement(d, content, n, NULL);
+}
+
 /* Message: Int8 flags (1: transactional), Int64 LSN, String prefix, Int32
- * length, the content. Those with the prefix "binhook" are statements
- * whose SQL is the content (docs/DESIGN.md: DDL alerts); others are not
- * binhook's. A message outside a transaction is a transaction of its own. */
+ * length, the content. Those with the prefix "binhook" are statements: the
+ * JSON of binhook's event trigger (docs/DESIGN.md: DDL alerts) or SQL
+ * text; others are not binhook's. A message outside a transaction is a
+ * transaction of its own. */
 static int on_message(struct pg_decoder *d, struct rd *r, char *err, size_t errsz)
 {
   uint8_t flags = rd_u8(r);
@@ -558,13 +624,13 @@ static int on_message(struct pg_decoder *d, struct rd *r, char *err, size_t errs
   const char *content = (const char *)r->p;
   if (flags & 1) {
     if (need_tx(d, "a transactional Message", err, errsz)) return -1;
-    return emit_change(d, new_statement(d, content, len, NULL), err, errsz);
+    return emit_change(d, message_statement(d, content, len), err, errsz);
   }
   struct pg_decoder alone = *d; /* the position of a transaction of its own */
   alone.commit_lsn = lsn;
   alone.xid = 0;
   alone.ts = (uint32_t)time(NULL);
-  struct change *e = new_statement(&alone, content, len, NULL);
+  struct change *e = message_statement(&alone, content, len);
   return d->emit(d->ctx, e, err, errsz);
 }
 

@@ -26,6 +26,7 @@
 #define STATUS_EVERY 10.0 /* seconds between status updates, well under wal_sender_timeout */
 #define BEAT_EVERY 1.0    /* seconds between heartbeat events of an idle stream */
 #define BATCH_EVENTS 1000 /* events handed to the queue at once at most */
+#define SLOT_WAIT_TRIES 50 /* tenths of a second a slot held by a reader that ended is waited for */
 
 struct pg_source {
   struct source_opts o; /* conn, include, exclude, slot and publication: copies */
@@ -130,10 +131,7 @@ static const char *sslmode(enum conn_tls t)
 #define SESSION_OPTIONS                                                                                      \
   "-c datestyle=ISO -c intervalstyle=iso_8601 -c timezone=UTC -c extra_float_digits=1 -c bytea_output=hex"
 
-/* Opens a connection to the server of c: a replication connection to its
- * database, or a plain one. NULL with err (*code: BH_E_ACCESS or
- * BH_E_CONNECT). */
-static PGconn *pg_connect(const struct conn_opts *c, int replication, enum bh_errc *code, char *err,
+PGconn *pg_source_connect(const struct conn_opts *c, int replication, enum bh_errc *code, char *err,
                           size_t errsz)
 {
   const char *keys[16], *vals[16];
@@ -225,6 +223,19 @@ static int ensure_slot(struct pg_source *s, uint64_t *lsn, char *err, size_t err
   quote(s->conn, s->o.slot, 0, lit, sizeof lit);
   quote(s->conn, s->o.slot, 1, ident, sizeof ident);
   *lsn = 0;
+  /* a slot held by the server process of a reader that has just died (a
+   * kill, a lost connection) is let go once the server sees the end: wait
+   * for that a little before calling it in use */
+  for (int tries = 0; !s->o.temp_slot; tries++) {
+    snprintf(sql, sizeof sql, "SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = %s AND active",
+             lit);
+    PGresult *r = run(s->conn, sql, PGRES_TUPLES_OK, why, sizeof why);
+    int busy = r && PQntuples(r) > 0;
+    PQclear(r);
+    if (!busy || tries >= SLOT_WAIT_TRIES) break;
+    struct timespec ts = {0, 100 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
   if (!s->o.temp_slot) {
     snprintf(sql, sizeof sql,
              "SELECT plugin, confirmed_flush_lsn, active_pid FROM pg_catalog.pg_replication_slots "
@@ -323,7 +334,7 @@ static int first_lsn(struct pg_source *s, uint64_t slot_lsn, uint64_t *lsn, char
 static int open_stream(struct pg_source *s, int first, char *err, size_t errsz)
 {
   enum bh_errc code = BH_E_OTHER;
-  s->conn = pg_connect(&s->o.conn, 1, &code, err, errsz);
+  s->conn = pg_source_connect(&s->o.conn, 1, &code, err, errsz);
   if (!s->conn) {
     s->errc = code;
     return -1;
@@ -357,7 +368,7 @@ static void table_cb(void *ctx, struct table *t, char identity)
   if (identity != 'f' || s->meta_failed) return;
   if (!s->meta) {
     enum bh_errc code;
-    s->meta = pg_connect(&s->o.conn, 0, &code, err, sizeof err);
+    s->meta = pg_source_connect(&s->o.conn, 0, &code, err, sizeof err);
     if (!s->meta) {
       s->meta_failed = 1;
       log_warn("%s: tables with REPLICA IDENTITY FULL show their whole row as the key", err);

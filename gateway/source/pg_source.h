@@ -51,4 +51,11 @@ void pg_source_confirm(struct pg_source *s, uint64_t lsn);
 void pg_source_stop(struct pg_source *s);
 void pg_source_free(struct pg_source *s);
 
+/* Opens a connection to the PostgreSQL server of c (libpq), in the session
+ * settings the values are read in (source/pg_types.h): a replication
+ * connection to its database (replication) or a plain one. The caller
+ * PQfinish-es it. NULL with err, *code BH_E_ACCESS or BH_E_CONNECT. */
+struct pg_conn *pg_source_connect(const struct conn_opts *c, int replication, enum bh_errc *code, char *err,
+                                  size_t errsz);
+
 #endif

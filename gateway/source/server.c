@@ -152,8 +152,20 @@ enum bh_errc server_errc(unsigned code)
   }
 }
 
+/* A PostgreSQL LSN as positions name it ("16/B374D848"), or 0 with *ok 0. */
+static uint64_t lsn_of(const char *s, int *ok)
+{
+  unsigned hi, lo;
+  int n = 0;
+  *ok = strchr(s, '/') && sscanf(s, "%X/%X%n", &hi, &lo, &n) == 2 && !s[n];
+  return *ok ? (uint64_t)hi << 32 | lo : 0;
+}
+
 int server_file_cmp(const char *a, const char *b)
 {
+  int oka, okb;
+  uint64_t xa = lsn_of(a, &oka), xb = lsn_of(b, &okb);
+  if (oka && okb) return xa < xb ? -1 : xa > xb;
   const char *da = strrchr(a, '.'), *db = strrchr(b, '.');
   if (da && db && da - a == db - b && !memcmp(a, b, (size_t)(da - a))) {
     da++, db++;

@@ -65,7 +65,8 @@ int server_binlogs_reach(const struct conn_opts *co, const char *state);
 enum bh_errc server_errc(unsigned code);
 
 /* Orders binlog file names: names with the same base compare by their
- * numeric extension (binlog.999999 < binlog.1000000), others as text.
+ * numeric extension (binlog.999999 < binlog.1000000), PostgreSQL LSNs
+ * ("0/16B3748") as numbers, others as text.
  * -1, 0 or 1. */
 int server_file_cmp(const char *a, const char *b);
 
