@@ -34,7 +34,8 @@
 
 struct tail {
   FILE *out;
-  struct buf line;
+  struct buf line; /* lines not written yet: one, or (batch) up to TAIL_BATCH bytes of them */
+  int batch;       /* reading files: lines go out in batches, nothing waits on each */
   unsigned long long limit, printed;
   int write_failed;
   /* Where to continue from: file, transaction start, changes printed of it. */
@@ -90,6 +91,23 @@ static void set_file(struct tail *t, const char *file)
   if (strcmp(t->file, file)) snprintf(t->file, sizeof t->file, "%s", file);
 }
 
+/* Reading files, lines are written this many bytes at a time: one write
+ * of a batch, rather than a copy of each line into stdout's buffer. */
+#define TAIL_BATCH (64 * 1024)
+
+/* Writes the lines waiting in t->line; -1 when output failed. */
+static int tail_write(struct tail *t)
+{
+  size_t n = t->line.len;
+  int ok = !n || fwrite(t->line.p, 1, n, t->out) == n;
+  buf_reset(&t->line);
+  if (!ok) {
+    t->write_failed = 1;
+    return -1;
+  }
+  return 0;
+}
+
 static int tail_event(struct tail *t, struct change *e)
 {
   int full = t->limit && t->printed >= t->limit;
@@ -109,13 +127,10 @@ static int tail_event(struct tail *t, struct change *e)
     return full;
   }
   if (full) return 1;
-  buf_reset(&t->line);
+  if (!t->batch) buf_reset(&t->line);
   change_to_json(e, &t->line);
   buf_addc(&t->line, '\n');
-  if (fwrite(t->line.p, 1, t->line.len, t->out) != t->line.len) {
-    t->write_failed = 1;
-    return 1;
-  }
+  if ((!t->batch || t->line.len >= TAIL_BATCH) && tail_write(t)) return 1;
   if (e->type == EVENT_SNAPSHOT) { /* the stream's continue position is the handover's */
     t->printed++;
     return 0;
@@ -277,10 +292,12 @@ static int tail_files(struct tail *t, const struct tail_args *a, char **inc, cha
   struct decoder_opts dopts = {.include = inc, .exclude = exc};
   struct decoder_cb cb = {.ctx = t, .emit = offline_emit, .warn = offline_warn};
   int rc = 0;
+  t->batch = 1;
   for (int i = optind; i < argc && !rc; i++) {
     struct decoder *d = decoder_new(&dopts, &cb);
-    if (binfile_read(argv[i], d, err, sizeof err) && !(t->limit && t->printed >= t->limit) &&
-        !t->write_failed) {
+    int failed = binfile_read(argv[i], d, err, sizeof err);
+    tail_write(t);
+    if (failed && !(t->limit && t->printed >= t->limit) && !t->write_failed) {
       fflush(stdout);
       fprintf(stderr, "binhook tail: %s\n", err);
       rc = 1;

@@ -2,6 +2,7 @@
 #include "event/change.h"
 #include "util/util.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,10 +25,17 @@ struct rcstr *rcstr_ref(struct rcstr *r)
   return r;
 }
 
+/* The JSON form is one allocation: its length, then the text; r->json
+ * points at the text. */
+static size_t *json_block(char *json)
+{
+  return (size_t *)(void *)(json - sizeof(size_t));
+}
+
 void rcstr_unref(struct rcstr *r)
 {
   if (r && atomic_fetch_sub((_Atomic int *)&r->refs, 1) == 1) {
-    free(r->json);
+    if (r->json) free(json_block(r->json));
     free(r);
   }
 }
@@ -37,31 +45,82 @@ const char *rcstr_json(struct rcstr *r, size_t *len)
   char *j = atomic_load((char *_Atomic *)&r->json);
   if (!j) {
     struct buf b = BUF_INIT;
+    /* room once, as buf_add_json_str asks for it (a long text grows) */
+    buf_reserve(&b, sizeof(size_t) + (r->len <= 4096 ? JSON_STR_ROOM(r->len) : r->len + 2));
+    buf_add(&b, &(size_t){0}, sizeof(size_t));
     buf_add_json_str(&b, r->s, r->len);
-    char *mine = buf_steal(&b), *expected = NULL;
+    size_t n = b.len - sizeof(size_t);
+    memcpy(b.p, &n, sizeof n);
+    char *mine = buf_steal(&b) + sizeof(size_t), *expected = NULL;
     if (atomic_compare_exchange_strong((char *_Atomic *)&r->json, &expected, mine)) j = mine;
     else {
-      free(mine); /* another thread made it first */
+      free(json_block(mine)); /* another thread made it first */
       j = expected;
     }
   }
-  *len = strlen(j);
+  *len = *json_block(j);
   return j;
+}
+
+/* Events freed are kept for the thread's next change_new, with their
+ * arena when it is small: a stream of rows then allocates nothing per row.
+ * A thread keeps a few (CACHE_MAX), given back when it ends. */
+#define CACHE_MAX 64
+#define CACHE_ARENA_MAX 2048
+
+struct change_cache {
+  struct change *head;
+  unsigned n;
+  int registered; /* with cache_key, whose destructor empties it */
+};
+static _Thread_local struct change_cache cache;
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void cache_drop(void *arg)
+{
+  struct change_cache *c = arg;
+  while (c->head) {
+    struct change *e = c->head;
+    c->head = e->next;
+    buf_free(&e->arena);
+    free(e);
+  }
+  c->n = 0;
+}
+
+static void cache_init(void)
+{
+  bh_assert(pthread_key_create(&cache_key, cache_drop) == 0);
 }
 
 struct change *change_new(enum event_type type, struct table *table)
 {
-  size_t nv = table ? table->ncols : 0;
-  /* One allocation for the event and both value arrays. */
-  struct change *e = xmalloc(sizeof *e + 2 * nv * sizeof(struct value));
-  memset(e, 0, sizeof *e);
+  uint32_t nv = table ? table->ncols : 0;
+  struct change *e = cache.head;
+  if (e && e->nvals >= nv) {
+    cache.head = e->next;
+    cache.n--;
+    struct buf arena = e->arena;
+    uint32_t room = e->nvals;
+    memset(e, 0, sizeof *e);
+    e->arena = arena;
+    buf_reset(&e->arena);
+    e->nvals = room;
+  } else {
+    /* One allocation for the event and both value arrays. */
+    e = xmalloc(sizeof *e + 2 * (size_t)nv * sizeof(struct value));
+    memset(e, 0, sizeof *e);
+    e->nvals = nv;
+  }
   e->type = type;
   if (table) {
     e->table = table_ref(table);
     struct value *vals = (struct value *)(e + 1);
-    memset(vals, 0, 2 * nv * sizeof *vals);
     e->before = vals;
-    e->after = vals + nv;
+    e->after = vals + e->nvals;
+    memset(e->before, 0, nv * sizeof *vals);
+    memset(e->after, 0, nv * sizeof *vals);
   }
   return e;
 }
@@ -80,6 +139,18 @@ void change_free(struct change *e)
     free(e->alert->rule);
     free(e->alert->sample_keys);
     free(e->alert);
+  }
+  if (e->arena.cap > CACHE_ARENA_MAX) buf_free(&e->arena);
+  if (cache.n < CACHE_MAX) {
+    if (!cache.registered) {
+      pthread_once(&cache_once, cache_init);
+      pthread_setspecific(cache_key, &cache); /* so that the thread's end gives them back */
+      cache.registered = 1;
+    }
+    e->next = cache.head;
+    cache.head = e;
+    cache.n++;
+    return;
   }
   buf_free(&e->arena);
   free(e);
@@ -262,26 +333,192 @@ int value_equal(const struct change *e, const struct value *a, const struct valu
   }
 }
 
-void change_image_to_json(const struct change *e, const struct value *vals, struct buf *out)
+/* The printer writes at a cursor into room asked for ahead (out_room), one
+ * check for each value rather than one for each piece of it; the buf's
+ * length is set and its NUL written when it is done (out_close). */
+struct out {
+  struct buf *b;
+  char *o;   /* where the next byte goes */
+  char *end; /* the buffer's last byte, kept for the NUL */
+};
+
+/* Slack every request for room adds: a closing bracket or two, and the
+ * 16-byte copies of table_json's strings. */
+#define OUT_SLACK 24
+
+static void out_open(struct out *w, struct buf *b, size_t room)
 {
-  struct table *t = e->table;
-  buf_addc(out, '{');
-  int first = 1;
-  for (uint32_t i = 0; i < t->ncols; i++) {
-    if (vals[i].kind == VAL_ABSENT) continue;
-    if (!first) buf_addc(out, ',');
-    first = 0;
-    size_t kl;
-    const char *key = table_json_key(t, i, &kl);
-    buf_add(out, key, kl);
-    value_to_json(e, &t->cols[i], &vals[i], out);
-  }
-  buf_addc(out, '}');
+  buf_reserve(b, room + OUT_SLACK);
+  w->b = b;
+  w->o = b->p + b->len;
+  w->end = b->p + b->cap - 1;
 }
 
-void change_ts_to_json(uint32_t ts, struct buf *out)
+static __attribute__((noinline)) void out_grow(struct out *w, size_t n)
 {
-  /* Rows of one transaction share their timestamp: format it once. */
+  struct buf *b = w->b;
+  b->len = (size_t)(w->o - b->p);
+  buf_grow(b, n);
+  w->o = b->p + b->len;
+  w->end = b->p + b->cap - 1;
+}
+
+static inline void out_room(struct out *w, size_t n)
+{
+  if ((size_t)(w->end - w->o) < n + OUT_SLACK) out_grow(w, n + OUT_SLACK);
+}
+
+static void out_close(struct out *w)
+{
+  w->b->len = (size_t)(w->o - w->b->p);
+  *w->o = 0;
+}
+
+/* Hands the buf to a buf_add_* writer and takes it back after. */
+static inline struct buf *out_lend(struct out *w)
+{
+  out_close(w);
+  return w->b;
+}
+
+static inline void out_back(struct out *w)
+{
+  w->o = w->b->p + w->b->len;
+  w->end = w->b->p + w->b->cap - 1;
+}
+
+/* Bytes the room was asked for. */
+static inline void out_put(struct out *w, const void *s, size_t n)
+{
+  memcpy(w->o, s, n);
+  w->o += n;
+}
+#define out_lit(w, lit) out_put((w), (lit), sizeof(lit) - 1)
+
+/* A string of table_json, readable 16 bytes at a time; room for n + 16. */
+static inline char *piece_at(char *o, const char *s, size_t n)
+{
+  if (n <= 16) memcpy(o, s, 16);
+  else memcpy(o, s, n);
+  return o + n;
+}
+
+static inline void out_piece(struct out *w, const char *s, size_t n)
+{
+  w->o = piece_at(w->o, s, n);
+}
+
+/* The writers of values keep the cursor in a variable, o, handed to w
+ * only when the buffer must grow: room for n at o, and where o is then. */
+static inline char *room_at(struct out *w, char *o, size_t n)
+{
+  if ((size_t)(w->end - o) >= n + OUT_SLACK) return o;
+  w->o = o;
+  out_grow(w, n + OUT_SLACK);
+  return w->o;
+}
+
+/* Text longer than this is escaped through the buf, which grows as needed,
+ * not into room for its worst case (six bytes a byte). */
+#define TEXT_IN_PLACE_MAX 4096
+
+/* Writes value v of column jc at o; room for jc->value_room was asked for,
+ * text asks for its own. Returns where it ends. */
+static inline char *put_value(struct out *w, char *o, const struct change *e, const struct table_json_col *jc,
+                              const struct value *v)
+{
+  switch (v->kind) {
+  case VAL_ABSENT:
+  case VAL_NULL: memcpy(o, "null", 4); return o + 4;
+  case VAL_INT: return json_put_i64(o, v->i);
+  case VAL_UINT:
+  case VAL_BIT: return json_put_u64(o, v->u);
+  case VAL_FLOAT: return json_put_double(o, v->d, 1);
+  case VAL_DOUBLE: return json_put_double(o, v->d, 0);
+  case VAL_DECIMAL:
+  case VAL_STRING:
+    if (v->len > TEXT_IN_PLACE_MAX) {
+      w->o = o;
+      buf_add_json_str(out_lend(w), arena_str(e, v), v->len);
+      out_back(w);
+      return w->o;
+    }
+    o = room_at(w, o, JSON_STR_ROOM(v->len));
+    return json_put_str(o, arena_str(e, v), v->len);
+  case VAL_BYTES:
+    o = room_at(w, o, BASE64_ROOM(v->len) + 2);
+    *o++ = '"';
+    o = base64_put(o, arena_str(e, v), v->len);
+    *o++ = '"';
+    return o;
+  case VAL_JSON:
+    o = room_at(w, o, v->len);
+    memcpy(o, arena_str(e, v), v->len);
+    return o + v->len;
+  case VAL_ENUM:
+    if (v->u == 0) {
+      memcpy(o, "\"\"", 2);
+      return o + 2;
+    }
+    if (jc->labels && v->u <= jc->nlabels) return piece_at(o, jc->labels[v->u - 1], jc->label_lens[v->u - 1]);
+    return json_put_u64(o, v->u); /* labels unknown: the index */
+  case VAL_SET:
+    if (jc->labels) {
+      char *first = ++o;
+      o[-1] = '[';
+      for (uint32_t k = 0; k < jc->nlabels && k < 64; k++) {
+        if (!(v->u >> k & 1)) continue;
+        if (o != first) *o++ = ',';
+        o = piece_at(o, jc->labels[k], jc->label_lens[k]);
+      }
+      *o++ = ']';
+      return o;
+    }
+    return json_put_u64(o, v->u);
+  }
+  return o;
+}
+
+/* "key":value for column i at o, after a comma unless it is the first. */
+static inline char *put_member(struct out *w, char *o, const struct change *e,
+                               const struct table_json_col *jc, const struct value *v, int first)
+{
+  o = room_at(w, o, 1 + jc->key_len + jc->value_room);
+  *o = ',';
+  o += !first;
+  o = piece_at(o, jc->key, jc->key_len);
+  return put_value(w, o, e, jc, v);
+}
+
+static void put_image(struct out *w, const struct change *e, const struct table_json *tj,
+                      const struct value *vals)
+{
+  uint32_t n = e->table->ncols;
+  char *o = w->o;
+  *o++ = '{';
+  int first = 1;
+  for (uint32_t i = 0; i < n; i++) {
+    if (vals[i].kind == VAL_ABSENT) continue;
+    o = put_member(w, o, e, &tj->cols[i], &vals[i], first);
+    first = 0;
+  }
+  o = room_at(w, o, 1);
+  *o++ = '}';
+  w->o = o;
+}
+
+void change_image_to_json(const struct change *e, const struct value *vals, struct buf *out)
+{
+  struct out w;
+  out_open(&w, out, 2);
+  put_image(&w, e, table_json(e->table), vals);
+  out_close(&w);
+}
+
+/* The "ts" string of ts with its quotes, 22 bytes: rows of one transaction
+ * share their timestamp, so it is formatted once. */
+static const char *ts_text(uint32_t ts)
+{
   static _Thread_local uint32_t last = UINT32_MAX;
   static _Thread_local char s[32];
   if (ts != last) {
@@ -291,7 +528,30 @@ void change_ts_to_json(uint32_t ts, struct buf *out)
     strftime(s, sizeof s, "\"%Y-%m-%dT%H:%M:%SZ\"", &tm);
     last = ts;
   }
-  buf_adds(out, s);
+  return s;
+}
+
+void change_ts_to_json(uint32_t ts, struct buf *out)
+{
+  buf_adds(out, ts_text(ts));
+}
+
+/* The "key" object; the table has a primary key and the event an image. */
+static void put_key(struct out *w, const struct change *e, const struct table_json *tj)
+{
+  const struct table *t = e->table;
+  const struct value *img = e->type == EVENT_DELETE ? e->before : e->after;
+  char *o = w->o;
+  *o++ = '{';
+  for (uint32_t k = 0; k < t->npk; k++) {
+    uint32_t c = t->pk[k];
+    /* A partial image may lack the key in after: take it from before. */
+    const struct value *v = img[c].kind == VAL_ABSENT && e->type == EVENT_UPDATE ? &e->before[c] : &img[c];
+    o = put_member(w, o, e, &tj->cols[c], v, k == 0);
+  }
+  o = room_at(w, o, 1);
+  *o++ = '}';
+  w->o = o;
 }
 
 void change_key_to_json(const struct change *e, struct buf *out)
@@ -301,19 +561,10 @@ void change_key_to_json(const struct change *e, struct buf *out)
     buf_addlit(out, "null");
     return;
   }
-  const struct value *img = e->type == EVENT_DELETE ? e->before : e->after;
-  buf_addc(out, '{');
-  for (uint32_t k = 0; k < t->npk; k++) {
-    uint32_t c = t->pk[k];
-    if (k) buf_addc(out, ',');
-    size_t kl;
-    const char *key = table_json_key(e->table, c, &kl);
-    buf_add(out, key, kl);
-    /* A partial image may lack the key in after: take it from before. */
-    const struct value *v = img[c].kind == VAL_ABSENT && e->type == EVENT_UPDATE ? &e->before[c] : &img[c];
-    value_to_json(e, &t->cols[c], v, out);
-  }
-  buf_addc(out, '}');
+  struct out w;
+  out_open(&w, out, 2);
+  put_key(&w, e, table_json(e->table));
+  out_close(&w);
 }
 
 int change_column_changed(const struct change *e, uint32_t i)
@@ -324,36 +575,140 @@ int change_column_changed(const struct change *e, uint32_t i)
   return e->before[i].kind == VAL_ABSENT || !value_equal(e, &e->before[i], &e->after[i]);
 }
 
+/* The "changed" array of an update: each name is its key without the colon. */
+static void put_changed(struct out *w, const struct change *e, const struct table_json *tj)
+{
+  const struct table *t = e->table;
+  *w->o++ = '[';
+  int first = 1;
+  for (uint32_t i = 0; i < t->ncols; i++) {
+    if (!change_column_changed(e, i)) continue;
+    const struct table_json_col *jc = &tj->cols[i];
+    out_room(w, 1 + jc->key_len);
+    *w->o = ',';
+    w->o += !first;
+    first = 0;
+    out_piece(w, jc->key, jc->key_len - 1);
+  }
+  out_room(w, 1);
+  *w->o++ = ']';
+}
+
 void change_changed_to_json(const struct change *e, struct buf *out)
 {
   if (e->type != EVENT_UPDATE || !e->table) {
     buf_addlit(out, "null");
     return;
   }
-  const struct table *t = e->table;
-  buf_addc(out, '[');
-  int first = 1;
-  for (uint32_t i = 0; i < t->ncols; i++) {
-    if (!change_column_changed(e, i)) continue;
-    if (!first) buf_addc(out, ',');
-    first = 0;
-    buf_add_json_str(out, t->cols[i].name, strlen(t->cols[i].name));
+  struct out w;
+  out_open(&w, out, 2);
+  put_changed(&w, e, table_json(e->table));
+  out_close(&w);
+}
+
+/* The start of a row event, from {"id" to the "tx" object, written in one
+ * piece: its id is the GTID or FILE:TXPOS, then the index (change_id). */
+static void put_row_head(struct out *w, const struct change *e, const struct table_json *tj)
+{
+  static const struct {
+    char s[24];
+    uint8_t n;
+  } types[] = {
+      [EVENT_INSERT] = {"\",\"type\":\"insert\"", 17},
+      [EVENT_UPDATE] = {"\",\"type\":\"update\"", 17},
+      [EVENT_DELETE] = {"\",\"type\":\"delete\"", 17},
+  };
+  size_t flen = strlen(e->position.file), glen = strlen(e->position.gtid);
+  /* the id's and the position's file and GTID, the head's 16-byte copies,
+   * the literals, four numbers */
+  char *o = room_at(w, w->o, 7 * (flen + glen) + tj->head_len + 320);
+  memcpy(o, "{\"id\":\"", 7), o += 7;
+  if (glen) {
+    memcpy(o, e->position.gtid, glen), o += glen;
+  } else {
+    memcpy(o, e->position.file, flen), o += flen;
+    *o++ = ':';
+    o = json_put_u64(o, e->tx_pos);
   }
-  buf_addc(out, ']');
+  *o++ = '/';
+  /* the index, written again at the end */
+  char *index = o;
+  o = json_put_u64(o, e->tx_index);
+  size_t index_len = (size_t)(o - index);
+  memcpy(o, types[e->type].s, 24);
+  o += types[e->type].n;
+  o = piece_at(o, tj->head, tj->head_len);
+  memcpy(o, ",\"ts\":", 6), o += 6;
+  memcpy(o, ts_text(e->ts), 22), o += 22;
+  memcpy(o, ",\"position\":{\"file\":", 20), o += 20;
+  o = json_put_str(o, e->position.file, flen);
+  memcpy(o, ",\"pos\":", 7), o += 7;
+  o = json_put_u64(o, e->position.pos);
+  if (glen) {
+    memcpy(o, ",\"gtid\":", 8), o += 8;
+    o = json_put_str(o, e->position.gtid, glen);
+  }
+  memcpy(o, "},\"tx\":{\"index\":", 16), o += 16;
+  memmove(o, index, index_len), o += index_len;
+  *o++ = '}';
+  w->o = o;
+}
+
+/* An insert, update or delete of a table. */
+static void row_to_json(const struct change *e, struct buf *out)
+{
+  const struct table_json *tj = table_json(e->table);
+  const struct table *t = e->table;
+  struct out w;
+  out_open(&w, out, 0);
+  put_row_head(&w, e, tj);
+  if (t->npk) {
+    out_room(&w, 8);
+    out_lit(&w, ",\"key\":");
+    if (!e->before && !e->after) out_lit(&w, "null");
+    else put_key(&w, e, tj);
+  }
+  if (e->type != EVENT_INSERT) {
+    out_room(&w, 12);
+    out_lit(&w, ",\"before\":");
+    put_image(&w, e, tj, e->before);
+  }
+  if (e->type != EVENT_DELETE) {
+    out_room(&w, 12);
+    out_lit(&w, ",\"after\":");
+    put_image(&w, e, tj, e->after);
+  }
+  if (e->type == EVENT_UPDATE) {
+    out_room(&w, 12);
+    out_lit(&w, ",\"changed\":");
+    put_changed(&w, e, tj);
+  }
+  if (e->sql) {
+    size_t jl;
+    const char *j = rcstr_json(e->sql, &jl);
+    out_room(&w, 8 + jl);
+    out_lit(&w, ",\"sql\":");
+    out_put(&w, j, jl);
+  }
+  *w.o++ = '}';
+  out_close(&w);
 }
 
 void change_to_json(const struct change *e, struct buf *out)
 {
+  if (e->table && e->before && e->after &&
+      (e->type == EVENT_INSERT || e->type == EVENT_UPDATE || e->type == EVENT_DELETE)) {
+    row_to_json(e, out);
+    return;
+  }
   buf_addlit(out, "{\"id\":\"");
   change_id(e, out);
   buf_addlit(out, "\",\"type\":\"");
   buf_adds(out, change_type_name(e->type));
   buf_addc(out, '"');
   if (e->table) {
-    buf_addlit(out, ",\"schema\":");
-    buf_add_json_str(out, e->table->schema, strlen(e->table->schema));
-    buf_addlit(out, ",\"table\":");
-    buf_add_json_str(out, e->table->name, strlen(e->table->name));
+    const struct table_json *tj = table_json(e->table);
+    buf_add(out, tj->head, tj->head_len);
   } else if (e->type == EVENT_STATEMENT) {
     buf_addlit(out, ",\"schema\":");
     if (e->schema_len) buf_add_json_str(out, e->arena.p + e->schema_off, e->schema_len);

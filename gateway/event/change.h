@@ -45,7 +45,7 @@ struct value {
 struct rcstr {
   int refs; /* atomic */
   size_t len;
-  char *json; /* the quoted JSON form, made on first use (atomic pointer) */
+  char *json; /* the quoted JSON form, made on first use (atomic pointer); rcstr_json gives its length */
   char s[];
 };
 /* The quoted JSON string of r, computed once and shared by all its users. */
@@ -121,6 +121,7 @@ struct change {
   struct alert *alert;      /* EVENT_ALERT, owned */
   struct pulse *pulse;      /* EVENT_PULSE, owned */
   struct buf arena;
+  uint32_t nvals;           /* values before and after each have room for (change_new's) */
 };
 
 /* A new zeroed event of type; values arrays allocated for row events when

@@ -10,6 +10,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define MAX_COLLATION 4096
 
@@ -47,12 +50,30 @@ static void make_high(void)
  * time; the other bytes come from the table. Only what is written is
  * reserved: a row's buffer is sized from the row before, and reserving for
  * the worst case (three bytes a byte) would grow it at every row. */
-static void latin1_to_utf8(const char *str, size_t n, struct buf *out)
+void charset_latin1_to_utf8(const char *str, size_t n, struct buf *out)
 {
-  pthread_once(&high_once, make_high);
   const unsigned char *s = (const unsigned char *)str;
-  buf_reserve(out, n); /* at least: an empty string leaves a terminated buffer too */
+  /* Text that is all ASCII, the most common, is copied as it is. */
   size_t i = 0;
+  uint64_t high = 0;
+#ifdef __SSE2__
+  for (; i + 16 <= n && !high; i += 16)
+    high = (unsigned)_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(const void *)(s + i)));
+#endif
+  for (uint64_t word; i + 8 <= n && !high; i += 8) {
+    memcpy(&word, s + i, 8);
+    high = word & 0x8080808080808080ull;
+  }
+  if (!high) {
+    for (; i < n; i++) high |= s[i] & 0x80;
+    if (!high) {
+      buf_add(out, str, n);
+      return;
+    }
+  }
+  pthread_once(&high_once, make_high);
+  buf_reserve(out, n); /* at least: an empty string leaves a terminated buffer too */
+  i = 0;
   while (i < n) {
     size_t j = i;
     for (uint64_t w; j + 8 <= n; j += 8) {
@@ -117,7 +138,7 @@ void charset_to_utf8(struct charset_conv *c, uint16_t id, const char *s, size_t 
 {
   enum charset_kind k = charset_kind_of(c, id);
   if (k == CS_LATIN1) {
-    latin1_to_utf8(s, n, out);
+    charset_latin1_to_utf8(s, n, out);
     return;
   }
   if (k != CS_OTHER) {

@@ -32,6 +32,9 @@ enum charset_kind charset_kind_of(struct charset_conv *c, uint16_t collation);
  * not convert become U+FFFD; never fails. */
 void charset_to_utf8(struct charset_conv *c, uint16_t collation, const char *s, size_t n, struct buf *out);
 
+/* charset_to_utf8 for a CS_LATIN1 collation, known to be one. */
+void charset_latin1_to_utf8(const char *s, size_t n, struct buf *out);
+
 /* 1 when s is valid UTF-8. */
 int utf8_valid(const char *s, size_t n);
 

@@ -65,52 +65,72 @@ static inline char *put2(char *o, unsigned v)
 /* Writes v with at least width digits (zero-padded), as %0*u does. */
 static char *put_number(char *o, uint32_t v, int width)
 {
-  int n = 1;
-  for (uint32_t t = v; t >= 10; t /= 10) n++;
+  int n = v < 100000 ? (v < 100 ? (v < 10 ? 1 : 2) : v < 1000 ? 3 : v < 10000 ? 4 : 5)
+                     : v < 10000000 ? (v < 1000000 ? 6 : 7) : v < 100000000 ? 8 : v < 1000000000 ? 9 : 10;
   return put_digits(o, v, n > width ? n : width);
+}
+
+/* A DECIMAL's chunk of nb (1 to 4) big-endian bytes at p, its bits xor
+ * flip; the first chunk of a value has its sign bit cleared. */
+static inline uint32_t chunk(const unsigned char *p, int nb, uint32_t flip, int first)
+{
+  uint32_t v;
+  switch (nb) {
+  case 1: v = p[0]; break;
+  case 2: v = (uint32_t)p[0] << 8 | p[1]; break;
+  case 3: v = (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2]; break;
+  default: v = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; break;
+  }
+  int bits = 8 * nb;
+  v ^= flip >> (32 - bits);
+  if (first) v ^= 1u << (bits - 1);
+  return v;
 }
 
 int coldec_decimal(const unsigned char *p, size_t n, int precision, int scale, struct buf *out)
 {
+  static const uint32_t pow10[10] = {1,      10,      100,      1000,      10000,
+                                     100000, 1000000, 10000000, 100000000, 1000000000};
   if (precision <= 0 || precision > 65 || scale < 0 || scale > 38 || scale > precision) return -1;
   int intg = precision - scale;
   int intg0 = intg / 9, intg0x = intg % 9, frac0 = scale / 9, frac0x = scale % 9;
   size_t size = (size_t)(intg0 * 4 + dig2bytes[intg0x] + frac0 * 4 + dig2bytes[frac0x]);
   if (size > n || size == 0 || size > 40) return -1;
-  /* The sign is the top bit (set for positive); negatives are stored inverted. */
-  unsigned char b[40];
+  /* The sign is the top bit (set for positive); negatives are stored
+   * inverted: chunks are read with the bits flipped back, the sign bit
+   * cleared in the first one. */
   int neg = !(p[0] & 0x80);
-  unsigned char flip = neg ? 0xff : 0;
-  for (size_t i = 0; i < size; i++) b[i] = p[i] ^ flip;
-  b[0] ^= 0x80;
+  uint32_t flip = neg ? 0xffffffffu : 0;
 
-  char digits[100];
-  size_t nd = 0, off = 0;
+  /* The text is written straight into out: a sign, at most 65 integer
+   * digits, a point and at most 38 fraction digits. The integer part is its
+   * chunks of digits (the first of intg0x digits, then 9 each) with the
+   * leading zeros dropped, one kept: the first chunk that is not zero
+   * without its zeros, the others whole. A chunk holds no more digits than
+   * its width (a malformed one loses its higher ones). */
+  buf_reserve(out, 112);
+  char *o = out->p + out->len;
+  if (neg) *o++ = '-';
+  int started = 0;
+  size_t off = 0;
   if (intg0x) {
-    uint32_t v = (uint32_t)be_n(b, (size_t)dig2bytes[intg0x]);
+    uint32_t v = chunk(p, dig2bytes[intg0x], flip, 1) % pow10[intg0x];
     off += (size_t)dig2bytes[intg0x];
-    put_digits(digits + nd, v, intg0x);
-    nd += (size_t)intg0x;
+    if (v) o = put_number(o, v, 1), started = 1;
   }
   for (int i = 0; i < intg0; i++, off += 4) {
-    put_digits(digits + nd, (uint32_t)be_n(b + off, 4), 9);
-    nd += 9;
+    uint32_t v = chunk(p + off, 4, flip, off == 0) % pow10[9];
+    if (started) o = put_digits(o, v, 9);
+    else if (v) o = put_number(o, v, 1), started = 1;
   }
-  /* The text is made whole, then added at once: a sign, at most 65 integer
-   * digits, a point and at most 38 fraction digits. */
-  char txt[112], *o = txt;
-  if (neg) *o++ = '-';
-  /* Strip leading zeros of the integer part, keeping one. */
-  size_t lead = 0;
-  while (lead < nd && digits[lead] == '0') lead++;
-  if (lead == nd) *o++ = '0';
-  for (; lead < nd; lead++) *o++ = digits[lead];
+  if (!started) *o++ = '0';
   if (scale) {
     *o++ = '.';
-    for (int i = 0; i < frac0; i++, off += 4) o = put_digits(o, (uint32_t)be_n(b + off, 4), 9);
-    if (frac0x) o = put_digits(o, (uint32_t)be_n(b + off, (size_t)dig2bytes[frac0x]), frac0x);
+    for (int i = 0; i < frac0; i++, off += 4) o = put_digits(o, chunk(p + off, 4, flip, off == 0), 9);
+    if (frac0x) o = put_digits(o, chunk(p + off, dig2bytes[frac0x], flip, off == 0), frac0x);
   }
-  buf_add(out, txt, (size_t)(o - txt));
+  out->len = (size_t)(o - out->p);
+  out->p[out->len] = 0;
   return (int)size;
 }
 
@@ -138,17 +158,20 @@ void coldec_time_text(int neg, unsigned hours, unsigned min, unsigned sec, unsig
 static void add_datetime(struct buf *out, unsigned y, unsigned mo, unsigned d, unsigned h, unsigned mi,
                          unsigned s, unsigned usec, int fsp)
 {
-  char t[32], *o = t;
+  buf_reserve(out, 32);
+  char *t = out->p + out->len, *o = t;
   /* Zero or partial dates are printed as the server prints them. */
   o = put2(o, y / 100 % 100);
   o = put2(o, y % 100), *o++ = '-';
-  o = put2(o, mo % 100), *o++ = '-';
-  o = put2(o, d % 100), *o++ = (y == 0 || mo == 0 || d == 0) ? ' ' : 'T';
-  o = put2(o, h % 100), *o++ = ':';
-  o = put2(o, mi % 100), *o++ = ':';
-  o = put2(o, s % 100);
+  /* the callers' fields below the year are below 100 already */
+  o = put2(o, mo), *o++ = '-';
+  o = put2(o, d), *o++ = (y == 0 || mo == 0 || d == 0) ? ' ' : 'T';
+  o = put2(o, h), *o++ = ':';
+  o = put2(o, mi), *o++ = ':';
+  o = put2(o, s);
   o = put_frac(o, usec, fsp);
-  buf_add(out, t, (size_t)(o - t));
+  out->len += (size_t)(o - t);
+  out->p[out->len] = 0;
 }
 
 /* Fraction of the MySQL 5.6 temporal types: (fsp+1)/2 big-endian bytes. */
@@ -165,6 +188,16 @@ static unsigned read_frac(const unsigned char *p, int fsp)
 static size_t frac_bytes(int fsp)
 {
   return (size_t)((fsp + 1) / 2);
+}
+
+/* The DATETIME2 image at p (5 bytes, then the fraction) as text. */
+static __attribute__((noinline)) void add_datetime2(struct buf *out, const unsigned char *p, int fsp)
+{
+  uint64_t intpart = be_n(p, 5) - 0x8000000000ULL;
+  unsigned usec = read_frac(p + 5, fsp);
+  uint64_t ymd = intpart >> 17, ym = ymd >> 5, hms = intpart % (1 << 17);
+  add_datetime(out, (unsigned)(ym / 13), (unsigned)(ym % 13), (unsigned)(ymd % 32), (unsigned)(hms >> 12),
+               (unsigned)((hms >> 6) % 64), (unsigned)(hms % 64), usec, fsp);
 }
 
 /* Appends text as a string value. */
@@ -334,11 +367,13 @@ int coldec_wkb_to_wkt(const unsigned char *p, size_t n, struct buf *out)
 /* Strings: binary collations keep their bytes, text becomes UTF-8. When the
  * binlog gave no charset, valid UTF-8 is taken as text and anything else as
  * bytes. */
-static void set_string(struct value *v, struct buf *arena, const unsigned char *s, size_t len, uint16_t collation,
-                       struct charset_conv *cs, size_t pad_to)
+static __attribute__((noinline)) void set_string(struct value *v, struct buf *arena, const unsigned char *s,
+                                                 size_t len, const struct column *c, struct charset_conv *cs,
+                                                 size_t pad_to)
 {
   size_t start = arena->len;
-  enum charset_kind k = charset_kind_of(cs, collation);
+  uint16_t collation = c->charset;
+  enum charset_kind k = c->text_kind ? (enum charset_kind)(c->text_kind - 1) : charset_kind_of(cs, collation);
   if (k == CS_UNKNOWN && !utf8_valid((const char *)s, len)) k = CS_BINARY;
   if (k == CS_UTF8 || k == CS_UNKNOWN) {
     buf_add(arena, s, len); /* UTF-8 already, as charset_to_utf8 would find */
@@ -353,7 +388,8 @@ static void set_string(struct value *v, struct buf *arena, const unsigned char *
     }
     v->kind = VAL_BYTES;
   } else {
-    charset_to_utf8(cs, collation, (const char *)s, len, arena);
+    if (k == CS_LATIN1) charset_latin1_to_utf8((const char *)s, len, arena);
+    else charset_to_utf8(cs, collation, (const char *)s, len, arena);
     v->kind = VAL_STRING;
   }
   v->off = start;
@@ -365,8 +401,9 @@ static int cut_short(const struct column *c, char *err, size_t errsz)
   return bh_err(err, errsz, "value of column '%s' (%s) cut short", c->name, column_type_name(c));
 }
 
-static int decode_value(struct reader *r, const struct column *c, struct value *v, struct buf *arena,
-                        struct charset_conv *cs, char *err, size_t errsz)
+static __attribute__((noinline)) int decode_value(struct reader *r, const struct column *c, struct value *v,
+                                                  struct buf *arena, struct charset_conv *cs, char *err,
+                                                  size_t errsz)
 {
   const unsigned char *p;
   size_t start = arena->len;
@@ -484,11 +521,7 @@ static int decode_value(struct reader *r, const struct column *c, struct value *
   case MT_DATETIME2: {
     int fsp = c->meta > 6 ? 6 : c->meta;
     if (!(p = take(r, 5 + frac_bytes(fsp)))) return cut_short(c, err, errsz);
-    uint64_t intpart = be_n(p, 5) - 0x8000000000ULL;
-    unsigned usec = read_frac(p + 5, fsp);
-    uint64_t ymd = intpart >> 17, ym = ymd >> 5, hms = intpart % (1 << 17);
-    add_datetime(arena, (unsigned)(ym / 13), (unsigned)(ym % 13), (unsigned)(ymd % 32), (unsigned)(hms >> 12),
-                 (unsigned)((hms >> 6) % 64), (unsigned)(hms % 64), usec, fsp);
+    add_datetime2(arena, p, fsp);
     set_text(v, arena, start);
     return 0;
   }
@@ -540,14 +573,14 @@ static int decode_value(struct reader *r, const struct column *c, struct value *
   case MT_STRING: {
     size_t len = c->meta > 255 ? take_uint(r, 2) : take_uint(r, 1);
     if (r->overrun || !(p = take(r, len))) return cut_short(c, err, errsz);
-    set_string(v, arena, p, len, c->charset, cs, c->charset == CHARSET_BINARY ? c->meta : 0);
+    set_string(v, arena, p, len, c, cs, c->charset == CHARSET_BINARY ? c->meta : 0);
     return 0;
   }
   case MT_VARCHAR:
   case MT_VAR_STRING: {
     size_t len = c->meta > 255 ? take_uint(r, 2) : take_uint(r, 1);
     if (r->overrun || !(p = take(r, len))) return cut_short(c, err, errsz);
-    set_string(v, arena, p, len, c->charset, cs, 0);
+    set_string(v, arena, p, len, c, cs, 0);
     return 0;
   }
   case MT_BLOB:
@@ -587,7 +620,7 @@ static int decode_value(struct reader *r, const struct column *c, struct value *
       buf_addc(arena, ']');
       v->kind = VAL_JSON, v->off = start, v->len = (uint32_t)(arena->len - start);
     } else {
-      set_string(v, arena, p, len, c->charset, cs, 0);
+      set_string(v, arena, p, len, c, cs, 0);
     }
     return 0;
   }
@@ -631,35 +664,161 @@ static int partial_json(struct reader *r, const struct column *c, struct value *
   return 0;
 }
 
+/* The most common columns (integers, DOUBLE, DECIMAL, DATETIME, ENUM,
+ * VARCHAR, TEXT) whole in the image, decoded as decode_value decodes them,
+ * in the row loop: 1 when done, 0 (nothing read) to let decode_value do it,
+ * errors included. */
+static inline __attribute__((always_inline)) int fast_value(struct reader *r, const struct column *c,
+                                                            struct value *v, struct buf *arena,
+                                                            struct charset_conv *cs)
+{
+  const unsigned char *p = r->p;
+  size_t left = (size_t)(r->end - p), lb, len;
+  int uns = c->is_unsigned == 1;
+  switch (c->type) {
+  case MT_TINY:
+    if (left < 1) return 0;
+    if (uns) v->kind = VAL_UINT, v->u = p[0];
+    else v->kind = VAL_INT, v->i = (int8_t)p[0];
+    r->p = p + 1;
+    return 1;
+  case MT_SHORT:
+    if (left < 2) return 0;
+    if (uns) v->kind = VAL_UINT, v->u = le16(p);
+    else v->kind = VAL_INT, v->i = (int16_t)le16(p);
+    r->p = p + 2;
+    return 1;
+  case MT_INT24:
+    if (left < 3) return 0;
+    if (uns) v->kind = VAL_UINT, v->u = le24(p);
+    else v->kind = VAL_INT, v->i = (int32_t)(le24(p) << 8) >> 8;
+    r->p = p + 3;
+    return 1;
+  case MT_LONG:
+    if (left < 4) return 0;
+    if (uns) v->kind = VAL_UINT, v->u = le32(p);
+    else v->kind = VAL_INT, v->i = (int32_t)le32(p);
+    r->p = p + 4;
+    return 1;
+  case MT_LONGLONG:
+    if (left < 8) return 0;
+    if (uns) v->kind = VAL_UINT, v->u = le64(p);
+    else v->kind = VAL_INT, v->i = (int64_t)le64(p);
+    r->p = p + 8;
+    return 1;
+  case MT_DOUBLE: {
+    if (left < 8) return 0;
+    uint64_t bits = le64(p);
+    memcpy(&v->d, &bits, 8);
+    v->kind = VAL_DOUBLE;
+    r->p = p + 8;
+    return 1;
+  }
+  case MT_ENUM:
+    lb = c->meta ? c->meta : 1;
+    if (lb > 2 || left < lb) return 0;
+    v->kind = VAL_ENUM, v->u = lb == 1 ? p[0] : le16(p);
+    r->p = p + lb;
+    return 1;
+  case MT_NEWDECIMAL: {
+    size_t start = arena->len;
+    int used = coldec_decimal(p, left, c->meta >> 8, c->meta & 0xff, arena);
+    if (used < 0) return 0; /* nothing written: decode_value says why */
+    v->kind = VAL_DECIMAL, v->off = start, v->len = (uint32_t)(arena->len - start);
+    r->p = p + used;
+    return 1;
+  }
+  case MT_DATETIME2: {
+    int fsp = c->meta > 6 ? 6 : c->meta;
+    size_t size = 5 + frac_bytes(fsp);
+    if (left < size) return 0;
+    size_t start = arena->len;
+    add_datetime2(arena, p, fsp);
+    set_text(v, arena, start);
+    r->p = p + size;
+    return 1;
+  }
+  case MT_VARCHAR:
+  case MT_VAR_STRING:
+    lb = c->meta > 255 ? 2 : 1;
+    if (left < lb) return 0;
+    len = lb == 1 ? p[0] : le16(p);
+    break;
+  case MT_BLOB:
+  case MT_TINY_BLOB:
+  case MT_MEDIUM_BLOB:
+  case MT_LONG_BLOB:
+    lb = c->meta;
+    if (lb < 1 || lb > 4 || left < lb) return 0;
+    len = lb == 1 ? p[0] : lb == 2 ? le16(p) : lb == 3 ? le24(p) : le32(p);
+    break;
+  default:
+    return 0;
+  }
+  if (left - lb < len) return 0;
+  set_string(v, arena, p + lb, len, c, cs, 0);
+  r->p = p + lb + len;
+  return 1;
+}
+
+/* The number of bits set among the first nbits of bm. */
+static uint32_t bits_set(const unsigned char *bm, uint32_t nbits)
+{
+  static const uint8_t nibble[16] = {0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4};
+  uint32_t n = 0, whole = nbits / 8;
+  for (uint32_t b = 0; b < whole; b++) n += nibble[bm[b] & 15] + nibble[bm[b] >> 4];
+  if (nbits % 8) {
+    unsigned last = bm[whole] & ((1u << (nbits % 8)) - 1);
+    n += nibble[last & 15] + nibble[last >> 4];
+  }
+  return n;
+}
+
 int coldec_row_partial(struct reader *r, const struct table *t, const unsigned char *present, struct value *vals,
                        struct buf *arena, struct charset_conv *cs, const unsigned char *partial,
                        const struct value *before, char *err, size_t errsz)
 {
-  uint32_t npresent = 0, whole = t->ncols / 8;
-  for (uint32_t b = 0; b < whole; b++) npresent += (uint32_t)__builtin_popcount(present[b]);
-  if (t->ncols % 8) npresent += (uint32_t)__builtin_popcount(present[whole] & ((1u << (t->ncols % 8)) - 1));
+  uint32_t ncols = t->ncols, npresent = bits_set(present, ncols);
   const unsigned char *nulls = take(r, (npresent + 7) / 8);
   if (!nulls) return bh_err(err, errsz, "row image of '%s.%s' cut short", t->schema, t->name);
+  if (npresent == ncols && !partial) {
+    /* A full image without JSON diffs, the common case: the k-th value is
+     * column k's. */
+    const struct column *c = t->cols;
+    for (uint32_t i = 0; i < ncols; i++, c++) {
+      if ((nulls[i / 8] >> (i % 8)) & 1) {
+        vals[i].kind = VAL_NULL;
+        continue;
+      }
+      if (fast_value(r, c, &vals[i], arena, cs)) continue;
+      if (decode_value(r, c, &vals[i], arena, cs, err, errsz)) return -1;
+    }
+    return 0;
+  }
+  int all = npresent == ncols; /* a full image: no column to skip */
   uint32_t k = 0, j = 0;
-  for (uint32_t i = 0; i < t->ncols; i++) {
-    if (!((present[i / 8] >> (i % 8)) & 1)) {
+  for (uint32_t i = 0; i < ncols; i++) {
+    if (!all && !((present[i / 8] >> (i % 8)) & 1)) {
       vals[i].kind = VAL_ABSENT;
       continue;
     }
     int is_null = (nulls[k / 8] >> (k % 8)) & 1;
     k++;
     int is_partial = 0;
-    if (t->cols[i].type == MT_JSON) {
-      is_partial = partial && ((partial[j / 8] >> (j % 8)) & 1);
+    if (partial && t->cols[i].type == MT_JSON) {
+      is_partial = (partial[j / 8] >> (j % 8)) & 1;
       j++;
     }
     if (is_null) {
       vals[i].kind = VAL_NULL;
       continue;
     }
-    int rc = is_partial ? partial_json(r, &t->cols[i], &vals[i], before ? &before[i] : NULL, arena, err, errsz)
-                        : decode_value(r, &t->cols[i], &vals[i], arena, cs, err, errsz);
-    if (rc) return -1;
+    if (is_partial) {
+      if (partial_json(r, &t->cols[i], &vals[i], before ? &before[i] : NULL, arena, err, errsz)) return -1;
+      continue;
+    }
+    if (fast_value(r, &t->cols[i], &vals[i], arena, cs)) continue;
+    if (decode_value(r, &t->cols[i], &vals[i], arena, cs, err, errsz)) return -1;
   }
   return 0;
 }

@@ -63,6 +63,15 @@ struct decoder {
   uint64_t inner_at, inner_end;
 };
 
+/* The file name of from into to (both POS_FILE_MAX): a copy for each
+ * event outside a transaction, so not through snprintf. */
+static void copy_file(char *to, const char *from)
+{
+  size_t n = strnlen(from, POS_FILE_MAX - 1);
+  memcpy(to, from, n);
+  to[n] = 0;
+}
+
 static void free_list(struct change *e)
 {
   while (e) {
@@ -383,7 +392,7 @@ static int end_tx(struct decoder *d, const struct binlog_header *h, uint64_t at,
   d->skip = 0; /* a resume skips within its first transaction only */
   rcstr_unref(d->sql);
   d->sql = NULL;
-  snprintf(d->boundary.file, sizeof d->boundary.file, "%s", d->pos.file);
+  copy_file(d->boundary.file, d->pos.file);
   d->boundary.pos = end;
   if (d->gtid[0]) memcpy(d->boundary.gtid, d->gtid, sizeof d->boundary.gtid);
   gtidstate_commit(&d->gs);
@@ -627,11 +636,29 @@ static int on_table_map(struct decoder *d, const unsigned char *body, size_t n, 
 {
   char terr[256];
   size_t idlen = d->fmt.post_header_len[BL_TABLE_MAP] == 6 ? 4 : 6;
+  /* Every transaction maps its tables again. The same map as before (the
+   * same id and bytes) is the same table: the one built then is kept, with
+   * what was made for it (the printer's pieces). */
+  if (n >= idlen) {
+    uint64_t id = 0;
+    for (size_t i = idlen; i-- > 0;) id = id << 8 | body[i];
+    const struct table *known = table_map_get(d->tables, id);
+    if (known && known->map && known->map_len == n && !memcmp(known->map, body, n)) return 0;
+  }
   struct table *t = table_from_map(body, n, (int)idlen, d->fmt.mariadb, terr, sizeof terr);
   if (!t) return fail(d, at, err, errsz, terr);
-  /* ENUM and SET labels are in the column's charset; events carry UTF-8. */
+  /* Names the server is asked for (MINIMAL metadata) may change with the
+   * same map (a column renamed): such a table is built again each time. */
+  if (t->names_known || !d->cb.lookup_names) {
+    t->map = xmalloc(n ? n : 1);
+    memcpy(t->map, body, n);
+    t->map_len = n;
+  }
+  /* ENUM and SET labels are in the column's charset; events carry UTF-8.
+   * Each column's charset is looked up here once, not for every value. */
   for (uint32_t i = 0; i < t->ncols; i++) {
     struct column *c = &t->cols[i];
+    c->text_kind = (uint8_t)(charset_kind_of(d->cs, c->charset) + 1);
     enum charset_kind k = c->labels ? charset_kind_of(d->cs, c->charset) : CS_UTF8;
     if (k != CS_LATIN1 && k != CS_OTHER) continue;
     for (uint32_t l = 0; l < c->nlabels; l++) {
@@ -658,10 +685,19 @@ static int on_table_map(struct decoder *d, const unsigned char *body, size_t n, 
 }
 
 
+/* The 16 bytes of u as a UUID's text, 36 characters and a NUL (size at
+ * least 37): one per transaction, so not through snprintf. */
 static void format_uuid(const unsigned char *u, char *out, size_t size)
 {
-  snprintf(out, size, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2],
-           u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+  static const char hex[] = "0123456789abcdef";
+  bh_assert(size >= 37);
+  char *o = out;
+  for (int i = 0; i < 16; i++) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) *o++ = '-';
+    *o++ = hex[u[i] >> 4];
+    *o++ = hex[u[i] & 15];
+  }
+  *o = 0;
 }
 
 /* MySQL's serialization library integers: the count of trailing one bits
@@ -731,7 +767,12 @@ static int on_gtid(struct decoder *d, const struct binlog_header *h, const unsig
     uint32_t domain = (uint32_t)reader_uint(&r, 4);
     uint8_t flags = (uint8_t)reader_uint(&r, 1);
     if (r.overrun) return fail(d, at, err, errsz, "GTID event cut short");
-    snprintf(d->gtid, sizeof d->gtid, "%u-%u-%" PRIu64, domain, h->server_id, seq);
+    /* domain-server-seq, at most 42 bytes: one per transaction, not through snprintf */
+    char *g = json_put_u64(d->gtid, domain);
+    *g++ = '-';
+    g = json_put_u64(g, h->server_id);
+    *g++ = '-';
+    *json_put_u64(g, seq) = 0;
     gtidstate_pending_mariadb(&d->gs, domain, h->server_id, seq);
     d->standalone = flags & GTID_FL_STANDALONE;
     if (flags & GTID_FL_GROUP_COMMIT_ID) (void)reader_uint(&r, 8);
@@ -763,9 +804,9 @@ static int on_gtid(struct decoder *d, const struct binlog_header *h, const unsig
     uint64_t gno = reader_uint(&r, 8);
     if (r.overrun || !sid) return fail(d, at, err, errsz, "GTID event cut short");
     if (h->type == BL_GTID) {
-      char uuid[40];
-      format_uuid(sid, uuid, sizeof uuid);
-      snprintf(d->gtid, sizeof d->gtid, "%s:%" PRIu64, uuid, gno);
+      format_uuid(sid, d->gtid, sizeof d->gtid); /* UUID:GNO, at most 57 bytes */
+      d->gtid[36] = ':';
+      *json_put_u64(d->gtid + 37, gno) = 0;
       gtidstate_pending_mysql(&d->gs, sid, "", gno);
     }
   }
@@ -1179,7 +1220,7 @@ int decoder_feed(struct decoder *d, const unsigned char *ev, size_t n, int64_t o
   if (d->inner) return 0;
   if (h.log_pos || offset >= 0) d->pos.pos = in.end;
   if (!d->in_tx) {
-    snprintf(d->boundary.file, sizeof d->boundary.file, "%s", d->pos.file);
+    copy_file(d->boundary.file, d->pos.file);
     d->boundary.pos = d->pos.pos;
   }
   return 0;

@@ -299,10 +299,8 @@ void table_unref(struct table *t)
     free(t->cols[i].labels);
   }
   free(t->cols);
-  if (t->json_keys)
-    for (uint32_t i = 0; i < t->ncols; i++) free(t->json_keys[i]);
-  free(t->json_keys);
-  free(t->json_key_lens);
+  free(t->json);
+  free(t->map);
   free(t->pk);
   free(t->schema);
   free(t->name);
@@ -326,23 +324,94 @@ void table_set_names(struct table *t, char *const *names, const uint32_t *pk, ui
   t->names_known = 1;
 }
 
+/* Builds t's table_json in one allocation: the struct, its columns, the
+ * label arrays, then the text, with 16 bytes to spare at its end. */
+static struct table_json *json_build(const struct table *t)
+{
+  struct buf text = BUF_INIT;
+  size_t nlabels = 0;
+  buf_addlit(&text, ",\"schema\":");
+  buf_add_json_str(&text, t->schema, strlen(t->schema));
+  buf_addlit(&text, ",\"table\":");
+  buf_add_json_str(&text, t->name, strlen(t->name));
+  size_t head_len = text.len;
+  /* Offsets into text while it grows: the keys, then each column's labels. */
+  size_t *key_at = xcalloc(t->ncols ? t->ncols : 1, sizeof *key_at);
+  for (uint32_t i = 0; i < t->ncols; i++) {
+    key_at[i] = text.len;
+    buf_add_json_str(&text, t->cols[i].name, strlen(t->cols[i].name));
+    buf_addc(&text, ':');
+    if (t->cols[i].labels) nlabels += t->cols[i].nlabels;
+  }
+  size_t keys_end = text.len;
+  size_t *label_at = xcalloc(nlabels + 1, sizeof *label_at);
+  size_t l = 0;
+  for (uint32_t i = 0; i < t->ncols; i++) {
+    const struct column *c = &t->cols[i];
+    if (!c->labels) continue;
+    for (uint32_t k = 0; k < c->nlabels; k++) {
+      label_at[l++] = text.len;
+      buf_add_json_str(&text, c->labels[k], strlen(c->labels[k]));
+    }
+  }
+  label_at[l] = text.len;
+
+  size_t cols_sz = sizeof(struct table_json) + t->ncols * sizeof(struct table_json_col);
+  size_t ptrs_at = (cols_sz + 7) & ~(size_t)7;
+  size_t lens_at = ptrs_at + nlabels * sizeof(char *);
+  size_t text_at = lens_at + nlabels * sizeof(uint32_t);
+  char *block = xcalloc(1, text_at + text.len + 16);
+  struct table_json *j = (struct table_json *)(void *)block;
+  const char **ptrs = (const char **)(void *)(block + ptrs_at);
+  uint32_t *lens = (uint32_t *)(void *)(block + lens_at);
+  char *txt = block + text_at;
+  if (text.len) memcpy(txt, text.p, text.len);
+  j->head = txt;
+  j->head_len = (uint32_t)head_len;
+  j->keys_len = (uint32_t)(keys_end - head_len);
+  l = 0;
+  for (uint32_t i = 0; i < t->ncols; i++) {
+    const struct column *c = &t->cols[i];
+    struct table_json_col *jc = &j->cols[i];
+    size_t key_end = i + 1 < t->ncols ? key_at[i + 1] : keys_end;
+    jc->key = txt + key_at[i];
+    jc->key_len = (uint32_t)(key_end - key_at[i]);
+    jc->value_room = JSON_NUM_ROOM;
+    if (!c->labels) continue;
+    jc->nlabels = c->nlabels;
+    jc->labels = ptrs + l;
+    jc->label_lens = lens + l;
+    size_t longest = 2, all = 2;
+    for (uint32_t k = 0; k < c->nlabels; k++, l++) {
+      ptrs[l] = txt + label_at[l];
+      lens[l] = (uint32_t)(label_at[l + 1] - label_at[l]);
+      if (lens[l] > longest) longest = lens[l];
+      if (k < 64) all += lens[l] + 1;
+    }
+    size_t room = all > longest ? all : longest; /* a SET's labels together, an ENUM's longest */
+    if (room > jc->value_room) jc->value_room = (uint32_t)room;
+  }
+  free(label_at);
+  free(key_at);
+  buf_free(&text);
+  return j;
+}
+
+const struct table_json *table_json(struct table *t)
+{
+  struct table_json *j = atomic_load((struct table_json *_Atomic *)&t->json);
+  if (j) return j;
+  struct table_json *mine = json_build(t), *expected = NULL;
+  if (atomic_compare_exchange_strong((struct table_json *_Atomic *)&t->json, &expected, mine)) return mine;
+  free(mine); /* another thread made it first */
+  return expected;
+}
+
 const char *table_json_key(struct table *t, uint32_t i, size_t *len)
 {
-  if (!t->json_keys) {
-    char **keys = xcalloc(t->ncols ? t->ncols : 1, sizeof *keys);
-    uint32_t *lens = xcalloc(t->ncols ? t->ncols : 1, sizeof *lens);
-    for (uint32_t k = 0; k < t->ncols; k++) {
-      struct buf b = BUF_INIT;
-      buf_add_json_str(&b, t->cols[k].name, strlen(t->cols[k].name));
-      buf_addc(&b, ':');
-      lens[k] = (uint32_t)b.len;
-      keys[k] = buf_steal(&b);
-    }
-    t->json_key_lens = lens;
-    t->json_keys = keys;
-  }
-  *len = t->json_key_lens[i];
-  return t->json_keys[i];
+  const struct table_json *j = table_json(t);
+  *len = j->cols[i].key_len;
+  return j->cols[i].key;
 }
 
 const char *column_type_name(const struct column *c)

@@ -21,6 +21,7 @@ struct column {
   uint8_t nullable;
   int8_t is_unsigned; /* 1 unsigned, 0 signed, -1 unknown (treated as signed) */
   uint16_t charset;   /* collation id, 0 unknown; 63 is binary */
+  uint8_t text_kind;  /* the collation's enum charset_kind + 1, when the decoder looked it up; 0: not yet */
   uint8_t geom_type;
   uint8_t in_pk;
   uint32_t nlabels;   /* ENUM/SET labels, when known */
@@ -38,8 +39,29 @@ struct table {
   int names_known;          /* column names came from metadata or the server */
   int has_metadata;         /* the TABLE_MAP carried optional metadata */
   int filtered;             /* excluded by the table globs: its rows are skipped */
-  char **json_keys;         /* per column: the name as a quoted JSON string and a colon, built on first use */
-  uint32_t *json_key_lens;
+  struct table_json *json;  /* the printer's pieces (table_json), built on first use */
+  unsigned char *map;       /* the TABLE_MAP body it was built from, when the same body is this table again
+                               (the decoder's: set before the table is shared); NULL otherwise */
+  size_t map_len;
+};
+
+/* What the JSON printer (event/change.c) needs of a table, made once per
+ * table and kept with it: the column layout is known once, not found again
+ * for every row. Every string is JSON already (quoted, escaped), and each
+ * can be read 16 bytes at a time (there is room after it). */
+struct table_json_col {
+  const char *key; /* "name": */
+  uint32_t key_len;
+  uint32_t nlabels;           /* ENUM and SET labels, when the column has them */
+  const char *const *labels;  /* "label" */
+  const uint32_t *label_lens;
+  uint32_t value_room;        /* the most an ENUM or SET value of the column prints */
+};
+struct table_json {
+  const char *head; /* ,"schema":"s","table":"t" */
+  uint32_t head_len;
+  uint32_t keys_len; /* of every column's key together */
+  struct table_json_col cols[];
 };
 
 /* Parses a TABLE_MAP body (after the common header, checksum excluded).
@@ -57,8 +79,11 @@ void table_unref(struct table *t);
  * t->ncols entries, copied. */
 void table_set_names(struct table *t, char *const *names, const uint32_t *pk, uint32_t npk);
 
-/* The quoted JSON key ("name":) of column i, built once per table. Safe to
- * call from one thread per table at a time (the consumer). */
+/* The table's JSON pieces, built on the first call (safe from any thread:
+ * one of the builds is kept) and freed with the table. */
+const struct table_json *table_json(struct table *t);
+
+/* The quoted JSON key ("name":) of column i (table_json's). */
 const char *table_json_key(struct table *t, uint32_t i, size_t *len);
 
 /* A column's SQL type family name for messages ("varchar", "enum"). */

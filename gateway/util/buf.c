@@ -137,40 +137,99 @@ static const char digit_pairs[201] =
     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
     "8081828384858687888990919293949596979899";
 
-/* Writes the decimal digits of v so that they end at end; returns where
- * they start. */
-static char *u64_digits(char *end, uint64_t v)
+/* Writes v, below 2^32, as exactly n digits ending at o + n (zero-padded,
+ * higher digits cut); 32-bit arithmetic, two digits a step. */
+static inline void u32_fixed(char *o, uint32_t v, unsigned n)
 {
-  char *o = end;
-  while (v >= 100) {
-    unsigned r = (unsigned)(v % 100);
+  char *p = o + n;
+  while (n >= 2) {
+    uint32_t r = v % 100;
     v /= 100;
-    o -= 2;
-    o[0] = digit_pairs[2 * r], o[1] = digit_pairs[2 * r + 1];
+    p -= 2;
+    memcpy(p, digit_pairs + 2 * r, 2);
+    n -= 2;
   }
-  if (v >= 10) {
-    o -= 2;
-    o[0] = digit_pairs[2 * v], o[1] = digit_pairs[2 * v + 1];
+  if (n) p[-1] = (char)('0' + v % 10);
+}
+
+/* v, below 10000, as exactly four digits. */
+static inline char *put4(char *o, uint32_t v)
+{
+  memcpy(o, digit_pairs + 2 * (v / 100), 2);
+  memcpy(o + 2, digit_pairs + 2 * (v % 100), 2);
+  return o + 4;
+}
+
+/* v, below 10000, without leading zeros. */
+static inline char *put_small(char *o, uint32_t v)
+{
+  if (v < 100) {
+    if (v < 10) {
+      *o = (char)('0' + v);
+      return o + 1;
+    }
+    memcpy(o, digit_pairs + 2 * v, 2);
+    return o + 2;
+  }
+  uint32_t hi = v / 100, lo = v % 100;
+  if (hi < 10) {
+    o[0] = (char)('0' + hi);
+    memcpy(o + 1, digit_pairs + 2 * lo, 2);
+    return o + 3;
+  }
+  memcpy(o, digit_pairs + 2 * hi, 2);
+  memcpy(o + 2, digit_pairs + 2 * lo, 2);
+  return o + 4;
+}
+
+/* v without leading zeros: groups of four digits, the first one short. */
+static inline char *u32_put(char *o, uint32_t v)
+{
+  if (v < 10000) return put_small(o, v);
+  if (v < 100000000) return put4(put_small(o, v / 10000), v % 10000);
+  uint32_t low8 = v % 100000000;
+  o = put_small(o, v / 100000000);
+  return put4(put4(o, low8 / 10000), low8 % 10000);
+}
+
+char *json_put_u64(char *o, uint64_t v)
+{
+  if (v <= UINT32_MAX) return u32_put(o, (uint32_t)v);
+  /* Eight digits at a time from the low end, each part below 2^32. */
+  uint64_t hi = v / 100000000;
+  uint32_t lo = (uint32_t)(v % 100000000);
+  if (hi <= UINT32_MAX) {
+    o = u32_put(o, (uint32_t)hi);
   } else {
-    *--o = (char)('0' + v);
+    o = u32_put(o, (uint32_t)(hi / 100000000));
+    u32_fixed(o, (uint32_t)(hi % 100000000), 8);
+    o += 8;
   }
-  return o;
+  u32_fixed(o, lo, 8);
+  return o + 8;
+}
+
+char *json_put_i64(char *o, int64_t v)
+{
+  if (v < 0) {
+    *o++ = '-';
+    return json_put_u64(o, (uint64_t)0 - (uint64_t)v);
+  }
+  return json_put_u64(o, (uint64_t)v);
 }
 
 void buf_add_u64(struct buf *b, uint64_t v)
 {
-  char tmp[24];
-  char *o = u64_digits(tmp + sizeof tmp, v);
-  buf_add(b, o, (size_t)(tmp + sizeof tmp - o));
+  buf_reserve(b, 20);
+  b->len = (size_t)(json_put_u64(b->p + b->len, v) - b->p);
+  b->p[b->len] = 0;
 }
 
 void buf_add_i64(struct buf *b, int64_t v)
 {
-  char tmp[24];
-  uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-  char *o = u64_digits(tmp + sizeof tmp, u);
-  if (v < 0) *--o = '-';
-  buf_add(b, o, (size_t)(tmp + sizeof tmp - o));
+  buf_reserve(b, 20);
+  b->len = (size_t)(json_put_i64(b->p + b->len, v) - b->p);
+  b->p[b->len] = 0;
 }
 
 /* The powers of ten a double holds exactly. */
@@ -187,68 +246,72 @@ static const double exact_pow10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6, 
  * bytes), or 0 when v is not such a number. */
 static size_t short_double(char *out, double v, int is_float)
 {
+  /* 10^k as integers, for splitting m into its integer and fraction parts */
+  static const uint64_t pow10_int[16] = {1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL,
+                                         10000000ULL, 100000000ULL, 1000000000ULL, 10000000000ULL,
+                                         100000000000ULL, 1000000000000ULL, 10000000000000ULL,
+                                         100000000000000ULL, 1000000000000000ULL};
   double a = fabs(v), lim = is_float ? 1e6 : 1e15;
   if (!(a >= 1e-4 && a < lim)) return 0;
-  for (int k = 0; k <= 22; k++) {
-    double m = floor(a * exact_pow10[k] + 0.5);
-    if (m >= lim) return 0; /* more digits than %g's precision */
+  /* k = 0 would be a whole number, which json_put_double has written */
+  for (int k = 1; k <= 22; k++) {
+    /* floor(x) >= lim exactly when x >= lim (lim is whole); below it the
+     * conversion to an integer is floor, x being positive */
+    double x = a * exact_pow10[k] + 0.5;
+    if (x >= lim) return 0; /* more digits than %g's precision */
+    double m = (double)(int64_t)x;
     double back = m / exact_pow10[k];
     if (is_float ? (float)back != (float)a : back != a) continue;
-    char digits[24], *end = digits + sizeof digits;
-    char *d = u64_digits(end, (uint64_t)m);
-    size_t nd = (size_t)(end - d), ku = (size_t)k, n = 0;
-    if (v < 0) out[n++] = '-';
-    if (nd > ku) {
-      memcpy(out + n, d, nd - ku);
-      n += nd - ku;
-      if (ku) {
-        out[n++] = '.';
-        memcpy(out + n, d + nd - ku, ku);
-        n += ku;
-      }
-    } else {
-      out[n++] = '0';
-      out[n++] = '.';
-      memset(out + n, '0', ku - nd);
-      n += ku - nd;
-      memcpy(out + n, d, nd);
-      n += nd;
+    /* m < 10^15 and k <= 19 here (a >= 1e-4): the integer part, a point
+     * and the k digits of the fraction with their leading zeros */
+    uint64_t mi = (uint64_t)m, p = k < 16 ? pow10_int[k] : 0;
+    uint64_t ip = p ? mi / p : 0, frac = p ? mi % p : mi;
+    char *o = out;
+    if (v < 0) *o++ = '-';
+    o = json_put_u64(o, ip);
+    *o++ = '.';
+    unsigned ku = (unsigned)k;
+    while (ku > 8) {
+      *o++ = '0' + (char)(ku > 15 ? 0 : (frac / pow10_int[ku - 1]) % 10);
+      ku--;
     }
-    return n;
+    u32_fixed(o, (uint32_t)(frac % 100000000), ku);
+    return (size_t)(o + ku - out);
   }
   return 0;
 }
 
-void buf_add_double(struct buf *b, double v, int is_float)
+char *json_put_double(char *o, double v, int is_float)
 {
-  char tmp[40];
   if (!isfinite(v)) {
-    buf_addlit(b, "null");
-    return;
+    memcpy(o, "null", 4);
+    return o + 4;
   }
   /* Whole numbers print as integers, as %g prints them below 1e15 (the
    * range is checked before the conversion: a double beyond int64_t's range
    * converted to it is undefined behaviour). */
-  if (fabs(v) < (is_float ? 1e6 : 1e15) && v == (double)(int64_t)v && !(v == 0 && signbit(v))) {
-    buf_add_i64(b, (int64_t)v);
-    return;
-  }
-  size_t n = short_double(tmp, v, is_float);
-  if (n) {
-    buf_add(b, tmp, n);
-    return;
-  }
+  if (fabs(v) < (is_float ? 1e6 : 1e15) && v == (double)(int64_t)v && !(v == 0 && signbit(v)))
+    return json_put_i64(o, (int64_t)v);
+  size_t n = short_double(o, v, is_float);
+  if (n) return o + n;
   /* %g at increasing precision: the first text that reads back exactly is the
    * shortest; %g drops trailing zeros, so starting near the limit is enough. */
   int lo = is_float ? 6 : 15, hi = is_float ? 9 : 17;
   /* Subnormals have fewer significant bits: their shortest form can be short. */
   if (v != 0 && fabs(v) < (is_float ? FLT_MIN : DBL_MIN)) lo = 1;
   for (int prec = lo; prec <= hi; prec++) {
-    snprintf(tmp, sizeof tmp, "%.*g", prec, v);
-    double back = strtod(tmp, NULL);
+    snprintf(o, JSON_NUM_ROOM, "%.*g", prec, v);
+    double back = strtod(o, NULL);
     if (is_float ? (float)back == (float)v : back == v) break;
   }
-  buf_adds(b, tmp);
+  return o + strlen(o);
+}
+
+void buf_add_double(struct buf *b, double v, int is_float)
+{
+  buf_reserve(b, JSON_NUM_ROOM);
+  b->len = (size_t)(json_put_double(b->p + b->len, v, is_float) - b->p);
+  b->p[b->len] = 0;
 }
 
 static const char hexdig[] = "0123456789abcdef";
@@ -298,17 +361,34 @@ static inline int plain8(uint64_t w)
 }
 
 #ifdef __SSE2__
-/* The bytes of the 16 at s that need attention, as a bit mask: below 0x20
- * or from 0x80 (negative as signed bytes), '"' and '\\'. */
-static inline unsigned special16(const unsigned char *s)
+/* The bytes of w that need attention, as a bit mask: below 0x20 or from
+ * 0x80 (negative as signed bytes), '"' and '\\'. */
+static inline unsigned special_vec(__m128i w)
 {
-  __m128i w = _mm_loadu_si128((const __m128i *)(const void *)s);
   __m128i bad = _mm_or_si128(_mm_cmplt_epi8(w, _mm_set1_epi8(0x20)),
                              _mm_or_si128(_mm_cmpeq_epi8(w, _mm_set1_epi8('"')),
                                           _mm_cmpeq_epi8(w, _mm_set1_epi8('\\'))));
   return (unsigned)_mm_movemask_epi8(bad);
 }
+
+/* The same for the 16 bytes at s. */
+static inline unsigned special16(const unsigned char *s)
+{
+  return special_vec(_mm_loadu_si128((const __m128i *)(const void *)s));
+}
 #endif
+
+/* The bytes of w (in memory order) that need attention, as the high bit of
+ * each: plain8's test, kept per byte. Borrows may set bits above the lowest
+ * one that is set; the lowest is always right, and it is the one used. */
+static inline uint64_t special8(uint64_t w)
+{
+  const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+  uint64_t ctl = (w - ones * 0x20) & ~w;
+  uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
+  uint64_t quote = (q - ones) & ~q, back = (bs - ones) & ~bs;
+  return (ctl | quote | back | w) & highs;
+}
 
 /* How many bytes at the start of s (n of them) go into a JSON string as they
  * are. Whole words are tested at a time; the last, partial one is tested as
@@ -373,8 +453,204 @@ static inline void copy_run(char *d, const unsigned char *s, size_t n)
   }
 }
 
+/* The letter after the backslash of the two-byte escapes; 0: \u00XX. */
+static const char short_escape[128] = {
+    ['"'] = '"', ['\\'] = '\\', ['\n'] = 'n', ['\r'] = 'r', ['\t'] = 't', ['\b'] = 'b', ['\f'] = 'f',
+};
+
+/* Text longer than this is escaped into a buf that grows as it goes, not
+ * into room reserved for the worst case (six bytes a byte). */
+#define JSON_STR_RESERVED_MAX 4096
+
+/* json_put_str for text that needs no escaping, the most common: the text
+ * is copied in blocks that overlap where its length is not a multiple of
+ * theirs, each tested as it is copied. Returns the end of the string
+ * written (closing quote included), or NULL, having written only bytes
+ * json_put_str writes over, when some byte needs attention. */
+static inline char *plain_put(char *o, const unsigned char *s, size_t n)
+{
+  o[0] = '"';
+  char *d = o + 1;
+#ifdef __SSE2__
+  if (n >= 16) {
+    __m128i w;
+    for (size_t i = 0; i + 16 <= n; i += 16) {
+      w = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+      _mm_storeu_si128((__m128i *)(void *)(d + i), w);
+      if (special_vec(w)) return NULL;
+    }
+    if (n % 16) {
+      w = _mm_loadu_si128((const __m128i *)(const void *)(s + n - 16));
+      _mm_storeu_si128((__m128i *)(void *)(d + n - 16), w);
+      if (special_vec(w)) return NULL;
+    }
+    d[n] = '"';
+    return d + n + 1;
+  }
+  /* Shorter text: its first and last 8 (or 4) bytes, which may overlap, in
+   * one vector. */
+  if (n >= 4) {
+    uint64_t a, z;
+    unsigned used;
+    if (n >= 8) {
+      memcpy(&a, s, 8);
+      memcpy(&z, s + n - 8, 8);
+      used = 0xffff;
+    } else {
+      uint32_t a4, z4;
+      memcpy(&a4, s, 4);
+      memcpy(&z4, s + n - 4, 4);
+      a = a4 | (uint64_t)z4 << 32;
+      z = 0;
+      used = 0xff;
+    }
+    if (special_vec(_mm_set_epi64x((long long)z, (long long)a)) & used) return NULL;
+    if (n >= 8) {
+      memcpy(d, &a, 8);
+      memcpy(d + n - 8, &z, 8);
+    } else {
+      memcpy(d, &a, 4);
+      memcpy(d + n - 4, (const char *)&a + 4, 4);
+    }
+    d[n] = '"';
+    return d + n + 1;
+  }
+#endif
+  if (n >= 8) {
+    uint64_t a;
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+      memcpy(&a, s + i, 8);
+      if (special8(a)) return NULL;
+      memcpy(d + i, &a, 8);
+    }
+    if (n % 8) {
+      memcpy(&a, s + n - 8, 8);
+      if (special8(a)) return NULL;
+      memcpy(d + n - 8, &a, 8);
+    }
+  } else if (n >= 4) {
+    uint32_t a, z;
+    memcpy(&a, s, 4);
+    memcpy(&z, s + n - 4, 4);
+    if ((special8(a) | special8(z)) & 0x80808080u) return NULL;
+    memcpy(d, &a, 4);
+    memcpy(d + n - 4, &z, 4);
+  } else {
+    for (size_t i = 0; i < n; i++) {
+      if (!json_plain[s[i]]) return NULL;
+      d[i] = (char)s[i];
+    }
+  }
+  d[n] = '"';
+  return d + n + 1;
+}
+
+/* A two-byte escape (\" \\ \n ...) or \u00XX for the ASCII byte c. */
+static inline char *put_escape(char *o, unsigned c)
+{
+  o[0] = '\\';
+  if (short_escape[c]) {
+    o[1] = short_escape[c];
+    return o + 2;
+  }
+  o[1] = 'u', o[2] = '0', o[3] = '0', o[4] = hexdig[c >> 4], o[5] = hexdig[c & 15];
+  return o + 6;
+}
+
+/* json_put_str for text with bytes to escape or to check as UTF-8. */
+static __attribute__((noinline)) char *escaped_put(char *o, const unsigned char *s, const unsigned char *end)
+{
+  *o++ = '"';
+  for (;;) {
+    /* Plain bytes are stored a block at a time, before they are tested: the
+     * block's first special byte and what follows are written again. */
+    size_t left = (size_t)(end - s);
+#ifdef __SSE2__
+    if (left >= 16) {
+      __m128i w = _mm_loadu_si128((const __m128i *)(const void *)s);
+      _mm_storeu_si128((__m128i *)(void *)o, w);
+      unsigned m = special_vec(w);
+      if (!m) {
+        s += 16, o += 16;
+        continue;
+      }
+      /* The block's ASCII specials one after the other (JSON text in a
+       * string has many): its mask says where the next one is, and the
+       * plain bytes before it are stored again from the input, shifted. */
+      unsigned k = (unsigned)__builtin_ctz(m);
+      s += k, o += k;
+      while (*s < 0x80) {
+        o = put_escape(o, *s++);
+        m >>= k + 1;
+        if (!m || end - s < 16) break;
+        _mm_storeu_si128((__m128i *)(void *)o, _mm_loadu_si128((const __m128i *)(const void *)s));
+        k = (unsigned)__builtin_ctz(m);
+        s += k, o += k;
+      }
+      if (s == end || *s < 0x80) continue; /* on from s; a byte from 0x80 is handled below */
+    } else
+#endif
+    if (left >= 8) {
+      uint64_t w;
+      memcpy(&w, s, 8);
+      memcpy(o, &w, 8);
+      uint64_t m = special8(w);
+      if (!m) {
+        s += 8, o += 8;
+        continue;
+      }
+      unsigned k = (unsigned)__builtin_ctzll(m) / 8;
+      s += k, o += k;
+    } else if (left >= 4) {
+      uint32_t w;
+      memcpy(&w, s, 4);
+      memcpy(o, &w, 4);
+      uint64_t m = special8(w) & 0x80808080u; /* the upper four bytes are not text */
+      if (!m) {
+        s += 4, o += 4;
+        continue;
+      }
+      unsigned k = (unsigned)__builtin_ctzll(m) / 8;
+      s += k, o += k;
+    } else {
+      while (s < end && json_plain[*s]) *o++ = (char)*s++;
+      if (s == end) break;
+    }
+    unsigned c = *s;
+    if (c >= 0x80) {
+      size_t l = utf8_seq(s, (size_t)(end - s));
+      if (!l) {
+        o[0] = (char)0xef, o[1] = (char)0xbf, o[2] = (char)0xbd;
+        o += 3;
+        s++;
+        continue;
+      }
+      for (size_t i = 0; i < l; i++) o[i] = (char)s[i];
+      o += l, s += l;
+      continue;
+    }
+    o = put_escape(o, c);
+    s++;
+  }
+  *o++ = '"';
+  return o;
+}
+
+char *json_put_str(char *o, const char *str, size_t n)
+{
+  const unsigned char *s = (const unsigned char *)str;
+  char *done = plain_put(o, s, n);
+  return done ? done : escaped_put(o, s, s + n);
+}
+
 void buf_add_json_str(struct buf *b, const char *str, size_t n)
 {
+  if (n <= JSON_STR_RESERVED_MAX) {
+    buf_reserve(b, JSON_STR_ROOM(n));
+    b->len = (size_t)(json_put_str(b->p + b->len, str, n) - b->p);
+    b->p[b->len] = 0;
+    return;
+  }
   /* Most text needs no escaping: room for that case, and then one copy. */
   buf_reserve(b, n + 2);
   size_t run = plain_run((const unsigned char *)str, n);
@@ -453,12 +729,10 @@ void buf_add_utf8(struct buf *b, unsigned long cp)
   buf_add(b, o, n);
 }
 
-void buf_add_base64(struct buf *b, const void *data, size_t n)
+char *base64_put(char *o, const void *data, size_t n)
 {
   static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   const unsigned char *s = data;
-  buf_reserve(b, (n + 2) / 3 * 4);
-  char *o = b->p + b->len;
   size_t i = 0;
   for (; i + 3 <= n; i += 3) {
     uint32_t v = ((uint32_t)s[i] << 16) | ((uint32_t)s[i + 1] << 8) | s[i + 2];
@@ -475,7 +749,13 @@ void buf_add_base64(struct buf *b, const void *data, size_t n)
     *o++ = i + 1 < n ? tab[(v >> 6) & 63] : '=';
     *o++ = '=';
   }
-  b->len = (size_t)(o - b->p);
+  return o;
+}
+
+void buf_add_base64(struct buf *b, const void *data, size_t n)
+{
+  buf_reserve(b, BASE64_ROOM(n));
+  b->len = (size_t)(base64_put(b->p + b->len, data, n) - b->p);
   b->p[b->len] = 0;
 }
 

@@ -66,6 +66,23 @@ void buf_add_case(struct buf *b, const char *s, size_t n, int upper);
 /* Appends the base64 (RFC 4648, padded) of data, without quotes. */
 void buf_add_base64(struct buf *b, const void *data, size_t n);
 
+/* Writers for callers that reserve room once for many pieces (the change
+ * printer): each writes at o, which must have the room its macro names, and
+ * returns the end of what it wrote. They write no NUL. json_put_str may
+ * store up to 16 bytes past its end, inside the room. */
+#define JSON_STR_ROOM(n) (6 * (size_t)(n) + 2 + 16)
+#define JSON_NUM_ROOM 40
+#define BASE64_ROOM(n) (((size_t)(n) + 2) / 3 * 4)
+/* s as a quoted JSON string, as buf_add_json_str writes it. */
+char *json_put_str(char *o, const char *s, size_t n);
+/* v in decimal, as buf_add_u64 and buf_add_i64 write it. */
+char *json_put_u64(char *o, uint64_t v);
+char *json_put_i64(char *o, int64_t v);
+/* v as buf_add_double writes it. */
+char *json_put_double(char *o, double v, int is_float);
+/* The base64 of data, as buf_add_base64 writes it. */
+char *base64_put(char *o, const void *data, size_t n);
+
 /* Takes the bytes out of b (caller frees), leaving b empty. */
 char *buf_steal(struct buf *b);
 
