@@ -119,7 +119,7 @@ struct retryq {
   int man_due, man_hold;   /* the manifest is to be written; it waits for retryq_healed */
   uint64_t *unlinks;       /* segments to delete once a manifest without them is written */
   size_t nunlinks;
-  uint64_t *done_seen;     /* DONE records read at open whose delivery no record holds */
+  uint64_t *done_seen;     /* the seqs of the DONE records read at open */
   size_t ndone, done_cap;
   struct retryq_damage dmg;
   int damaged;

@@ -69,15 +69,15 @@ static void apply(struct retryq *q, const struct decoded *d, uint64_t segno, uin
     it->r.due = d->t;
     return;
   case R_DONE:
-    if (it) {
-      rq_item_drop(q, it);
-    } else { /* its ADD is gone: finished long ago, or lost (the accounting asks) */
-      if (q->ndone == q->done_cap) {
-        q->done_cap = q->done_cap ? q->done_cap * 2 : 64;
-        q->done_seen = xrealloc(q->done_seen, q->done_cap * sizeof *q->done_seen);
-      }
-      q->done_seen[q->ndone++] = d->seq;
+    /* noted either way: a manifest written before it may still list the
+     * delivery, which then finished, not went missing. Without its ADD it
+     * finished long ago, or was lost (the accounting asks). */
+    if (it) rq_item_drop(q, it);
+    if (q->ndone == q->done_cap) {
+      q->done_cap = q->done_cap ? q->done_cap * 2 : 64;
+      q->done_seen = xrealloc(q->done_seen, q->done_cap * sizeof *q->done_seen);
     }
+    q->done_seen[q->ndone++] = d->seq;
     return;
   case R_SEQ: return; /* next_seq moved above */
   }
@@ -168,11 +168,16 @@ static void say(struct retryq *q, const char *fmt, ...)
   q->dmg.what[q->dmg.nwhat++] = xstrdup(line);
 }
 
+static int cmp_seq(const void *a, const void *b)
+{
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Whether a DONE record of seq was read (done_seen sorted). */
 static int done_seen(const struct retryq *q, uint64_t seq)
 {
-  for (size_t i = 0; i < q->ndone; i++)
-    if (q->done_seen[i] == seq) return 1;
-  return 0;
+  return q->ndone && bsearch(&seq, q->done_seen, q->ndone, sizeof seq, cmp_seq) != NULL;
 }
 
 /* Without a manifest (an older queue, or the manifest itself lost): the
@@ -236,6 +241,7 @@ static void account(struct retryq *q, const struct seen *sn, size_t n, struct re
   }
   for (size_t k = 0; k < n; k++)
     if (sn[k].bad && &sn[k] != t && (!last || sn[k].no > last->no)) q->dmg.unnamed = 1; /* newer than the manifest */
+  if (q->ndone) qsort(q->done_seen, q->ndone, sizeof *q->done_seen, cmp_seq);
   for (size_t i = 0; i < m.nents; i++) {
     struct manifest_entry *e = &m.ents[i];
     if (rq_find(q, e->seq) || done_seen(q, e->seq)) continue;
@@ -243,6 +249,9 @@ static void account(struct retryq *q, const struct seen *sn, size_t n, struct re
     q->dmg.lost[q->dmg.nlost++] = *e;
     memset(e, 0, sizeof *e); /* moved */
   }
+  free(q->done_seen); /* asked only here */
+  q->done_seen = NULL;
+  q->ndone = q->done_cap = 0;
   rep->lost = q->dmg.nlost;
   if (q->dmg.nlost && !q->dmg.nwhat) /* records gone without a trace: whole ones cut from a segment's end */
     say(q, "%zu deliveries listed in the manifest are in no segment", q->dmg.nlost);

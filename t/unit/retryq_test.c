@@ -1624,6 +1624,52 @@ static void test_manifest(void)
   qclose(q);
 }
 
+/* The manifest's bytes at path into out (at most size), their length. */
+static size_t read_all(const char *path, char *out, size_t size)
+{
+  FILE *f = fopen(path, "rb");
+  size_t n = f ? fread(out, 1, size, f) : 0;
+  if (f) fclose(f);
+  return n;
+}
+
+/* A manifest written while a delivery waited, then the delivery finished
+ * (its DONE record durable) and the process was killed before the next
+ * manifest: the delivery finished, it is not lost. */
+static void test_manifest_done(void)
+{
+  char dir[PATH_MAX], man[PATH_MAX];
+  static char old[1 << 16];
+  join(dir, root, "manifest-done");
+  join(man, dir, "MANIFEST");
+  struct retryq *q = qopen(dir, 4096, 0, NULL, 0, NULL);
+  char pay[600], id[48];
+  memset(pay, 'p', sizeof pay);
+  for (int i = 0; i < 12; i++) {
+    snprintf(id, sizeof id, "msg_%d", i);
+    struct retryq_rec r = {.endpoint = "e", .rule = "r", .id = id, .created = 1, .due = 1, .payload = pay,
+                           .payloadlen = sizeof pay, .binlog = "binlog.000002", .binlog_pos = 1000 + (uint64_t)i};
+    retryq_add(q, &r);
+    qsync(q);
+  }
+  qclose(q);
+  size_t n = read_all(man, old, sizeof old);
+  ok(n > 0 && n < sizeof old, "the manifest lists the twelve");
+  q = qopen(dir, 4096, 0, NULL, 0, NULL);
+  retryq_done(q, 3);
+  retryq_done(q, 7);
+  qsync(q);
+  qclose(q);
+  FILE *f = fopen(man, "wb"); /* the manifest of before: as if killed before it was written again */
+  ok(f && fwrite(old, 1, n, f) == n && !fclose(f), "the older manifest put back");
+  struct retryq_report rep;
+  q = qopen(dir, 4096, 0, NULL, 1, &rep);
+  ok(q && !retryq_damage(q), "deliveries the old manifest lists that finished since are not damage");
+  is_int(rep.live, 10, "the ten still waiting are there");
+  is_int(rep.lost, 0, "none is named lost");
+  qclose(q);
+}
+
 static void test_readonly(void)
 {
   char dir[PATH_MAX];
@@ -1956,6 +2002,7 @@ int main(int argc, char **argv)
   test_embedded();
   test_readonly();
   test_manifest();
+  test_manifest_done();
   test_full();
   test_checkpoint();
   test_enospc();
