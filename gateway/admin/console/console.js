@@ -458,9 +458,11 @@
       ' for good? They are not sent again.');
   });
   $('#dead-replay-endpoint').addEventListener('click', () => {
-    const ep = $('#dead-filters [name=endpoint]').value;
-    if (!ep) return setText($('#dead-result'), 'choose an endpoint in the filter first');
-    deadAction('replay', { endpoint: ep }, 'Replay every dead letter of endpoint "' + ep + '"?');
+    const f = deadFilters();
+    if (!f.endpoint) return setText($('#dead-result'), 'choose an endpoint in the filter first');
+    const more = [f.rule ? 'of rule "' + f.rule + '"' : '', f.since ? 'dead since ' + f.since : '',
+      f.until ? 'until ' + f.until : ''].filter((x) => x).join(', ');
+    deadAction('replay', f, 'Replay every dead letter of endpoint "' + f.endpoint + '"' + (more ? ' (' + more + ')' : '') + '?');
   });
   $('#dead-filters').addEventListener('submit', (ev) => {
     ev.preventDefault();
