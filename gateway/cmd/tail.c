@@ -34,8 +34,7 @@
 
 struct tail {
   FILE *out;
-  struct buf line; /* lines not written yet: one, or (batch) up to TAIL_BATCH bytes of them */
-  int batch;       /* reading files: lines go out in batches, nothing waits on each */
+  struct buf line; /* lines not written yet: up to TAIL_BATCH bytes of them */
   unsigned long long limit, printed;
   int write_failed;
   /* Where to continue from: file, transaction start, changes printed of it. */
@@ -91,8 +90,11 @@ static void set_file(struct tail *t, const char *file)
   if (strcmp(t->file, file)) snprintf(t->file, sizeof t->file, "%s", file);
 }
 
-/* Reading files, lines are written this many bytes at a time: one write
- * of a batch, rather than a copy of each line into stdout's buffer. */
+/* Lines are written this many bytes at a time: one write of a batch,
+ * rather than a copy of each line into stdout's buffer and a write(2) of
+ * every 4 KiB of it. A live stream also writes what it has whenever
+ * nothing more is queued (tail_stream): a line waits only for events
+ * already there. */
 #define TAIL_BATCH (64 * 1024)
 
 /* Writes the lines waiting in t->line; -1 when output failed. */
@@ -127,10 +129,9 @@ static int tail_event(struct tail *t, struct change *e)
     return full;
   }
   if (full) return 1;
-  if (!t->batch) buf_reset(&t->line);
   change_to_json(e, &t->line);
   buf_addc(&t->line, '\n');
-  if ((!t->batch || t->line.len >= TAIL_BATCH) && tail_write(t)) return 1;
+  if (t->line.len >= TAIL_BATCH && tail_write(t)) return 1;
   if (e->type == EVENT_SNAPSHOT) { /* the stream's continue position is the handover's */
     t->printed++;
     return 0;
@@ -292,7 +293,6 @@ static int tail_files(struct tail *t, const struct tail_args *a, char **inc, cha
   struct decoder_opts dopts = {.include = inc, .exclude = exc};
   struct decoder_cb cb = {.ctx = t, .emit = offline_emit, .warn = offline_warn};
   int rc = 0;
-  t->batch = 1;
   for (int i = optind; i < argc && !rc; i++) {
     struct decoder *d = decoder_new(&dopts, &cb);
     int failed = binfile_read(argv[i], d, err, sizeof err);
@@ -363,7 +363,7 @@ static int print_batch(struct tail *t, struct snapshot *sn, struct change *e, in
     if (sn && snapshot_marker(e, &seq)) {
       /* the chunk's lines are out: its progress can be saved */
       skip = 1;
-      if (fflush(stdout)) {
+      if (tail_write(t) || fflush(stdout)) {
         t->write_failed = 1;
         stop = 1;
       } else if (snapshot_commit(sn, seq, err, sizeof err)) {
@@ -414,13 +414,15 @@ static int tail_stream(struct tail *t, struct source_opts *so, struct snapshot *
   }
   pthread_t sigthr;
   pthread_create(&sigthr, NULL, sig_main, &w);
+  /* tail keeps its own batch (TAIL_BATCH): stdio's buffer would only
+   * split each write into pieces of 4 KiB */
+  setvbuf(stdout, NULL, _IONBF, 0);
 
   int rc = 0, stop = 0, snap_failed = 0;
   while (!stop) {
-    /* Output is flushed when the stream pauses, not after every event. */
     struct change *e = changeq_pop_all(w.q, 20);
     if (!e) {
-      if (changeq_closed(w.q) || fflush(stdout)) break;
+      if (changeq_closed(w.q)) break;
       continue;
     }
     stop = print_batch(t, sn, e, &snap_failed);
@@ -428,13 +430,16 @@ static int tail_stream(struct tail *t, struct source_opts *so, struct snapshot *
     while (last->next)
       last = last->next;
     changeq_recycle(w.q, e, last); /* freed by the reading thread */
+    /* Output is written once what is queued is printed, not after every
+     * event: in TAIL_BATCH pieces while the stream runs ahead of us. */
+    if (!stop && t->line.len && !changeq_depth(w.q, NULL, NULL) && tail_write(t)) stop = 1;
   }
   /* The signal thread goes before the queue it may touch: wake it (a
    * signal that arrived already has woken it) and wait for it. */
   atomic_store(&w.done, 1);
   pthread_kill(sigthr, SIGTERM);
   pthread_join(sigthr, NULL);
-  if (fflush(stdout) && errno != EPIPE) t->write_failed = 1;
+  if ((tail_write(t) || fflush(stdout)) && errno != EPIPE) t->write_failed = 1;
   int snap_unfinished = 0;
   if (sn) {
     snapshot_stop(sn);

@@ -100,6 +100,16 @@ int changeq_push(struct changeq *q, struct change *e)
 
 int changeq_push_list(struct changeq *q, struct change *head, struct change *tail, size_t n, size_t sz)
 {
+  struct change *garbage = NULL;
+  int rc = changeq_push_list_reclaim(q, head, tail, n, sz, &garbage);
+  free_list(garbage);
+  return rc;
+}
+
+int changeq_push_list_reclaim(struct changeq *q, struct change *head, struct change *tail, size_t n, size_t sz,
+                              struct change **recycled)
+{
+  *recycled = NULL;
   pthread_mutex_lock(&q->lock);
   if (!q->closed && no_room(q, n, sz)) {
     long long t0 = now_ms();
@@ -120,12 +130,11 @@ int changeq_push_list(struct changeq *q, struct change *head, struct change *tai
   q->n += n;
   q->bytes += sz;
   int wake = q->n == n && q->fd_used; /* it was empty */
-  struct change *garbage = q->garbage;
+  *recycled = q->garbage;
   q->garbage = NULL;
   if (q->pop_waiters) pthread_cond_signal(&q->not_empty);
   pthread_mutex_unlock(&q->lock);
   if (wake) signal_fd(q);
-  free_list(garbage);
   return 0;
 }
 

@@ -11,7 +11,9 @@
 #include <errno.h>
 #include <errmsg.h>
 #include <inttypes.h>
+#include <ma_pvio.h>
 #include <mariadb_rpl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -86,10 +88,25 @@ struct source {
   struct name_cache_entry *names;
   size_t nnames;
   struct who who; /* who ran statements: see lookup_user */
-  /* the events of one binlog event, handed to the queue together */
+  /* the events decoded and not yet queued: whole binlog events, handed to
+   * the queue together (flush_batch) */
   struct change *bhead, *btail;
   size_t bn, bbytes;
+  size_t batch_max, batch_max_bytes; /* a batch goes out at this size, or when the stream pauses */
+  /* events the consumer is done with (changeq_push_list_reclaim), freed one
+   * per event emitted: each lands in this thread's cache of events just
+   * before the decoder's next change_new takes one, so rows reuse events
+   * instead of a free() of thousands at once and a malloc() per row. There
+   * are never more than the most events in flight at once (the queue's
+   * bound, and the list the consumer holds). */
+  struct change *spare;
 };
+
+/* The most events, and bytes of them, the reader decodes before it hands
+ * them to the queue while the server keeps sending: one lock and at most
+ * one wake-up of the consumer per batch rather than per binlog event. */
+#define BATCH_MAX 1024
+#define BATCH_MAX_BYTES (1u << 20)
 
 int start_pos_parse(const char *s, struct start_pos *out, char *err, size_t errsz)
 {
@@ -204,6 +221,10 @@ struct source *source_new(const struct source_opts *o)
   if (!s->o.queue_events) s->o.queue_events = 10000;
   if (!s->o.queue_bytes) s->o.queue_bytes = 64u << 20;
   if (!s->o.server_id) s->o.server_id = 4242;
+  /* a quarter of the queue at most, so that a batch waits for room no
+   * longer than a quarter of the queue takes to drain */
+  s->batch_max = s->o.queue_events / 4 < BATCH_MAX ? s->o.queue_events / 4 : BATCH_MAX;
+  s->batch_max_bytes = s->o.queue_bytes / 4 < BATCH_MAX_BYTES ? s->o.queue_bytes / 4 : BATCH_MAX_BYTES;
   s->q = changeq_new(s->o.queue_events, s->o.queue_bytes);
   pthread_mutex_init(&s->conn_lock, NULL);
   atomic_init(&s->stop, 0);
@@ -735,17 +756,35 @@ static int emit_cb(void *ctx, struct change *e, char *err, size_t errsz)
   s->btail = e;
   s->bn++;
   s->bbytes += change_size(e);
+  if (s->spare) { /* one for the decoder's next change_new */
+    struct change *r = s->spare;
+    s->spare = r->next;
+    change_free(r);
+  }
   return 0;
 }
 
-/* Hands what the last binlog event gave to the queue: one lock and one
- * wake-up for all its rows. -1 when the queue was closed. */
+/* Keeps the events the consumer handed back (linked by next) as spares. */
+static void keep_spares(struct source *s, struct change *r)
+{
+  if (!r) return;
+  struct change *last = r;
+  while (last->next)
+    last = last->next;
+  last->next = s->spare;
+  s->spare = r;
+}
+
+/* Hands the events decoded to the queue: one lock and one wake-up for all
+ * of them. -1 when the queue was closed. */
 static int flush_batch(struct source *s)
 {
   if (!s->bhead) return 0;
-  int rc = changeq_push_list(s->q, s->bhead, s->btail, s->bn, s->bbytes);
+  struct change *recycled;
+  int rc = changeq_push_list_reclaim(s->q, s->bhead, s->btail, s->bn, s->bbytes, &recycled);
   s->bhead = s->btail = NULL;
   s->bn = s->bbytes = 0;
+  keep_spares(s, recycled);
   return rc;
 }
 
@@ -1021,6 +1060,18 @@ static int stream_refused(struct source *s, int *attempts, int *here, double *ba
   return 0;
 }
 
+/* Whether the next read finds data without waiting for the server: bytes
+ * in the client library's read-ahead, or in the socket. (Its other buffers
+ * are only ever early: TLS holds records it decrypted, which makes this say
+ * no, and the batch goes out sooner than it had to.) */
+static int stream_buffered(struct source *s)
+{
+  MARIADB_PVIO *pvio = s->m->net.pvio;
+  if (pvio && pvio->cache && pvio->cache_pos < pvio->cache + pvio->cache_size) return 1;
+  struct pollfd pfd = {.fd = (int)mysql_get_socket(s->m), .events = POLLIN};
+  return pfd.fd >= 0 && poll(&pfd, 1, 0) > 0;
+}
+
 static void *reader_main(void *arg)
 {
   struct source *s = arg;
@@ -1045,8 +1096,15 @@ static void *reader_main(void *arg)
       forget_failures(s);
     }
     if (s->events_seen > 1) backoff = 0.5, attempts = 0; /* the stream works again */
+    /* what is decoded waits for more only while the server's next event is
+     * here already: a read that may wait for the server hands it over first */
+    if (s->bhead && (s->bn >= s->batch_max || s->bbytes >= s->batch_max_bytes || !stream_buffered(s)) &&
+        flush_batch(s))
+      break; /* closed: stopping */
     unsigned long len = mysql_net_read_packet(s->m);
     if (atomic_load(&s->stop)) break;
+    if ((len == packet_error || len == 0 || (s->m->net.read_pos[0] == 0xfe && len < 9)) && flush_batch(s))
+      break; /* what was decoded before goes out before the stream is given up or resumed */
     if (len == packet_error || len == 0) {
       unsigned code = mysql_errno(s->m);
       const char *msg = mysql_error(s->m);
@@ -1092,8 +1150,8 @@ static void *reader_main(void *arg)
     if (p[0] != 0) continue;
     s->events_seen++;
     int bad = decoder_feed(s->dec, p + 1, len - 1, -1, err, sizeof err);
-    if (flush_batch(s)) break; /* closed: stopping */
     if (bad) {
+      if (flush_batch(s)) break; /* the changes before the bad one */
       if (atomic_load(&s->stop)) break;
       snprintf(s->err, sizeof s->err, "%s", err);
       s->errc = BH_E_OTHER;
@@ -1263,6 +1321,11 @@ void source_free(struct source *s)
     struct change *next = s->bhead->next;
     change_free(s->bhead);
     s->bhead = next;
+  }
+  while (s->spare) {
+    struct change *next = s->spare->next;
+    change_free(s->spare);
+    s->spare = next;
   }
   changeq_free(s->q);
   pthread_mutex_destroy(&s->conn_lock);
