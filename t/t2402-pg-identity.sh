@@ -124,6 +124,72 @@ assert [i.rsplit(\"/\", 1)[1] for i in ids] == [\"0\", \"1\", \"2\"], ids
 "
 '
 
+test_expect_success 'a key of several columns lists them in the primary key'"'"'s order, under each identity' '
+  pg_sql "SELECT 1 FROM pg_create_logical_replication_slot(\$\$ck\$\$, \$\$pgoutput\$\$)" >/dev/null &&
+  pg_sql "
+    CREATE TABLE ck (a int, b text, v int, PRIMARY KEY (b, a));
+    CREATE TABLE ck_full (a int, b text, v int, PRIMARY KEY (v, b, a));
+    ALTER TABLE ck_full REPLICA IDENTITY FULL;
+    CREATE TABLE ck_index (a int NOT NULL, b text NOT NULL, v int, UNIQUE (b, a));
+    ALTER TABLE ck_index REPLICA IDENTITY USING INDEX ck_index_b_a_key;
+    INSERT INTO ck VALUES (1, \$\$x\$\$, 1);
+    UPDATE ck SET a = 2 WHERE a = 1;
+    DELETE FROM ck;
+    INSERT INTO ck_full VALUES (1, \$\$x\$\$, 1);
+    DELETE FROM ck_full;
+    INSERT INTO ck_index VALUES (1, \$\$x\$\$, 1);
+    UPDATE ck_index SET v = 2;
+    DELETE FROM ck_index" &&
+  printf "[source]\nurl = \"%s\"\nslot = \"ck\"\n" "$BINHOOK_PG_URL" >ck.toml &&
+  timeout 60 "$BINHOOK" tail -c ck.toml --from start --limit 8 >ck.ndjson &&
+  python3 -c "
+import json, sys
+for l in open(sys.argv[1]):
+    ev = json.loads(l)
+    print(ev[\"type\"], ev[\"table\"], json.dumps(ev[\"key\"], separators=(\",\", \":\")))
+" ck.ndjson >actual &&
+  cat >expect <<-\EOF &&
+	insert ck {"b":"x","a":1}
+	update ck {"b":"x","a":2}
+	delete ck {"b":"x","a":2}
+	insert ck_full {"v":1,"b":"x","a":1}
+	delete ck_full {"v":1,"b":"x","a":1}
+	insert ck_index {"b":"x","a":1}
+	update ck_index {"b":"x","a":1}
+	delete ck_index {"b":"x","a":1}
+	EOF
+  test_cmp expect actual &&
+  pg_sql "SELECT pg_drop_replication_slot(\$\$ck\$\$)" >/dev/null
+'
+
+test_expect_success 'a change'"'"'s position is its commit LSN and its transaction id' '
+  xid=$(pg_sql "SELECT xmin FROM pk WHERE id = 10") &&
+  tail -n 3 events.ndjson | python3 -c "
+import json, sys
+xid = int(sys.argv[1])
+for l in sys.stdin:
+    ev = json.loads(l)
+    pos = ev[\"position\"]
+    assert sorted(pos) == [\"lsn\", \"xid\"], pos
+    assert pos[\"xid\"] == xid, (pos, xid)
+    hi, lo = pos[\"lsn\"].split(\"/\")
+    assert ev[\"id\"] == \"%s:%d/%d\" % (pos[\"lsn\"], int(hi, 16) << 32 | int(lo, 16), ev[\"tx\"][\"index\"]), ev
+" "$xid" &&
+  head -n 1 events.ndjson >one.ndjson &&
+  test_grep "\"position\":{\"lsn\":\"[0-9A-F]*/[0-9A-F]*\",\"xid\":[0-9]*},\"tx\"" one.ndjson
+'
+
+test_expect_success 'tail --from LSN:XID (the transaction id for the LSN'"'"'s number) is refused, with the right one' '
+  lsn=$(tail -n 1 events.ndjson | python3 -c "import json, sys; print(json.load(sys.stdin)[\"position\"][\"lsn\"])") &&
+  xid=$(pg_sql "SELECT xmin FROM pk WHERE id = 10") &&
+  test_must_fail timeout 30 "$BINHOOK" tail --source "$BINHOOK_PG_URL" --from "$lsn:$xid" --limit 1 >out 2>err &&
+  test_grep "is not the LSN $lsn, whose number is" err &&
+  number=$(sed -n "s|.*start at .$lsn:\([0-9]*\).*|\1|p" err) &&
+  timeout 30 "$BINHOOK" tail --source "$BINHOOK_PG_URL" --from "$lsn:$number" --limit 3 >from.ndjson &&
+  tail -n 3 events.ndjson >expect.ndjson &&
+  test_cmp expect.ndjson from.ndjson
+'
+
 test_expect_success 'tail stopped inside a transaction continues there: nothing repeated, nothing missed' '
   timeout 60 "$BINHOOK" tail --source "$BINHOOK_PG_URL" --from start --limit 15 >first.ndjson 2>first.err &&
   from=$(sed -n "s/.*continue with --from //p" first.err) &&

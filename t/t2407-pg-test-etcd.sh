@@ -29,12 +29,19 @@ test_expect_success 'binhook test: a hand-written PostgreSQL change, its id from
 	EOF
   cat >"$TRASH/t/ev.json" <<-\EOF &&
 	{"type":"update","schema":"public","table":"orders","ts":"2026-01-02T03:04:05Z",
-	 "position":{"file":"0/16B3748","pos":731},"tx":{"index":3},"key":{"id":7},
+	 "position":{"lsn":"0/16B3748","xid":731},"tx":{"index":3},"key":{"id":7},
 	 "before":{"id":7},"after":{"id":7,"status":"paid","note":"x"},"changed":["status","note"]}
 	EOF
   "$BINHOOK" test -c "$TRASH/t/t.toml" --event "$TRASH/t/ev.json" >out &&
   test_grep "^# rule .orders. matches 0/16B3748:23803720/3 (update public.orders) -> endpoint .hook.\$" out &&
-  test_grep "\"before\":{\"id\":7}" out
+  test_grep "\"before\":{\"id\":7}" out &&
+  test_grep "\"position\":{\"lsn\":\"0/16B3748\",\"xid\":731}" out &&
+  sed "s/\"lsn\":\"0\/16B3748\",\"xid\":731/\"file\":\"0\/16B3748\",\"pos\":731/" "$TRASH/t/ev.json" >old.json &&
+  "$BINHOOK" test -c "$TRASH/t/t.toml" --event old.json >old.out &&
+  test_grep "^# rule .orders. matches 0/16B3748:23803720/3 " old.out &&
+  sed "s/0\/16B3748/0-16B3748/" "$TRASH/t/ev.json" >bad.json &&
+  test_must_fail "$BINHOOK" test -c "$TRASH/t/t.toml" --event bad.json 2>bad.err &&
+  test_grep "position.lsn. must be an LSN" bad.err
 '
 
 # etcd_start: etcd on free loopback ports, configured by its flags alone.
@@ -67,8 +74,8 @@ port = sys.argv[1]
 tables = {
     "customers": (["id"], "json_build_object('id', id, 'email', email, 'name', name, "
                           "'balance', balance::text, 'updated', updated)"),
-    # the key in the order of the table's columns, as pgoutput flags them
-    "order_items": (["order_id", "sku"], "json_build_object('order_id', order_id, 'sku', sku, 'qty', qty, "
+    # the key in the primary key's order (sku, order_id), not the columns'
+    "order_items": (["sku", "order_id"], "json_build_object('order_id', order_id, 'sku', sku, 'qty', qty, "
                                          "'price', price::text, 'note', note)"),
     "docs": (["id"], "json_build_object('id', id, 'title', title, 'body', body)"),
     "done": (["id"], "json_build_object('id', id)"),
@@ -195,7 +202,7 @@ test_expect_success 'binhook test on what tail read: the recipe'"'"'s requests, 
 	        moved.append((base64.b64decode(first["request_delete_range"]["key"]).decode(),
 	                      base64.b64decode(put["request_put"]["key"]).decode()))
 	assert ("/binhook/shop/customers/1", "/binhook/shop/customers/1001") in moved, moved
-	assert ("/binhook/shop/order_items/2/a%2Fb", "/binhook/shop/order_items/2/moved%2F1") in moved, moved
+	assert ("/binhook/shop/order_items/a%2Fb/2", "/binhook/shop/order_items/moved%2F1/2") in moved, moved
 	assert len(moved) == 5 + 1 + 3 + 10 + 2, len(moved)
 	EOF
 '

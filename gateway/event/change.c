@@ -640,9 +640,15 @@ static void put_row_head(struct out *w, const struct change *e, const struct tab
   o = piece_at(o, tj->head, tj->head_len);
   memcpy(o, ",\"ts\":", 6), o += 6;
   memcpy(o, ts_text(e->ts), 22), o += 22;
-  memcpy(o, ",\"position\":{\"file\":", 20), o += 20;
-  o = json_put_str(o, e->position.file, flen);
-  memcpy(o, ",\"pos\":", 7), o += 7;
+  if (e->pg_lsn) {
+    memcpy(o, ",\"position\":{\"lsn\":", 19), o += 19;
+    o = json_put_str(o, e->position.file, flen);
+    memcpy(o, ",\"xid\":", 7), o += 7;
+  } else {
+    memcpy(o, ",\"position\":{\"file\":", 20), o += 20;
+    o = json_put_str(o, e->position.file, flen);
+    memcpy(o, ",\"pos\":", 7), o += 7;
+  }
   o = json_put_u64(o, e->position.pos);
   if (glen) {
     memcpy(o, ",\"gtid\":", 8), o += 8;
@@ -716,9 +722,15 @@ void change_to_json(const struct change *e, struct buf *out)
   }
   buf_addlit(out, ",\"ts\":");
   change_ts_to_json(e->ts, out);
-  buf_addlit(out, ",\"position\":{\"file\":");
+  if (e->pg_lsn)
+    buf_addlit(out, ",\"position\":{\"lsn\":");
+  else
+    buf_addlit(out, ",\"position\":{\"file\":");
   buf_add_json_str(out, e->position.file, strlen(e->position.file));
-  buf_addlit(out, ",\"pos\":");
+  if (e->pg_lsn)
+    buf_addlit(out, ",\"xid\":");
+  else
+    buf_addlit(out, ",\"pos\":");
   buf_add_u64(out, e->position.pos);
   if (e->position.gtid[0]) {
     buf_addlit(out, ",\"gtid\":");
@@ -812,6 +824,7 @@ struct change *change_merged(const struct change *first, const struct change *la
   m->ts = last->ts;
   m->server_id = last->server_id;
   m->position = last->position;
+  m->pg_lsn = last->pg_lsn;
   m->tx_pos = last->tx_pos;
   m->tx_index = last->tx_index;
   m->sql = last->sql ? rcstr_ref(last->sql) : NULL;

@@ -105,6 +105,8 @@ struct change {
   uint64_t end_pos;         /* COMMIT, HEARTBEAT: resume position (file in position.file) */
   uint8_t xa_held;          /* COMMIT, HEARTBEAT: a prepared XA transaction is held (its changes come at
                                its XA COMMIT), so a checkpoint must not move here */
+  uint8_t pg_lsn;           /* a PostgreSQL event: position.file is its commit LSN's text and
+                               position.pos its transaction id, printed as "position":{"lsn","xid"} */
   struct rcstr *gtid_state; /* COMMIT, HEARTBEAT: the full GTID state after it (source/gtidstate.h),
                                shared, or NULL when the stream does not know it */
   struct table *table;      /* row events */

@@ -140,13 +140,27 @@ static int uint_member(const struct jv *obj, const char *name, uint64_t *out)
 static int read_common(struct change *e, const struct jv *root, char *err, size_t errsz)
 {
   const struct jv *pos = member(root, "position");
-  if (pos && pos->k == J_OBJ) {
+  if (pos && pos->k == J_OBJ && member(pos, "lsn")) {
+    /* a PostgreSQL change as binhook prints it: {"lsn": its transaction's
+     * commit LSN, which is part of its id, "xid": the transaction's id} */
+    const char *lsn = str_member(pos, "lsn");
+    if (member(pos, "file") || member(pos, "pos") || member(pos, "gtid"))
+      return bh_err(err, errsz,
+                    "'position' has either 'lsn' and 'xid' (PostgreSQL) or 'file', 'pos' and 'gtid'");
+    if (!lsn || pg_lsn_parse(lsn, &e->tx_pos))
+      return bh_err(err, errsz, "'position.lsn' must be an LSN as PostgreSQL writes it (\"0/16B3748\")");
+    snprintf(e->position.file, sizeof e->position.file, "%s", lsn);
+    if (uint_member(pos, "xid", &e->position.pos) < 0 || e->position.pos > UINT32_MAX)
+      return bh_err(err, errsz, "'position.xid' must be a transaction id (0 to 4294967295)");
+    e->pg_lsn = 1;
+  } else if (pos && pos->k == J_OBJ) {
     const char *f = str_member(pos, "file"), *g = str_member(pos, "gtid");
     if (f) snprintf(e->position.file, sizeof e->position.file, "%s", f);
     if (g) snprintf(e->position.gtid, sizeof e->position.gtid, "%s", g);
     if (uint_member(pos, "pos", &e->position.pos) < 0)
       return bh_err(err, errsz, "'position.pos' must be a non-negative integer");
-    /* a PostgreSQL change: its transaction's commit LSN is part of its id */
+    /* a file that is an LSN: a PostgreSQL change written the older way,
+     * its commit LSN part of its id all the same */
     if (!g && f && pg_lsn_parse(f, &e->tx_pos)) e->tx_pos = 0;
   }
   const struct jv *tx = member(root, "tx");

@@ -288,6 +288,7 @@ static void set_position(const struct pg_decoder *d, struct change *e)
 {
   pg_lsn_format(d->commit_lsn, e->position.file, sizeof e->position.file);
   e->position.pos = d->xid;
+  e->pg_lsn = 1;
   e->tx_pos = d->commit_lsn;
   e->ts = d->ts;
 }

@@ -12,9 +12,11 @@
  * position.file is its transaction's commit LSN as PostgreSQL writes it
  * ("0/16B3748"), position.pos the transaction id, tx_pos the commit LSN as
  * a number and tx_index its number in the transaction, so its id,
- * "0/16B3748:23803720/3", is the same whenever it is read again. A COMMIT
- * event's position.file and end_pos are the LSN after the commit: where a
- * stream resumes, and what the slot may confirm once it is checkpointed.
+ * "0/16B3748:23803720/3", is the same whenever it is read again; pg_lsn is
+ * set, so the event prints "position":{"lsn":"0/16B3748","xid":731}. A
+ * COMMIT event's position.file and end_pos are the LSN after the commit:
+ * where a stream resumes, and what the slot may confirm once it is
+ * checkpointed.
  *
  * Single-threaded: the source thread's. */
 #ifndef BH_PG_DECODE_H

@@ -317,6 +317,18 @@ static int first_lsn(struct pg_source *s, uint64_t slot_lsn, uint64_t *lsn, char
   if (sp->kind == START_GTID)
     return bh_err(err, errsz, "a PostgreSQL source has no GTIDs: start at end, start or an LSN position");
   if (sp->kind == START_FILE) {
+    /* LSN-TEXT:N, as tail prints where it stopped: N is what is asked for,
+     * so an N that is not the text's LSN (an xid copied from an event's
+     * position) would start elsewhere: refused */
+    uint64_t text_lsn;
+    if (sp->file[0] && !pg_lsn_parse(sp->file, &text_lsn) && text_lsn != sp->pos) {
+      char want[32];
+      pg_lsn_format(text_lsn, want, sizeof want);
+      return bh_err(err, errsz,
+                    "position '%s:%" PRIu64 "': %" PRIu64 " is not the LSN %s, whose number is %" PRIu64
+                    ": start at '%s:%" PRIu64 "' (an event's position.lsn, as a number after the colon)",
+                    sp->file, sp->pos, sp->pos, want, text_lsn, want, text_lsn);
+    }
     *lsn = sp->pos;
     if (sp->skip) pg_decoder_skip(s->dec, sp->pos, sp->skip);
   }
@@ -359,49 +371,84 @@ fail:
   return -1;
 }
 
-/* The primary key of a table with REPLICA IDENTITY FULL, whose Relation
- * flags every column: asked of the catalog, so that "key" is the key. */
-static void table_cb(void *ctx, struct table *t, char identity)
+/* The names of the key's columns in the catalog's order: the primary key's
+ * (identity d, or f), or the replica identity index's (i). NULL with err
+ * when the catalog cannot be asked, *no_conn set when no connection could
+ * be opened. */
+static PGresult *key_columns(struct pg_source *s, const struct table *t, char identity, int *no_conn,
+                             char *err, size_t errsz)
 {
-  struct pg_source *s = ctx;
-  char err[1024], sql[400];
-  if (identity != 'f' || s->meta_failed) return;
+  char sql[400];
+  *no_conn = 0;
   if (!s->meta) {
     enum bh_errc code;
-    s->meta = pg_source_connect(&s->o.conn, 0, &code, err, sizeof err);
+    s->meta = pg_source_connect(&s->o.conn, 0, &code, err, errsz);
     if (!s->meta) {
-      s->meta_failed = 1;
-      log_warn("%s: tables with REPLICA IDENTITY FULL show their whole row as the key", err);
-      return;
+      *no_conn = 1;
+      return NULL;
     }
   }
   snprintf(sql, sizeof sql,
            "SELECT a.attname FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a ON a.attrelid = "
-           "i.indrelid AND a.attnum = ANY (i.indkey) WHERE i.indrelid = %" PRIu64 " AND i.indisprimary "
+           "i.indrelid AND a.attnum = ANY (i.indkey) WHERE i.indrelid = %" PRIu64 " AND i.%s "
            "ORDER BY array_position(i.indkey::int2[], a.attnum)",
-           t->id);
-  PGresult *r = run(s->meta, sql, PGRES_TUPLES_OK, err, sizeof err);
-  if (!r) {
-    log_warn("cannot read the primary key of %s.%s: %s", t->schema, t->name, err);
+           t->id, identity == 'i' ? "indisreplident" : "indisprimary");
+  PGresult *r = run(s->meta, sql, PGRES_TUPLES_OK, err, errsz);
+  if (!r) { /* a new connection next time */
     PQfinish(s->meta);
     s->meta = NULL;
+  }
+  return r;
+}
+
+/* Makes t's key read as MySQL's: its columns in the primary key's order
+ * (pgoutput flags the replica identity's columns, in the table's order),
+ * and under REPLICA IDENTITY FULL, whose Relation flags every column, the
+ * primary key itself. A key of one column needs no question. The catalog
+ * is asked on a plain connection of the reader's own as the Relation
+ * message comes, so after an ALTER TABLE it may have moved on: a key whose
+ * columns are no longer the Relation's keeps the table's order. */
+static void table_cb(void *ctx, struct table *t, char identity)
+{
+  struct pg_source *s = ctx;
+  char err[1024];
+  int full = identity == 'f', no_conn;
+  if (s->meta_failed || (!full && ((identity != 'd' && identity != 'i') || t->npk < 2))) return;
+  PGresult *r = key_columns(s, t, identity, &no_conn, err, sizeof err);
+  if (!r) {
+    if (no_conn) {
+      s->meta_failed = 1;
+      log_warn("%s: keys of several columns list them in the table's order, and tables with REPLICA "
+               "IDENTITY FULL show their whole row as the key",
+               err);
+    } else {
+      log_warn("cannot read the key of %s.%s: %s", t->schema, t->name, err);
+    }
     return;
   }
-  uint32_t npk = 0;
-  for (int row = 0; row < PQntuples(r); row++)
+  uint32_t n = (uint32_t)PQntuples(r), found = 0;
+  uint32_t *order = xcalloc(n ? n : 1, sizeof *order);
+  for (uint32_t row = 0; row < n; row++)
     for (uint32_t i = 0; i < t->ncols; i++)
-      if (!strcmp(t->cols[i].name, PQgetvalue(r, row, 0))) t->pk[npk++] = i;
-  if (npk && npk == (uint32_t)PQntuples(r)) {
+      if (!strcmp(t->cols[i].name, PQgetvalue(r, (int)row, 0)) && (full || t->cols[i].in_pk)) {
+        order[found++] = i;
+        break;
+      }
+  PQclear(r);
+  if (!full) {
+    if (found == n && n == t->npk) memcpy(t->pk, order, n * sizeof *order);
+  } else if (n && found == n) {
     for (uint32_t i = 0; i < t->ncols; i++)
       t->cols[i].in_pk = 0;
-    for (uint32_t k = 0; k < npk; k++)
-      t->cols[t->pk[k]].in_pk = 1;
-    t->npk = npk;
+    for (uint32_t k = 0; k < n; k++)
+      t->cols[order[k]].in_pk = 1;
+    memcpy(t->pk, order, n * sizeof *order);
+    t->npk = n;
   } else { /* no primary key: the whole row is the identity, as the Relation said */
     for (uint32_t i = 0; i < t->ncols; i++)
       t->pk[i] = i;
   }
-  PQclear(r);
+  free(order);
 }
 
 /* Hands the batch to the queue; -1 when the queue was closed. */
@@ -477,6 +524,7 @@ static void beat(struct pg_source *s, uint64_t wal_end, int64_t send_time)
   if (bh_mono() - s->last_beat < BEAT_EVERY) return;
   struct change *e = change_new(EVENT_HEARTBEAT, NULL);
   pg_lsn_format(wal_end, e->position.file, sizeof e->position.file);
+  e->pg_lsn = 1;
   e->end_pos = wal_end;
   e->ts = pg_time_seconds(send_time);
   s->beat_lsn = wal_end;

@@ -6,7 +6,8 @@
  * delivery's state as it is then (INSERT for a new one, UPDATE, DELETE once
  * finished; a delivery added and finished within one batch never reaches
  * the database), the next seq, and the checkpoint asked for before. So a
- * checkpoint is durable with the rows it depends on, in the same commit. */
+ * checkpoint is durable with the rows it depends on, in the same commit;
+ * once committed it is the saved position (retryq_saved_position). */
 #include "source/server.h"
 #include "store/dbstore.h"
 #include "store/retryq_int.h"
@@ -211,6 +212,7 @@ static void *db_writer(void *arg)
     /* the endpoints' state rides along: under steady load no batch is ever the last */
     if (q->ep_gen > q->ep_saved) buf_add(&eptext, q->ep.p, q->ep.len);
     int bad_cp = 0;
+    struct position cp_pos = q->cp.pos; /* what the batch commits, whatever q->cp becomes meanwhile */
     if (cp_due && state_checkpoint_text(&q->cp, &cptext, err, sizeof err)) bad_cp = 1;
     MYSQL *m = q->dbw;
     pthread_mutex_unlock(&q->mu);
@@ -261,7 +263,11 @@ static void *db_writer(void *arg)
     free(added);
     nbatch = 0;
     q->durable = ticket;
-    if (cp_due) q->cp_saved = gen;
+    if (cp_due) { /* retryq_saved_position: a source may confirm it (a PostgreSQL slot) */
+      q->cp_saved = gen;
+      q->cp_pos = cp_pos;
+      q->has_cp = 1;
+    }
     if (epgen > q->ep_saved) q->ep_saved = epgen;
     q->error[0] = 0;
     rq_notify(q);

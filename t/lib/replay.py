@@ -11,7 +11,7 @@ usage: replay.py LOGFILE ROWS KEY [--quiet] [--table SCHEMA.TABLE] [--order lsn]
   KEY      the name of the key column
   --table  replay only the changes of this table (default: every change)
   --order lsn  PostgreSQL's changes: ordered by their transaction's commit
-           LSN (position.file) and index; a "before" holding fewer columns
+           LSN (position.lsn) and index; a "before" holding fewer columns
            than the row (the key, under the default replica identity) is
            compared on its columns; a snapshot event sets its row
   --band-deletes  a delete of a row never delivered is no problem (a
@@ -47,7 +47,8 @@ def gtid_order(ev):
 def lsn_order(ev):
     """(commit LSN, index) of a PostgreSQL change: the order its transaction
     committed in."""
-    f = ev.get("position", {}).get("file") or ""
+    pos = ev.get("position", {})
+    f = pos.get("lsn") or pos.get("file") or ""
     hi, sep, lo = f.partition("/")
     if not sep:
         raise SystemExit("problem: change %s has no commit LSN (%r)" % (ev.get("id"), f))
