@@ -110,6 +110,16 @@ test_expect_success 'snapshot = "initial" under writes: the deliveries reproduce
   cat one.out &&
   sed "s/^/# /" one.out >&7 &&
   test "$(grep -c "type.....snapshot" "$TRASH/one.jsonl")" -ge 10000 &&
+  python3 - "$TRASH/one.jsonl" <<-\EOF &&
+	import json, re, sys
+	events = [json.loads(json.loads(l)["body"]) for l in open(sys.argv[1])]
+	snap = [e["position"] for e in events if e["type"] == "snapshot"]
+	rows = [e["position"] for e in events if e["type"] != "snapshot"]
+	# a snapshot row: the handover LSN, no transaction; a change: its commit LSN and xid
+	assert snap and all(list(p) == ["lsn"] and re.fullmatch(r"[0-9A-F]+/[0-9A-F]+", p["lsn"]) for p in snap), snap[:2]
+	assert len({p["lsn"] for p in snap}) == 1, "one handover position"
+	assert rows and all(list(p) == ["lsn", "xid"] for p in rows), rows[:2]
+	EOF
   stop_binhook one.log
 '
 

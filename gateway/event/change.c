@@ -640,16 +640,19 @@ static void put_row_head(struct out *w, const struct change *e, const struct tab
   o = piece_at(o, tj->head, tj->head_len);
   memcpy(o, ",\"ts\":", 6), o += 6;
   memcpy(o, ts_text(e->ts), 22), o += 22;
-  if (e->pg_lsn) {
+  if (e->pg_lsn) { /* a PostgreSQL snapshot row has the handover's LSN and no transaction */
     memcpy(o, ",\"position\":{\"lsn\":", 19), o += 19;
     o = json_put_str(o, e->position.file, flen);
-    memcpy(o, ",\"xid\":", 7), o += 7;
+    if (e->type != EVENT_SNAPSHOT) {
+      memcpy(o, ",\"xid\":", 7), o += 7;
+      o = json_put_u64(o, e->position.pos);
+    }
   } else {
     memcpy(o, ",\"position\":{\"file\":", 20), o += 20;
     o = json_put_str(o, e->position.file, flen);
     memcpy(o, ",\"pos\":", 7), o += 7;
+    o = json_put_u64(o, e->position.pos);
   }
-  o = json_put_u64(o, e->position.pos);
   if (glen) {
     memcpy(o, ",\"gtid\":", 8), o += 8;
     o = json_put_str(o, e->position.gtid, glen);
@@ -727,11 +730,10 @@ void change_to_json(const struct change *e, struct buf *out)
   else
     buf_addlit(out, ",\"position\":{\"file\":");
   buf_add_json_str(out, e->position.file, strlen(e->position.file));
-  if (e->pg_lsn)
-    buf_addlit(out, ",\"xid\":");
-  else
-    buf_addlit(out, ",\"pos\":");
-  buf_add_u64(out, e->position.pos);
+  if (!e->pg_lsn || e->type != EVENT_SNAPSHOT) {
+    buf_addlit(out, e->pg_lsn ? ",\"xid\":" : ",\"pos\":");
+    buf_add_u64(out, e->position.pos);
+  }
   if (e->position.gtid[0]) {
     buf_addlit(out, ",\"gtid\":");
     buf_add_json_str(out, e->position.gtid, strlen(e->position.gtid));

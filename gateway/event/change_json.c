@@ -153,6 +153,10 @@ static int read_common(struct change *e, const struct jv *root, char *err, size_
     if (uint_member(pos, "xid", &e->position.pos) < 0 || e->position.pos > UINT32_MAX)
       return bh_err(err, errsz, "'position.xid' must be a transaction id (0 to 4294967295)");
     e->pg_lsn = 1;
+    if (e->type == EVENT_SNAPSHOT && !member(pos, "xid")) { /* a snapshot row: the handover's LSN, as read */
+      e->position.pos = e->tx_pos;
+      e->tx_pos = 0;
+    }
   } else if (pos && pos->k == J_OBJ) {
     const char *f = str_member(pos, "file"), *g = str_member(pos, "gtid");
     if (f) snprintf(e->position.file, sizeof e->position.file, "%s", f);

@@ -18,7 +18,8 @@
  * temporary slot of its own, at P2 >= P: the configured slot still stands
  * at P (nothing confirmed past it while the snapshot was unfinished), and
  * snapshot_filter drops the changes between P and P2 to the rows read at
- * P2, as for MySQL. Positions are LSNs: {"file": "0/16B3748", "pos": N}.
+ * P2, as for MySQL. Positions are LSNs: the file "0/16B3748", the pos the
+ * same LSN as a number; a snapshot event prints {"lsn": "0/16B3748"}.
  *
  * Values are read as text in the session settings of the stream
  * (pg_source_connect) and turned into values by their type oid
@@ -402,6 +403,7 @@ int pg_snap_read_chunk(struct snapshot *s, struct stab *t, uint64_t limit, struc
     struct change *e = change_new(EVENT_SNAPSHOT, t->t);
     e->ts = s->ts;
     e->position = s->cur;
+    e->pg_lsn = 1; /* printed as {"lsn": the handover's}: no transaction */
     e->tx_pos = 0;
     e->tx_index = (uint32_t)s->ordinal;
     for (uint32_t i = 0; i < t->ncols; i++) {
