@@ -731,7 +731,7 @@ void change_to_json(const struct change *e, struct buf *out)
     buf_addlit(out, ",\"position\":{\"file\":");
   buf_add_json_str(out, e->position.file, strlen(e->position.file));
   if (!e->pg_lsn || e->type != EVENT_SNAPSHOT) {
-    buf_addlit(out, e->pg_lsn ? ",\"xid\":" : ",\"pos\":");
+    buf_adds(out, e->pg_lsn ? ",\"xid\":" : ",\"pos\":");
     buf_add_u64(out, e->position.pos);
   }
   if (e->position.gtid[0]) {
