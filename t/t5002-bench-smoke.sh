@@ -35,6 +35,11 @@ test_expect_success 'decode: the latin1 workload with annotations against mariad
   grep -A 2 "^decode.files " out | tail -n 1 | grep "^decode.latin1 "
 '
 
+test_expect_success 'decode: PostgreSQL, binhook tail from a slot against pg_recvlogical' '
+  figure decode.pg rows/s &&
+  test_grep "^decode.pg .*pg_recvlogical" out
+'
+
 test_expect_success 'rules and templates against their references' '
   figure rules.100 changes/s &&
   figure rules.1000 changes/s &&

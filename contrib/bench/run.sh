@@ -9,7 +9,9 @@
 #              binlog files (--binlog) against mariadb-binlog -v on the same
 #              files (target >= 3x), and the same for the latin1 workload
 #              (below; target >= 3x); and against ZongJi (@vlasky/zongji,
-#              Node.js) on the same live stream (target >= 7x)
+#              Node.js) on the same live stream (target >= 7x); and from a
+#              PostgreSQL slot against pg_recvlogical reading the same
+#              changes (pg-decode.sh; no target, the ratio is printed)
 #   rules      changes/s matched against 100 and 1,000 rules and renders/s
 #              of the default and the Slack template (rulebench, one core;
 #              targets >= 1,000,000 changes/s against 100 rules, >= 300,000
@@ -127,6 +129,10 @@ if want decode; then
   bench_workload_latin1 "$inserts" "$updates" "$deletes"
   bench_decode_files
   bench_decode_latin1
+  # PostgreSQL: binhook tail from a slot against pg_recvlogical reading the
+  # same changes (pg-decode.sh, a private PostgreSQL of its own)
+  "$(dirname "$0")/pg-decode.sh" "$inserts" | grep -v '^#' | tee -a "$BENCH_FIGURES" ||
+    bench_die "the PostgreSQL decode figure failed"
 fi
 want rules && bench_rules
 want deliver && bench_deliver
