@@ -127,7 +127,7 @@ test_expect_success 'killed in the middle of the snapshot: the next start resume
   write_config two 3000 &&
   start_load &&
   start_binhook two.toml two.log &&
-  test_wait_until 30 grep -q "\"status\": 200" "$TRASH/two.jsonl" &&
+  { test_wait_until 60 grep -q "\"status\": 200" "$TRASH/two.jsonl" || { sed "s/^/two.log: /" "$TRASH/two.log"; false; }; } &&
   sleep 1.5 &&
   kill -KILL "$(cat "$TRASH/two.log.pid")" &&
   test_wait_until 10 binhook_gone "$(cat "$TRASH/two.log.pid")" &&
