@@ -23,6 +23,12 @@ dead_letters () {
   curl -sf "$ADMIN/dlq" | grep -c '"seq"' || :
 }
 
+# dead_letters_are N: the admin server lists N dead letters (asked anew
+# each time test_wait_until tries)
+dead_letters_are () {
+  test "$(dead_letters)" = "$1"
+}
+
 test_expect_success 'setup: binhook with 512 open files, a loopback admin server without a token' '
   start_receiver good &&
   start_receiver bad 500 &&
@@ -90,7 +96,7 @@ for n, line in enumerate(open(sys.argv[1]), 1):
 
 test_expect_success 'a cross-origin form POST is refused with 403 and drops nothing' '
   mariadb_sql "INSERT INTO shop.d VALUES (1), (2)" &&
-  test_wait_until 30 test "$(dead_letters)" = 2 &&
+  test_wait_until 30 dead_letters_are 2 &&
   code=$(curl -s -o "$TRASH/form.out" -w "%{http_code}" -X POST -H "Origin: http://evil.example" \
     -H "Content-Type: application/x-www-form-urlencoded" --data "x=1" "$ADMIN/dlq/drop?all=1") &&
   test "$code" = 403 &&
