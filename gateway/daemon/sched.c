@@ -134,13 +134,7 @@ void sched_job_free(struct daemon *dm, struct job *j)
 {
   sched_unload(dm, j);
   lane_live_del(j->lane, j);
-  free(j->okey);
-  free(j->id);
-  free(j->binlog);
-  free(j->gtid);
-  free(j->change);
-  free(j->table);
-  free(j->key);
+  free(j->okey); /* its strings are in its own block (job_new) */
   wait_unlink(dm, j);
   if (j->aprev) j->aprev->anext = j->anext;
   else dm->all = j->anext;
@@ -157,19 +151,40 @@ void sched_release(struct daemon *dm, struct job *j)
   marks_release(&dm->marks, k);
 }
 
-/* A job for a new delivery, in memory and on no list yet but every job's. */
-static struct job *job_new(struct daemon *dm, struct lane *l, const char *rule, const char *id, double born)
+/* The strings a job keeps (job_new). */
+enum { JS_ID, JS_CHANGE, JS_TABLE, JS_KEY, JS_BINLOG, JS_GTID, JS_N };
+
+/* A job for a new delivery, in memory and on no list yet but every job's.
+ * Its strings (str[JS_...], NULL for none; str[JS_ID] is required) are
+ * copied into the job's own block, after the struct: one allocation, not
+ * one per string, and freed with it. */
+static struct job *job_new(struct daemon *dm, struct lane *l, const char *rule, const char *const str[JS_N],
+                           double born)
 {
-  struct job *j = xcalloc(1, sizeof *j);
+  size_t len[JS_N], total = 0;
+  for (int i = 0; i < JS_N; i++) {
+    len[i] = str[i] ? strlen(str[i]) + 1 : 0;
+    total += len[i];
+  }
+  struct job *j = xcalloc(1, sizeof *j + total);
+  char *p = (char *)(j + 1), **dst[JS_N] = {&j->id, &j->change, &j->table, &j->key, &j->binlog, &j->gtid};
+  for (int i = 0; i < JS_N; i++) {
+    if (!str[i]) continue;
+    memcpy(p, str[i], len[i]);
+    *dst[i] = p;
+    p += len[i];
+  }
   j->state = JOB_NEW;
   job_link(dm, j);
   j->lane = l;
   j->rule = counters_intern(&dm->cnt, rule);
-  j->id = xstrdup(id);
   j->born = born;
   lane_live_add(l, j);
   return j;
 }
+
+/* Where sched_make puts the strings of a job together (the main loop's). */
+static struct buf job_scratch;
 
 void sched_make(struct daemon *dm, struct ruleset *rs, const struct rule *rule, const struct endpoint *ep,
                 const struct change *e, struct mark *mark)
@@ -190,29 +205,39 @@ void sched_make(struct daemon *dm, struct ruleset *rs, const struct rule *rule, 
     return;
   }
   struct lane *l = lane_get(dm, ep->name);
-  struct job *j = job_new(dm, l, rule->name, q->id, bh_mono());
+  const char *str[JS_N] = {q->id};
+  size_t at[JS_N] = {0};
+  struct buf *b = &job_scratch;
+  buf_reset(b);
+  if (dm->attempts.cap) { /* what the attempt log shows of the change */
+    change_id(e, b);
+    buf_addc(b, 0);
+    if (e->table) {
+      at[JS_TABLE] = b->len;
+      buf_adds(b, e->table->schema);
+      buf_addc(b, '.');
+      buf_adds(b, e->table->name);
+      buf_addc(b, 0);
+      at[JS_KEY] = b->len;
+      change_key_to_json(e, b);
+      buf_addc(b, 0);
+    }
+    str[JS_CHANGE] = b->p;
+    if (e->table) str[JS_TABLE] = b->p + at[JS_TABLE], str[JS_KEY] = b->p + at[JS_KEY];
+  }
+  /* reading the binlog again from here makes it again */
+  int reread = e->type != EVENT_SNAPSHOT && e->position.file[0];
+  if (reread) {
+    str[JS_BINLOG] = e->position.file;
+    str[JS_GTID] = e->position.gtid[0] ? e->position.gtid : NULL;
+  }
+  struct job *j = job_new(dm, l, rule->name, str, bh_mono());
+  if (reread) j->binlog_pos = e->tx_pos;
   j->q = q;
   j->first = first;
   dm->inmem++;
   j->rs = ruleset_ref(rs);
   j->mark = mark ? mark : marks_hold(&dm->marks);
-  if (dm->attempts.cap) { /* what the attempt log shows of the change */
-    struct buf b = BUF_INIT;
-    change_id(e, &b);
-    j->change = buf_steal(&b);
-    if (e->table) {
-      buf_printf(&b, "%s.%s", e->table->schema, e->table->name);
-      j->table = buf_steal(&b);
-      change_key_to_json(e, &b);
-      j->key = buf_steal(&b);
-    }
-    buf_free(&b);
-  }
-  if (e->type != EVENT_SNAPSHOT && e->position.file[0]) { /* reading the binlog again from here makes it again */
-    j->binlog = xstrdup(e->position.file);
-    j->binlog_pos = e->tx_pos;
-    j->gtid = e->position.gtid[0] ? xstrdup(e->position.gtid) : NULL;
-  }
   spool_fresh_add(dm, j);
   if (bad) {
     char why[1100];
@@ -250,13 +275,12 @@ void sched_make(struct daemon *dm, struct ruleset *rs, const struct rule *rule, 
 
 struct job *sched_job_of_rec(struct daemon *dm, const struct retryq_rec *rec, uint32_t attempts, double born)
 {
-  struct job *j = job_new(dm, lane_get(dm, rec->endpoint), rec->rule, rec->id, born);
+  const char *str[JS_N] = {[JS_ID] = rec->id, [JS_BINLOG] = rec->binlog, [JS_GTID] = rec->gtid};
+  struct job *j = job_new(dm, lane_get(dm, rec->endpoint), rec->rule, str, born);
   j->attempts = attempts;
   j->first = (time_t)rec->created;
   j->seq = rec->seq;
-  j->binlog = rec->binlog ? xstrdup(rec->binlog) : NULL;
   j->binlog_pos = rec->binlog_pos;
-  j->gtid = rec->gtid ? xstrdup(rec->gtid) : NULL;
   if (rec->okey) {
     j->okey = xmalloc(rec->okeylen + 1);
     memcpy(j->okey, rec->okey, rec->okeylen + 1);

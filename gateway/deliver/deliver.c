@@ -19,7 +19,16 @@
  * in flight (its endpoint's usual one on a tie, so that a quiet endpoint
  * keeps its connection). A request in an engine is only read on both
  * sides (the caller may write a copy of it to its queue meanwhile);
- * everything that changes it (signing) happens before it is handed over. */
+ * everything that changes it (signing) happens before it is handed over.
+ *
+ * What a delivery costs besides libcurl is kept small: the requests a pass
+ * of the caller's loop starts are staged and handed over together at the
+ * end of the pass (one lock and at most one wake-up per engine, not one per
+ * request); transfers are reused (a struct transfer holds the answer's
+ * first KiB, too large for the allocator's per-thread cache, and every
+ * allocation of that size made it sort its free lists again); the header
+ * list is laid out in the transfer's own memory, not a node and a string
+ * per header. */
 #include "deliver/deliver.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -45,7 +54,7 @@ struct engine;
 struct transfer {
   /* the caller's side */
   struct deliver_lane *lane;
-  struct transfer *next; /* waiting list, then inbox or outbox */
+  struct transfer *next; /* waiting list, staged, then inbox or outbox; the spares */
   struct request *q;
   void *user;
   double timeout;
@@ -54,15 +63,20 @@ struct transfer {
   /* the engine's side, until the transfer is in the outbox */
   struct transfer *prev_run, *next_run; /* in flight */
   CURL *easy;
-  struct curl_slist *headers, *rcpt;
+  struct curl_slist *hlist;        /* the header list: nodes in hnode, text in htext */
+  struct curl_slist *extra, *rcpt; /* made by curl_slist_append (freed when done) */
+  struct curl_slist *hnode;        /* kept across reuse, grown when needed */
+  size_t nhnode;
+  char *htext;
+  size_t htextcap;
   size_t sent; /* SMTP upload */
   double started;
   double retry_after;
-  char resp[1024]; /* the first bytes of the answer's body */
-  size_t nresp;
   char errbuf[CURL_ERROR_SIZE];
-  struct deliver_result res; /* filled in by the engine */
+  struct deliver_result res; /* filled in by the engine; res.body as the answer comes */
 };
+/* Transfers kept for reuse at most (each about 3 KiB). */
+#define MAX_SPARE_TRANSFERS 256
 
 
 struct sock {
@@ -88,6 +102,7 @@ struct engine {
   struct transfer *done_head, *done_tail; /* finished in this pass, not yet in the outbox */
   size_t inflight;                        /* the caller's count: handed over, not back yet */
   long maxconns;                          /* the connection cache's size, as last set */
+  struct transfer *staged, *staged_tail;  /* the caller's: to hand over at the end of its pass */
   /* under d->mu */
   struct transfer *inbox, *inbox_tail;
   int inbox_fd; /* eventfd: wakes the engine */
@@ -102,6 +117,10 @@ struct deliver {
   size_t pending;
   int closing; /* deliver_free is handing requests back */
   struct event *outbox_ev;
+  struct event *flush_ev; /* hands the staged transfers over, after the loop's current callbacks */
+  int staging;            /* something is staged: flush_ev is active */
+  struct transfer *spare; /* transfers to reuse */
+  size_t nspare;
   struct engine eng[MAX_ENGINES];
   size_t neng;
   /* shared, under mu */
@@ -148,9 +167,9 @@ static void engine_finish(struct engine *g, struct transfer *t)
     curl_easy_cleanup(t->easy);
   }
   t->easy = NULL;
-  curl_slist_free_all(t->headers);
+  curl_slist_free_all(t->extra);
   curl_slist_free_all(t->rcpt);
-  t->headers = t->rcpt = NULL;
+  t->hlist = t->extra = t->rcpt = NULL;
   t->next = NULL;
   if (g->done_tail) g->done_tail->next = t;
   else g->done_head = t;
@@ -255,13 +274,80 @@ static size_t on_header(char *buf, size_t size, size_t n, void *arg)
 static size_t keep_body(char *buf, size_t size, size_t n, void *arg)
 {
   struct transfer *t = arg;
-  size_t len = size * n, room = sizeof t->resp - t->nresp;
+  size_t len = size * n, room = sizeof t->res.body - t->res.bodylen;
   if (room) {
     size_t k = len < room ? len : room;
-    memcpy(t->resp + t->nresp, buf, k);
-    t->nresp += k;
+    memcpy(t->res.body + t->res.bodylen, buf, k);
+    t->res.bodylen += k;
   }
   return len;
+}
+
+/* Lays q's headers out as a curl_slist in t's own memory: one node per
+ * header, their text in one block ("Name: value", or "Name;" for an empty
+ * value: "Name:" would remove the header), then "Expect:" unless aws. */
+static void set_headers(struct transfer *t, const struct request *q, int aws)
+{
+  size_t need = 0, n = q->nheaders + 1;
+  for (size_t i = 0; i < q->nheaders; i++)
+    need += strlen(q->headers[i].name) + strlen(q->headers[i].value) + 3;
+  need += sizeof "Expect:";
+  if (need > t->htextcap) {
+    free(t->htext);
+    t->htextcap = need + 256;
+    t->htext = xmalloc(t->htextcap);
+  }
+  if (n > t->nhnode) {
+    free(t->hnode);
+    t->nhnode = n + 4;
+    t->hnode = xmalloc(t->nhnode * sizeof *t->hnode);
+  }
+  char *p = t->htext;
+  size_t k = 0;
+  for (size_t i = 0; i < q->nheaders; i++) {
+    const struct header *h = &q->headers[i];
+    size_t nl = strlen(h->name), vl = strlen(h->value);
+    t->hnode[k].data = p;
+    memcpy(p, h->name, nl);
+    p += nl;
+    if (vl) {
+      *p++ = ':';
+      *p++ = ' ';
+      memcpy(p, h->value, vl);
+      p += vl;
+    } else {
+      *p++ = ';';
+    }
+    *p++ = 0;
+    t->hnode[k].next = &t->hnode[k + 1];
+    k++;
+  }
+  /* no 100-continue round trip; but curl (7.88) would sign the removed
+   * header as an empty one the request lacks, which AWS refuses */
+  if (!aws) {
+    t->hnode[k].data = p;
+    memcpy(p, "Expect:", sizeof "Expect:");
+    t->hnode[k].next = &t->hnode[k + 1];
+    k++;
+  }
+  if (!k) {
+    t->hlist = NULL;
+    return;
+  }
+  t->hnode[k - 1].next = NULL;
+  t->hlist = t->hnode;
+}
+
+/* r as a failure with no answer; the caller writes why into r->error. */
+static void set_failed(struct deliver_result *r)
+{
+  r->ok = 0;
+  r->code = BH_E_OTHER;
+  r->status = 0;
+  r->retry_after = -1;
+  r->seconds = 0;
+  r->error[0] = 0;
+  r->bodylen = 0;
 }
 
 /* Sets up t's easy handle and gives it to the multi handle. */
@@ -279,6 +365,9 @@ static void engine_start(struct engine *g, struct transfer *t)
   t->easy = e;
   t->started = bh_mono();
   t->retry_after = -1;
+  t->errbuf[0] = 0;
+  t->res.bodylen = 0;
+  t->sent = 0;
   curl_easy_setopt(e, CURLOPT_URL, q->url);
   curl_easy_setopt(e, CURLOPT_PRIVATE, t);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
@@ -301,17 +390,9 @@ static void engine_start(struct engine *g, struct transfer *t)
     if (c->username) curl_easy_setopt(e, CURLOPT_USERNAME, c->username);
     if (c->password) curl_easy_setopt(e, CURLOPT_PASSWORD, c->password);
   } else {
-    for (size_t i = 0; i < q->nheaders; i++) {
-      struct buf h = BUF_INIT;
-      if (q->headers[i].value[0])
-        buf_printf(&h, "%s: %s", q->headers[i].name, q->headers[i].value);
-      else
-        buf_printf(&h, "%s;", q->headers[i].name); /* "Name:" would remove the header */
-      t->headers = curl_slist_append(t->headers, h.p);
-      buf_free(&h);
-    }
     const struct config_endpoint *c = q->endpoint->cfg;
     int aws = c->aws_sigv4 && c->aws_access_key && c->aws_secret_key;
+    set_headers(t, q, aws);
     if (aws) {
       /* curl signs at send time (X-Amz-Date is the attempt's), over the
        * headers above and the body; the credentials stay in memory only */
@@ -321,9 +402,12 @@ static void engine_start(struct engine *g, struct transfer *t)
       if (c->aws_session_token) {
         struct buf h = BUF_INIT;
         buf_printf(&h, "X-Amz-Security-Token: %s", c->aws_session_token);
-        t->headers = curl_slist_append(t->headers, h.p);
+        t->extra = curl_slist_append(t->extra, h.p);
         memset(h.p, 0, h.len);
         buf_free(&h);
+        /* after the request's own headers */
+        if (t->hlist) t->hnode[q->nheaders - 1].next = t->extra;
+        else t->hlist = t->extra;
       }
     }
     else if (c->username || c->password) {
@@ -333,16 +417,12 @@ static void engine_start(struct engine *g, struct transfer *t)
       if (c->username) curl_easy_setopt(e, CURLOPT_USERNAME, c->username);
       if (c->password) curl_easy_setopt(e, CURLOPT_PASSWORD, c->password);
     }
-    /* no 100-continue round trip; but curl (7.88) would sign the removed
-     * header as an empty one the request lacks, which AWS refuses */
-    if (!aws) t->headers = curl_slist_append(t->headers, "Expect:");
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->hlist);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, q->body.p);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->body.len);
     if (strcmp(q->method, "POST")) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, q->method);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
-    t->nresp = 0;
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, keep_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L); /* a 3xx is a failure */
@@ -354,7 +434,7 @@ static void engine_start(struct engine *g, struct transfer *t)
   g->running = t;
   CURLMcode mc = curl_multi_add_handle(g->multi, e);
   if (mc != CURLM_OK) {
-    t->res = (struct deliver_result){.retry_after = -1, .code = BH_E_OTHER};
+    set_failed(&t->res);
     snprintf(t->res.error, sizeof t->res.error, "cannot start the transfer: %s", curl_multi_strerror(mc));
     engine_finish(g, t);
   }
@@ -382,12 +462,14 @@ static void check_done(struct engine *g)
     if (m->msg != CURLMSG_DONE) continue;
     struct transfer *t;
     curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
-    struct deliver_result *r = &t->res;
-    *r = (struct deliver_result){.retry_after = t->retry_after, .seconds = bh_mono() - t->started,
-                                 .code = BH_E_OTHER};
+    struct deliver_result *r = &t->res; /* its body is there already (keep_body) */
+    r->ok = 0;
+    r->code = BH_E_OTHER;
+    r->status = 0;
+    r->retry_after = t->retry_after;
+    r->seconds = bh_mono() - t->started;
+    r->error[0] = 0;
     curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &r->status);
-    memcpy(r->body, t->resp, t->nresp);
-    r->bodylen = t->nresp;
     CURLcode rc = m->data.result;
     if (rc != CURLE_OK) {
       snprintf(r->error, sizeof r->error, "%s%s", t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc), hint(rc));
@@ -408,7 +490,7 @@ static void check_done(struct engine *g)
 /* Hands t back unsent: the engine is stopping. */
 static void engine_refuse(struct engine *g, struct transfer *t)
 {
-  t->res = (struct deliver_result){.retry_after = -1, .code = BH_E_OTHER};
+  set_failed(&t->res);
   snprintf(t->res.error, sizeof t->res.error, "not sent: binhook stopped");
   engine_finish(g, t);
 }
@@ -478,13 +560,64 @@ static void start(struct deliver *d, struct transfer *t)
   g->inflight++;
   t->eng = g;
   t->next = NULL;
+  if (g->staged_tail) g->staged_tail->next = t;
+  else g->staged = t;
+  g->staged_tail = t;
+  if (!d->staging) { /* handed over once the loop's current callbacks are through */
+    d->staging = 1;
+    event_active(d->flush_ev, EV_WRITE, 0);
+  }
+}
+
+/* Hands every staged transfer to its engine: one lock for all, a wake-up
+ * for an engine whose inbox was empty. */
+static void flush_staged(struct deliver *d)
+{
+  int wake[MAX_ENGINES] = {0};
+  d->staging = 0;
   pthread_mutex_lock(&d->mu);
-  int was_empty = !g->inbox;
-  if (g->inbox_tail) g->inbox_tail->next = t;
-  else g->inbox = t;
-  g->inbox_tail = t;
+  for (size_t i = 0; i < d->neng; i++) {
+    struct engine *g = &d->eng[i];
+    if (!g->staged) continue;
+    wake[i] = !g->inbox;
+    if (g->inbox_tail) g->inbox_tail->next = g->staged;
+    else g->inbox = g->staged;
+    g->inbox_tail = g->staged_tail;
+    g->staged = g->staged_tail = NULL;
+  }
   pthread_mutex_unlock(&d->mu);
-  if (was_empty) bh_wake(g->inbox_fd);
+  for (size_t i = 0; i < d->neng; i++)
+    if (wake[i]) bh_wake(d->eng[i].inbox_fd);
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+  (void)fd, (void)what;
+  flush_staged(arg);
+}
+
+/* A transfer for a new request: a spare one, or a new one. */
+static struct transfer *transfer_get(struct deliver *d)
+{
+  struct transfer *t = d->spare;
+  if (!t) return xcalloc(1, sizeof *t);
+  d->spare = t->next;
+  d->nspare--;
+  return t;
+}
+
+/* Keeps t for reuse (its header memory with it), or frees it. */
+static void transfer_put(struct deliver *d, struct transfer *t)
+{
+  if (d->nspare < MAX_SPARE_TRANSFERS && !d->closing) {
+    t->next = d->spare;
+    d->spare = t;
+    d->nspare++;
+    return;
+  }
+  free(t->hnode);
+  free(t->htext);
+  free(t);
 }
 
 /* Sizes the engines' connection caches: any engine may carry any lane, so
@@ -611,13 +744,10 @@ static void finish(struct deliver *d, struct transfer *t)
   l->running--;
   t->eng->inflight--;
   d->pending--;
-  struct deliver_result r = t->res;
-  breaker_note(l, t, &r);
-  struct request *q = t->q;
-  void *user = t->user;
-  free(t);
+  breaker_note(l, t, &t->res);
   /* done first: it may cancel what waits (a 410) before the slot is reused */
-  d->done(d->arg, user, q, &r);
+  d->done(d->arg, t->user, t->q, &t->res);
+  transfer_put(d, t);
   if (!d->closing) pump(d, l);
 }
 
@@ -668,6 +798,7 @@ struct deliver *deliver_new(struct event_base *base, deliver_done_fn done, void 
   }
   d->outbox_ev = event_new(base, d->outbox_fd, EV_READ | EV_PERSIST, on_outbox, d);
   event_add(d->outbox_ev, NULL);
+  d->flush_ev = event_new(base, -1, 0, on_flush, d);
   for (size_t i = 0; i < d->neng; i++) {
     struct engine *g = &d->eng[i];
     g->d = d;
@@ -696,7 +827,10 @@ void deliver_submit(struct deliver *d, struct deliver_lane *l, const struct deli
                     void *user)
 {
   bh_assert(!d->closing); /* done callbacks of deliver_free must not submit */
-  struct transfer *t = xcalloc(1, sizeof *t);
+  struct transfer *t = transfer_get(d);
+  t->next = NULL;
+  t->probe = 0;
+  t->eng = NULL;
   t->q = q;
   t->user = user;
   t->timeout = lim->timeout > 0 ? lim->timeout : 15;
@@ -726,7 +860,7 @@ static void hand_back(struct deliver *d, struct transfer *t, enum bh_errc code, 
     struct request *q = t->q;
     void *user = t->user;
     d->pending--;
-    free(t);
+    transfer_put(d, t);
     d->done(d->arg, user, q, &r);
     t = next;
   }
@@ -743,6 +877,7 @@ void deliver_cancel(struct deliver *d, struct deliver_lane *l, enum bh_errc code
 void deliver_free(struct deliver *d)
 {
   if (!d) return;
+  flush_staged(d); /* the engines refuse them, and hand them back as the rest */
   d->closing = 1;
   /* the engines hand back what they hold, then end */
   pthread_mutex_lock(&d->mu);
@@ -761,7 +896,13 @@ void deliver_free(struct deliver *d)
     l->wake = NULL;
   }
   free(d->lanes);
+  while (d->spare) {
+    struct transfer *t = d->spare;
+    d->spare = t->next;
+    transfer_put(d, t); /* closing: freed */
+  }
   event_free(d->outbox_ev);
+  event_free(d->flush_ev);
   for (size_t i = 0; i < d->neng; i++) close(d->eng[i].inbox_fd);
   close(d->outbox_fd);
   pthread_mutex_destroy(&d->mu);

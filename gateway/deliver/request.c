@@ -25,18 +25,34 @@ void request_id(const struct change *e, const char *rule, const char *endpoint, 
   buf_free(&hex);
 }
 
+/* Gives h a new value. */
+static void header_replace(struct header *h, const char *value)
+{
+  free(h->value);
+  h->value = xstrdup(value);
+}
+
+/* Room for one more header: headers grows by doubling, not one at a time. */
+static struct header *header_new(struct request *q)
+{
+  if (q->nheaders >= q->hcap) { /* hcap 0 with headers: filled by a caller, exactly */
+    q->hcap = q->nheaders < 4 ? 8 : 2 * q->nheaders;
+    q->headers = xrealloc(q->headers, q->hcap * sizeof *q->headers);
+  }
+  return &q->headers[q->nheaders++];
+}
+
 static void add_header(struct request *q, const char *name, const char *value)
 {
   for (size_t i = 0; i < q->nheaders; i++) {
     if (!strcasecmp(q->headers[i].name, name)) { /* a later one replaces */
-      free(q->headers[i].value);
-      q->headers[i].value = xstrdup(value);
+      header_replace(&q->headers[i], value);
       return;
     }
   }
-  q->headers = xrealloc(q->headers, (q->nheaders + 1) * sizeof *q->headers);
-  q->headers[q->nheaders].name = xstrdup(name);
-  q->headers[q->nheaders++].value = xstrdup(value);
+  struct header *h = header_new(q);
+  h->name = xstrdup(name);
+  h->value = xstrdup(value);
 }
 
 /* Renders the headers of one list (the endpoint's or the rule's). */
@@ -299,10 +315,7 @@ void request_set_id(struct request *q, const char *id)
   free(q->id);
   q->id = xstrdup(id);
   for (size_t i = 0; i < q->nheaders; i++)
-    if (!strcmp(q->headers[i].name, "webhook-id")) {
-      free(q->headers[i].value);
-      q->headers[i].value = xstrdup(id);
-    }
+    if (!strcmp(q->headers[i].name, "webhook-id")) header_replace(&q->headers[i], id);
 }
 
 void request_resign(struct request *q, int64_t now)
@@ -424,8 +437,7 @@ void request_hide_secrets(struct request *q)
 {
   for (size_t i = 0; i < q->nheaders; i++) {
     if (!secret_header(q->headers[i].name)) continue;
-    free(q->headers[i].value);
-    q->headers[i].value = xstrdup("[hidden]");
+    header_replace(&q->headers[i], "[hidden]");
   }
   if (q->url && !q->is_mail) {
     char *u = url_hidden(q->url);
@@ -547,9 +559,9 @@ int request_decode(const char *data, size_t len, struct request *q, char *err, s
       free(name);
       goto cut;
     }
-    q->headers = xrealloc(q->headers, (q->nheaders + 1) * sizeof *q->headers);
-    q->headers[q->nheaders].name = name;
-    q->headers[q->nheaders++].value = value;
+    struct header *h = header_new(q);
+    h->name = name;
+    h->value = value;
   }
   char *body = lp_get_field(&rd, &n);
   if (!body) goto cut;

@@ -32,7 +32,7 @@ struct request {
   char *method; /* HTTP; "SMTP" for e-mail; "" when unbuilt */
   char *url;
   struct header *headers; /* HTTP only */
-  size_t nheaders;
+  size_t nheaders, hcap;  /* hcap: room in headers (0 when a caller filled them: exactly nheaders) */
   struct buf body;        /* HTTP: the body; e-mail: the whole message, CRLF line ends */
   char *id;               /* the webhook-id */
   char *mail_from;        /* e-mail envelope */

@@ -1,13 +1,23 @@
-/* sign.c - see sign.h. */
+/* sign.c - see sign.h.
+ *
+ * HMAC-SHA256 (RFC 2104) is computed here over SHA-256 states, not through
+ * EVP_MAC: the key's inner and outer states (the key's pads hashed once)
+ * are kept with the key and copied on the stack for every message, which
+ * costs two struct copies. In OpenSSL 3.0 every EVP_MAC_CTX_dup, and every
+ * EVP_Digest, allocates and frees a handful of objects (its providers
+ * cannot copy a context in place), which on the delivery loop cost as much
+ * as hashing a webhook's body. SHA256_Init and the others are deprecated
+ * in 3.0 for that reason (EVP is preferred) but remain, with the same
+ * assembly behind them. */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include "deliver/sign.h"
 
 #include "util/util.h"
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -97,6 +107,7 @@ static int b64_decode(const char *s, size_t n, size_t first, unsigned char **out
 }
 
 static void prepare_hmac(struct sign_key *k);
+static void forget_hmac(struct sign_key *k);
 
 /* Fills k; an HMAC key gets its keyed state at once. */
 static void key_set(struct sign_key *k, int asymmetric, unsigned char *bytes, size_t len)
@@ -177,7 +188,7 @@ int sign_key_parse(enum sign_scheme scheme, const char *secret, size_t len, stru
 
 void sign_key_free(struct sign_key *k)
 {
-  EVP_MAC_CTX_free(k->mac);
+  forget_hmac(k);
   if (k->bytes) {
     OPENSSL_cleanse(k->bytes, k->len);
     free(k->bytes);
@@ -185,41 +196,72 @@ void sign_key_free(struct sign_key *k)
   key_set(k, 0, NULL, 0);
 }
 
-/* The algorithms, fetched from the provider once: OpenSSL 3 looks them up
- * (under a lock) on every implicit use, which costs more than the hashing
- * of a webhook's body. They live as long as the process. */
-static EVP_MAC *hmac_alg;
-static EVP_MD *sha256_alg;
-static pthread_once_t algs_once = PTHREAD_ONCE_INIT;
+/* An HMAC key's two states: SHA-256 after the key's inner pad, and after
+ * its outer pad (secret: wiped when the key is freed). */
+struct hmac_pads {
+  SHA256_CTX inner, outer;
+};
 
-static void fetch_algs(void)
-{
-  hmac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
-  sha256_alg = EVP_MD_fetch(NULL, "SHA256", NULL);
-  bh_assert(hmac_alg && sha256_alg);
-}
-
-/* Keys an HMAC-SHA256 state with k's bytes, for copying per message. */
+/* Keys the HMAC-SHA256 states with k's bytes, for copying per message. */
 static void prepare_hmac(struct sign_key *k)
 {
-  pthread_once(&algs_once, fetch_algs);
-  EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(hmac_alg);
-  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
-                         OSSL_PARAM_construct_end()};
-  bh_assert(ctx && EVP_MAC_init(ctx, k->bytes, k->len, params) == 1);
-  k->mac = ctx;
+  unsigned char block[SHA256_CBLOCK], pad[SHA256_CBLOCK];
+  memset(block, 0, sizeof block);
+  if (k->len > sizeof block) { /* a long key is hashed first */
+    SHA256_CTX c;
+    SHA256_Init(&c);
+    SHA256_Update(&c, k->bytes, k->len);
+    SHA256_Final(block, &c);
+    OPENSSL_cleanse(&c, sizeof c);
+  } else {
+    memcpy(block, k->bytes, k->len);
+  }
+  struct hmac_pads *h = xmalloc(sizeof *h);
+  for (size_t i = 0; i < sizeof pad; i++)
+    pad[i] = block[i] ^ 0x36;
+  SHA256_Init(&h->inner);
+  SHA256_Update(&h->inner, pad, sizeof pad);
+  for (size_t i = 0; i < sizeof pad; i++)
+    pad[i] = block[i] ^ 0x5c;
+  SHA256_Init(&h->outer);
+  SHA256_Update(&h->outer, pad, sizeof pad);
+  OPENSSL_cleanse(block, sizeof block);
+  OPENSSL_cleanse(pad, sizeof pad);
+  k->mac = h;
+}
+
+static void forget_hmac(struct sign_key *k)
+{
+  if (!k->mac) return;
+  OPENSSL_cleanse(k->mac, sizeof(struct hmac_pads));
+  free(k->mac);
+  k->mac = NULL;
+}
+
+/* HMAC-SHA256 with key of the n pieces part[i][0..len[i]) one after the
+ * other, into md (32 bytes): the signed content is never copied together. */
+static void hmac_sha256_parts(const struct sign_key *key, size_t n, const void *const *part,
+                              const size_t *len, unsigned char *md)
+{
+  bh_assert(!key->asymmetric && key->len > 0 && key->mac);
+  const struct hmac_pads *h = key->mac;
+  SHA256_CTX c = h->inner;
+  for (size_t i = 0; i < n; i++)
+    if (len[i]) SHA256_Update(&c, part[i], len[i]);
+  unsigned char inner[SHA256_DIGEST_LENGTH];
+  SHA256_Final(inner, &c);
+  c = h->outer;
+  SHA256_Update(&c, inner, sizeof inner);
+  SHA256_Final(md, &c);
+  OPENSSL_cleanse(&c, sizeof c);
 }
 
 /* HMAC-SHA256 of data[0..n) with key into md (32 bytes). */
 static void hmac_sha256(const struct sign_key *key, const void *data, size_t n, unsigned char *md)
 {
-  size_t mdlen = 0;
-  bh_assert(!key->asymmetric && key->len > 0 && key->mac);
-  EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(key->mac);
-  int ok = ctx && EVP_MAC_update(ctx, n ? data : (const void *)"", n) == 1 &&
-           EVP_MAC_final(ctx, md, &mdlen, 32) == 1;
-  bh_assert(ok && mdlen == 32);
-  EVP_MAC_CTX_free(ctx);
+  const void *part[] = {data};
+  size_t len[] = {n};
+  hmac_sha256_parts(key, 1, part, len, md);
 }
 
 /* ed25519 signature of data[0..n) with the seed in key into sig (64 bytes). */
@@ -237,29 +279,52 @@ static void ed25519_sign(const struct sign_key *key, const void *data, size_t n,
   EVP_PKEY_free(pkey);
 }
 
+/* Writes ".<v>." into out (at least 24 bytes); returns its length. */
+static size_t dotted_i64(int64_t v, char *out)
+{
+  char rev[20];
+  size_t n = 0, k = 0;
+  uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+  do {
+    rev[n++] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  out[k++] = '.';
+  if (v < 0) out[k++] = '-';
+  while (n)
+    out[k++] = rev[--n];
+  out[k++] = '.';
+  return k;
+}
+
 void sign_standard(const struct sign_key *keys, size_t nkeys, const char *msg_id, int64_t timestamp,
                    const void *body, size_t len, struct buf *out)
 {
   if (!nkeys) return;
-  /* ed25519 signs a whole message (no streaming), so the signed content is
-   * put together once and serves every key. */
+  /* the signed content "<msg_id>.<timestamp>.": HMAC reads it and the body
+   * as pieces; ed25519 signs a whole message (no streaming), so for it the
+   * content is put together once and serves every such key */
+  char ts[32];
+  size_t idlen = strlen(msg_id), tslen = dotted_i64(timestamp, ts);
+  const void *part[] = {msg_id, ts, body};
+  size_t plen[] = {idlen, tslen, len};
   struct buf content = BUF_INIT;
-  buf_reserve(&content, strlen(msg_id) + 22 + len);
-  buf_adds(&content, msg_id);
-  buf_addc(&content, '.');
-  buf_add_i64(&content, timestamp);
-  buf_addc(&content, '.');
-  buf_add(&content, body, len);
 
   for (size_t i = 0; i < nkeys; i++) {
     unsigned char sig[ED25519_SIG_LEN];
     if (i) buf_addc(out, ' ');
     if (keys[i].asymmetric) {
+      if (!content.len) {
+        buf_reserve(&content, idlen + tslen + len);
+        buf_add(&content, msg_id, idlen);
+        buf_add(&content, ts, tslen);
+        buf_add(&content, body, len);
+      }
       ed25519_sign(&keys[i], content.p, content.len, sig);
       buf_addlit(out, "v1a,");
       buf_add_base64(out, sig, ED25519_SIG_LEN);
     } else {
-      hmac_sha256(&keys[i], content.p, content.len, sig);
+      hmac_sha256_parts(&keys[i], 3, part, plen, sig);
       buf_addlit(out, "v1,");
       buf_add_base64(out, sig, 32);
     }
@@ -287,10 +352,10 @@ void sign_github(const struct sign_key *key, const void *body, size_t len, struc
 
 void sign_sha256_hex(const void *data, size_t n, struct buf *out)
 {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int mdlen = 0;
-  pthread_once(&algs_once, fetch_algs);
-  int ok = EVP_Digest(n ? data : "", n, md, &mdlen, sha256_alg, NULL) == 1;
-  bh_assert(ok && mdlen == 32);
-  add_hex(out, md, mdlen);
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  SHA256_CTX c;
+  SHA256_Init(&c);
+  SHA256_Update(&c, data, n);
+  SHA256_Final(md, &c);
+  add_hex(out, md, sizeof md);
 }

@@ -42,7 +42,7 @@ struct sign_key {
   int asymmetric;       /* 1: ed25519 (Standard Webhooks v1a), 0: HMAC-SHA256 */
   unsigned char *bytes; /* the HMAC key, or the 32-byte ed25519 seed */
   size_t len;
-  void *mac;            /* HMAC: the state keyed once, copied for every message (private) */
+  void *mac;            /* HMAC: the inner and outer states keyed once, copied for every message (private) */
 };
 
 /* Decodes secret[0..len) as written in the config for scheme into *out.
