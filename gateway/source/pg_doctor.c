@@ -4,6 +4,7 @@
  * postgresql.conf line) that fixes it; the wording follows the MySQL
  * checks of doctor.c. */
 #include "source/pg_doctor.h"
+#include "source/pg_source.h"
 #include "util/util.h"
 
 #include <inttypes.h>
@@ -523,47 +524,12 @@ static const char *const triggers_sql =
     "SELECT evtname, evtenabled = 'D' FROM pg_catalog.pg_event_trigger "
     "WHERE evtname IN ('binhook_ddl_end', 'binhook_ddl_drop') ORDER BY evtname";
 
-static const char *sslmode(enum conn_tls t)
-{
-  switch (t) {
-  case CONN_TLS_DISABLED: return "disable";
-  case CONN_TLS_REQUIRED: return "require";
-  case CONN_TLS_VERIFY_CA: return "verify-ca";
-  case CONN_TLS_VERIFY_IDENTITY: return "verify-full";
-  case CONN_TLS_PREFERRED: break;
-  }
-  return "prefer";
-}
-
-/* A connection to co's database, plain or for replication; NULL with err. */
+/* A connection to co's database, plain or for replication, as the source
+ * opens it (source/pg_source.h); NULL with err. */
 static PGconn *open_conn(const struct conn_opts *co, int replication, char *err, size_t errsz)
 {
-  const char *keys[16], *vals[16];
-  char port[16], timeout[16], msg[1024];
-  int n = 0;
-  snprintf(port, sizeof port, "%u", co->port);
-  snprintf(timeout, sizeof timeout, "%u", co->connect_timeout ? co->connect_timeout : 10);
-#define KV(k, v) (keys[n] = (k), vals[n] = (v), n++)
-  KV("host", co->socket ? co->socket : co->host);
-  KV("port", port);
-  KV("user", co->user);
-  if (co->password) KV("password", co->password);
-  KV("dbname", co->database ? co->database : co->user);
-  if (replication) KV("replication", "database");
-  KV("sslmode", sslmode(co->tls));
-  if (co->tls_ca) KV("sslrootcert", co->tls_ca);
-  if (co->tls_cert) KV("sslcert", co->tls_cert);
-  if (co->tls_key) KV("sslkey", co->tls_key);
-  KV("connect_timeout", timeout);
-  KV("application_name", "binhook doctor");
-#undef KV
-  keys[n] = vals[n] = NULL;
-  PGconn *c = PQconnectdbParams(keys, vals, 0);
-  if (c && PQstatus(c) == CONNECTION_OK) return c;
-  pq_message(c ? PQerrorMessage(c) : "out of memory", msg, sizeof msg);
-  bh_err(err, errsz, "%s", msg);
-  PQfinish(c);
-  return NULL;
+  enum bh_errc code;
+  return pg_source_connect(co, replication, &code, err, errsz);
 }
 
 /* Whether a replication connection opens and answers IDENTIFY_SYSTEM. */
@@ -701,7 +667,7 @@ int pg_doctor_run(const struct conn_opts *co, const char *slot, const char *publ
            co->database ? co->database : co->user);
   PGconn *c = open_conn(co, 0, why, sizeof why);
   if (!c) {
-    bh_err(err, errsz, "cannot connect to '%s' as '%s': %s", where, co->user, why);
+    bh_err(err, errsz, "%s", why); /* it names the server and the user */
     goto out;
   }
   if (pg_doctor_gather(c, co, slot ? slot : "binhook", publication ? publication : "binhook", &s, why,

@@ -107,6 +107,7 @@ static const char *pq_message(const char *m, char *out, size_t size)
   for (; *m && n + 3 < size; m++) {
     if (*m == '\n') {
       if (m[1]) out[n++] = ';', out[n++] = ' ';
+      while (m[1] == '\t' || m[1] == ' ') m++; /* libpq indents its hint lines */
     } else {
       out[n++] = *m;
     }
@@ -165,7 +166,8 @@ PGconn *pg_source_connect(const struct conn_opts *c, int replication, enum bh_er
          denied ? "; check the user, the password (password_env / password_file) and pg_hba.conf (a "
                   "replication connection needs a 'replication' line for a physical one, the database's for "
                   "logical)"
-                : "; is the server running and listening there?");
+                : strstr(m, "Is the server running") ? "" /* libpq said so */
+                                                      : "; is the server running and listening there?");
   PQfinish(pg);
   return NULL;
 }
