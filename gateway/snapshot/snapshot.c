@@ -16,26 +16,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-static char **copy_list(char *const *l)
-{
-  if (!l) return NULL;
-  size_t n = 0;
-  while (l[n])
-    n++;
-  char **c = xcalloc(n + 1, sizeof *c);
-  for (size_t i = 0; i < n; i++)
-    c[i] = xstrdup(l[i]);
-  return c;
-}
-
-static void free_list(char **l)
-{
-  if (!l) return;
-  for (char **p = l; *p; p++)
-    free(*p);
-  free(l);
-}
-
 int snapshot_parse_lock(const char *name, enum snapshot_lock *out)
 {
   static const char *const names[] = {"auto", "mariadb", "global", "tables"};
@@ -151,8 +131,8 @@ struct snapshot *snapshot_new(const struct snapshot_opts *o)
   struct snapshot *s = xcalloc(1, sizeof *s);
   s->o = *o;
   conn_opts_copy(&s->o.conn, &o->conn);
-  s->include = copy_list(o->include);
-  s->exclude = copy_list(o->exclude);
+  s->include = bh_strv_copy(o->include);
+  s->exclude = bh_strv_copy(o->exclude);
   s->state_dir = o->state_dir ? xstrdup(o->state_dir) : NULL;
   s->o.slot = xstrdup(o->slot ? o->slot : "binhook");
   s->o.publication = xstrdup(o->publication ? o->publication : "binhook");
@@ -201,8 +181,8 @@ void snapshot_free(struct snapshot *s)
     free(s->sent[i].json);
   free(s->sent);
   charset_conv_free(s->cs);
-  free_list(s->include);
-  free_list(s->exclude);
+  bh_strv_free(s->include);
+  bh_strv_free(s->exclude);
   free(s->state_dir);
   free((char *)s->o.slot);
   free((char *)s->o.publication);

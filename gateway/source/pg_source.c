@@ -56,26 +56,6 @@ struct pg_source {
   size_t bn, bbytes;
 };
 
-static char **copy_list(char *const *l)
-{
-  if (!l) return NULL;
-  size_t n = 0;
-  while (l[n])
-    n++;
-  char **c = xcalloc(n + 1, sizeof *c);
-  for (size_t i = 0; i < n; i++)
-    c[i] = xstrdup(l[i]);
-  return c;
-}
-
-static void free_list(char **l)
-{
-  if (!l) return;
-  for (char **p = l; *p; p++)
-    free(*p);
-  free(l);
-}
-
 static int emit_cb(void *ctx, struct change *e, char *err, size_t errsz);
 static void table_cb(void *ctx, struct table *t, char identity);
 
@@ -87,8 +67,8 @@ struct pg_source *pg_source_new(const struct source_opts *o)
   s->o.more = NULL;
   s->o.nmore = 0;
   s->o.gtid_state = NULL;
-  s->o.include = copy_list(o->include);
-  s->o.exclude = copy_list(o->exclude);
+  s->o.include = bh_strv_copy(o->include);
+  s->o.exclude = bh_strv_copy(o->exclude);
   s->o.slot = xstrdup(o->slot ? o->slot : "binhook");
   s->o.publication = xstrdup(o->publication ? o->publication : "binhook");
   s->q = changeq_new(o->queue_events ? o->queue_events : 10000, o->queue_bytes ? o->queue_bytes : 64u << 20);
@@ -798,8 +778,8 @@ void pg_source_free(struct pg_source *s)
     s->bhead = next;
   }
   changeq_free(s->q);
-  free_list(s->o.include);
-  free_list(s->o.exclude);
+  bh_strv_free(s->o.include);
+  bh_strv_free(s->o.exclude);
   free((char *)s->o.slot);
   free((char *)s->o.publication);
   conn_opts_free(&s->o.conn);

@@ -182,23 +182,6 @@ static const struct conn_opts *cur_conn(const struct source *s)
   return &s->srv[s->cur];
 }
 
-static char **copy_list(char **l)
-{
-  if (!l) return NULL;
-  size_t n = 0;
-  while (l[n]) n++;
-  char **c = xcalloc(n + 1, sizeof *c);
-  for (size_t i = 0; i < n; i++) c[i] = xstrdup(l[i]);
-  return c;
-}
-
-static void free_list(char **l)
-{
-  if (!l) return;
-  for (char **p = l; *p; p++) free(*p);
-  free(l);
-}
-
 struct source *source_new(const struct source_opts *o)
 {
   struct source *s = xcalloc(1, sizeof *s);
@@ -215,8 +198,8 @@ struct source *source_new(const struct source_opts *o)
   s->srv[0] = s->o.conn;
   for (size_t i = 0; i < o->nmore; i++) s->srv[i + 1] = s->o.more[i];
   s->srv_err = xcalloc(s->nsrv, sizeof *s->srv_err);
-  s->o.include = copy_list(o->include);
-  s->o.exclude = copy_list(o->exclude);
+  s->o.include = bh_strv_copy(o->include);
+  s->o.exclude = bh_strv_copy(o->exclude);
   s->o.gtid_state = o->gtid_state ? xstrdup(o->gtid_state) : NULL;
   if (!s->o.queue_events) s->o.queue_events = 10000;
   if (!s->o.queue_bytes) s->o.queue_bytes = 64u << 20;
@@ -1310,8 +1293,8 @@ void source_free(struct source *s)
     free(s->names[i].pk);
   }
   free(s->names);
-  free_list(s->o.include);
-  free_list(s->o.exclude);
+  bh_strv_free(s->o.include);
+  bh_strv_free(s->o.exclude);
   free((char *)s->o.gtid_state);
   free(s->seed);
   source_opts_free(&s->o);

@@ -56,6 +56,23 @@ char *xstrndup(const char *s, size_t n)
   return p;
 }
 
+char **bh_strv_copy(char *const *v)
+{
+  if (!v) return NULL;
+  size_t n = 0;
+  while (v[n]) n++;
+  char **c = xcalloc(n + 1, sizeof *c);
+  for (size_t i = 0; i < n; i++) c[i] = xstrdup(v[i]);
+  return c;
+}
+
+void bh_strv_free(char **v)
+{
+  if (!v) return;
+  for (char **p = v; *p; p++) free(*p);
+  free(v);
+}
+
 const char *bh_strerror(int errnum, char *buf, size_t size)
 {
   /* _GNU_SOURCE gives the GNU variant, which may return a static string. */

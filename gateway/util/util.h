@@ -21,6 +21,11 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 
+/* A copy of the NULL-terminated list of strings v (NULL for NULL), and its
+ * release. */
+char **bh_strv_copy(char *const *v);
+void bh_strv_free(char **v);
+
 /* Thread-safe strerror into a caller buffer; returns buf. */
 const char *bh_strerror(int errnum, char *buf, size_t size);
 
