@@ -131,7 +131,7 @@ if want decode; then
   bench_decode_latin1
   # PostgreSQL: binhook tail from a slot against pg_recvlogical reading the
   # same changes (pg-decode.sh, a private PostgreSQL of its own)
-  "$(dirname "$0")/pg-decode.sh" "$inserts" | grep -v '^#' | tee -a "$BENCH_FIGURES" ||
+  "$HERE/pg-decode.sh" "$inserts" | grep -v '^#' | tee -a "$BENCH_FIGURES" ||
     bench_die "the PostgreSQL decode figure failed"
 fi
 want rules && bench_rules
