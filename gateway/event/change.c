@@ -25,6 +25,8 @@ struct rcstr *rcstr_ref(struct rcstr *r)
   return r;
 }
 
+static void rcstr_unref_n(struct rcstr *r, int n);
+
 /* The JSON form is one allocation: its length, then the text; r->json
  * points at the text. */
 static size_t *json_block(char *json)
@@ -32,13 +34,15 @@ static size_t *json_block(char *json)
   return (size_t *)(void *)(json - sizeof(size_t));
 }
 
-void rcstr_unref(struct rcstr *r)
+static void rcstr_unref_n(struct rcstr *r, int n)
 {
-  if (r && atomic_fetch_sub((_Atomic int *)&r->refs, 1) == 1) {
+  if (r && n && atomic_fetch_sub((_Atomic int *)&r->refs, n) == n) {
     if (r->json) free(json_block(r->json));
     free(r);
   }
 }
+
+void rcstr_unref(struct rcstr *r) { rcstr_unref_n(r, 1); }
 
 const char *rcstr_json(struct rcstr *r, size_t *len)
 {
@@ -63,15 +67,28 @@ const char *rcstr_json(struct rcstr *r, size_t *len)
 }
 
 /* Events freed are kept for the thread's next change_new, with their
- * arena when it is small: a stream of rows then allocates nothing per row.
- * A thread keeps a few (CACHE_MAX), given back when it ends. */
+ * arena when it is small, their table and their statement text: a stream
+ * of rows then allocates nothing and takes no reference per row.
+ * A thread keeps a few (CACHE_MAX), given back when it ends.
+ *
+ * An event reused for the next statement's row holds the text of an
+ * earlier one (the events come back from the consumer a batch later): the
+ * thread takes its references to a statement's text SQL_REFS_AHEAD at a
+ * time (paid) and drops those of an earlier text together (owed), not one
+ * atomic operation each way per row. */
 #define CACHE_MAX 64
 #define CACHE_ARENA_MAX 2048
+#define CACHE_SQL_MAX 65536
+#define SQL_REFS_AHEAD 256
 
 struct change_cache {
   struct change *head;
   unsigned n;
   int registered; /* with cache_key, whose destructor empties it */
+  struct rcstr *paid; /* references to it taken ahead: paid_left (it may be gone when 0) */
+  int paid_left;
+  struct rcstr *owed; /* references to it to drop: owed_n (> 0 when owed is set) */
+  int owed_n;
 };
 static _Thread_local struct change_cache cache;
 static pthread_key_t cache_key;
@@ -80,9 +97,15 @@ static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
 static void cache_drop(void *arg)
 {
   struct change_cache *c = arg;
+  rcstr_unref_n(c->paid, c->paid_left);
+  rcstr_unref_n(c->owed, c->owed_n);
+  c->paid = c->owed = NULL;
+  c->paid_left = c->owed_n = 0;
   while (c->head) {
     struct change *e = c->head;
     c->head = e->next;
+    table_unref(e->table);
+    rcstr_unref(e->sql);
     buf_free(&e->arena);
     free(e);
   }
@@ -94,19 +117,32 @@ static void cache_init(void)
   bh_assert(pthread_key_create(&cache_key, cache_drop) == 0);
 }
 
+/* So that the thread's end gives back what its cache holds. */
+static void cache_register(void)
+{
+  if (cache.registered) return;
+  pthread_once(&cache_once, cache_init);
+  pthread_setspecific(cache_key, &cache);
+  cache.registered = 1;
+}
+
 struct change *change_new(enum event_type type, struct table *table)
 {
   uint32_t nv = table ? table->ncols : 0;
   struct change *e = cache.head;
+  struct table *had = NULL;
   if (e && e->nvals >= nv) {
     cache.head = e->next;
     cache.n--;
     struct buf arena = e->arena;
     uint32_t room = e->nvals;
+    struct rcstr *sql = e->sql;
+    had = e->table;
     memset(e, 0, sizeof *e);
     e->arena = arena;
     buf_reset(&e->arena);
     e->nvals = room;
+    e->kept_sql = sql; /* for change_set_sql, or dropped by change_free */
   } else {
     /* One allocation for the event and both value arrays. */
     e = xmalloc(sizeof *e + 2 * (size_t)nv * sizeof(struct value));
@@ -114,8 +150,12 @@ struct change *change_new(enum event_type type, struct table *table)
     e->nvals = nv;
   }
   e->type = type;
+  if (had != table) {
+    table_unref(had);
+    if (table) table_ref(table);
+  }
   if (table) {
-    e->table = table_ref(table);
+    e->table = table;
     struct value *vals = (struct value *)(e + 1);
     e->before = vals;
     e->after = vals + e->nvals;
@@ -128,8 +168,7 @@ struct change *change_new(enum event_type type, struct table *table)
 void change_free(struct change *e)
 {
   if (!e) return;
-  table_unref(e->table);
-  rcstr_unref(e->sql);
+  rcstr_unref(e->kept_sql);
   if (e->pulse) {
     free(e->pulse->server);
     free(e->pulse);
@@ -141,19 +180,46 @@ void change_free(struct change *e)
     free(e->alert);
   }
   if (e->arena.cap > CACHE_ARENA_MAX) buf_free(&e->arena);
-  if (cache.n < CACHE_MAX) {
-    if (!cache.registered) {
-      pthread_once(&cache_once, cache_init);
-      pthread_setspecific(cache_key, &cache); /* so that the thread's end gives them back */
-      cache.registered = 1;
+  if (cache.n < CACHE_MAX) { /* kept with its table and its text (change_set_sql), a long text not */
+    if (e->sql && e->sql->len > CACHE_SQL_MAX) {
+      rcstr_unref(e->sql);
+      e->sql = NULL;
     }
+    cache_register();
     e->next = cache.head;
     cache.head = e;
     cache.n++;
     return;
   }
+  table_unref(e->table);
+  rcstr_unref(e->sql);
   buf_free(&e->arena);
   free(e);
+}
+
+void change_set_sql(struct change *e, struct rcstr *sql)
+{
+  struct rcstr *kept = e->kept_sql;
+  e->kept_sql = NULL;
+  e->sql = sql;
+  if (kept == sql) return;
+  cache_register();
+  if (kept) {
+    if (cache.owed != kept) {
+      rcstr_unref_n(cache.owed, cache.owed_n);
+      cache.owed = kept;
+      cache.owed_n = 0;
+    }
+    cache.owed_n++;
+  }
+  if (!sql) return;
+  if (cache.paid != sql || !cache.paid_left) {
+    if (cache.paid != sql) rcstr_unref_n(cache.paid, cache.paid_left);
+    atomic_fetch_add((_Atomic int *)&sql->refs, SQL_REFS_AHEAD);
+    cache.paid = sql;
+    cache.paid_left = SQL_REFS_AHEAD;
+  }
+  cache.paid_left--;
 }
 
 void change_set_user(struct change *e, const char *s, size_t n)

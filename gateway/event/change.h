@@ -43,7 +43,9 @@ struct value {
 
 /* Shared immutable text (the SQL of a statement, shared by all its rows). */
 struct rcstr {
-  int refs; /* atomic */
+  int refs;           /* atomic */
+  char refs_line[60]; /* the count alone on its cache line: each row of a statement takes a reference, other
+                         threads read the text meanwhile */
   size_t len;
   char *json; /* the quoted JSON form, made on first use (atomic pointer); rcstr_json gives its length */
   char s[];
@@ -124,12 +126,19 @@ struct change {
   struct pulse *pulse;      /* EVENT_PULSE, owned */
   struct buf arena;
   uint32_t nvals;           /* values before and after each have room for (change_new's) */
+  struct rcstr *kept_sql;   /* change_new's: the statement text a reused event held, for change_set_sql */
 };
 
 /* A new zeroed event of type; values arrays allocated for row events when
  * table is given (the event takes a new reference to it). */
 struct change *change_new(enum event_type type, struct table *table);
 void change_free(struct change *e);
+/* Sets e->sql to a new reference to sql (which may be NULL). Use it for
+ * the rows of a statement: an event change_free kept for reuse keeps its
+ * table and its text referenced, and one made again for the same table and
+ * text takes no new reference (a reference is an atomic operation on
+ * memory other threads read: two per row made the reading thread wait). */
+void change_set_sql(struct change *e, struct rcstr *sql);
 /* Sets the "user" of a statement event: n bytes of s, copied into its
  * arena. */
 void change_set_user(struct change *e, const char *s, size_t n);

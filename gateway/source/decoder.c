@@ -593,7 +593,7 @@ static int on_rows(struct decoder *d, const struct binlog_header *h, const unsig
     struct change *e = change_new((enum event_type)kind, t);
     buf_reserve(&e->arena, d->arena_hint);
     fill_common(d, e, h, at);
-    e->sql = rcstr_ref(d->sql);
+    change_set_sql(e, d->sql);
     int rc = 0;
     if (kind == EVENT_INSERT) {
       rc = coldec_row(&r, t, present1, e->after, &e->arena, d->cs, derr, sizeof derr);

@@ -29,7 +29,10 @@ struct column {
 };
 
 struct table {
-  int refs;                 /* atomic */
+  /* atomic; alone on its cache line: the reading thread takes and drops a
+   * reference for every row while the printing thread reads the rest */
+  int refs;
+  char refs_line[60];
   uint64_t id;
   char *schema, *name;
   uint32_t ncols;
