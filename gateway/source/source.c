@@ -5,6 +5,7 @@
 #include "source/gtidset.h"
 #include "source/pg_source.h"
 #include "source/server.h"
+#include "source/wire.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -72,6 +73,7 @@ struct source {
   pthread_mutex_t conn_lock; /* guards m for source_stop's shutdown() */
   MYSQL *m;
   MARIADB_RPL *rpl;
+  struct wire wire; /* the stream's packets read straight from m's socket (wire.fd >= 0), or by the library */
   MYSQL *meta; /* second connection for information_schema */
   struct decoder *dec;
   int failed;
@@ -185,6 +187,7 @@ static const struct conn_opts *cur_conn(const struct source *s)
 struct source *source_new(const struct source_opts *o)
 {
   struct source *s = xcalloc(1, sizeof *s);
+  s->wire.fd = -1;
   if (o->conn.postgres) {
     s->pg = pg_source_new(o);
     return s;
@@ -273,6 +276,8 @@ static int attach_stream(struct source *s, MYSQL *m, MARIADB_RPL *rpl, const str
   snprintf(s->conn_uuid, sizeof s->conn_uuid, "%s", f->uuid);
   snprintf(s->conn_where, sizeof s->conn_where, "%s", where);
   s->srv_err[s->cur][0] = 0;
+  if (wire_attach(&s->wire, m, s->o.heartbeat > 0 ? (unsigned)(s->o.heartbeat * 3 + 5) : 0))
+    log_debug("'%s': the stream is read by the client library (TLS or compression)", where);
   /* A stop that came while the connection was being opened found no socket
    * to shut down: the read that follows must not block. */
   if (atomic_load(&s->stop)) {
@@ -574,6 +579,7 @@ static void close_stream(struct source *s)
   s->m = NULL;
   s->rpl = NULL;
   pthread_mutex_unlock(&s->conn_lock);
+  wire_detach(&s->wire);
   if (rpl) mariadb_rpl_close(rpl);
   if (m) mysql_close(m);
 }
@@ -1049,10 +1055,27 @@ static int stream_refused(struct source *s, int *attempts, int *here, double *ba
  * no, and the batch goes out sooner than it had to.) */
 static int stream_buffered(struct source *s)
 {
+  if (s->wire.fd >= 0) return wire_ready(&s->wire);
   MARIADB_PVIO *pvio = s->m->net.pvio;
   if (pvio && pvio->cache && pvio->cache_pos < pvio->cache + pvio->cache_size) return 1;
   struct pollfd pfd = {.fd = (int)mysql_get_socket(s->m), .events = POLLIN};
   return pfd.fd >= 0 && poll(&pfd, 1, 0) > 0;
+}
+
+/* The stream's next packet (*p at it): its length, or packet_error. */
+static unsigned long next_packet(struct source *s, const unsigned char **p)
+{
+  if (s->wire.fd >= 0) {
+    long n = wire_next(&s->wire, p);
+    if (n == 0) {
+      snprintf(s->wire.err_msg, sizeof s->wire.err_msg, "the server sent an empty packet");
+      s->wire.err_code = CR_SERVER_LOST;
+    }
+    return n <= 0 ? packet_error : (unsigned long)n;
+  }
+  unsigned long len = mysql_net_read_packet(s->m);
+  *p = s->m->net.read_pos;
+  return len;
 }
 
 static void *reader_main(void *arg)
@@ -1084,13 +1107,14 @@ static void *reader_main(void *arg)
     if (s->bhead && (s->bn >= s->batch_max || s->bbytes >= s->batch_max_bytes || !stream_buffered(s)) &&
         flush_batch(s))
       break; /* closed: stopping */
-    unsigned long len = mysql_net_read_packet(s->m);
+    const unsigned char *p = NULL;
+    unsigned long len = next_packet(s, &p);
     if (atomic_load(&s->stop)) break;
-    if ((len == packet_error || len == 0 || (s->m->net.read_pos[0] == 0xfe && len < 9)) && flush_batch(s))
+    if ((len == packet_error || len == 0 || (p[0] == 0xfe && len < 9)) && flush_batch(s))
       break; /* what was decoded before goes out before the stream is given up or resumed */
     if (len == packet_error || len == 0) {
-      unsigned code = mysql_errno(s->m);
-      const char *msg = mysql_error(s->m);
+      unsigned code = s->wire.fd >= 0 ? s->wire.err_code : mysql_errno(s->m);
+      const char *msg = s->wire.fd >= 0 ? s->wire.err_msg : mysql_error(s->m);
       if (code == ER_SLAVE_SAME_ID) {
         snprintf(s->err, sizeof s->err, "another replica connected to '%s' with server_id %u and the server "
                  "dropped this one: give each reader its own server_id ([source] server_id, --server-id)",
@@ -1123,7 +1147,6 @@ static void *reader_main(void *arg)
       }
       continue;
     }
-    const unsigned char *p = s->m->net.read_pos;
     if (p[0] == 0xfe && len < 9) { /* end of stream: the server is shutting down */
       note_resume(s);
       log_warn("'%s' ended the stream (shutting down?); reconnecting", conn_where(cur_conn(s), where, sizeof where));
