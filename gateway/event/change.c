@@ -411,6 +411,9 @@ struct out {
 /* Slack every request for room adds: a closing bracket or two, and the
  * 16-byte copies of table_json's strings. */
 #define OUT_SLACK 24
+/* A row's JSON longer than this grows its buffer as it goes: the next rows
+ * of its table do not each ask for as much. */
+#define ROW_ROOM_MAX 16384
 
 static void out_open(struct out *w, struct buf *b, size_t room)
 {
@@ -735,7 +738,9 @@ static void row_to_json(const struct change *e, struct buf *out)
   const struct table_json *tj = table_json(e->table);
   const struct table *t = e->table;
   struct out w;
-  out_open(&w, out, 0);
+  size_t room = atomic_load_explicit((_Atomic size_t *)&tj->row_room, memory_order_relaxed);
+  out_open(&w, out, room);
+  size_t start = out->len;
   put_row_head(&w, e, tj);
   if (t->npk) {
     out_room(&w, 8);
@@ -767,6 +772,9 @@ static void row_to_json(const struct change *e, struct buf *out)
   }
   *w.o++ = '}';
   out_close(&w);
+  size_t n = out->len - start;
+  if (n > room && n <= ROW_ROOM_MAX)
+    atomic_store_explicit((_Atomic size_t *)&tj->row_room, n + n / 4, memory_order_relaxed);
 }
 
 void change_to_json(const struct change *e, struct buf *out)

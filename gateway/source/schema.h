@@ -64,6 +64,8 @@ struct table_json {
   const char *head; /* ,"schema":"s","table":"t" */
   uint32_t head_len;
   uint32_t keys_len; /* of every column's key together */
+  size_t row_room;   /* atomic: room a row's JSON asks for at once (the last long row's length and a
+                        quarter), so that a request's body is one allocation, not a doubling chain */
   struct table_json_col cols[];
 };
 
