@@ -10,7 +10,8 @@
  *    multi handle, one struct sock per socket curl watches; the socket
  *    callback adds and removes libevent events, the timer callback arms
  *    one libevent timer, both lead to curl_multi_socket_action, and
- *    check_done collects finished transfers. libcurl's work per request is
+ *    check_done collects finished transfers, which post_done moves to the
+ *    outbox once per pass of the loop. libcurl's work per request is
  *    most of the CPU a delivery takes, which one thread cannot give.
  *
  * Between them, lists under one mutex (an inbox per engine: to start; one
@@ -484,7 +485,6 @@ static void check_done(struct engine *g)
     curl_multi_remove_handle(g->multi, m->easy_handle);
     engine_finish(g, t);
   }
-  post_done(g);
 }
 
 /* Hands t back unsent: the engine is stopping. */
@@ -528,13 +528,19 @@ static void on_inbox(evutil_socket_t fd, short what, void *arg)
     }
     event_base_loopbreak(g->base);
   }
-  post_done(g);
 }
 
 static void *engine_main(void *arg)
 {
   struct engine *g = arg;
-  event_base_dispatch(g->base);
+  /* one pass of the loop at a time: what every socket ready at once
+   * finished goes to the outbox together, one wake-up of the caller for
+   * all of them, not one per socket */
+  for (;;) {
+    int rc = event_base_loop(g->base, EVLOOP_ONCE);
+    post_done(g);
+    if (rc || event_base_got_break(g->base)) break;
+  }
   for (size_t i = 0; i < g->nidle; i++)
     curl_easy_cleanup(g->idle[i]);
   free(g->idle);
