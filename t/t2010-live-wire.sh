@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Events of 16 MiB and more: the server sends them in pieces of 16 MiB - 1
-# (the protocol's largest packet), which the live stream puts together
-# (source/wire.c); a row of 20 MiB inserted, then updated (its update event
-# holds both images: 40 MiB, three pieces), and the rows after them, decode
-# live as from the files.
+# The live stream read straight from the socket (source/wire.c). Events of
+# 16 MiB and more: the server sends them in pieces of 16 MiB - 1 (the
+# protocol's largest packet), which the reader puts together; a row of
+# 20 MiB inserted, then updated (its update event holds both images:
+# 40 MiB, three pieces), and the rows after them, decode live as from the
+# files. A server that goes silent (SIGSTOP): the read timeout (three
+# heartbeat periods and 5 s) ends the connection with a message that says
+# so, and the stream goes on where it was once the server is back.
 . "$(dirname "$0")/lib/test-lib.sh"
 . "$TOP/t/lib/mariadb.sh"
 
@@ -46,6 +49,32 @@ test_expect_success 'from the files: the same, byte for byte' '
   mariadb_sql "FLUSH BINARY LOGS" &&
   "$BINHOOK" tail --binlog "$MYSQL_DATADIR/binlog.000001" >offline 2>err &&
   test_cmp live offline
+'
+
+test_expect_success 'a silent server: the read timeout, then the stream goes on' '
+  from=$(mariadb_binlog_pos) &&
+  cat >"$TRASH/silent.toml" <<-EOF &&
+	[source]
+	url = "$BINHOOK_URL"
+	heartbeat = "1s"
+	EOF
+  { "$BINHOOK" tail -c "$TRASH/silent.toml" --from "$from" >"$TRASH/silent.out" 2>"$TRASH/silent.err" & } &&
+  tail_pid=$! &&
+  test_atexit "kill $tail_pid 2>/dev/null" &&
+  mariadb_sql "INSERT INTO big.t VALUES (10, \"before-silence\", 10)" &&
+  test_wait_until 30 grep -q "\"body\":\"before-silence\"" "$TRASH/silent.out" &&
+  kill -STOP "$MYSQL_PID" &&
+  test_atexit "kill -CONT $MYSQL_PID 2>/dev/null" &&
+  test_wait_until 30 grep -q "nothing came from the server for 8 s (the read timeout" "$TRASH/silent.err" &&
+  kill -CONT "$MYSQL_PID" &&
+  mariadb_sql "INSERT INTO big.t VALUES (11, \"after-silence\", 11)" &&
+  test_wait_until 60 grep -q "\"body\":\"after-silence\"" "$TRASH/silent.out" &&
+  kill "$tail_pid" &&
+  { wait "$tail_pid" || :; } &&
+  test "$(grep -c "before-silence" "$TRASH/silent.out")" = 1 &&
+  test "$(grep -c "after-silence" "$TRASH/silent.out")" = 1 &&
+  test "$(wc -l <"$TRASH/silent.out")" = 2 &&
+  test_grep "lost the replication connection" "$TRASH/silent.err"
 '
 
 test_done
