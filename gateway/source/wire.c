@@ -25,7 +25,7 @@
 #define PIECE_MAX 0xffffffu
 #define WIRE_PACKET_MAX (1024u * 1024 * 1024) /* max_allowed_packet can be no more */
 
-void wire_attach_fd(struct wire *w, int fd, unsigned seq, unsigned read_timeout, const void *ahead, size_t n)
+void wire_attach_fd(struct wire *w, int fd, unsigned read_timeout, const void *ahead, size_t n)
 {
   memset(w, 0, sizeof *w);
   w->cap = n > WIRE_BLOCK ? n : WIRE_BLOCK;
@@ -33,7 +33,6 @@ void wire_attach_fd(struct wire *w, int fd, unsigned seq, unsigned read_timeout,
   if (n) memcpy(w->buf, ahead, n);
   w->tail = n;
   w->fd = fd;
-  w->seq = seq & 0xff;
   w->timeout_ms = read_timeout ? (int)(read_timeout > 2000000 ? 2000000000u : read_timeout * 1000u) : -1;
 }
 
@@ -51,7 +50,7 @@ int wire_attach(struct wire *w, MYSQL *m, unsigned read_timeout)
     n = (size_t)(pvio->cache + pvio->cache_size - pvio->cache_pos);
     pvio->cache_pos = pvio->cache + pvio->cache_size;
   }
-  wire_attach_fd(w, (int)mysql_get_socket(m), m->net.pkt_nr, read_timeout, ahead, n);
+  wire_attach_fd(w, (int)mysql_get_socket(m), read_timeout, ahead, n);
   return 0;
 }
 
@@ -96,17 +95,24 @@ static int fill(struct wire *w, int wait)
     w->head = 0;
   }
   if (w->tail == w->cap) { /* a packet larger than the buffer: room for the rest of it */
+    if (!wait) return 0;    /* only a read that needs the rest makes room for it */
     w->cap *= 2;
     w->buf = xrealloc(w->buf, w->cap);
   }
+  int must_poll = w->timeout_ms >= 0;
   for (;;) {
-    if (wait && w->timeout_ms >= 0) {
+    if (wait && must_poll) {
       struct pollfd pfd = {.fd = w->fd, .events = POLLIN};
       int r = poll(&pfd, 1, w->timeout_ms);
       if (r < 0 && errno == EINTR) continue;
       if (r == 0) {
         fail(w, CR_SERVER_LOST, "nothing came from the server for %d s (the read timeout: three heartbeat "
              "periods and 5 s)", w->timeout_ms / 1000);
+        return -1;
+      }
+      if (r < 0) {
+        w->closed = 1;
+        w->closed_errno = errno;
         return -1;
       }
     }
@@ -116,7 +122,11 @@ static int fill(struct wire *w, int wait)
       return 1;
     }
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && !wait && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (!wait) return 0;
+      must_poll = 1; /* a socket with a receive timeout of its own (SO_RCVTIMEO): poll keeps ours */
+      continue;
+    }
     w->closed = 1;
     w->closed_errno = n < 0 ? errno : 0;
     return -1;
@@ -158,11 +168,9 @@ static long piece(struct wire *w, const unsigned char **p)
   if (need(w, 4) < 0) return w->closed ? closed(w) : -1;
   const unsigned char *h = w->buf + w->head;
   size_t len = piece_len(h);
-  if (h[3] != (w->seq & 0xff))
-    return fail(w, CR_SERVER_LOST, "packets out of order on the replication connection (number %u where %u was "
-                "due): the stream is damaged", h[3], w->seq & 0xff);
+  /* the sequence number is not checked: Connector/C takes what the server
+   * sends, and so must this (a binlog proxy may number packets its way) */
   if (need(w, 4 + len) < 0) return w->closed ? closed(w) : -1;
-  w->seq++;
   *p = w->buf + w->head + 4;
   w->head += 4 + len;
   return (long)len;
@@ -191,8 +199,8 @@ long wire_next(struct wire *w, const unsigned char **p)
       if (len + (size_t)n > WIRE_PACKET_MAX)
         return fail(w, CR_SERVER_LOST, "the server sent an event of more than 1 GiB (the most a server "
                     "sends): the stream is damaged");
-      if (len + (size_t)n > w->big_cap) {
-        w->big_cap = (len + (size_t)n) * 2;
+      if (len + (size_t)n > w->big_cap) { /* room for this piece and the next whole one */
+        w->big_cap = len + (size_t)n + PIECE_MAX;
         w->big = xrealloc(w->big, w->big_cap);
       }
       memcpy(w->big + len, q, (size_t)n);
@@ -225,9 +233,10 @@ int wire_ready(struct wire *w)
     size_t have = w->tail - w->head;
     if (have >= 4) {
       size_t len = piece_len(w->buf + w->head);
-      if (len < PIECE_MAX && have >= 4 + len) return 1;
+      if (len == PIECE_MAX) return 0; /* a packet in pieces: wire_next reads them as they come */
+      if (have >= 4 + len) return 1;
     }
-    int r = fill(w, 0); /* what the socket holds now, without waiting */
+    int r = fill(w, 0); /* what the socket holds now, without waiting (and without growing) */
     if (r != 1) return r < 0;
   }
 }

@@ -21,7 +21,6 @@ struct wire {
   size_t cap, head, tail;
   unsigned char *big;    /* a packet of 16 MiB or more, put together from its pieces */
   size_t big_cap;
-  unsigned seq;          /* the sequence number the next packet must carry */
   int timeout_ms;        /* a read that waits longer fails; -1: no limit */
   int closed;            /* the socket said it is done: the next read fails */
   int closed_errno;      /* its errno (0: the server closed it) */
@@ -34,9 +33,9 @@ struct wire {
  * when the library must go on reading it (TLS, compression). read_timeout
  * in seconds, 0 for none. */
 int wire_attach(struct wire *w, MYSQL *m, unsigned read_timeout);
-/* The same on a socket fd, the next packet numbered seq, n bytes of the
- * stream at ahead read already (wire_attach; the tests). */
-void wire_attach_fd(struct wire *w, int fd, unsigned seq, unsigned read_timeout, const void *ahead, size_t n);
+/* The same on a socket fd, n bytes of the stream at ahead read already
+ * (wire_attach; the tests). */
+void wire_attach_fd(struct wire *w, int fd, unsigned read_timeout, const void *ahead, size_t n);
 /* Forgets the connection (the caller closes it) and frees the buffers. */
 void wire_detach(struct wire *w);
 /* The next packet: its length, and *p at its payload, valid until the next
