@@ -212,7 +212,12 @@ void change_set_sql(struct change *e, struct rcstr *sql)
     }
     cache.owed_n++;
   }
-  if (!sql) return;
+  if (!sql || sql->len > CACHE_SQL_MAX) { /* a long text is not kept alive by references taken ahead */
+    if (cache.paid_left) rcstr_unref_n(cache.paid, cache.paid_left);
+    cache.paid_left = 0;
+    if (sql) rcstr_ref(sql);
+    return;
+  }
   if (cache.paid != sql || !cache.paid_left) {
     if (cache.paid != sql) rcstr_unref_n(cache.paid, cache.paid_left);
     atomic_fetch_add((_Atomic int *)&sql->refs, SQL_REFS_AHEAD);
