@@ -110,8 +110,9 @@ bench_figure () {
   awk -v id="$1" -v what="$2" -v v="$3" -v rwhat="$4" -v r="$5" -v unit="$6" "$BENCH_AWK_FMT"'
     BEGIN {
       ratio = r > 0 ? v / r : 0
+      # cut, not rounded, like bench_ratio
       printf "%-18s %s: %s %s | %s: %s %s | ratio %s\n", id, what, fmt(v), unit, rwhat, fmt(r), unit,
-        sprintf(ratio < 0.1 ? "%.3f" : "%.2f", ratio)
+        ratio < 0.1 ? sprintf("%.3f", int(ratio * 1000) / 1000) : sprintf("%.2f", int(ratio * 100) / 100)
     }' | tee -a "$BENCH_FIGURES"
 }
 
@@ -128,8 +129,9 @@ bench_check () {
   bench_verdict "$1" "$ok" "$5" "$6"
 }
 
-# bench_ratio A B: A / B with two decimals.
-bench_ratio () { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f\n", (b > 0 ? a / b : 0) }'; }
+# bench_ratio A B: A / B with three decimals, cut (not rounded: 0.3996 is
+# 0.399, so that a verdict never passes by rounding up to its line).
+bench_ratio () { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", (b > 0 ? int(a / b * 1000) / 1000 : 0) }'; }
 # bench_rate COUNT SECONDS: COUNT / SECONDS.
 bench_rate () { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.1f\n", (s > 0 ? n / s : 0) }'; }
 # bench_elapsed T0 T1: seconds between two bench_now.
