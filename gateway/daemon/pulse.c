@@ -17,6 +17,7 @@ void pulse_note(struct daemon *dm, const struct change *e)
   if ((e->type != EVENT_COMMIT && e->type != EVENT_HEARTBEAT) || !e->position.file[0]) return;
   memcpy(ps->pos.file, e->position.file, sizeof ps->pos.file);
   ps->pos.pos = e->end_pos;
+  ps->pg_lsn = e->pg_lsn;
   if (e->position.gtid[0]) memcpy(ps->pos.gtid, e->position.gtid, sizeof ps->pos.gtid);
   if (e->gtid_state) {
     rcstr_unref(ps->gtid_state);
@@ -42,6 +43,7 @@ void pulse_tick(struct daemon *dm)
   e->ts = (uint32_t)time(NULL);
   e->server_id = ps->server_id;
   e->position = ps->pos;
+  e->pg_lsn = (uint8_t)ps->pg_lsn;
   if (ps->gtid_state) e->gtid_state = rcstr_ref(ps->gtid_state);
   e->pulse = xcalloc(1, sizeof *e->pulse);
   e->pulse->lag = stats_lag(dm, time(NULL), 1);

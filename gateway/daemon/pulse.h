@@ -18,6 +18,7 @@ struct daemon;
 /* What the heartbeat events say, kept as the stream goes. */
 struct pulse_state {
   struct position pos; /* the last transaction boundary read */
+  int pg_lsn;          /* pos is a PostgreSQL LSN (its text in pos.file): printed as {"lsn"} */
   struct rcstr *gtid_state; /* the full GTID state there (a reference), or NULL */
   uint32_t server_id;  /* of the last event read */
   double last;         /* when the last heartbeat event was made (monotonic); 0: none yet */

@@ -300,8 +300,10 @@ void change_id(const struct change *e, struct buf *out)
     buf_add_u64(out, e->ts);
     buf_addc(out, '@');
     buf_adds(out, e->position.file);
-    buf_addc(out, ':');
-    buf_add_u64(out, e->position.pos);
+    if (!e->pg_lsn) { /* a PostgreSQL LSN is its text alone */
+      buf_addc(out, ':');
+      buf_add_u64(out, e->position.pos);
+    }
     return;
   }
   if (e->type == EVENT_SNAPSHOT) {
@@ -809,7 +811,7 @@ void change_to_json(const struct change *e, struct buf *out)
   else
     buf_addlit(out, ",\"position\":{\"file\":");
   buf_add_json_str(out, e->position.file, strlen(e->position.file));
-  if (!e->pg_lsn || e->type != EVENT_SNAPSHOT) {
+  if (!e->pg_lsn || (e->type != EVENT_SNAPSHOT && e->type != EVENT_PULSE)) { /* their LSN alone: no transaction */
     buf_adds(out, e->pg_lsn ? ",\"xid\":" : ",\"pos\":");
     buf_add_u64(out, e->position.pos);
   }
