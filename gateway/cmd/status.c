@@ -286,8 +286,12 @@ int cmd_snapshot(int argc, char **argv)
     json_error_t jerr;
     json_t *o = json_loadb(body.p, body.len, 0, &jerr);
     json_t *pos = o ? json_object_get(o, "position") : NULL;
-    fprintf(stderr, "snapshot started at %s:%.0f: its rows go out when the stream gets there (binhook status shows "
-                    "the progress)\n", str(pos, "file"), num(pos, "pos"));
+    if (json_object_get(pos, "lsn"))
+      fprintf(stderr, "snapshot started at %s: its rows go out when the stream gets there (binhook status shows "
+                      "the progress)\n", str(pos, "lsn"));
+    else
+      fprintf(stderr, "snapshot started at %s:%.0f: its rows go out when the stream gets there (binhook status "
+                      "shows the progress)\n", str(pos, "file"), num(pos, "pos"));
     json_decref(o);
     rc = 0;
   }

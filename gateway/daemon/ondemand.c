@@ -5,6 +5,7 @@
 #include "event/changeq.h"
 #include "match/rules.h"
 #include "snapshot/snapshot.h"
+#include "source/pg_decode.h"
 #include "source/options.h"
 #include "source/server.h"
 #include "source/source.h"
@@ -75,12 +76,22 @@ static void take(evutil_socket_t fd, short what, void *arg)
   else daemon_update_pause(dm);
 }
 
+/* Whether the stream has reached the snapshot's position with e: a
+ * binlog position, or a PostgreSQL LSN (the snapshot's consistent point:
+ * a transaction that commits at or after it is not in the snapshot). */
+static int reached(const struct ondemand *od, const struct change *e)
+{
+  if (e->pg_lsn) {
+    uint64_t lsn;
+    return !pg_lsn_parse(e->position.file, &lsn) && lsn >= od->pos.pos;
+  }
+  return server_pos_cmp(e->position.file, e->type == EVENT_HEARTBEAT ? e->end_pos : e->position.pos, &od->pos) >= 0;
+}
+
 int ondemand_holds(struct daemon *dm, struct change *e)
 {
   struct ondemand *od = &dm->od;
-  if (!od->snap || od->hold || e->type == EVENT_SNAPSHOT || !e->position.file[0] ||
-      server_pos_cmp(e->position.file, e->type == EVENT_HEARTBEAT ? e->end_pos : e->position.pos, &od->pos) < 0)
-    return 0;
+  if (!od->snap || od->hold || e->type == EVENT_SNAPSHOT || !e->position.file[0] || !reached(od, e)) return 0;
   od->hold = 1;
   od->held = e;
   event_del(dm->qev);
@@ -121,6 +132,7 @@ int ondemand_start(struct daemon *dm, char *const *tables, struct buf *b)
   snapshot_opts_from_config(&dm->rs->cfg, &so.conn, &sno);
   if (tables && tables[0]) sno.include = tables;
   sno.no_stream = 1;
+  sno.beside = 1;
   struct snapshot *sn = snapshot_new(&sno);
   struct source *q = NULL;
   int bad = snapshot_begin(sn, err, sizeof err) < 0;
@@ -130,6 +142,7 @@ int ondemand_start(struct daemon *dm, char *const *tables, struct buf *b)
     q = source_new(&so);
     bad = snapshot_start(sn, q, err, sizeof err) != 0;
   }
+  int pg = so.conn.postgres;
   conn_opts_free(&so.conn);
   if (bad) {
     snapshot_free(sn);
@@ -141,10 +154,15 @@ int ondemand_start(struct daemon *dm, char *const *tables, struct buf *b)
   od->pos = *snapshot_handover(sn);
   od->rows = 0;
   od->ev = event_new(dm->base, changeq_fd(source_queue(q)), EV_READ | EV_PERSIST, take, dm);
-  log_notice("a snapshot was asked for: its rows go out when the stream reaches %s:%" PRIu64, od->pos.file,
-             od->pos.pos);
-  buf_adds(b, "{\"started\":true,\"position\":");
-  buf_printf(b, "{\"file\":\"%s\",\"pos\":%" PRIu64 "}}\n", od->pos.file, od->pos.pos);
+  if (pg) {
+    log_notice("a snapshot was asked for: its rows go out when the stream reaches %s", od->pos.file);
+    buf_printf(b, "{\"started\":true,\"position\":{\"lsn\":\"%s\"}}\n", od->pos.file);
+  } else {
+    log_notice("a snapshot was asked for: its rows go out when the stream reaches %s:%" PRIu64, od->pos.file,
+               od->pos.pos);
+    buf_adds(b, "{\"started\":true,\"position\":");
+    buf_printf(b, "{\"file\":\"%s\",\"pos\":%" PRIu64 "}}\n", od->pos.file, od->pos.pos);
+  }
   return 200;
 }
 

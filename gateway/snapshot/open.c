@@ -307,7 +307,7 @@ int snapshot_begin(struct snapshot *s, char *err, size_t errsz)
     return 0;
   }
   if (have && s->state_dir && statefile_take_sent(s, err, errsz)) return snap_failed(s);
-  if (s->o.conn.postgres ? pg_snap_session(s, err, errsz) || pg_snap_open_tx(s, !have, err, errsz)
+  if (s->o.conn.postgres ? pg_snap_session(s, err, errsz) || pg_snap_open_tx(s, !have && !s->o.beside, err, errsz)
                          : open_session(s, err, errsz) || open_tx(s, 1, err, errsz))
     goto fail;
   s->ts = (uint32_t)time(NULL);

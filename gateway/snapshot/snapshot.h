@@ -147,6 +147,8 @@ struct snapshot_opts {
   int quiet;     /* with progress NULL: no display at all */
   int no_stream; /* snapshot_start: close the queue at the end instead of starting
                     the source (a snapshot alone) */
+  int beside;    /* PostgreSQL: a snapshot beside a running stream (asked for while running): read
+                    through a temporary slot, the configured one left to the stream */
   void *ctx;
 };
 
