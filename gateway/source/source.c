@@ -1062,19 +1062,20 @@ static int stream_buffered(struct source *s)
   return pfd.fd >= 0 && poll(&pfd, 1, 0) > 0;
 }
 
-/* The stream's next packet (*p at it): its length, or packet_error. */
-static unsigned long next_packet(struct source *s, const unsigned char **p)
+/* The stream's next packet (*p at it): its length; or packet_error (or
+ * 0) with the failure's code and message in *code and *msg. */
+static unsigned long next_packet(struct source *s, const unsigned char **p, unsigned *code, const char **msg)
 {
   if (s->wire.fd >= 0) {
     long n = wire_next(&s->wire, p);
-    if (n == 0) {
-      snprintf(s->wire.err_msg, sizeof s->wire.err_msg, "the server sent an empty packet");
-      s->wire.err_code = CR_SERVER_LOST;
-    }
-    return n <= 0 ? packet_error : (unsigned long)n;
+    *code = s->wire.err_code;
+    *msg = s->wire.err_msg;
+    return n < 0 ? packet_error : (unsigned long)n;
   }
   unsigned long len = mysql_net_read_packet(s->m);
   *p = s->m->net.read_pos;
+  *code = mysql_errno(s->m);
+  *msg = mysql_error(s->m);
   return len;
 }
 
@@ -1108,13 +1109,13 @@ static void *reader_main(void *arg)
         flush_batch(s))
       break; /* closed: stopping */
     const unsigned char *p = NULL;
-    unsigned long len = next_packet(s, &p);
+    unsigned code = 0;
+    const char *msg = "";
+    unsigned long len = next_packet(s, &p, &code, &msg);
     if (atomic_load(&s->stop)) break;
     if ((len == packet_error || len == 0 || (p[0] == 0xfe && len < 9)) && flush_batch(s))
       break; /* what was decoded before goes out before the stream is given up or resumed */
     if (len == packet_error || len == 0) {
-      unsigned code = s->wire.fd >= 0 ? s->wire.err_code : mysql_errno(s->m);
-      const char *msg = s->wire.fd >= 0 ? s->wire.err_msg : mysql_error(s->m);
       if (code == ER_SLAVE_SAME_ID) {
         snprintf(s->err, sizeof s->err, "another replica connected to '%s' with server_id %u and the server "
                  "dropped this one: give each reader its own server_id ([source] server_id, --server-id)",

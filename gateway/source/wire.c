@@ -211,7 +211,8 @@ long wire_next(struct wire *w, const unsigned char **p)
     q = w->big;
     n = (long)len;
   }
-  if (n > 0 && q[0] == 0xff) { /* the server's error: code, '#' and SQLSTATE, message */
+  if (n == 0) return fail(w, CR_SERVER_LOST, "the server sent an empty packet");
+  if (q[0] == 0xff) { /* the server's error: code, '#' and SQLSTATE, message */
     unsigned code = n >= 3 ? (unsigned)q[1] | (unsigned)q[2] << 8 : 0;
     const char *msg = (const char *)q + 3;
     size_t mlen = n >= 3 ? (size_t)n - 3 : 0;

@@ -38,10 +38,11 @@ int wire_attach(struct wire *w, MYSQL *m, unsigned read_timeout);
 void wire_attach_fd(struct wire *w, int fd, unsigned read_timeout, const void *ahead, size_t n);
 /* Forgets the connection (the caller closes it) and frees the buffers. */
 void wire_detach(struct wire *w);
-/* The next packet: its length, and *p at its payload, valid until the next
- * call of wire_next or wire_ready. -1 on a failure, told in err_code and err_msg: the server's error
- * packet, or a connection that closed, failed or stayed silent past the
- * read timeout (CR_SERVER_LOST). */
+/* The next packet: its length (at least 1), and *p at its payload, valid
+ * until the next call of wire_next or wire_ready. -1 on a failure, told in
+ * err_code and err_msg: the server's error packet, an empty packet, or a
+ * connection that closed, failed or stayed silent past the read timeout
+ * (CR_SERVER_LOST). */
 long wire_next(struct wire *w, const unsigned char **p);
 /* Whether wire_next returns without waiting for the server: a packet is
  * here whole, or the socket has more of it (read then without waiting), or
