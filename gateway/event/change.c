@@ -293,6 +293,14 @@ const char *statement_kind_name(enum statement_kind k)
   return "other";
 }
 
+/* Whether e's position is a PostgreSQL LSN alone, with no transaction: a
+ * snapshot row (the handover's) and a heartbeat event (where the stream
+ * is). Other PostgreSQL events give the commit's LSN and transaction id. */
+static int lsn_alone(const struct change *e)
+{
+  return e->pg_lsn && (e->type == EVENT_SNAPSHOT || e->type == EVENT_PULSE);
+}
+
 void change_id(const struct change *e, struct buf *out)
 {
   if (e->type == EVENT_PULSE) {
@@ -300,7 +308,7 @@ void change_id(const struct change *e, struct buf *out)
     buf_add_u64(out, e->ts);
     buf_addc(out, '@');
     buf_adds(out, e->position.file);
-    if (!e->pg_lsn) { /* a PostgreSQL LSN is its text alone */
+    if (!lsn_alone(e)) {
       buf_addc(out, ':');
       buf_add_u64(out, e->position.pos);
     }
@@ -716,10 +724,10 @@ static void put_row_head(struct out *w, const struct change *e, const struct tab
   o = piece_at(o, tj->head, tj->head_len);
   memcpy(o, ",\"ts\":", 6), o += 6;
   memcpy(o, ts_text(e->ts), 22), o += 22;
-  if (e->pg_lsn) { /* a PostgreSQL snapshot row has the handover's LSN and no transaction */
+  if (e->pg_lsn) { /* a PostgreSQL position: an LSN, and the transaction id (lsn_alone) */
     memcpy(o, ",\"position\":{\"lsn\":", 19), o += 19;
     o = json_put_str(o, e->position.file, flen);
-    if (e->type != EVENT_SNAPSHOT) {
+    if (!lsn_alone(e)) {
       memcpy(o, ",\"xid\":", 7), o += 7;
       o = json_put_u64(o, e->position.pos);
     }
@@ -811,7 +819,7 @@ void change_to_json(const struct change *e, struct buf *out)
   else
     buf_addlit(out, ",\"position\":{\"file\":");
   buf_add_json_str(out, e->position.file, strlen(e->position.file));
-  if (!e->pg_lsn || (e->type != EVENT_SNAPSHOT && e->type != EVENT_PULSE)) { /* their LSN alone: no transaction */
+  if (!lsn_alone(e)) {
     buf_adds(out, e->pg_lsn ? ",\"xid\":" : ",\"pos\":");
     buf_add_u64(out, e->position.pos);
   }
