@@ -40,3 +40,18 @@ accepted () {
   n=$(grep -c '"status": 2' "$TRASH/$1.jsonl" 2>/dev/null) || n=0
   [ "${n:-0}" -ge "$2" ]
 }
+
+# accepted_ids NAME: how many different webhook-ids receiver NAME
+# answered with a 2xx (each change once, however often it came).
+accepted_ids () {
+  python3 - "$TRASH/$1.jsonl" <<-\PY
+	import json, sys
+	ids = set()
+	for line in open(sys.argv[1]):
+	    r = json.loads(line)
+	    if 200 <= r["status"] < 300:
+	        h = {k.lower(): v for k, v in r["headers"].items()}
+	        ids.add(h["webhook-id"])
+	print(len(ids))
+	PY
+}
