@@ -107,7 +107,8 @@ static int fill(struct wire *w, int wait)
       if (r < 0 && errno == EINTR) continue;
       if (r == 0) {
         fail(w, CR_SERVER_LOST, "nothing came from the server for %d s (the read timeout: three heartbeat "
-             "periods and 5 s)", w->timeout_ms / 1000);
+             "periods and 5 s); if the server is alive and only this slow, raise [source] heartbeat",
+             w->timeout_ms / 1000);
         return -1;
       }
       if (r < 0) {
@@ -198,7 +199,7 @@ long wire_next(struct wire *w, const unsigned char **p)
     for (;;) {
       if (len + (size_t)n > WIRE_PACKET_MAX)
         return fail(w, CR_SERVER_LOST, "the server sent an event of more than 1 GiB (the most a server "
-                    "sends): the stream is damaged");
+                    "sends): the stream is damaged; if a proxy stands between, connect to the server itself");
       if (len + (size_t)n > w->big_cap) { /* room for this piece and the next whole one */
         w->big_cap = len + (size_t)n + PIECE_MAX;
         w->big = xrealloc(w->big, w->big_cap);
