@@ -301,6 +301,21 @@ static int lsn_alone(const struct change *e)
   return e->pg_lsn && (e->type == EVENT_SNAPSHOT || e->type == EVENT_PULSE);
 }
 
+void change_position_to_json(const struct change *e, struct buf *out)
+{
+  buf_adds(out, e->pg_lsn ? "{\"lsn\":" : "{\"file\":");
+  buf_add_json_str(out, e->position.file, strlen(e->position.file));
+  if (!lsn_alone(e)) {
+    buf_adds(out, e->pg_lsn ? ",\"xid\":" : ",\"pos\":");
+    buf_add_u64(out, e->position.pos);
+  }
+  if (e->position.gtid[0]) {
+    buf_addlit(out, ",\"gtid\":");
+    buf_add_json_str(out, e->position.gtid, strlen(e->position.gtid));
+  }
+  buf_addc(out, '}');
+}
+
 void change_id(const struct change *e, struct buf *out)
 {
   if (e->type == EVENT_PULSE) {
@@ -814,20 +829,9 @@ void change_to_json(const struct change *e, struct buf *out)
   }
   buf_addlit(out, ",\"ts\":");
   change_ts_to_json(e->ts, out);
-  if (e->pg_lsn)
-    buf_addlit(out, ",\"position\":{\"lsn\":");
-  else
-    buf_addlit(out, ",\"position\":{\"file\":");
-  buf_add_json_str(out, e->position.file, strlen(e->position.file));
-  if (!lsn_alone(e)) {
-    buf_adds(out, e->pg_lsn ? ",\"xid\":" : ",\"pos\":");
-    buf_add_u64(out, e->position.pos);
-  }
-  if (e->position.gtid[0]) {
-    buf_addlit(out, ",\"gtid\":");
-    buf_add_json_str(out, e->position.gtid, strlen(e->position.gtid));
-  }
-  buf_addlit(out, "},\"tx\":{\"index\":");
+  buf_addlit(out, ",\"position\":");
+  change_position_to_json(e, out);
+  buf_addlit(out, ",\"tx\":{\"index\":");
   buf_add_u64(out, e->tx_index);
   buf_addc(out, '}');
 

@@ -145,6 +145,10 @@ void change_set_user(struct change *e, const char *s, size_t n);
 /* Sets the command tag and the objects of a statement event (either may be
  * NULL), copied into its arena. */
 void change_set_ddl(struct change *e, const char *tag, const char *object);
+/* e's position as the event prints it: {"file","pos"[,"gtid"]}, or for
+ * PostgreSQL {"lsn","xid"} ({"lsn"} alone for a snapshot row or a
+ * heartbeat event). */
+void change_position_to_json(const struct change *e, struct buf *out);
 /* The "user" of a statement event ("unknown" when nobody could tell), with
  * its length in *len; NULL for other events. Points into e. */
 const char *change_user(const struct change *e, size_t *len);

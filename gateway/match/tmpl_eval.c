@@ -248,19 +248,8 @@ static struct tval eval_root(struct rctx *r, const struct tx *x, size_t *used)
     return t;
   }
   case R_TS_UNIX: buf_add_u64(&b, e->ts); return from_buf(&r->sc, T_NUM, &b);
-  case R_POSITION:
-    /* as the event prints it: {"lsn","xid"} for PostgreSQL (a snapshot row: "lsn" alone) */
-    buf_adds(&b, e->pg_lsn ? "{\"lsn\":" : "{\"file\":");
-    buf_add_json_str(&b, e->position.file, strlen(e->position.file));
-    if (!e->pg_lsn || e->type != EVENT_SNAPSHOT) {
-      buf_adds(&b, e->pg_lsn ? ",\"xid\":" : ",\"pos\":");
-      buf_add_u64(&b, e->position.pos);
-    }
-    if (e->position.gtid[0]) {
-      buf_addlit(&b, ",\"gtid\":");
-      buf_add_json_str(&b, e->position.gtid, strlen(e->position.gtid));
-    }
-    buf_addc(&b, '}');
+  case R_POSITION: /* as the event prints it */
+    change_position_to_json(e, &b);
     return from_buf(&r->sc, T_RAW, &b);
   case R_TX:
     buf_addlit(&b, "{\"index\":");
