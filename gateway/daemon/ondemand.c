@@ -5,7 +5,6 @@
 #include "event/changeq.h"
 #include "match/rules.h"
 #include "snapshot/snapshot.h"
-#include "source/pg_decode.h"
 #include "source/options.h"
 #include "source/server.h"
 #include "source/source.h"
@@ -81,10 +80,7 @@ static void take(evutil_socket_t fd, short what, void *arg)
  * a transaction that commits at or after it is not in the snapshot). */
 static int reached(const struct ondemand *od, const struct change *e)
 {
-  if (e->pg_lsn) {
-    uint64_t lsn;
-    return !pg_lsn_parse(e->position.file, &lsn) && lsn >= od->pos.pos;
-  }
+  if (e->pg_lsn) return server_file_cmp(e->position.file, od->pos.file) >= 0; /* LSNs, as numbers */
   return server_pos_cmp(e->position.file, e->type == EVENT_HEARTBEAT ? e->end_pos : e->position.pos, &od->pos) >= 0;
 }
 
