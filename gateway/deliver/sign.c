@@ -12,6 +12,7 @@
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include "deliver/sign.h"
 
+#include "util/buf.h"
 #include "util/util.h"
 
 #include <openssl/crypto.h>
@@ -279,24 +280,6 @@ static void ed25519_sign(const struct sign_key *key, const void *data, size_t n,
   EVP_PKEY_free(pkey);
 }
 
-/* Writes ".<v>." into out (at least 24 bytes); returns its length. */
-static size_t dotted_i64(int64_t v, char *out)
-{
-  char rev[20];
-  size_t n = 0, k = 0;
-  uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-  do {
-    rev[n++] = (char)('0' + u % 10);
-    u /= 10;
-  } while (u);
-  out[k++] = '.';
-  if (v < 0) out[k++] = '-';
-  while (n)
-    out[k++] = rev[--n];
-  out[k++] = '.';
-  return k;
-}
-
 void sign_standard(const struct sign_key *keys, size_t nkeys, const char *msg_id, int64_t timestamp,
                    const void *body, size_t len, struct buf *out)
 {
@@ -304,8 +287,11 @@ void sign_standard(const struct sign_key *keys, size_t nkeys, const char *msg_id
   /* the signed content "<msg_id>.<timestamp>.": HMAC reads it and the body
    * as pieces; ed25519 signs a whole message (no streaming), so for it the
    * content is put together once and serves every such key */
-  char ts[32];
-  size_t idlen = strlen(msg_id), tslen = dotted_i64(timestamp, ts);
+  char ts[JSON_NUM_ROOM + 2]; /* ".<timestamp>." */
+  ts[0] = '.';
+  char *te = json_put_i64(ts + 1, timestamp);
+  *te++ = '.';
+  size_t idlen = strlen(msg_id), tslen = (size_t)(te - ts);
   const void *part[] = {msg_id, ts, body};
   size_t plen[] = {idlen, tslen, len};
   struct buf content = BUF_INIT;
