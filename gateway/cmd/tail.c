@@ -194,13 +194,6 @@ static void strlist_add(char ***l, size_t *n, const char *s)
   (*l)[*n] = NULL;
 }
 
-static void strlist_free(char **l)
-{
-  if (!l) return;
-  for (char **p = l; *p; p++) free(*p);
-  free(l);
-}
-
 /* What the command line asks for. */
 struct tail_args {
   const char *config_path, *url, *from, *state_dir, *snap_lock;
@@ -559,8 +552,8 @@ int cmd_tail(int argc, char **argv)
   snapshot_free(sn);
 
 out:
-  strlist_free(a.include);
-  strlist_free(a.exclude);
+  bh_strv_free(a.include);
+  bh_strv_free(a.exclude);
   buf_free(&t.line);
   config_free(&cfg);
   return rc;

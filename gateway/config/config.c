@@ -94,7 +94,7 @@ static void rule_free(struct config_rule *r)
 {
   spec_free(&spec_rule, r);
   free(r->name);
-  spec_strv_free(r->endpoints);
+  bh_strv_free(r->endpoints);
   spec_text_free(&r->template);
   for (size_t i = 0; i < r->nendpoint_templates; i++) {
     spec_text_free(&r->endpoint_templates[i]);
@@ -116,7 +116,7 @@ void config_free(struct config *cfg)
   for (size_t i = 0; i < cfg->nrules; i++)
     rule_free(&cfg->rules[i]);
   free(cfg->rules);
-  spec_strv_free(cfg->files);
+  bh_strv_free(cfg->files);
   memset(cfg, 0, sizeof *cfg);
 }
 
@@ -327,7 +327,7 @@ void config_source_set_urls(struct config *cfg, const char *list)
     free(v);
     v = NULL;
   }
-  spec_strv_free(cfg->source.url);
+  bh_strv_free(cfg->source.url);
   cfg->source.url = v;
 }
 

@@ -49,10 +49,10 @@ static int read_endpoints(struct loader *l, const struct spec_key *row, const st
   if (!vec[0]) {
     spec_error(l, v->line, v->col, "%s is empty: name at least one endpoint",
                spec_where(w, sizeof w, k, sect));
-    spec_strv_free(vec);
+    bh_strv_free(vec);
     return -1;
   }
-  spec_strv_free(r->endpoints);
+  bh_strv_free(r->endpoints);
   r->endpoints = vec;
   r->endpoints_file = l->file;
   r->endpoints_line = v->line;

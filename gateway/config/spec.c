@@ -186,7 +186,7 @@ void spec_free(const struct spec_section *sec, void *obj)
     case SPEC_TEXT: spec_text_free(field); break;
     case SPEC_STRINGS:
     case SPEC_GLOBS:
-      spec_strv_free(*(char ***)field);
+      bh_strv_free(*(char ***)field);
       *(char ***)field = NULL;
       break;
     case SPEC_TABLE: spec_free(r->section, field); break;

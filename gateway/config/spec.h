@@ -226,7 +226,6 @@ int spec_get_duration(struct loader *l, const struct toml_key *k, const char *se
 int spec_get_headers(struct loader *l, const struct toml_key *k, const char *sect, struct config_header **out,
                      size_t *nout);
 
-void spec_strv_free(char **v);
 void spec_text_free(struct config_text *t);
 void spec_headers_free(struct config_header *h, size_t n);
 

@@ -15,14 +15,6 @@
 
 /* ---- freeing ---- */
 
-void spec_strv_free(char **v)
-{
-  if (!v) return;
-  for (char **p = v; *p; p++)
-    free(*p);
-  free(v);
-}
-
 void spec_text_free(struct config_text *t)
 {
   free(t->s);
@@ -271,7 +263,7 @@ char **spec_get_strings(struct loader *l, const struct toml_key *k, const char *
     vec[j++] = xstrdup(it->u.str.ptr);
   }
   if (bad) {
-    spec_strv_free(vec);
+    bh_strv_free(vec);
     return NULL;
   }
   return vec;
@@ -294,10 +286,10 @@ static int read_strings(struct loader *l, const struct spec_key *row, const stru
     bad = 1;
   }
   if (bad) {
-    spec_strv_free(vec);
+    bh_strv_free(vec);
     return -1;
   }
-  spec_strv_free(*field);
+  bh_strv_free(*field);
   *field = vec;
   return 0;
 }
@@ -354,7 +346,7 @@ static int read_globs(struct loader *l, const struct spec_key *row, const struct
     free(vec);
     vec = NULL;
   }
-  spec_strv_free(*field);
+  bh_strv_free(*field);
   *field = vec;
   return 0;
 }
@@ -570,7 +562,7 @@ static int read_mask(struct loader *l, const struct spec_key *row, const struct 
                spec_where(w, sizeof w, k, sect));
     bad = 1;
   }
-  spec_strv_free(vec);
+  bh_strv_free(vec);
   if (bad) return -1;
   *field = mask;
   return 0;
@@ -609,7 +601,7 @@ static int read_secret(struct loader *l, const struct spec_key *row, const struc
   if (row->from == SECRET_INLINE && (row->flags & SPEC_LIST)) {
     char **vec = spec_get_strings(l, k, sect, row->what);
     if (!vec) return -1;
-    spec_strv_free(vec);
+    bh_strv_free(vec);
   } else {
     const char *s = spec_get_string(l, k, sect, 1);
     if (!s || check(l, row, k, sect, s)) return -1;
