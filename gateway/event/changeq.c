@@ -16,6 +16,7 @@ struct changeq {
   struct change *head, *tail;
   size_t n, bytes, max_n, max_bytes;
   struct change *garbage; /* consumed events the producer frees (changeq_recycle) */
+  struct change *garbage_tail; /* the last of them */
   int closed;
   int efd;
   int fd_used;       /* someone waits on efd: keep it in step */
@@ -80,6 +81,7 @@ void changeq_recycle(struct changeq *q, struct change *head, struct change *tail
 {
   if (!head) return;
   pthread_mutex_lock(&q->lock);
+  if (!q->garbage) q->garbage_tail = tail;
   tail->next = q->garbage;
   q->garbage = head;
   pthread_mutex_unlock(&q->lock);
@@ -100,16 +102,16 @@ int changeq_push(struct changeq *q, struct change *e)
 
 int changeq_push_list(struct changeq *q, struct change *head, struct change *tail, size_t n, size_t sz)
 {
-  struct change *garbage = NULL;
-  int rc = changeq_push_list_reclaim(q, head, tail, n, sz, &garbage);
+  struct change *garbage = NULL, *garbage_tail;
+  int rc = changeq_push_list_reclaim(q, head, tail, n, sz, &garbage, &garbage_tail);
   free_list(garbage);
   return rc;
 }
 
 int changeq_push_list_reclaim(struct changeq *q, struct change *head, struct change *tail, size_t n, size_t sz,
-                              struct change **recycled)
+                              struct change **recycled, struct change **recycled_tail)
 {
-  *recycled = NULL;
+  *recycled = *recycled_tail = NULL;
   pthread_mutex_lock(&q->lock);
   if (!q->closed && no_room(q, n, sz)) {
     long long t0 = now_ms();
@@ -131,7 +133,8 @@ int changeq_push_list_reclaim(struct changeq *q, struct change *head, struct cha
   q->bytes += sz;
   int wake = q->n == n && q->fd_used; /* it was empty */
   *recycled = q->garbage;
-  q->garbage = NULL;
+  *recycled_tail = q->garbage ? q->garbage_tail : NULL;
+  q->garbage = q->garbage_tail = NULL;
   if (q->pop_waiters) pthread_cond_signal(&q->not_empty);
   pthread_mutex_unlock(&q->lock);
   if (wake) signal_fd(q);

@@ -28,11 +28,12 @@ int changeq_push(struct changeq *q, struct change *e);
 int changeq_push_list(struct changeq *q, struct change *head, struct change *tail, size_t n, size_t sz);
 
 /* changeq_push_list, but the events the consumer handed back
- * (changeq_recycle) come back through *recycled (a list linked by next;
- * NULL when none) for the producer to reuse or free, instead of being freed
- * here. On -1, *recycled is NULL (changeq_free frees them). */
+ * (changeq_recycle) come back through *recycled (a list linked by next,
+ * its last in *recycled_tail; NULL when none) for the producer to reuse or
+ * free, instead of being freed here. On -1, both are NULL (changeq_free
+ * frees them). */
 int changeq_push_list_reclaim(struct changeq *q, struct change *head, struct change *tail, size_t n, size_t sz,
-                              struct change **recycled);
+                              struct change **recycled, struct change **recycled_tail);
 
 /* Hands consumed events head..tail (linked by next) back: the producer
  * frees them at its next push (or changeq_free does), so that memory goes back

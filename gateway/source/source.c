@@ -753,13 +753,11 @@ static int emit_cb(void *ctx, struct change *e, char *err, size_t errsz)
   return 0;
 }
 
-/* Keeps the events the consumer handed back (linked by next) as spares. */
-static void keep_spares(struct source *s, struct change *r)
+/* Keeps the events the consumer handed back (linked by next, the last
+ * of them last) as spares. */
+static void keep_spares(struct source *s, struct change *r, struct change *last)
 {
   if (!r) return;
-  struct change *last = r;
-  while (last->next)
-    last = last->next;
   last->next = s->spare;
   s->spare = r;
 }
@@ -769,11 +767,11 @@ static void keep_spares(struct source *s, struct change *r)
 static int flush_batch(struct source *s)
 {
   if (!s->bhead) return 0;
-  struct change *recycled;
-  int rc = changeq_push_list_reclaim(s->q, s->bhead, s->btail, s->bn, s->bbytes, &recycled);
+  struct change *recycled, *recycled_tail;
+  int rc = changeq_push_list_reclaim(s->q, s->bhead, s->btail, s->bn, s->bbytes, &recycled, &recycled_tail);
   s->bhead = s->btail = NULL;
   s->bn = s->bbytes = 0;
-  keep_spares(s, recycled);
+  keep_spares(s, recycled, recycled_tail);
   return rc;
 }
 
