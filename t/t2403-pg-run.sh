@@ -13,11 +13,6 @@
 require_cmd python3 curl
 pg_start || test_skip_all 'cannot start postgres'
 
-# The slot's confirmed flush LSN has reached $1.
-slot_at () {
-  [ "$(pg_sql "SELECT confirmed_flush_lsn >= '$1'::pg_lsn FROM pg_replication_slots WHERE slot_name = 'binhook'")" = t ]
-}
-
 
 test_expect_success 'set up: a receiver, binhook run on the database shop' '
   start_receiver r1 &&

@@ -57,11 +57,6 @@ bh_start () {
   run_slot=$(slot_lsn)
 }
 
-# slot_lsn: the slot's confirmed_flush_lsn as a number.
-slot_lsn () {
-  pg_sql "SELECT confirmed_flush_lsn - '0/0'::pg_lsn FROM pg_replication_slots WHERE slot_name = 'binhook'"
-}
-
 # slot_idle: the server has seen the end of binhook's connection, and so
 # every status update it sent (the slot is no longer active).
 slot_idle () {
@@ -103,11 +98,6 @@ sample_loop () {
     [ -n "$l" ] && [ -n "$c" ] && echo "$l $c"
     sleep 0.2
   done >"$TRASH/samples"
-}
-
-# slot_past N: the slot's confirmed flush LSN is past N (a number).
-slot_past () {
-  [ "$(slot_lsn)" -gt "$1" ]
 }
 
 # kill_loop: KILLS times, kills binhook and starts it again: two kills in
@@ -169,23 +159,10 @@ pgbench_gone () {
   [ "$(pg_sql "SELECT count(*) FROM pg_stat_activity WHERE application_name = \$\$pgbench\$\$")" = 0 ]
 }
 
-# accepted_ids: the different webhook-ids the receiver answered 2xx.
-accepted_ids () {
-  python3 -c '
-import json, sys
-ids = set()
-for line in open(sys.argv[1]):
-    q = json.loads(line)
-    if q["status"] // 100 == 2:
-        ids.add(q["headers"]["webhook-id"])
-print(len(ids))
-' "$TRASH/r.jsonl"
-}
-
 # drained N: the receiver accepted N different webhook-ids and nothing waits
 # in the retry queue.
 drained () {
-  [ "$(accepted_ids)" -ge "$1" ] &&
+  [ "$(accepted_ids r)" -ge "$1" ] &&
   (cd "$TRASH" && "$BINHOOK" dlq list --waiting -c crash.toml 2>&1 >/dev/null) | grep -q '^0 waiting$'
 }
 
@@ -279,7 +256,7 @@ test_expect_success 'the last run delivers what is left: one webhook-id for each
   test_wait_until 60 drained "$expect" &&
   accepted_by_xid >accepted &&
   test_cmp decoded accepted &&
-  test "$(accepted_ids)" = "$expect" &&
+  test "$(accepted_ids r)" = "$expect" &&
   damage_report >damage &&
   sed "s/^/# /" damage >&7 &&
   touch "$TRASH/sample.stop" &&

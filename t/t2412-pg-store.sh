@@ -14,21 +14,6 @@ require_cmd python3 curl
 mariadb_start || test_skip_all 'cannot start mariadbd'
 pg_start || test_skip_all 'cannot start postgres'
 
-# slot_lsn: the slot's confirmed_flush_lsn as a number.
-slot_lsn () {
-  pg_sql "SELECT confirmed_flush_lsn - '0/0'::pg_lsn FROM pg_replication_slots WHERE slot_name = 'binhook'"
-}
-
-# slot_past N: the slot's confirmed flush LSN is past N (a number).
-slot_past () {
-  [ "$(slot_lsn)" -gt "$1" ]
-}
-
-# slot_at LSN: the slot's confirmed flush LSN has reached LSN (text).
-slot_at () {
-  [ "$(pg_sql "SELECT confirmed_flush_lsn >= '$1'::pg_lsn FROM pg_replication_slots WHERE slot_name = 'binhook'")" = t ]
-}
-
 # store_cp: the LSN (a number) of the checkpoint committed in the store.
 store_cp () {
   mariadb_sql "SELECT v FROM bh_state.binhook_meta WHERE name = 'pg' AND k = 'checkpoint'" |

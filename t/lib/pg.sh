@@ -49,6 +49,19 @@ pg_lsn () {
   pg_sql 'SELECT pg_current_wal_lsn()'
 }
 
+# The replication slot binhook's confirmed flush LSN: slot_lsn gives it as
+# a number; slot_past N: it is past N (a number); slot_at LSN: it has
+# reached LSN (text).
+slot_lsn () {
+  pg_sql "SELECT confirmed_flush_lsn - '0/0'::pg_lsn FROM pg_replication_slots WHERE slot_name = 'binhook'"
+}
+slot_past () {
+  [ "$(slot_lsn)" -gt "$1" ]
+}
+slot_at () {
+  [ "$(pg_sql "SELECT confirmed_flush_lsn >= '$1'::pg_lsn FROM pg_replication_slots WHERE slot_name = 'binhook'")" = t ]
+}
+
 pg_stop () {
   [ -n "$PG_DIR" ] || return 0
   if [ -f "$PG_DIR/data/postmaster.pid" ]; then
